@@ -1,0 +1,45 @@
+"""Device selection: `auto` picks CUDA, then MPS, then CPU; an explicit device must exist."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.errors import DeviceError
+
+ACCEPTED = "auto, cpu, cuda, cuda:N, mps"
+
+
+def select_device(name: str = "auto") -> torch.device:
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        if not _mps_available():
+            raise DeviceError("mps is not available on this machine (accepted: " + ACCEPTED + ")")
+        return torch.device("mps")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"{name} is not available: this torch sees no CUDA GPU (accepted: {ACCEPTED})")
+        index = name.partition(":")[2]
+        if index:
+            if not index.isdigit() or int(index) >= torch.cuda.device_count():
+                raise DeviceError(f"{name} does not exist: {torch.cuda.device_count()} CUDA device(s) present")
+        return torch.device(name)
+    raise DeviceError(f"unknown device {name!r} (accepted: {ACCEPTED})")
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())

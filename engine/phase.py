@@ -1,0 +1,92 @@
+"""Phases of n=2, m=1 models, the phase grid of a run, and the exact ReLU reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PHASES = ("feature1", "feature2", "superposition", "neither")
+
+
+def classify(W: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Phase index (into PHASES) of each n=2, m=1 model: W [..., 1, 2] -> [...] int."""
+    w = np.abs(np.asarray(W)[..., 0, :])  # [..., 2]
+    has1, has2 = w[..., 0] >= threshold, w[..., 1] >= threshold
+    return np.select([has1 & has2, has1, has2], [2, 0, 1], default=3)
+
+
+@dataclass(frozen=True)
+class PhasePoint:
+    density: float
+    relative_importance: float
+    phase: str  # one of PHASES: the phase of the lowest-loss seed
+    agreement: float  # fraction of this point's seeds in that phase
+    winner: int  # instance index of the lowest-loss seed
+    loss: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "density": self.density,
+            "relative_importance": self.relative_importance,
+            "phase": self.phase,
+            "agreement": self.agreement,
+        }
+
+
+def phase_grid(
+    W: np.ndarray,
+    final_loss: np.ndarray,
+    density: np.ndarray,
+    relative_importance: np.ndarray,
+    point: np.ndarray,
+    threshold: float = 0.5,
+) -> list[PhasePoint]:
+    """One PhasePoint per grid point: the lowest-loss seed decides, the others vote on agreement.
+
+    W [K, 1, 2], final_loss [K], density / relative_importance / point [K]. A diverged
+    instance (NaN loss) never wins."""
+    phases = classify(W, threshold)  # [K]
+    loss = np.where(np.isfinite(final_loss), final_loss, np.inf)
+    out = []
+    for p in np.unique(point):
+        members = np.flatnonzero(point == p)
+        winner = members[np.argmin(loss[members])]
+        out.append(
+            PhasePoint(
+                density=float(density[winner]),
+                relative_importance=float(relative_importance[winner]),
+                phase=PHASES[phases[winner]],
+                agreement=float(np.mean(phases[members] == phases[winner])),
+                winner=int(winner),
+                loss=float(final_loss[winner]),
+            )
+        )
+    return out
+
+
+# Exact expected losses of the three candidate ReLU solutions (SCIENCE.md), density s, importance (1, r).
+def relu_reference_losses(s: np.ndarray | float, r: np.ndarray | float) -> dict[str, np.ndarray]:
+    s, r = np.asarray(s, dtype=float), np.asarray(r, dtype=float)
+    return {
+        "feature1": r * (s / 3 - s**2 / 4),
+        "feature2": s / 3 - s**2 / 4,
+        "superposition": (1 + r) * s**2 / 6,
+    }
+
+
+def relu_reference_phase(s: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
+    """The phase (as a PHASES name) with the lowest exact loss at each (s, r)."""
+    losses = relu_reference_losses(s, r)
+    names = np.array(["feature1", "feature2", "superposition"])
+    stacked = np.stack([losses[k] for k in names])
+    return names[np.argmin(stacked, axis=0)]
+
+
+def relu_superposition_boundary(r: np.ndarray | float) -> np.ndarray:
+    """Density below which ReLU superposes both features: 4r/(2+5r) for r <= 1, 4/(5+2r) above."""
+    r = np.asarray(r, dtype=float)
+    return np.where(r <= 1, 4 * r / (2 + 5 * r), 4 / (5 + 2 * r))
+
+
+RELU_TRIPLE_POINT = (4 / 7, 1.0)  # (density, relative importance)

@@ -1,0 +1,46 @@
+"""One call that trains a config and keeps the run in the store: the CLI and the app both use it."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.config import RunConfig
+from engine.store import RunRecord, RunStore
+from engine.train import TrainProgress, train
+
+
+def run_experiment(
+    config: RunConfig,
+    store: RunStore,
+    *,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    on_created: Callable[[str], None] | None = None,
+    send_weights: bool = True,
+    progress_interval: float = 0.25,
+) -> RunRecord:
+    """Train `config`, saving as it goes; a failure marks the run failed and re-raises.
+
+    The run folder exists (status running) from the first moment, so a killed process leaves a
+    readable run that the store reports as interrupted.
+    """
+    config.validate()
+    writer = store.create(config)
+    if on_created:
+        on_created(writer.id)
+    try:
+        result = train(
+            config,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            on_checkpoint=writer.checkpoint,
+            on_warning=on_warning,
+            send_weights=send_weights,
+            progress_interval=progress_interval,
+        )
+    except BaseException as exc:
+        writer.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    writer.finish(result)
+    return store.load(writer.id)

@@ -1,0 +1,361 @@
+"""Training: K instances as one batched tensor, one fused step, progress and cancellation.
+
+The whole step (data generation, forward, gradient via torch.func, the Adam update and the
+divergence guard) is one function, `make_train_step`, so torch.compile can fuse it into one
+graph. The eager path runs the very same function.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.activations import build_activation
+from engine.config import RunConfig
+from engine.data import feature_batch, hashed_uniform, sparse_features, stream_keys
+from engine.device import describe_device, select_device
+from engine.model import init_weights, instance_losses
+from engine.sweep import InstanceTable, instance_table
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+CHUNK_ELEMENTS = 3_000_000  # data elements per step call: keeps the intermediates in cache
+HISTORY_POINTS = 500  # loss-history rows kept, whatever the number of steps
+SNAPSHOT_FLOATS = 16_000_000  # bound on the W snapshots kept (64 MB of float32)
+EVAL_BATCH = 8192  # fixed evaluation batch for final losses, the same data for every seed
+_EVAL_STEP = 2**31 - 1
+_EVAL_SALT = 2
+
+
+@dataclass
+class TrainProgress:
+    """What a live view needs, sent every `progress_interval` seconds (and at the end)."""
+
+    step: int  # steps done
+    steps: int
+    losses: np.ndarray  # [K] mean training loss since the last report
+    elapsed: float  # seconds since training (not compiling) began
+    steps_per_second: float
+    stage: str  # "compiling" | "training" | "done"
+    diverged: np.ndarray  # [K] bool
+    W: np.ndarray | None = None  # [K, m, n]
+    b: np.ndarray | None = None  # [K, n]
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.steps_per_second <= 0:
+            return None
+        return (self.steps - self.step) / self.steps_per_second
+
+
+@dataclass
+class TrainResult:
+    W: np.ndarray  # [K, m, n]
+    b: np.ndarray  # [K, n]
+    final_loss: np.ndarray  # [K] on a fixed evaluation batch, so seeds compare fairly
+    loss_steps: np.ndarray  # [T] step at the end of each recorded interval
+    loss_history: np.ndarray  # [T, K] mean training loss over each interval
+    snapshot_steps: np.ndarray  # [S]
+    snapshots: np.ndarray  # [S, K, m, n]
+    diverged: np.ndarray  # [K] bool: a NaN or inf appeared; the instance was frozen there
+    status: str  # "completed" | "cancelled"
+    steps_done: int
+    device: str
+    compiled: bool
+    elapsed: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def lr_factor(schedule: str, t: torch.Tensor, steps: int) -> torch.Tensor:
+    """Multiplier of the base learning rate at (0-based) step t."""
+    frac = t.to(torch.float32) / steps
+    if schedule == "linear":
+        return 1.0 - frac
+    if schedule == "cosine":
+        return 0.5 * (1.0 + torch.cos(math.pi * frac))
+    return torch.ones_like(frac)
+
+
+def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
+    """The fused training step for one chunk of instances; mutates the state tensors in place.
+
+    Arguments (all tensors, so a compiled graph never specialises on a Python number):
+      W [K, m, n], b [K, n], Adam moments of both, t [] int64 (0-based step, advanced here),
+      unique_seeds [S], seed_row [K] (instance -> its row of unique_seeds), density [K],
+      importance [K, n], loss_sum [K] (training loss accumulated here), diverged [K] bool.
+    Returns the per-instance losses [K] of this step.
+    """
+    f = build_activation(config.activation, config.activation_params)
+    n, batch, steps, base_lr = config.n, config.batch_size, config.steps, config.lr
+    decoupled = config.optimizer == "adamw"
+    wd = config.weight_decay
+    beta1, beta2 = ADAM_BETAS
+    schedule = config.schedule
+
+    def total_loss(W, b, x, importance):
+        losses = instance_losses(W, b, x, importance, f)  # [K]
+        # Summing keeps each instance's gradient exactly what it would be alone.
+        return losses.sum(), losses
+
+    grad_and_loss = torch.func.grad_and_value(total_loss, argnums=(0, 1), has_aux=True)
+
+    def step(W, b, mW, vW, mb, vb, t, unique_seeds, seed_row, density, importance, loss_sum, diverged):
+        uniform = hashed_uniform(stream_keys(unique_seeds, t), n, batch)  # [S, n, batch]
+        x = sparse_features(uniform[seed_row], density)  # [K, n, batch]
+        (gW, gb), (_, losses) = grad_and_loss(W, b, x, importance)
+        ok = torch.isfinite(losses) & ~diverged  # [K]
+        ok = ok & torch.isfinite(gW).flatten(1).all(1) & torch.isfinite(gb).all(1)
+        okW, okb = ok.view(-1, 1, 1), ok.view(-1, 1)
+        zero = torch.zeros((), dtype=W.dtype, device=W.device)
+        gW = torch.where(okW, gW, zero)  # a NaN never reaches the moments of any instance
+        gb = torch.where(okb, gb, zero)
+        if wd and not decoupled:
+            gW = gW + wd * W
+            gb = gb + wd * b
+        t1 = (t + 1).to(torch.float32)
+        lr = base_lr * lr_factor(schedule, t, steps)
+        step_size = lr / (1 - beta1**t1)
+        root_bc2 = torch.sqrt(1 - beta2**t1)
+        for p, g, m1, m2, okp in ((W, gW, mW, vW, okW), (b, gb, mb, vb, okb)):
+            m1.mul_(torch.where(okp, beta1, 1.0)).add_(torch.where(okp, (1 - beta1) * g, zero))
+            m2.mul_(torch.where(okp, beta2, 1.0)).add_(torch.where(okp, (1 - beta2) * g * g, zero))
+            update = step_size * m1 / (torch.sqrt(m2) / root_bc2 + ADAM_EPS)
+            if wd and decoupled:
+                update = update + lr * wd * p
+            p.sub_(torch.where(okp, update, zero))
+        diverged.logical_or_(~ok)
+        loss_sum.add_(torch.where(ok, losses, zero))
+        t.add_(1)
+        return losses
+
+    return step
+
+
+class _Chunk:
+    """The state of one slice of instances, trained by one call of the step."""
+
+    def __init__(self, table: InstanceTable, index: np.ndarray, config: RunConfig, device: torch.device, W0, b0):
+        self.index = index  # [k] instance indices (padded chunks repeat the last instance)
+        seeds = torch.as_tensor(table.seed[index], device=device)
+        self.unique_seeds, self.seed_row = torch.unique(seeds, return_inverse=True)
+        self.density = torch.as_tensor(table.density[index], device=device)  # [k]
+        self.importance = torch.as_tensor(table.importance[index], device=device)  # [k, n]
+        self.W = W0[index].clone()  # [k, m, n]
+        self.b = b0[index].clone()  # [k, n]
+        self.mW, self.vW = torch.zeros_like(self.W), torch.zeros_like(self.W)
+        self.mb, self.vb = torch.zeros_like(self.b), torch.zeros_like(self.b)
+        self.t = torch.zeros((), dtype=torch.int64, device=device)
+        self.loss_sum = torch.zeros(len(index), device=device)
+        self.diverged = torch.zeros(len(index), dtype=torch.bool, device=device)
+
+    def run(self, step_fn) -> None:
+        step_fn(
+            self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.t,
+            self.unique_seeds, self.seed_row, self.density, self.importance, self.loss_sum, self.diverged,
+        )
+
+
+def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
+    """Equal-size chunks (the last padded with repeats), so one compiled graph serves them all."""
+    per_chunk = max(1, CHUNK_ELEMENTS // (n * batch))
+    count = math.ceil(K / per_chunk)
+    size = math.ceil(K / count)
+    order = np.arange(count * size)
+    return [np.minimum(order[i * size : (i + 1) * size], K - 1) for i in range(count)]
+
+
+def snapshot_schedule(config: RunConfig, K: int) -> np.ndarray:
+    """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes."""
+    budget = max(2, SNAPSHOT_FLOATS // max(1, K * config.m * config.n))
+    count = min(config.snapshots, budget)
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    steps = np.unique(np.round(np.geomspace(1, config.steps, max(1, count - 1))).astype(np.int64))
+    return np.concatenate([[0], steps])
+
+
+def _compile(step_fn, on_warning: Callable[[str], None]):
+    try:
+        import torch._dynamo as dynamo
+
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(dynamo.config, name):
+                setattr(dynamo.config, name, max(getattr(dynamo.config, name), 64))
+        return torch.compile(step_fn, fullgraph=True, dynamic=False)
+    except Exception as exc:  # compile unavailable on this platform
+        on_warning(f"torch.compile unavailable ({type(exc).__name__}: {exc}); training eagerly")
+        return None
+
+
+def evaluate_losses(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, device="cpu") -> np.ndarray:
+    """Per-instance loss on a fixed batch that depends only on (seed, density), so every
+    seed of a grid point is judged on the same footing."""
+    f = build_activation(config.activation, config.activation_params)
+    out = np.zeros(len(table), dtype=np.float64)
+    for index in _chunk_indices(len(table), config.n, EVAL_BATCH):
+        index = np.unique(index)
+        seeds = torch.as_tensor(table.seed[index], device=device)
+        density = torch.as_tensor(table.density[index], device=device)
+        x = feature_batch(seeds, density, config.n, EVAL_BATCH, step=_EVAL_STEP, salt=_EVAL_SALT)  # [k, n, B]
+        with torch.no_grad():
+            losses = instance_losses(
+                torch.as_tensor(W[index], device=device),
+                torch.as_tensor(b[index], device=device),
+                x,
+                torch.as_tensor(table.importance[index], device=device),
+                f,
+            )
+        out[index] = losses.double().cpu().numpy()
+    return out
+
+
+def train(
+    config: RunConfig,
+    *,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[TrainResult], None] | None = None,
+    progress_interval: float = 0.25,
+    checkpoint_interval: float = 30.0,
+    send_weights: bool = True,
+    on_warning: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train every instance of `config` together; return when done or when should_stop() says so.
+
+    should_stop is checked after every step, so cancelling stops within one step and keeps
+    what was trained (status "cancelled").
+    """
+    config.validate()
+    notes: list[str] = []
+
+    def warn(message: str) -> None:
+        notes.append(message)
+        if on_warning:
+            on_warning(message)
+        else:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    device = select_device(config.device)
+    table = instance_table(config)
+    K = len(table)
+    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
+    chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
+
+    eager_step = make_train_step(config)
+    step_fn = _compile(eager_step, warn) if config.compile else None
+    compiled = step_fn is not None
+
+    record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
+    snap_steps = snapshot_schedule(config, K)
+    snapshots: list[np.ndarray] = []
+    loss_steps: list[int] = []
+    loss_rows: list[np.ndarray] = []
+
+    def gather(attr: str) -> np.ndarray:
+        full = None
+        for chunk in chunks:
+            value = getattr(chunk, attr).detach().cpu().numpy()
+            if full is None:
+                full = np.empty((K,) + value.shape[1:], dtype=value.dtype)
+            full[chunk.index] = value  # padded repeats write the same instance twice
+        return full
+
+    def take_loss_sums() -> np.ndarray:
+        sums = gather("loss_sum")
+        for chunk in chunks:
+            chunk.loss_sum.zero_()
+        return sums
+
+    if len(snap_steps) and snap_steps[0] == 0:
+        snapshots.append(gather("W"))
+
+    def result(status: str, steps_done: int, elapsed: float) -> TrainResult:
+        W, b = gather("W"), gather("b")
+        kept = [s for s in snap_steps if s <= steps_done][: len(snapshots)]
+        return TrainResult(
+            W=W,
+            b=b,
+            final_loss=evaluate_losses(config, table, W, b, device) if status != "checkpoint" else np.full(K, np.nan),
+            loss_steps=np.asarray(loss_steps, dtype=np.int64),
+            loss_history=np.asarray(loss_rows, dtype=np.float32).reshape(len(loss_rows), K),
+            snapshot_steps=np.asarray(kept, dtype=np.int64),
+            snapshots=np.asarray(snapshots, dtype=np.float32).reshape(len(snapshots), K, config.m, config.n),
+            diverged=gather("diverged"),
+            status=status,
+            steps_done=steps_done,
+            device=describe_device(device),
+            compiled=compiled,
+            elapsed=elapsed,
+            warnings=notes,
+        )
+
+    def report(stage: str, step: int, elapsed: float, rate: float, losses: np.ndarray) -> None:
+        if on_progress is None:
+            return
+        on_progress(
+            TrainProgress(
+                step=step,
+                steps=config.steps,
+                losses=losses,
+                elapsed=elapsed,
+                steps_per_second=rate,
+                stage=stage,
+                diverged=gather("diverged"),
+                W=gather("W") if send_weights else None,
+                b=gather("b") if send_weights else None,
+            )
+        )
+
+    if compiled:
+        report("compiling", 0, 0.0, 0.0, np.full(K, np.nan))
+        try:
+            for chunk in chunks:  # the first call compiles; it is also step 0 of each chunk
+                chunk.run(step_fn)
+        except Exception as exc:
+            warn(f"compiling the training step failed ({type(exc).__name__}); training eagerly instead")
+            compiled, step_fn = False, None
+            chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
+    if not compiled:
+        step_fn = eager_step
+        for chunk in chunks:
+            chunk.run(step_fn)
+    # Step 0 has run above (compilation stays outside the timed region); `done` counts steps.
+    started = time.perf_counter()
+    last_report = last_checkpoint = started
+    interval_start, done, status = 0, 1, "completed"
+    while True:
+        if done % record_every == 0 or done == config.steps:
+            loss_rows.append((take_loss_sums() / (done - interval_start)).astype(np.float32))
+            loss_steps.append(done)
+            interval_start = done
+        if len(snapshots) < len(snap_steps) and snap_steps[len(snapshots)] == done:
+            snapshots.append(gather("W"))
+        if done == config.steps:
+            break
+        if should_stop is not None and should_stop():
+            status = "cancelled"
+            if interval_start < done:
+                loss_rows.append((take_loss_sums() / (done - interval_start)).astype(np.float32))
+                loss_steps.append(done)
+            break
+        now = time.perf_counter()
+        if now - last_report >= progress_interval:
+            losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
+            report("training", done, now - started, (done - 1) / max(now - started, 1e-9), losses)
+            last_report = now
+        if on_checkpoint is not None and now - last_checkpoint >= checkpoint_interval:
+            on_checkpoint(result("checkpoint", done, now - started))
+            last_checkpoint = now
+        for chunk in chunks:
+            chunk.run(step_fn)
+        done += 1
+    elapsed = time.perf_counter() - started
+    final = result(status, done, elapsed)
+    report("done", done, elapsed, (done - 1) / max(elapsed, 1e-9), final.loss_history[-1])
+    return final
