@@ -1,0 +1,3 @@
+"""Widgets of the supertui app, one per file. The visual ones (heatmap, neuron bars, phase grid,
+loss and D* plots) render from cached state and only refresh when their data changes, because
+training updates arrive several times a second."""

@@ -1,0 +1,138 @@
+"""Stable, colour-blind-safe colours shared by every pane, so relu is the same orange in the
+runs table, the D* plot and a comparison, and feature 3 has one colour everywhere.
+
+Categories use Okabe & Ito's palette (safe for the common colour-vision deficiencies) extended
+with Paul Tol's "muted" set; signed values use ColorBrewer's RdBu (blue negative, near-white 0,
+red positive), also colour-blind safe. Colours are given as 24-bit RGB; Textual downgrades them
+on 256-colour terminals.
+"""
+
+from __future__ import annotations
+
+import zlib
+from functools import lru_cache
+
+from rich.color import Color
+
+# Okabe-Ito without black (invisible on dark terminals), then Tol's muted colours.
+CATEGORICAL: tuple[str, ...] = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#F0E442",  # yellow
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#88CCEE",  # Tol cyan
+    "#44AA99",  # Tol teal
+    "#999933",  # Tol olive
+    "#CC6677",  # Tol rose
+    "#AA4499",  # Tol purple
+    "#DDCC77",  # Tol sand
+    "#BBBBBB",  # grey
+)
+
+# The blog's seven activations, fixed so every plot and every run agrees.
+ACTIVATION_COLORS: dict[str, str] = {
+    "linear": "#BBBBBB",  # the baseline: neutral grey
+    "relu": "#E69F00",
+    "gelu": "#56B4E9",
+    "silu": "#009E73",
+    "sigmoid": "#F0E442",
+    "tanh": "#0072B2",
+    "solu": "#CC79A7",
+}
+# Colours left for activations users add by name, picked by a stable hash of the name.
+_FALLBACK_COLORS: tuple[str, ...] = ("#D55E00", "#88CCEE", "#44AA99", "#999933", "#CC6677", "#AA4499", "#DDCC77")
+
+PHASE_COLORS: dict[str, str] = {
+    "feature1": "#0072B2",  # blue
+    "feature2": "#E69F00",  # orange
+    "superposition": "#009E73",  # bluish green
+    "neither": "#6E6E6E",  # grey
+}
+PHASE_LABELS: dict[str, str] = {
+    "feature1": "feature 1 only",
+    "feature2": "feature 2 only",
+    "superposition": "superposition",
+    "neither": "neither",
+}
+# One character per phase for NO_COLOR terminals and for tests.
+PHASE_GLYPHS: dict[str, str] = {"feature1": "1", "feature2": "2", "superposition": "S", "neither": "-"}
+
+# ColorBrewer RdBu (9 classes), ordered from most negative to most positive.
+_DIVERGING_STOPS: tuple[tuple[int, int, int], ...] = (
+    (0x21, 0x66, 0xAC),
+    (0x43, 0x93, 0xC3),
+    (0x92, 0xC5, 0xDE),
+    (0xD1, 0xE5, 0xF0),
+    (0xF7, 0xF7, 0xF7),
+    (0xFD, 0xDB, 0xC7),
+    (0xF4, 0xA5, 0x82),
+    (0xD6, 0x60, 0x4D),
+    (0xB2, 0x18, 0x2B),
+)
+DIVERGING_LEVELS = 64  # per sign: fine enough to read, coarse enough to cache every Style
+
+
+def activation_color(name: str) -> str:
+    """Hex colour of an activation; unknown names hash to a stable fallback colour."""
+    key = name.lower()
+    if key in ACTIVATION_COLORS:
+        return ACTIVATION_COLORS[key]
+    return _FALLBACK_COLORS[zlib.crc32(key.encode()) % len(_FALLBACK_COLORS)]
+
+
+def label_color(label: str, index: int | None = None) -> str:
+    """Colour of a curve label: an activation's own colour, else a categorical one by position
+    (or by a stable hash of the label when no position is given)."""
+    if label.lower() in ACTIVATION_COLORS:
+        return ACTIVATION_COLORS[label.lower()]
+    if index is None:
+        index = zlib.crc32(label.encode())
+    return CATEGORICAL[index % len(CATEGORICAL)]
+
+
+def feature_color(index: int) -> str:
+    """Colour of feature i (cycles after len(CATEGORICAL) features)."""
+    return CATEGORICAL[index % len(CATEGORICAL)]
+
+
+def phase_color(phase: str) -> str:
+    return PHASE_COLORS[phase]
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    color = color.lstrip("#")
+    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
+
+
+def blend(color: str, toward: str, amount: float) -> str:
+    """Mix `amount` (0..1) of `toward` into `color`; used to lighten uncertain cells."""
+    a, b = hex_to_rgb(color), hex_to_rgb(toward)
+    mixed = (round(x + (y - x) * amount) for x, y in zip(a, b))
+    return "#{:02X}{:02X}{:02X}".format(*mixed)
+
+
+def diverging_level(value: float, vmax: float) -> int:
+    """Quantised position of value on the ±vmax scale: -DIVERGING_LEVELS..DIVERGING_LEVELS."""
+    if not vmax > 0 or value != value:  # no scale, or NaN: centre
+        return 0
+    t = max(-1.0, min(1.0, value / vmax))
+    return round(t * DIVERGING_LEVELS)
+
+
+@lru_cache(maxsize=2 * DIVERGING_LEVELS + 1)
+def _diverging_color_at(level: int) -> Color:
+    t = (level / DIVERGING_LEVELS + 1) / 2 * (len(_DIVERGING_STOPS) - 1)  # 0..8
+    i = min(int(t), len(_DIVERGING_STOPS) - 2)
+    f = t - i
+    lo, hi = _DIVERGING_STOPS[i], _DIVERGING_STOPS[i + 1]
+    r, g, b = (round(x + (y - x) * f) for x, y in zip(lo, hi))
+    return Color.from_rgb(r, g, b)
+
+
+def diverging(value: float, vmax: float) -> Color:
+    """Colour of a signed value on a map centred on 0: blue (-vmax), near-white (0), red (+vmax).
+    Values beyond ±vmax saturate; NaN and a zero scale give the centre colour."""
+    return _diverging_color_at(diverging_level(value, vmax))
