@@ -1,3 +1,8 @@
 """Widgets of the supertui app, one per file. The visual ones (heatmap, neuron bars, phase grid,
 loss and D* plots) render from cached state and only refresh when their data changes, because
 training updates arrive several times a second."""
+
+from supertui.widgets.heatmap import HeatMap
+from supertui.widgets.sparkline import sparkline_text
+
+__all__ = ["HeatMap", "sparkline_text"]
