@@ -1,0 +1,3 @@
+from supertui.cli import main
+
+raise SystemExit(main())

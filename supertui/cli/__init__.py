@@ -1,0 +1,57 @@
+"""`supertui` on the command line: bare, it opens the app; its subcommands run headless.
+
+Each subcommand lives in its own module with `register(subparsers)`; the module sets
+`func(args) -> int` on its parser. User errors print as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine import __version__
+from engine.errors import SupertuiError
+from supertui.cli import rm, runs, show, train
+
+COMMANDS = [train, runs, show, rm]
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="supertui",
+        description="Explore superposition in toy models. With no command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"supertui {__version__}")
+    add_data_dir(parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="where runs are kept (default: $SUPERTUI_DATA_DIR, else the user data directory)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "data_dir"):
+        args.data_dir = None
+    try:
+        if args.command is None:
+            from supertui.app import run_app
+
+            return run_app(data_dir=args.data_dir)
+        return args.func(args)
+    except SupertuiError as exc:
+        print(f"supertui: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("supertui: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,56 @@
+"""`supertui runs [--json]`: the saved runs, newest first."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from supertui.cli.common import open_store, report_skipped
+
+
+def register(subparsers) -> None:
+    from supertui.cli import add_data_dir
+
+    p = subparsers.add_parser("runs", help="list saved runs", description="List saved runs, newest first.")
+    p.add_argument("--json", action="store_true", help="one JSON list (id, preset, activation, status, created, final_loss)")
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def run_rows(store) -> list[dict]:
+    return [
+        {
+            "id": r.id,
+            "preset": r.preset,
+            "activation": r.activation,
+            "status": r.status,
+            "created": r.created,
+            "final_loss": r.final_loss,
+            "instances": r.manifest.get("instances"),
+            "tags": r.tags,
+        }
+        for r in store.iter_runs(on_error=report_skipped)
+    ]
+
+
+def run(args) -> int:
+    store = open_store(args)
+    rows = run_rows(store)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not rows:
+        print(f"no runs in {store.runs_dir}")
+        return 0
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "preset", "activation", "status", "created", "final loss"):
+        table.add_column(column, no_wrap=column != "created")
+    for row in rows:
+        loss = "-" if row["final_loss"] is None else f"{row['final_loss']:.4g}"
+        table.add_row(row["id"], row["preset"], row["activation"], row["status"], row["created"], loss)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 0

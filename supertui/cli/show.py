@@ -1,0 +1,56 @@
+"""`supertui show RUN [--json]`: one saved run; with --json, the scripting contract."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+import numpy as np
+
+from engine import run_phase_grid, run_to_json
+from engine.metrics import dims_per_feature, represented
+from supertui.cli.common import open_store
+
+
+def register(subparsers) -> None:
+    from supertui.cli import add_data_dir
+
+    p = subparsers.add_parser("show", help="show a saved run", description="Show one saved run.")
+    p.add_argument("run", help="run id (see `supertui runs`)")
+    p.add_argument("--json", action="store_true", help="the full run as JSON (see README: the JSON contract)")
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    record = open_store(args).load(args.run)
+    if args.json:
+        json.dump(run_to_json(record), sys.stdout, indent=1, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    cfg = record.config
+    m = record.manifest
+    print(f"{record.id}  {cfg.preset}/{cfg.activation}  {record.status}")
+    print(f"  n={cfg.n} m={cfg.m} steps={m.get('steps_done')}/{cfg.steps} instances={m.get('instances')} "
+          f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init}")
+    print(f"  device={m.get('device')} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s created={record.created}")
+    if record.tags or record.note:
+        print(f"  tags={','.join(record.tags) or '-'} note={record.note or '-'}")
+    if m.get("error"):
+        print(f"  error: {m['error']}")
+    if not record.has_arrays:
+        return 0
+    a = record.arrays
+    grid = run_phase_grid(record)
+    if grid is not None:
+        counts = Counter(p.phase for p in grid)
+        share = ", ".join(f"{k} {100 * v / len(grid):.0f}%" for k, v in counts.most_common())
+        print(f"  phase grid ({len(grid)} points): {share}; mean seed agreement {np.mean([p.agreement for p in grid]):.2f}")
+        return 0
+    print("  density   final loss   D*      represented")
+    for k in range(len(a.instances)):
+        loss = a.final_loss[k]
+        print(f"  {a.instances.density[k]:<8.4g}  {loss:<11.4g}  {float(dims_per_feature(a.W[k])):<6.3f}  "
+              f"{int(represented(a.W[k]).sum())}/{cfg.n}{'  (diverged)' if a.diverged[k] else ''}")
+    return 0

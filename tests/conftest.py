@@ -1,0 +1,13 @@
+"""Every test runs against its own data directory: the real user data directory is never touched."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path_factory, monkeypatch):
+    data_dir = tmp_path_factory.mktemp("supertui-data")
+    monkeypatch.setenv("SUPERTUI_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return data_dir

@@ -1,0 +1,117 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from supertui.cli import main
+
+TINY = ["--n", "4", "--m", "2", "--steps", "20", "--batch-size", "32", "--no-compile", "--densities", "1", "0.1"]
+
+
+def runs_on_disk(data_dir):
+    runs = data_dir / "runs"
+    return sorted(p.name for p in runs.iterdir()) if runs.exists() else []
+
+
+BAD_INPUTS = [
+    (["train", "sparsity", "--densities", "0"], "densities: each density must lie in (0, 1]"),
+    (["train", "sparsity", "--densities", "1.5"], "densities: each density must lie in (0, 1]"),
+    (["train", "sparsity", "--densities", "abc"], "densities: cannot read 'abc'"),
+    (["train", "sparsity", "--m", "10"], "m: must be smaller than n=10"),
+    (["train", "sparsity", "--importance-decay", "0"], "importance_decay: must lie in (0, 1]"),
+    (["train", "sparsity", "--importance-decay", "-0.5"], "importance_decay: must lie in (0, 1]"),
+    (["train", "sparsity", "-a", "swish"], "activation: unknown activation 'swish' (accepted: linear, relu"),
+    (["train", "sparsity", "--steps", "0"], "steps: must be an integer >= 1"),
+    (["train", "sparsity", "--device", "cuda"], "device: cuda is not available"),
+    (["train", "sparsity", "--device", "tpu"], "device: unknown device 'tpu'"),
+    (["train", "dims", "--batch-size", "100000000"], "batch_size: this run needs about"),
+    (["train", "phase", "--grid", "40by40"], "grid: cannot read '40by40'"),
+    (["train", "sparsity", "--grid", "4x4"], "grid: applies to the phase preset only"),
+    (["train", "bogus"], "preset: unknown preset 'bogus'"),
+    (["train", "sparsity", "-a", "stretched_sigmoid", "--param", "eps=-1"], "activation_params.eps: must be a finite number >= 0"),
+    (["train", "sparsity", "-a", "relu", "--param", "eps=1"], "activation_params: relu takes no parameter 'eps'"),
+    (["show", "no-such-run"], "run: no run 'no-such-run'"),
+    (["show", "../../etc"], "run: invalid run id '../../etc'"),
+    (["rm", "no-such-run"], "run: no run 'no-such-run'"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_naming_the_field_exit_2_nothing_written(argv, message, capsys, isolated_data_dir):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("supertui: error: ") and message in err, err
+    assert runs_on_disk(isolated_data_dir) == []
+
+
+def test_train_saves_one_run_per_activation_and_prints_ids_last(capsys, isolated_data_dir):
+    assert main(["train", "sparsity", "-a", "relu", "tanh", *TINY]) == 0
+    out_lines = capsys.readouterr().out.strip().splitlines()
+    ids = out_lines[-2:]
+    assert sorted(ids) == runs_on_disk(isolated_data_dir)
+    assert "sparsity-relu" in ids[0] and "sparsity-tanh" in ids[1]
+
+
+def test_runs_json_and_show_json_contract(capsys):
+    assert main(["train", "phase", "-a", "relu", "--grid", "2x3", "--seeds", "2", "--steps", "20", "--no-compile"]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["runs", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["id"] == run_id and row["preset"] == "phase" and row["status"] == "completed"
+    assert set(row) >= {"id", "preset", "activation", "status", "created", "final_loss"}
+
+    assert main(["show", run_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown) >= {"id", "preset", "activation", "n", "m", "steps", "status", "device", "instances", "phase_grid"}
+    assert (shown["n"], shown["m"], shown["steps"]) == (2, 1, 20)
+    assert len(shown["instances"]) == 2 * 3 * 2
+    entry = shown["instances"][0]
+    assert set(entry) >= {"density", "importance", "seed", "loss", "W", "b", "feature_norms",
+                          "feature_dimensionality", "superposition", "dims_per_feature"}
+    assert len(entry["W"]) == 1 and len(entry["W"][0]) == 2 and len(entry["importance"]) == 2
+    assert len(shown["phase_grid"]) == 6
+    point = shown["phase_grid"][0]
+    assert set(point) == {"density", "relative_importance", "phase", "agreement"}
+    assert point["phase"] in {"feature1", "feature2", "superposition", "neither"}
+    assert 0 < point["agreement"] <= 1
+
+
+def test_show_json_of_a_non_phase_run_has_null_phase_grid(capsys):
+    assert main(["train", "dims", "--n", "20", "--m", "4", "--densities", "1:0.1:3", "--steps", "10", "--no-compile"]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["show", run_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["phase_grid"] is None
+    assert [round(i["density"], 4) for i in shown["instances"]] == [1.0, 0.3162, 0.1]
+    assert main(["show", run_id]) == 0
+    assert "D*" in capsys.readouterr().out
+
+
+def test_rm_deletes_and_runs_skips_corrupt_folders(capsys, isolated_data_dir):
+    assert main(["train", "custom", *TINY]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    (isolated_data_dir / "runs" / "broken").mkdir()
+    assert main(["runs"]) == 0
+    captured = capsys.readouterr()
+    assert run_id in captured.out
+    assert "skipped" in captured.err and "broken" in captured.err
+    assert main(["rm", run_id]) == 0
+    assert runs_on_disk(isolated_data_dir) == ["broken"]
+
+
+def test_data_dir_flag_overrides_the_environment(tmp_path, capsys, isolated_data_dir):
+    other = tmp_path / "elsewhere"
+    assert main(["train", "custom", *TINY, "--data-dir", str(other)]) == 0
+    assert len(runs_on_disk(other)) == 1 and runs_on_disk(isolated_data_dir) == []
+    capsys.readouterr()
+    assert main(["--data-dir", str(other), "runs", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+def test_the_console_script_runs_as_a_module(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "supertui", "train", "sparsity", "--steps", "0"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "supertui: error: steps: must be an integer >= 1, got 0"

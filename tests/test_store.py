@@ -1,0 +1,121 @@
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from engine import RunConfig, RunStore, run_experiment
+from engine.errors import ConfigError, StoreError
+from engine.store import ARRAYS, MANIFEST
+
+TINY = RunConfig(preset="custom", activation="relu", n=4, m=2, densities=(1.0, 0.1), seeds=2, steps=30,
+                 batch_size=64, compile=False, snapshots=5)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path)
+
+
+def test_save_then_load_is_exact(store):
+    saved = run_experiment(TINY, store)
+    loaded = store.load(saved.id)
+    assert loaded.status == "completed"
+    assert loaded.config == TINY
+    a = loaded.arrays
+    assert a.W.shape == (4, 2, 4) and a.W.dtype == np.float32
+    # Arrays written are the arrays read, bit for bit.
+    again = RunStore(store.data_dir).load(saved.id).arrays
+    for name in ("W", "b", "final_loss", "loss_history", "snapshots", "snapshot_steps"):
+        assert np.array_equal(getattr(a, name), getattr(again, name), equal_nan=True)
+    assert a.snapshot_steps[0] == 0 and a.snapshot_steps[-1] == TINY.steps
+    manifest = json.loads((loaded.path / MANIFEST).read_text())
+    assert manifest["versions"]["torch"] and manifest["device"] == "cpu"
+    assert manifest["seeds"] == [0, 1]
+
+
+def test_no_temporary_files_are_left_behind(store):
+    saved = run_experiment(TINY, store)
+    assert sorted(p.name for p in saved.path.iterdir()) == [ARRAYS, MANIFEST]
+    assert [p.name for p in store.runs_dir.iterdir()] == [saved.id]
+
+
+def test_cancelled_run_keeps_what_was_trained(store):
+    calls = {"n": 0}
+
+    def stop_after_ten():
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    record = run_experiment(TINY.replace(steps=1000), store, should_stop=stop_after_ten)
+    assert record.status == "cancelled"
+    assert 10 <= record.manifest["steps_done"] <= 12
+    assert record.arrays.W.shape == (4, 2, 4)
+
+
+def test_killed_run_is_readable_and_marked_interrupted(tmp_path):
+    env = {**os.environ, "SUPERTUI_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supertui", "train", "custom", "--n", "4", "--m", "2", "--steps", "1000000",
+         "--batch-size", "32", "--no-compile"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    store = RunStore(tmp_path)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not store.list_runs():
+            time.sleep(0.2)
+        runs = store.list_runs()
+        assert runs and runs[0].status == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    (run,) = store.list_runs()
+    assert run.status == "interrupted"
+    assert run.config.steps == 1000000
+
+
+def test_corrupt_and_foreign_folders_are_reported_and_skipped(store):
+    good = run_experiment(TINY, store)
+    (store.runs_dir / "garbage").mkdir()
+    (store.runs_dir / "garbage" / MANIFEST).write_text("{not json")
+    (store.runs_dir / "holiday-photos").mkdir()
+    (store.runs_dir / "notes.txt").write_text("hello")
+    errors = []
+    runs = store.list_runs(on_error=lambda path, msg: errors.append((path.name, msg)))
+    assert [r.id for r in runs] == [good.id]
+    assert sorted(name for name, _ in errors) == ["garbage", "holiday-photos"]
+    assert all(msg.startswith(name) for name, msg in errors)
+
+
+def test_corrupt_arrays_give_a_clear_error(store):
+    saved = run_experiment(TINY, store)
+    (saved.path / ARRAYS).write_bytes(b"not a zip")
+    with pytest.raises(StoreError, match="arrays.npz is unreadable"):
+        store.load(saved.id).arrays
+
+
+def test_arrays_never_unpickle(store):
+    saved = run_experiment(TINY, store)
+    np.savez(saved.path / ARRAYS, W=np.array([object()], dtype=object))
+    with pytest.raises(StoreError):
+        store.load(saved.id).arrays
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "", ".hidden", "x" * 200])
+def test_run_ids_are_validated(store, bad):
+    with pytest.raises(ConfigError, match="invalid run id"):
+        store.load(bad)
+
+
+def test_tags_notes_and_delete(store):
+    saved = run_experiment(TINY, store)
+    updated = store.update_meta(saved.id, tags=["baseline", " ", "relu"], note="first try")
+    assert updated.tags == ["baseline", "relu"] and updated.note == "first try"
+    store.delete(saved.id)
+    assert store.list_runs() == []
+    with pytest.raises(StoreError, match="no run"):
+        store.load(saved.id)
