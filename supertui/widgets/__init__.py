@@ -3,6 +3,7 @@ loss and D* plots) render from cached state and only refresh when their data cha
 training updates arrive several times a second."""
 
 from supertui.widgets.heatmap import HeatMap
+from supertui.widgets.neuron_bars import NeuronBars
 from supertui.widgets.sparkline import sparkline_text
 
-__all__ = ["HeatMap", "sparkline_text"]
+__all__ = ["HeatMap", "NeuronBars", "sparkline_text"]

@@ -24,6 +24,11 @@ def sample_W(m: int = 5, n: int = 10, seed: int = 0) -> np.ndarray:
     return W
 
 
+def dense_W(m: int = 5, n: int = 10, seed: int = 0) -> np.ndarray:
+    """W [m, n] with every feature spread over every neuron, as dense low-sparsity runs end up."""
+    return np.random.default_rng(seed).normal(0.0, 0.5, (m, n))
+
+
 class WidgetHarness(App):
     """Mounts the given widgets; tests drive them with the Pilot."""
 
@@ -49,6 +54,14 @@ def demo(which: str) -> WidgetHarness:
     if which == "heatmap200":
         W = sample_W(20, 200)
         widgets.append(HeatMap(W.T @ W, title="WᵀW  n=200", id="heatmap"))
+    if which in ("bars", "all"):
+        from supertui.widgets.neuron_bars import NeuronBars
+
+        widgets.append(NeuronBars(dense_W(), title="neurons  relu  density 0.1", id="bars"))
+    if which == "bars200":
+        from supertui.widgets.neuron_bars import NeuronBars
+
+        widgets.append(NeuronBars(dense_W(20, 200), id="bars"))
     return WidgetHarness(*widgets)
 
 
