@@ -1,0 +1,40 @@
+"""PNG export of saved runs, off the event loop (matplotlib takes seconds for a big run)."""
+
+from __future__ import annotations
+
+from supertui.messages import ExportFinished
+
+EXPORT_DIR = "exports"
+
+
+def export_available() -> bool:
+    try:
+        import engine.export  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def export_in_background(app, records: list) -> None:
+    """Write PNGs of `records` under <data dir>/exports; the app is told by ExportFinished."""
+    if not export_available():
+        app.notify("Export is not available in this version (engine.export is missing).", severity="warning")
+        return
+    records = [r for r in records if r.has_arrays]
+    if not records:
+        app.notify("Nothing to export: the run has no saved arrays yet.", severity="warning")
+        return
+    out_dir = app.store.data_dir / EXPORT_DIR
+
+    def export() -> None:
+        from engine.export import export_runs
+
+        try:
+            paths = export_runs(records, out_dir, fmt="png", force=True)
+        except Exception as exc:
+            app.post_message(ExportFinished([], str(out_dir), f"{type(exc).__name__}: {exc}"))
+        else:
+            app.post_message(ExportFinished([str(p) for p in paths], str(out_dir)))
+
+    app.notify(f"exporting {len(records)} run(s) to {out_dir}…", timeout=3)
+    app.run_worker(export, name="export", group="export", thread=True, exit_on_error=False)

@@ -1,0 +1,1 @@
+"""supertui's screens, one per file."""

@@ -1,0 +1,178 @@
+"""Two or more runs side by side, the same pane for each, and a diff of their configs.
+
+Sparsity-style runs show WᵀW at the same density on one shared colour scale; phase runs show
+their phase grids as small multiples; D* runs share one plot, one stable colour per activation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import HorizontalScroll, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from engine.metrics import gram
+from engine.store import RunRecord, StoreError
+from supertui.exporting import export_in_background
+from supertui.run_model import dstar_curve, phase_cells
+from supertui.widgets.dstar_plot import DStarPlot
+from supertui.widgets.heatmap import HeatMap
+from supertui.widgets.phase_grid import PhaseGrid
+from supertui.widgets.runs_table import format_loss
+
+ALWAYS_SHOWN = ("preset", "activation")
+
+
+def pane_kind(record: RunRecord) -> str:
+    cfg = record.config
+    if cfg.relative_importances and cfg.n == 2 and cfg.m == 1:
+        return "phase"
+    if cfg.preset == "dims":
+        return "dims"
+    return "gram"
+
+
+def format_field(value) -> str:
+    if isinstance(value, (list, tuple)):
+        if len(value) > 4:
+            return f"{len(value)} values {value[0]:.3g}…{value[-1]:.3g}"
+        return ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def config_diff(records: list[RunRecord], everything: bool = False) -> list[tuple[str, list[str]]]:
+    """(field, value per run) for the fields that differ (or all fields), config order."""
+    dicts = [r.config.to_dict() for r in records]
+    rows = []
+    for name in dicts[0]:
+        values = [d.get(name) for d in dicts]
+        differs = any(v != values[0] for v in values[1:])
+        if everything or differs or name in ALWAYS_SHOWN:
+            rows.append((name, [format_field(v) for v in values]))
+    return rows
+
+
+class CompareScreen(Screen):
+    BINDINGS = [
+        Binding("right_square_bracket", "density(1)", "Density+", id="compare.next_density", key_display="]"),
+        Binding("left_square_bracket", "density(-1)", "Density-", id="compare.prev_density", key_display="["),
+        Binding("a", "toggle_all_fields", "All fields", id="compare.all_fields"),
+        Binding("e", "export", "Export PNG", id="compare.export"),
+        Binding("escape,q", "back", "Back", id="compare.back"),
+    ]
+
+    def __init__(self, records: list[RunRecord]):
+        super().__init__()
+        self.records = [r for r in records if r.has_arrays]
+        self.skipped = [r.id for r in records if not r.has_arrays]
+        self.density_index = 0
+        self.all_fields = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="compare-status")
+        with HorizontalScroll(id="compare-panes"):
+            dims = [r for r in self.records if pane_kind(r) == "dims"]
+            if dims:
+                with Vertical(classes="compare-pane", id="pane-dims"):
+                    yield DStarPlot(id="dstar")
+            for i, record in enumerate(self.records):
+                kind = pane_kind(record)
+                if kind == "dims":
+                    continue
+                with Vertical(classes="compare-pane", id=f"pane-{i}"):
+                    yield PhaseGrid(id=f"view-{i}") if kind == "phase" else HeatMap(id=f"view-{i}")
+        yield DataTable(id="diff", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Compare"
+        self.sub_title = f"{len(self.records)} runs"
+        if self.skipped:
+            self.notify(f"no saved arrays yet, left out: {', '.join(self.skipped)}", severity="warning")
+        for i, record in enumerate(self.records):
+            if pane_kind(record) != "dims":
+                pane = self.query_one(f"#pane-{i}")
+                pane.border_title = f"{record.activation} · {record.id}"
+        if self.query("#pane-dims"):
+            self.query_one("#pane-dims").border_title = "D* against 1/(1-S), one colour per activation"
+        self.redraw()
+        self._fill_diff()
+        first = self.query("HeatMap, PhaseGrid, DStarPlot").first()
+        if first.can_focus:
+            first.focus()
+
+    def _densities(self) -> list[float]:
+        return sorted({d for r in self.records if pane_kind(r) == "gram" for d in r.config.densities}, reverse=True)
+
+    def redraw(self) -> None:
+        densities = self._densities()
+        target = densities[self.density_index % len(densities)] if densities else None
+        grams: dict[int, tuple[np.ndarray, str]] = {}
+        curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for i, record in enumerate(self.records):
+            try:
+                arrays = record.arrays
+            except StoreError as exc:
+                self.notify(str(exc), severity="error")
+                continue
+            kind = pane_kind(record)
+            cfg = record.config
+            if kind == "phase":
+                phases, agreement = phase_cells(cfg, arrays.instances, arrays.W, arrays.final_loss)
+                self.query_one(f"#view-{i}", PhaseGrid).update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+            elif kind == "dims":
+                inv_density, dstar, _ = dstar_curve(cfg, arrays.instances, arrays.W, arrays.final_loss)
+                label = cfg.activation if cfg.activation not in curves else f"{cfg.activation} ({record.id[-4:]})"
+                curves[label] = (inv_density, dstar)
+            else:
+                # The density nearest the shared target; the lowest-loss seed there.
+                d_index = int(np.argmin(np.abs(np.log(np.asarray(cfg.densities)) - np.log(target))))
+                members = np.flatnonzero(arrays.instances.point == d_index * len(cfg.relative_importances or (None,)))
+                loss = np.where(np.isfinite(arrays.final_loss[members]), arrays.final_loss[members], np.inf)
+                k = members[np.argmin(loss)]
+                grams[i] = (gram(arrays.W[k]), f"density {cfg.densities[d_index]:.3g}")
+        if grams:
+            vmax = max(float(np.abs(g).max()) for g, _ in grams.values()) or 1.0
+            for i, (matrix, where) in grams.items():
+                self.query_one(f"#view-{i}", HeatMap).update_matrix(matrix, title=where, vmax=vmax)
+        if curves:
+            self.query_one(DStarPlot).update_curves(curves)
+        status = Text(f"{len(self.records)} runs", style="bold")
+        if target is not None:
+            status.append(f"   WᵀW at density {target:.3g} ({self.density_index % len(densities) + 1}/{len(densities)}), one colour scale   [ ] density")
+        status.append("   a: all config fields" if not self.all_fields else "   a: differing fields only", style="dim")
+        self.query_one("#compare-status", Static).update(status)
+
+    def _fill_diff(self) -> None:
+        table = self.query_one("#diff", DataTable)
+        table.clear(columns=True)
+        table.add_column("field", key="field")
+        for i, record in enumerate(self.records):
+            table.add_column(Text(record.id, style="bold"), key=str(i))
+        for name, values in config_diff(self.records, self.all_fields):
+            distinct = len(set(values)) > 1
+            table.add_row(Text(name, style="bold" if distinct else "dim"), *[Text(v, style="yellow" if distinct else "") for v in values])
+        table.add_row(Text("final loss", style="bold"), *[format_loss(r.final_loss) for r in self.records])
+        table.add_row(Text("status", style="bold"), *[r.status for r in self.records])
+
+    def action_density(self, delta: int) -> None:
+        if self._densities():
+            self.density_index = (self.density_index + delta) % len(self._densities())
+            self.redraw()
+
+    def action_toggle_all_fields(self) -> None:
+        self.all_fields = not self.all_fields
+        self._fill_diff()
+        self.redraw()
+
+    def action_export(self) -> None:
+        export_in_background(self.app, self.records)
+
+    def action_back(self) -> None:
+        self.dismiss()

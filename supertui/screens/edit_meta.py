@@ -1,0 +1,52 @@
+"""Edit a run's tags and note (the only parts of a saved run that may change)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
+    """Returns (tags, note), or None when cancelled."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="edit.save"),
+        Binding("escape", "cancel", "Cancel", id="edit.cancel"),
+    ]
+
+    def __init__(self, run_id: str, tags: list[str], note: str):
+        super().__init__()
+        self.run_id, self.tags, self.note = run_id, tags, note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Static(f"[b]{self.run_id}[/b]", id="title")
+            yield Label("Tags (comma separated)")
+            yield Input(", ".join(self.tags), id="tags", placeholder="baseline, lr-sweep")
+            yield Label("Note")
+            yield Input(self.note, id="note", placeholder="what this run is for")
+            with Horizontal(classes="buttons"):
+                yield Button("Save [ctrl+s]", id="save", variant="primary")
+                yield Button("Cancel [esc]", id="cancel")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "tags":
+            self.query_one("#note", Input).focus()
+        else:
+            self.action_save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_save(self) -> None:
+        tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
+        self.dismiss((tags, self.query_one("#note", Input).value.strip()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,61 @@
+"""Saved runs for the app tests, trained by the real engine with fixed seeds, then given fixed
+ids and times so screenshots of them are the same on every machine and every day."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from engine.config import RunConfig
+from engine.presets import dims_densities, phase_axes
+from engine.runner import run_experiment
+from engine.store import RunStore
+
+TINY = dict(steps=300, batch_size=256, compile=False, device="cpu", snapshots=8, seed=0)
+
+FIXTURE_CONFIGS: dict[str, RunConfig] = {
+    "sparsity-relu": RunConfig(preset="sparsity", activation="relu", n=10, m=5, densities=(1.0, 0.3, 0.1, 0.03), importance_decay=0.9, lr=3e-3, **TINY),
+    "sparsity-gelu": RunConfig(preset="sparsity", activation="gelu", n=10, m=5, densities=(1.0, 0.3, 0.1, 0.03), importance_decay=0.9, lr=3e-3, **TINY),
+    "phase-relu": RunConfig(preset="phase", activation="relu", n=2, m=1, densities=phase_axes(5, 5)[0], relative_importances=phase_axes(5, 5)[1], seeds=2, lr=1e-2, **TINY),
+    "phase-gelu": RunConfig(preset="phase", activation="gelu", n=2, m=1, densities=phase_axes(5, 5)[0], relative_importances=phase_axes(5, 5)[1], seeds=2, lr=1e-2, **TINY),
+    "dims-relu": RunConfig(preset="dims", activation="relu", n=40, m=4, densities=dims_densities(6), importance_decay=1.0, lr=3e-3, **TINY),
+    "dims-gelu": RunConfig(preset="dims", activation="gelu", n=40, m=4, densities=dims_densities(6), importance_decay=1.0, lr=3e-3, **TINY),
+}
+
+
+def make_fixture_runs(data_dir: Path, names: list[str] | None = None) -> list[str]:
+    """Train each fixture config into `data_dir` and pin its id and times; returns the ids."""
+    store = RunStore(data_dir)
+    ids = []
+    for day, name in enumerate(names or list(FIXTURE_CONFIGS), start=1):
+        record = run_experiment(FIXTURE_CONFIGS[name], store, progress_interval=3600)
+        run_id = f"run-{name}"
+        path = store.runs_dir / run_id
+        shutil.move(record.path, path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        stamp = f"2026-01-{day:02d}T10:00:00+00:00"
+        manifest.update(id=run_id, created=stamp, updated=stamp, finished=stamp, elapsed_seconds=1.5, host="fixture", pid=None)
+        (path / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        ids.append(run_id)
+    return ids
+
+
+def make_fake_runs(data_dir: Path, count: int) -> list[str]:
+    """`count` manifest-only runs (no arrays): what the runs table must list quickly."""
+    runs_dir = data_dir / "runs"
+    activations = ("linear", "relu", "gelu", "silu", "sigmoid", "tanh", "solu")
+    ids = []
+    for i in range(count):
+        run_id = f"fake-{i:04d}"
+        config = RunConfig(preset=("sparsity", "phase", "dims")[i % 3], activation=activations[i % 7])
+        manifest = {
+            "format": "supertui-run", "format_version": 1, "id": run_id, "config": config.to_dict(),
+            "status": "completed", "created": f"2026-02-01T{i // 60 % 24:02d}:{i % 60:02d}:00+00:00",
+            "tags": ["fake"] if i % 2 else [], "note": "", "host": "fixture", "pid": None,
+            "summary": {"final_loss": 0.1 / (1 + i), "loss_sparkline": [1.0 / (1 + j + i % 5) for j in range(32)]},
+        }
+        (runs_dir / run_id).mkdir(parents=True)
+        (runs_dir / run_id / "manifest.json").write_text(json.dumps(manifest))
+        ids.append(run_id)
+    return ids
