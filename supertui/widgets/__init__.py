@@ -4,6 +4,7 @@ training updates arrive several times a second."""
 
 from supertui.widgets.heatmap import HeatMap
 from supertui.widgets.neuron_bars import NeuronBars
+from supertui.widgets.phase_grid import PhaseGrid
 from supertui.widgets.sparkline import sparkline_text
 
-__all__ = ["HeatMap", "NeuronBars", "sparkline_text"]
+__all__ = ["HeatMap", "NeuronBars", "PhaseGrid", "sparkline_text"]

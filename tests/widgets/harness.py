@@ -29,6 +29,21 @@ def dense_W(m: int = 5, n: int = 10, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(0.0, 0.5, (m, n))
 
 
+def reference_phase_grid(densities: int = 12, importances: int = 12, trained: float = 1.0, seed: int = 0):
+    """(densities, relative_importances, phases, agreement) from the exact ReLU reference, with the
+    last points untrained and a few seeds disagreeing, as a run part way through looks."""
+    from engine.phase import relu_reference_phase
+    from engine.presets import phase_axes
+
+    d, r = phase_axes(densities, importances)
+    s_grid, r_grid = np.meshgrid(d, r, indexing="ij")  # [D, R]: point = d_index * R + r_index
+    phases: list[str | None] = list(relu_reference_phase(s_grid, r_grid).ravel())
+    cutoff = int(round(trained * len(phases)))
+    phases[cutoff:] = [None] * (len(phases) - cutoff)
+    agreement = np.where(np.random.default_rng(seed).random(len(phases)) < 0.15, 0.6, 1.0)
+    return d, r, phases, agreement
+
+
 class WidgetHarness(App):
     """Mounts the given widgets; tests drive them with the Pilot."""
 
@@ -62,6 +77,13 @@ def demo(which: str) -> WidgetHarness:
         from supertui.widgets.neuron_bars import NeuronBars
 
         widgets.append(NeuronBars(dense_W(20, 200), id="bars"))
+    if which in ("phase", "phase40", "all"):
+        from supertui.widgets.phase_grid import PhaseGrid
+
+        grid = PhaseGrid(title="phase diagram  relu", id="phase")
+        size = 40 if which == "phase40" else 12
+        grid.update_grid(*reference_phase_grid(size, size, trained=0.8 if which != "phase40" else 1.0))
+        widgets.append(grid)
     return WidgetHarness(*widgets)
 
 

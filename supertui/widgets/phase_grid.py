@@ -1,0 +1,320 @@
+"""The n=2, m=1 phase diagram: one cell per grid point, coloured by the winning seed's phase.
+
+x is the density 1-S (log, 0.01..1, left to right), y the relative importance r of feature 2
+(log, 0.1..10, larger at the top). Points not trained yet are dim dots, so the grid fills in
+cell by cell during a run; a lighter cell means its seeds disagree. The exact ReLU reference
+(SCIENCE.md; engine.phase) is drawn over it as marks: the superposition boundary
+`relu_superposition_boundary(r)` and, above the triple point, the r = 1 line where feature 1
+hands the dimension to feature 2. `b` toggles those marks.
+
+A saved run::
+
+    from engine.report import run_phase_grid
+
+    points = run_phase_grid(record)  # list[PhasePoint] in point order, or None if not a phase run
+    if points is not None:
+        cfg = record.config
+        grid.update_grid(
+            cfg.densities,
+            cfg.relative_importances,
+            [p.phase for p in points],
+            [p.agreement for p in points],
+        )
+
+While training, pass None for the points not yet classified.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
+from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, blend, hex_to_rgb
+
+UNTRAINED = "·"
+BOUNDARY_MARK = "•"
+ASCII_BOUNDARY = "*"
+DISAGREE_TOWARD = "#FFFFFF"  # cells whose seeds disagree are lightened toward white
+DISAGREE_AMOUNT = 0.45
+Y_GUTTER = 6  # "  0.1 " tick labels of r
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:g}"
+
+
+def _log_edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges in log10 space: geometric midpoints, ends mirrored. [N] -> [N + 1]."""
+    logs = np.log10(values)
+    if len(logs) == 1:
+        return np.array([logs[0] - 0.5, logs[0] + 0.5])
+    mids = (logs[1:] + logs[:-1]) / 2
+    return np.concatenate([[2 * logs[0] - mids[0]], mids, [2 * logs[-1] - mids[-1]]])
+
+
+def _pick(count: int, room: int) -> np.ndarray:
+    """Indices of `count` points to show in `room` cells: all of them, or evenly spread."""
+    if count <= room:
+        return np.arange(count)
+    return np.unique(np.round(np.linspace(0, count - 1, max(room, 1))).astype(int))
+
+
+def boundary_crosses(s_lo: float, s_hi: float, r_lo: float, r_hi: float) -> bool:
+    """Does the exact ReLU phase boundary pass through the box [s_lo, s_hi] x [r_lo, r_hi]?
+
+    The superposition boundary s_b(r) rises for r <= 1 and falls above, so its range over
+    [r_lo, r_hi] comes from the ends and r = 1; the feature1/feature2 switch is r = 1 for
+    densities above the triple point."""
+    rs = [r_lo, r_hi] + ([1.0] if r_lo < 1.0 < r_hi else [])
+    sb = relu_superposition_boundary(np.array(rs))
+    if sb.min() <= s_hi and sb.max() >= s_lo:
+        return True
+    return r_lo <= 1.0 < r_hi and s_hi > RELU_TRIPLE_POINT[0]
+
+
+class PhaseGrid(Widget, can_focus=True):
+    """Phase diagram of an n=2 phase sweep. See the module docstring for a saved-run example."""
+
+    DEFAULT_CSS = """
+    PhaseGrid {
+        width: 1fr;
+        height: 1fr;
+        min-height: 8;
+        text-wrap: nowrap;
+        text-overflow: clip;
+    }
+    """
+
+    BINDINGS = [Binding("b", "toggle_boundary", "ReLU boundary", id="phase_grid.boundary")]
+
+    show_boundary: reactive[bool] = reactive(True)
+
+    def __init__(
+        self,
+        *,
+        title: str = "",
+        ascii: bool | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._title = title
+        self._ascii = ascii
+        self._densities = np.zeros(0)
+        self._importances = np.zeros(0)
+        self._phases: list[str | None] = []
+        self._agreement = np.zeros(0)
+        self._version = 0
+        self._cache: tuple[tuple, Text] | None = None
+
+    # ----- data -------------------------------------------------------------------------------
+    def update_grid(
+        self,
+        densities: Sequence[float],
+        relative_importances: Sequence[float],
+        phases: Sequence[str | None],
+        agreement: Sequence[float] | None = None,
+        *,
+        title: str | None = None,
+    ) -> None:
+        """Phases flat in point order: point = density_index * R + r_index (engine.sweep's order).
+        None marks a point not trained yet; agreement (0..1 per point) defaults to 1."""
+        d = np.asarray(densities, dtype=float)
+        r = np.asarray(relative_importances, dtype=float)
+        expected = len(d) * len(r)
+        if len(phases) != expected:
+            raise ValueError(f"phases: expected {expected} points ({len(d)} densities x {len(r)} importances), got {len(phases)}")
+        unknown = {p for p in phases if p is not None and p not in PHASES}
+        if unknown:
+            raise ValueError(f"phases: unknown phase {sorted(unknown)[0]!r} (accepted: {', '.join(PHASES)} or None)")
+        if (d <= 0).any() or (r <= 0).any():
+            raise ValueError("densities and relative_importances must be positive (log axes)")
+        agree = np.ones(expected) if agreement is None else np.asarray(agreement, dtype=float)
+        if agree.shape != (expected,):
+            raise ValueError(f"agreement: expected {expected} values, got {agree.shape[0] if agree.ndim else 1}")
+        new_title = self._title if title is None else title
+        same = (
+            np.array_equal(d, self._densities)
+            and np.array_equal(r, self._importances)
+            and list(phases) == self._phases
+            and np.array_equal(agree, self._agreement)
+            and new_title == self._title
+        )
+        if same:
+            return
+        self._densities, self._importances = d, r
+        self._phases, self._agreement, self._title = list(phases), agree, new_title
+        self._version += 1
+        self.refresh()
+
+    def phase_at(self, density_index: int, importance_index: int) -> str | None:
+        return self._phases[density_index * len(self._importances) + importance_index]
+
+    @property
+    def trained_count(self) -> int:
+        return sum(p is not None for p in self._phases)
+
+    @property
+    def ascii(self) -> bool:
+        if self._ascii is not None:
+            return self._ascii
+        try:
+            return bool(self.app.no_color)
+        except Exception:
+            return "NO_COLOR" in os.environ
+
+    def action_toggle_boundary(self) -> None:
+        self.show_boundary = not self.show_boundary
+
+    def watch_show_boundary(self) -> None:
+        self.refresh()
+
+    # ----- rendering -------------------------------------------------------------------------
+    def render(self) -> Text:
+        key = (self._version, self.content_size.width, self.content_size.height, self.show_boundary, self.ascii)
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self._build(self.content_size.width, self.content_size.height))
+        return self._cache[1]
+
+    def _build(self, width: int, height: int) -> Text:
+        D, R = len(self._densities), len(self._importances)
+        if D == 0 or R == 0:
+            return Text((self._title + "\n" if self._title else "") + "no phase grid yet", style="dim")
+        legend = self._legend_lines(width)
+        chrome = 3 + len(legend)  # title, x ticks, x label, legend
+        avail_w = max(1, width - Y_GUTTER)
+        avail_h = max(1, height - chrome)
+        cols, rows = _pick(D, avail_w), _pick(R, avail_h)
+        cell_w = max(1, min(4, avail_w // len(cols)))
+        cell_h = max(1, min(2, avail_h // len(rows)))
+        # One row of cells per shown importance, largest r at the top.
+        rows = rows[::-1]
+        x_edges, y_edges = _log_edges(self._densities[cols]), _log_edges(self._importances[rows[::-1]])[::-1]
+
+        lines = [self._title_line(D, R, len(cols), len(rows))]
+        y_ticks = self._tick_positions(self._importances[rows], len(rows))
+        for i, ri in enumerate(rows):
+            for sub in range(cell_h):
+                label = y_ticks.get(i, "") if sub == 0 else ""
+                line = Text(label.rjust(Y_GUTTER - 1) + " ", style="dim")
+                r_hi = 10 ** (y_edges[i] + (y_edges[i + 1] - y_edges[i]) * sub / cell_h)
+                r_lo = 10 ** (y_edges[i] + (y_edges[i + 1] - y_edges[i]) * (sub + 1) / cell_h)
+                for j, di in enumerate(cols):
+                    line.append_text(self._cell(di, ri, j, x_edges, r_lo, r_hi, cell_w, sub, cell_h))
+                lines.append(line)
+        lines.append(self._x_tick_line(cols, cell_w))
+        lines.append(Text(" " * Y_GUTTER + "density 1-S (log) →    ↑ relative importance r of feature 2 (log)", style="dim"))
+        lines.extend(legend)
+        return Text("\n").join(lines)
+
+    def _title_line(self, D: int, R: int, shown_d: int, shown_r: int) -> Text:
+        line = Text(self._title or "phase diagram n=2, m=1", style="bold")
+        line.append(f"  {self.trained_count}/{D * R} points", style="dim")
+        if shown_d < D or shown_r < R:
+            line.append(f"  showing {shown_d}x{shown_r} of {D}x{R}", style="italic dim")
+        return line
+
+    def _cell(
+        self, di: int, ri: int, j: int, x_edges: np.ndarray, r_lo: float, r_hi: float, cell_w: int, sub: int, cell_h: int
+    ) -> Text:
+        phase = self._phases[di * len(self._importances) + ri]
+        agreement = float(self._agreement[di * len(self._importances) + ri])
+        ascii_mode = self.ascii
+        chars: list[str] = []
+        if phase is None:
+            centre = (cell_w - 1) // 2 if sub == (cell_h - 1) // 2 else -1
+            chars = [UNTRAINED if k == centre else " " for k in range(cell_w)]
+            style = Style(dim=True)
+        elif ascii_mode:
+            chars = [PHASE_GLYPHS[phase]] * cell_w
+            if agreement < 1 and cell_w >= 2:
+                chars[-1] = "?"
+            style = Style()
+        else:
+            colour = PHASE_COLORS[phase]
+            if agreement < 1:
+                colour = blend(colour, DISAGREE_TOWARD, DISAGREE_AMOUNT)
+            chars = [" "] * cell_w
+            style = Style(bgcolor=colour, color=_contrast(colour))
+        if self.show_boundary:
+            s_left, s_right = x_edges[j], x_edges[j + 1]
+            for k in range(cell_w):
+                s_lo = 10 ** (s_left + (s_right - s_left) * k / cell_w)
+                s_hi = 10 ** (s_left + (s_right - s_left) * (k + 1) / cell_w)
+                if boundary_crosses(s_lo, s_hi, r_lo, r_hi):
+                    chars[k] = ASCII_BOUNDARY if ascii_mode else BOUNDARY_MARK
+        text = Text("".join(chars), style=style)
+        if phase is None and self.show_boundary:
+            mark = ASCII_BOUNDARY if ascii_mode else BOUNDARY_MARK
+            for k, ch in enumerate(chars):
+                if ch == mark:
+                    text.stylize(Style(dim=False, color=None if ascii_mode else "#DDDDDD"), k, k + 1)
+        return text
+
+    def _tick_positions(self, values: np.ndarray, count: int) -> dict[int, str]:
+        """Row (or column) index -> label for decades (0.01, 0.1, 1, 10) nearest in log space."""
+        logs = np.log10(values)
+        out: dict[int, str] = {}
+        for decade in range(math.floor(logs.min() - 0.01), math.ceil(logs.max() + 0.01) + 1):
+            i = int(np.argmin(np.abs(logs - decade)))
+            if abs(logs[i] - decade) <= max(0.5 * np.abs(np.diff(logs)).max(initial=0.0), 0.05):
+                out[i] = _tick_label(10.0**decade)
+        return out
+
+    def _x_tick_line(self, cols: np.ndarray, cell_w: int) -> Text:
+        chars = [" "] * (Y_GUTTER + len(cols) * cell_w + 4)
+        last_end = -1
+        for j, label in sorted(self._tick_positions(self._densities[cols], len(cols)).items()):
+            x = Y_GUTTER + j * cell_w
+            x = min(x, len(chars) - len(label))
+            if x > last_end:
+                chars[x : x + len(label)] = label
+                last_end = x + len(label)
+        return Text("".join(chars).rstrip(), style="dim")
+
+    def _legend_lines(self, width: int) -> list[Text]:
+        items: list[Text] = []
+        for phase in PHASES:
+            item = Text()
+            if self.ascii:
+                item.append(f"{PHASE_GLYPHS[phase]} {PHASE_LABELS[phase]}")
+            else:
+                item.append("  ", Style(bgcolor=PHASE_COLORS[phase]))
+                item.append(f" {PHASE_LABELS[phase]}")
+            items.append(item)
+        items.append(Text(f"{UNTRAINED} not yet trained", style="dim"))
+        if self.ascii:
+            items.append(Text("? seeds disagree"))
+        else:
+            light = Text()
+            light.append("  ", Style(bgcolor=blend(PHASE_COLORS["superposition"], DISAGREE_TOWARD, DISAGREE_AMOUNT)))
+            light.append(" lighter: seeds disagree")
+            items.append(light)
+        mark = ASCII_BOUNDARY if self.ascii else BOUNDARY_MARK
+        state = "b: hide" if self.show_boundary else "b: show"
+        items.append(Text(f"{mark} exact ReLU boundary ({state})"))
+        lines, current = [], Text()
+        for item in items:
+            if current.cell_len and current.cell_len + 2 + item.cell_len > width:
+                lines.append(current)
+                current = Text()
+            if current.cell_len:
+                current.append("  ")
+            current.append_text(item)
+        lines.append(current)
+        return lines
+
+
+def _contrast(colour: str) -> str:
+    r, g, b = hex_to_rgb(colour)
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#FFFFFF"

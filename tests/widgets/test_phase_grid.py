@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+
+from engine.phase import PHASES
+from supertui.widgets.palette import DIVERGING_LEVELS, PHASE_COLORS, blend
+from supertui.widgets.phase_grid import (
+    BOUNDARY_MARK,
+    DISAGREE_AMOUNT,
+    DISAGREE_TOWARD,
+    UNTRAINED,
+    PhaseGrid,
+    boundary_crosses,
+)
+from tests.widgets.harness import WidgetHarness, reference_phase_grid
+
+
+def bgcolours(text):
+    out = set()
+    for span in text.spans:
+        style = span.style
+        if not isinstance(style, str) and style.bgcolor is not None:
+            out.add(style.bgcolor.triplet.hex.upper())
+    return out
+
+
+async def test_untrained_points_are_dots_and_fill_in():
+    d, r, phases, agreement = reference_phase_grid(6, 6)
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        grid.update_grid(d, r, [None] * 36)
+        grid.show_boundary = False
+        text = grid.render()
+        assert "0/36 points" in text.plain
+        assert text.plain.count(UNTRAINED) == 36 + 1  # one per cell, one in the legend
+        assert not bgcolours(text) - {PHASE_COLORS[p] for p in PHASES} - {_legend_light()}  # only legend swatches
+        grid.update_grid(d, r, phases[:18] + [None] * 18)
+        text = grid.render()
+        assert "18/36 points" in text.plain
+        assert PHASE_COLORS["superposition"].upper() in bgcolours(text)
+
+
+def _legend_light():
+    return blend(PHASE_COLORS["superposition"], DISAGREE_TOWARD, DISAGREE_AMOUNT).upper()
+
+
+async def test_legend_axes_and_ticks():
+    grid = PhaseGrid(title="relu phases")
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        grid.update_grid(*reference_phase_grid(12, 12))
+        text = grid.render().plain
+        for label in ("feature 1 only", "feature 2 only", "superposition", "neither", "not yet trained", "exact ReLU boundary"):
+            assert label in text
+        assert "density 1-S (log)" in text and "relative importance" in text
+        lines = text.splitlines()
+        tick_line = next(line for line in lines if "0.01" in line)
+        assert "0.1" in tick_line.replace("0.01", "") and tick_line.rstrip().endswith("1")
+        assert lines[1].lstrip().startswith("10")  # largest importance at the top
+        assert any(line.lstrip().startswith("0.1") for line in lines[-8:-3])
+
+
+async def test_relu_phases_land_on_the_expected_side_of_the_boundary():
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        d, r, phases, _ = reference_phase_grid(12, 12)
+        grid.update_grid(d, r, phases)
+        assert grid.phase_at(0, 0) == "superposition"  # sparse: both features share
+        assert grid.phase_at(11, 0) == "feature1"  # dense, feature 2 unimportant
+        assert grid.phase_at(11, 11) == "feature2"
+
+
+async def test_boundary_marks_toggle_with_b():
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)) as pilot:
+        grid.update_grid(*reference_phase_grid(12, 12))
+        grid.focus()
+        await pilot.pause()
+        marks = grid.render().plain.count(BOUNDARY_MARK)
+        assert marks > 12  # a curve, not a point (one is in the legend)
+        await pilot.press("b")
+        assert not grid.show_boundary
+        assert grid.render().plain.count(BOUNDARY_MARK) == 1  # the legend only
+        assert "b: show" in grid.render().plain
+        await pilot.press("b")
+        assert grid.render().plain.count(BOUNDARY_MARK) == marks
+
+
+def test_boundary_geometry():
+    # The superposition boundary crosses s = 4r/(2+5r) below r=1 and 4/(5+2r) above.
+    assert boundary_crosses(0.15, 0.17, 0.09, 0.11)  # s_b(0.1) = 0.16
+    assert not boundary_crosses(0.5, 0.9, 0.09, 0.11)
+    assert boundary_crosses(0.15, 0.17, 9.0, 11.0)  # s_b(10) = 0.16
+    # The r = 1 line exists only above the triple point density 4/7.
+    assert boundary_crosses(0.8, 0.9, 0.95, 1.05)
+    assert not boundary_crosses(0.2, 0.3, 0.95, 1.05)
+
+
+async def test_disagreeing_seeds_are_lighter():
+    d, r = [0.01, 1.0], [0.1, 10.0]
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        grid.update_grid(d, r, ["superposition", "superposition", "feature1", "feature2"], [1.0, 0.5, 1.0, 1.0])
+        colours = bgcolours(grid.render())
+        assert PHASE_COLORS["feature1"].upper() in colours
+        lighter = blend(PHASE_COLORS["superposition"], DISAGREE_TOWARD, DISAGREE_AMOUNT).upper()
+        assert lighter in colours
+
+
+async def test_no_color_uses_phase_letters(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        d, r, phases, agreement = reference_phase_grid(12, 12)
+        grid.update_grid(d, r, phases, np.ones(len(phases)))
+        text = grid.render()
+        assert "SSSS" in text.plain and "1111" in text.plain and "2222" in text.plain
+        assert "*" in text.plain and not bgcolours(text)
+
+
+async def test_paper_grid_fits_80x24_by_showing_a_subset():
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        grid.update_grid(*reference_phase_grid(40, 40))
+        text = grid.render().plain
+        assert "1600/1600 points" in text and "showing" in text
+        assert len(text.splitlines()) <= 24 and max(map(len, text.splitlines())) <= 80
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(phases=["feature1"] * 3), "expected 4 points"),
+        (dict(phases=["feature1", "bogus", None, None]), "unknown phase 'bogus'"),
+        (dict(phases=[None] * 4, agreement=[1.0]), "agreement"),
+    ],
+)
+def test_bad_input_names_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PhaseGrid().update_grid([0.1, 1.0], [0.5, 2.0], **kwargs)
+
+
+async def test_same_grid_does_not_redraw():
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        args = reference_phase_grid(6, 6)
+        grid.update_grid(*args)
+        v = grid._version
+        grid.update_grid(*args)
+        assert grid._version == v
