@@ -44,6 +44,29 @@ def reference_phase_grid(densities: int = 12, importances: int = 12, trained: fl
     return d, r, phases, agreement
 
 
+def sample_loss_history(steps: int = 5000, instances: int = 12, seed: int = 0):
+    """(steps [T], loss [T, K]): decaying noisy losses, one column per instance."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)
+    floors = np.geomspace(1e-3, 5e-2, instances)  # [K]
+    loss = floors[None] + 0.3 * np.exp(-t[:, None] / (300 + 100 * np.arange(instances)[None]))
+    return t, loss * np.exp(0.05 * rng.standard_normal(loss.shape))
+
+
+def sample_dstar_curves(activations=("linear", "relu", "gelu"), n: int = 200, m: int = 20):
+    """{activation: (1/(1-S), D*)} and per-feature D_i, shaped like the blog's third figure."""
+    from engine.presets import dims_densities
+
+    inverse = 1 / np.asarray(dims_densities(20))
+    curves, dims = {}, {}
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(activations):
+        dstar = np.clip(1.0 / (1 + (k + 1) * 0.4 * np.log(inverse)), m / n, 1.0)
+        curves[name] = (inverse, dstar)
+        dims[name] = (np.repeat(inverse, 10), np.clip(np.repeat(dstar, 10) + 0.08 * rng.standard_normal(200), 0, 1))
+    return curves, dims
+
+
 class WidgetHarness(App):
     """Mounts the given widgets; tests drive them with the Pilot."""
 
@@ -84,6 +107,20 @@ def demo(which: str) -> WidgetHarness:
         size = 40 if which == "phase40" else 12
         grid.update_grid(*reference_phase_grid(size, size, trained=0.8 if which != "phase40" else 1.0))
         widgets.append(grid)
+    if which in ("loss", "all"):
+        from supertui.widgets.loss_plot import LossPlot
+
+        plot = LossPlot(id="loss")
+        steps, history = sample_loss_history()
+        plot.update_curves(steps, {"relu": history})
+        widgets.append(plot)
+    if which in ("dstar", "all"):
+        from supertui.widgets.dstar_plot import DStarPlot
+
+        plot = DStarPlot(id="dstar")
+        curves, dims = sample_dstar_curves()
+        plot.update_curves(curves, feature_dims=dims)
+        widgets.append(plot)
     return WidgetHarness(*widgets)
 
 

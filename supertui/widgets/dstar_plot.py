@@ -1,0 +1,137 @@
+"""Dimensions per feature D* against 1/(1-S) on a log x axis: the blog's third experiment.
+
+One curve per label (an activation, or a run id when comparing runs) in its stable palette
+colour, horizontal reference lines at the sticky fractions (engine.metrics.STICKY_FRACTIONS:
+1, 3/4, 2/3, 1/2, 2/5, 3/8), and optionally every feature's dimensionality D_i as dots.
+
+    curves = {"relu": (1 / densities, dims_per_feature(W))}            # x [N], D* [N]
+    dims = {"relu": (np.repeat(1 / densities, n), feature_dimensionality(W).ravel())}
+    plot.update_curves(curves, feature_dims=dims)
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from rich.text import Text
+from textual_plotext import PlotextPlot
+
+from engine.metrics import STICKY_FRACTIONS
+from supertui.widgets.loss_plot import Series, downsample_indices, log_ticks, nice_ticks, tick_label
+from supertui.widgets.palette import blend, hex_to_rgb, label_color
+
+REFERENCE_COLOR = "#6E6E6E"
+SCATTER_TOWARD = "#333333"  # D_i dots: the curve's colour, darker, so curves stay on top
+MAX_SCATTER_POINTS = 4000
+
+
+def fraction_label(value: float) -> str:
+    return str(Fraction(value).limit_denominator(10))
+
+
+class DStarPlot(PlotextPlot):
+    """D* vs 1/(1-S). `update_curves({label: (x, dstar)}, feature_dims={label: (x, D_i)})`."""
+
+    def __init__(
+        self,
+        *,
+        title: str = "dimensions per feature D* vs 1/(1-S)",
+        show_reference: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.title = title
+        self.show_reference = show_reference
+        self._series: list[Series] = []
+        self._scatter: list[Series] = []
+
+    def render(self):
+        # plotext 5 has edge cases (e.g. odd sizes) that raise while building; a live view must
+        # keep running, so say so in the pane instead of taking the app down.
+        try:
+            return super().render()
+        except Exception as error:  # noqa: BLE001
+            self.log.error(f"{type(self).__name__} failed to draw: {error!r}")
+            return Text(f"plot unavailable: {error}", style="dim")
+
+    @property
+    def series(self) -> list[Series]:
+        return list(self._series)
+
+    @property
+    def scatter(self) -> list[Series]:
+        return list(self._scatter)
+
+    def update_curves(
+        self,
+        curves: dict[str, tuple[np.ndarray, np.ndarray]],
+        feature_dims: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        series = []
+        for position, (label, (x, y)) in enumerate(curves.items()):
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            if x.shape != y.shape:
+                raise ValueError(f"curves[{label!r}]: x has shape {x.shape} but D* has {y.shape}")
+            keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+            order = np.argsort(x[keep], kind="stable")
+            series.append(Series(label, x[keep][order], y[keep][order], label_color(label, position)))
+        scatter = []
+        positions = {label: i for i, label in enumerate(curves)}
+        for label, (x, y) in (feature_dims or {}).items():
+            x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+            if x.shape != y.shape:
+                raise ValueError(f"feature_dims[{label!r}]: x has shape {x.shape} but D_i has {y.shape}")
+            keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+            x, y = x[keep], y[keep]
+            idx = downsample_indices(len(x), MAX_SCATTER_POINTS)
+            colour = blend(label_color(label, positions.get(label)), SCATTER_TOWARD, 0.45)
+            scatter.append(Series(f"{label} D_i", x[idx], y[idx], colour))
+        if self._same(series, self._series) and self._same(scatter, self._scatter):
+            return
+        self._series, self._scatter = series, scatter
+        self._draw()
+
+    def toggle_reference(self) -> None:
+        self.show_reference = not self.show_reference
+        self._draw()
+
+    @staticmethod
+    def _same(a: list[Series], b: list[Series]) -> bool:
+        return len(a) == len(b) and all(
+            s.label == t.label and s.color == t.color and np.array_equal(s.x, t.x) and np.array_equal(s.y, t.y)
+            for s, t in zip(a, b)
+        )
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title)
+        plt.xlabel("1/(1-S)  (log)")
+        everything = [s for s in self._series + self._scatter if len(s.x)]
+        plt.xscale("log" if everything else "linear")  # plotext cannot draw an empty log axis
+        if everything:
+            x_lo = min(float(s.x.min()) for s in everything)
+            x_hi = max(float(s.x.max()) for s in everything)
+            if x_hi <= x_lo:
+                x_lo, x_hi = x_lo / 1.5, x_hi * 1.5
+            y_hi = max(1.05, max(float(s.y.max()) for s in everything) * 1.05)
+            ticks = log_ticks(x_lo, x_hi)
+            plt.xticks(ticks, [tick_label(t) for t in ticks])
+            # no plt.xlim: plotext 5 applies it before the log transform and fails on log axes
+            plt.ylim(0, y_hi)
+            y_ticks = nice_ticks(0, y_hi, 5)
+            plt.yticks(y_ticks, [tick_label(t) for t in y_ticks])
+            if self.show_reference:
+                for fraction in STICKY_FRACTIONS:
+                    plt.hline(fraction, color=hex_to_rgb(REFERENCE_COLOR))
+                    plt.text(fraction_label(fraction), x=x_hi, y=fraction, alignment="right", color=hex_to_rgb(REFERENCE_COLOR))
+            for s in self._scatter:
+                if len(s.x):
+                    plt.scatter(s.x.tolist(), s.y.tolist(), color=hex_to_rgb(s.color), marker="dot")
+            for s in self._series:
+                if len(s.x):
+                    plt.plot(s.x.tolist(), s.y.tolist(), label=s.label, color=hex_to_rgb(s.color), marker="braille")
+        self.refresh()
