@@ -1,0 +1,106 @@
+"""Figures of several runs of one preset: the blog's "bringing them all together" D* plot, and
+phase diagrams or WᵀW rows as small multiples sharing one scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.export.figures import (
+    DSTAR_CAP,
+    _dims_axes,
+    best_instances,
+    draw_dims,
+    draw_gram,
+    draw_phase,
+    gram_scale,
+    phase_legend_handles,
+)
+from engine.export.style import format_density, new_figure, styled
+from engine.metrics import gram
+from engine.store import RunRecord
+
+
+def _labels(records: list[RunRecord]) -> list[str]:
+    """Activation names, with the run id added where two runs share an activation."""
+    names = [r.activation for r in records]
+    return [r.activation if names.count(r.activation) == 1 else f"{r.activation} ({r.id})" for r in records]
+
+
+@styled
+def figure_compare_dims(records: list[RunRecord]):
+    """D* of every run against 1/(1-S) on one axis, with the sticky reference lines."""
+    fig = new_figure(7.2, 4.6)
+    ax = fig.subplots()
+    top = 1.0
+    capped = False
+    for i, (record, label) in enumerate(zip(records, _labels(records))):
+        dstar = draw_dims(ax, record, scatter=False, style_index=i, label=label)
+        if np.isfinite(dstar).any():
+            top = max(top, float(np.nanmax(dstar)))
+        capped |= bool((dstar > DSTAR_CAP).any())
+    _dims_axes(ax, top)
+    cfg = records[0].config
+    ax.set_title(f"Dimensions per feature by activation (n={cfg.n}, m={cfg.m}, m/n = {cfg.m / cfg.n:.2g})")
+    ax.legend(loc="lower left", frameon=False, ncols=2)
+    if capped:
+        ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
+    return fig
+
+
+@styled
+def figure_compare_phase(records: list[RunRecord]):
+    """One phase diagram per run, small multiples on shared axes, one legend."""
+    from engine.report import run_phase_grid
+
+    grids = [run_phase_grid(r) for r in records]
+    columns = min(4, len(records))
+    rows = math.ceil(len(records) / columns)
+    fig = new_figure(2.6 * columns + 1.9, 2.5 * rows + 0.5)
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+    seeds = max(r.config.seeds for r in records)
+    present: set[str] = set()
+    for index, (record, grid, label) in enumerate(zip(records, grids, _labels(records))):
+        ax = axes[index // columns, index % columns]
+        draw_phase(ax, grid, seeds=record.config.seeds, label_axes=index % columns == 0)
+        present |= {p.phase for p in grid}
+        ax.set_title(label)
+        if index // columns != rows - 1 and index + columns < len(records):
+            ax.set_xlabel("")
+    for index in range(len(records), rows * columns):
+        axes[index // columns, index % columns].set_visible(False)
+    fig.legend(handles=phase_legend_handles(seeds, present), loc="outside right upper", frameon=False)
+    fig.suptitle("Phase diagrams (n=2, m=1): which feature the lowest-loss seed represents")
+    return fig
+
+
+@styled
+def figure_compare_gram(records: list[RunRecord]):
+    """WᵀW rows of several sparsity runs as small multiples: one row per run, one diverging
+    scale for all, so weight growth (sigmoid, SoLU) reads as it is."""
+    chosen = [best_instances(r) for r in records]
+    columns = max(len(c) for c in chosen)
+    rows = len(records)
+    vmax = gram_scale(records)
+    fig = new_figure(1.35 * columns + 1.9, 1.35 * rows + 0.6)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    image = None
+    for row, (record, picks, label) in enumerate(zip(records, chosen, _labels(records))):
+        G = gram(record.arrays.W[picks])
+        for col in range(columns):
+            ax = axes[row, col]
+            if col >= len(picks):
+                ax.set_visible(False)
+                continue
+            density = float(record.arrays.instances.density[picks[col]])
+            image = draw_gram(ax, G[col], vmax, f"1−S = {format_density(density)}" if row == 0 else None, label_axes=False)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("")
+            if col == 0:
+                ax.set_ylabel(label, fontsize=9)
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="WᵀW entry (shared scale)", shrink=0.6, pad=0.01)
+    cfg = records[0].config
+    fig.suptitle(f"WᵀW across feature density by activation (n={cfg.n}, m={cfg.m}; lowest-loss seed per density)")
+    return fig

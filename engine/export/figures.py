@@ -1,0 +1,425 @@
+"""Figures of one run: the blog's per-activation layouts, drawn from a saved run's arrays.
+
+Each `figure_*` returns a matplotlib Figure of a fixed size (inches x style.DPI pixels); the
+`draw_*` helpers draw onto a given Axes so the multi-run figures reuse them as small multiples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.export.style import (
+    DIVERGING_CMAP,
+    PHASE_COLOURS,
+    PHASE_LABELS,
+    SEQUENTIAL_CMAP,
+    activation_style,
+    format_density,
+    new_figure,
+    styled,
+)
+from engine.metrics import STICKY_FRACTIONS, dims_per_feature, feature_dimensionality, gram
+from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
+from engine.store import RunRecord
+
+PHASE_X_RANGE = (0.01, 1.0)
+PHASE_Y_RANGE = (0.1, 10.0)
+STICKY_LABELS = {1.0: "1", 3 / 4: "3/4", 2 / 3: "2/3", 1 / 2: "1/2", 2 / 5: "2/5", 3 / 8: "3/8"}
+DSTAR_CAP = 2.0  # D* above this (tiny weights: nothing represented) is drawn at the cap as a triangle
+
+
+# --------------------------------------------------------------------------- selecting instances
+
+
+def best_instances(record: RunRecord) -> list[int]:
+    """Per grid point, in the config's order, the instance with the lowest final loss
+    (a diverged instance never wins): what the blog shows when it trains several seeds."""
+    a = record.arrays
+    loss = np.where(np.isfinite(a.final_loss), a.final_loss, np.inf)
+    out = []
+    for p in np.unique(a.instances.point):
+        members = np.flatnonzero(a.instances.point == p)
+        out.append(int(members[np.argmin(loss[members])]))
+    return out
+
+
+def dims_curve(record: RunRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(densities [P] in config order, D* [P] averaged over seeds, D_i [P, seeds * n]) of a run."""
+    a = record.arrays
+    densities, dstar, features = [], [], []
+    for p in np.unique(a.instances.point):
+        members = np.flatnonzero((a.instances.point == p) & ~a.diverged)
+        if members.size == 0:
+            members = np.flatnonzero(a.instances.point == p)
+        densities.append(float(a.instances.density[members[0]]))
+        dstar.append(float(np.mean(dims_per_feature(a.W[members]))))
+        features.append(feature_dimensionality(a.W[members]).reshape(-1))
+    width = max(len(f) for f in features)
+    padded = np.full((len(features), width), np.nan)
+    for i, f in enumerate(features):
+        padded[i, : len(f)] = f
+    return np.array(densities), np.array(dstar), padded
+
+
+def run_label(record: RunRecord) -> str:
+    return f"{record.activation} · run {record.id}"
+
+
+# --------------------------------------------------------------------------- WᵀW row (sparsity)
+
+
+def gram_scale(records: list[RunRecord]) -> float:
+    """The largest |WᵀW| entry shown for these runs: one diverging scale centred on 0."""
+    vmax = 0.0
+    for record in records:
+        G = gram(record.arrays.W[best_instances(record)])
+        finite = np.abs(G[np.isfinite(G)])
+        if finite.size:
+            vmax = max(vmax, float(finite.max()))
+    return vmax or 1.0
+
+
+def draw_gram(ax, G: np.ndarray, vmax: float, title: str | None = None, label_axes: bool = True):
+    """One WᵀW heatmap [n, n] on a diverging map centred on 0."""
+    image = ax.imshow(G, cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    n = G.shape[0]
+    ticks = np.arange(0, n, max(1, n // 5))
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    if label_axes:
+        ax.set_ylabel("feature i")
+    ax.set_xlabel("feature j")
+    if title:
+        ax.set_title(title)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(True)
+    return image
+
+
+def draw_neuron_bars(ax, W: np.ndarray, colours, ylim: float, label_axes: bool = True) -> None:
+    """Stacked bars of W[k, i] per hidden neuron k, one colour per feature; positive weights stack
+    up from 0 and negative ones down, so a neuron holding an antipodal pair shows both halves."""
+    m, n = W.shape
+    up = np.zeros(m)
+    down = np.zeros(m)
+    x = np.arange(m)
+    for i in range(n):
+        w = W[:, i]
+        pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
+        ax.bar(x, pos, bottom=up, color=colours[i], width=0.8, linewidth=0.3, edgecolor="white")
+        ax.bar(x, neg, bottom=down, color=colours[i], width=0.8, linewidth=0.3, edgecolor="white")
+        up += pos
+        down += neg
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(x)
+    ax.set_xlim(-0.6, m - 0.4)
+    ax.set_ylim(-ylim, ylim)
+    ax.set_xlabel("hidden neuron k")
+    if label_axes:
+        ax.set_ylabel("weight W[k, i], stacked")
+
+
+def feature_colours(n: int):
+    from matplotlib import colormaps
+
+    cmap = colormaps[SEQUENTIAL_CMAP]
+    return [cmap(0.9 * i / max(n - 1, 1)) for i in range(n)]
+
+
+@styled
+def figure_gram_row(record: RunRecord):
+    """The blog's per-activation figure: WᵀW per density (one shared diverging scale) with the
+    neuron-feature weight bars under each."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    a = record.arrays
+    cfg = record.config
+    chosen = best_instances(record)
+    W = a.W[chosen]  # [P, m, n]
+    G = gram(W)  # [P, n, n]
+    vmax = gram_scale([record])
+    stack = max(float(np.clip(W, 0, None).sum(-1).max()), float(-np.clip(W, None, 0).sum(-1).min()), 1e-6)
+    columns = len(chosen)
+    fig = new_figure(1.55 * columns + 1.6, 4.2)
+    axes = fig.subplots(2, columns, squeeze=False, gridspec_kw={"height_ratios": [1.0, 0.85]})
+    colours = feature_colours(cfg.n)
+    image = None
+    for c, k in enumerate(chosen):
+        density = float(a.instances.density[k])
+        image = draw_gram(axes[0, c], G[c], vmax, f"1−S = {format_density(density)}", label_axes=c == 0)
+        draw_neuron_bars(axes[1, c], W[c], colours, stack * 1.05, label_axes=c == 0)
+        if c:
+            axes[1, c].tick_params(labelleft=False)
+    fig.colorbar(image, ax=axes[0, :].tolist(), label="WᵀW entry", shrink=0.9, pad=0.01)
+    cmap = ListedColormap(colours)
+    norm = BoundaryNorm(np.arange(cfg.n + 1) - 0.5, cfg.n)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[1, :].tolist(), shrink=0.9, pad=0.01)
+    bar.set_label(_importance_label(record))
+    bar.set_ticks(np.arange(0, cfg.n, max(1, cfg.n // 5)))
+    fig.suptitle(
+        f"{record.activation}: WᵀW (top) and neuron–feature weights (bottom) by feature density\n"
+        f"n={cfg.n}, m={cfg.m}, {_steps(record)} steps, lowest-loss seed per density",
+        fontsize=10,
+    )
+    return fig
+
+
+def _importance_label(record: RunRecord) -> str:
+    decay = record.config.importance_decay
+    if decay == 1:
+        return "feature i (uniform importance)"
+    return f"feature i (importance {decay:g}^i)"
+
+
+def _steps(record: RunRecord) -> str:
+    done = record.manifest.get("steps_done") or record.config.steps
+    return f"{int(done):,}"
+
+
+# --------------------------------------------------------------------------- phase diagram
+
+
+def _cell_edges(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Cell edges on a log axis: geometric midpoints, half a step beyond the ends."""
+    v = np.log(np.asarray(sorted(values), dtype=float))
+    if len(v) == 1:
+        return np.array([low, high])
+    mids = (v[1:] + v[:-1]) / 2
+    first, last = v[0] - (mids[0] - v[0]), v[-1] + (v[-1] - mids[-1])
+    return np.exp(np.concatenate([[first], mids, [last]]))
+
+
+def plain_log_ticks(axis) -> None:
+    """Log-axis tick labels as 0.01, 0.1, 1, 10 rather than powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def agreement_alpha(agreement: float) -> float:
+    """Seed agreement as opacity: unanimous cells are solid, split ones pale."""
+    return 0.2 + 0.8 * float(agreement)
+
+
+def draw_phase(ax, grid, *, seeds: int, boundary: bool = True, label_axes: bool = True) -> None:
+    """The phase grid as log-spaced cells (colour: the winning seed's phase; opacity: how many
+    seeds agree), with the exact ReLU boundary (SCIENCE.md) as black lines."""
+    from matplotlib.patches import Rectangle
+
+    densities = np.array(sorted({p.density for p in grid}))
+    importances = np.array(sorted({p.relative_importance for p in grid}))
+    x_edges = _cell_edges(densities, *PHASE_X_RANGE)
+    y_edges = _cell_edges(importances, *PHASE_Y_RANGE)
+    for p in grid:
+        i = int(np.argmin(np.abs(densities - p.density)))
+        j = int(np.argmin(np.abs(importances - p.relative_importance)))
+        ax.add_patch(
+            Rectangle(
+                (x_edges[i], y_edges[j]),
+                x_edges[i + 1] - x_edges[i],
+                y_edges[j + 1] - y_edges[j],
+                facecolor=PHASE_COLOURS[p.phase],
+                alpha=agreement_alpha(p.agreement) if seeds > 1 else 1.0,
+                edgecolor="white",
+                linewidth=0.3,
+            )
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    # The blog's axes: 0.01..1 by 0.1..10; a custom grid reaching beyond them widens them.
+    ax.set_xlim(min(PHASE_X_RANGE[0], densities[0]), max(PHASE_X_RANGE[1], densities[-1]))
+    ax.set_ylim(min(PHASE_Y_RANGE[0], importances[0]), max(PHASE_Y_RANGE[1], importances[-1]))
+    plain_log_ticks(ax.xaxis)
+    plain_log_ticks(ax.yaxis)
+    if boundary:
+        r = np.geomspace(ax.get_ylim()[0], ax.get_ylim()[1], 400)
+        ax.plot(relu_superposition_boundary(r), r, color="black", linewidth=1.3)
+        s_triple, r_triple = RELU_TRIPLE_POINT
+        ax.plot([s_triple, ax.get_xlim()[1]], [r_triple, r_triple], color="black", linewidth=1.3)
+        ax.plot([s_triple], [r_triple], marker="o", color="black", markersize=3.5)
+    ax.set_xlabel("feature density 1−S (log scale)")
+    if label_axes:
+        ax.set_ylabel("relative importance I₂/I₁ (log scale)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(True)
+
+
+def phase_legend_handles(seeds: int, phases_present: set[str] | None = None) -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(facecolor=PHASE_COLOURS[p], label=PHASE_LABELS[p])
+        for p in PHASES
+        if phases_present is None or p in phases_present or p != "neither"
+    ]
+    handles.append(Line2D([], [], color="black", linewidth=1.3, label="exact ReLU boundary"))
+    if seeds > 1:
+        for agree in sorted({k / seeds for k in range(1, seeds + 1)}, reverse=True):
+            if agree < 0.5 and agree != 1 / seeds:
+                continue
+            handles.append(
+                Patch(facecolor="#555555", alpha=agreement_alpha(agree), label=f"{round(agree * seeds)}/{seeds} seeds agree")
+            )
+    return handles
+
+
+@styled
+def figure_phase(record: RunRecord):
+    from engine.report import run_phase_grid
+
+    grid = run_phase_grid(record)
+    if grid is None:
+        raise ValueError(f"run {record.id} is not a phase-grid run (needs n=2, m=1 and relative importances)")
+    seeds = record.config.seeds
+    fig = new_figure(6.2, 4.2)
+    ax = fig.subplots()
+    draw_phase(ax, grid, seeds=seeds)
+    ax.set_title(f"{record.activation}: phase of the lowest-loss seed (n=2, m=1, {_steps(record)} steps, {seeds} seeds/point)")
+    ax.legend(
+        handles=phase_legend_handles(seeds, {p.phase for p in grid}),
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        frameon=False,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- dimensions per feature
+
+
+def draw_sticky_lines(ax) -> None:
+    """Reference lines at the sticky fractions of D_i, labelled at the right edge."""
+    from matplotlib.transforms import blended_transform_factory
+
+    where = blended_transform_factory(ax.transAxes, ax.transData)
+    for frac, label in STICKY_LABELS.items():
+        ax.axhline(frac, color="#888888", linewidth=0.7, linestyle=(0, (2, 2)), zorder=0)
+        offset = {2 / 5: "bottom", 3 / 8: "top"}.get(frac, "center")
+        ax.text(1.01, frac, f"{label} {STICKY_FRACTIONS[frac]}", transform=where, fontsize=7, va=offset, color="#444444")
+
+
+def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None):
+    densities, dstar, features = dims_curve(record)
+    x = 1.0 / densities
+    style = activation_style(record.activation, style_index)
+    if scatter:
+        xs = np.repeat(x[:, None], features.shape[1], axis=1)
+        ax.scatter(xs.ravel(), features.ravel(), s=4, color="#777777", alpha=0.25, linewidths=0, zorder=1,
+                   label="each feature's D_i")
+    shown = np.minimum(dstar, DSTAR_CAP)
+    capped = dstar > DSTAR_CAP
+    ax.plot(x, shown, color=style["color"], linestyle=style["linestyle"], linewidth=1.5, zorder=3,
+            marker=style["marker"], markersize=4, markevery=list(np.flatnonzero(~capped)),
+            label=label or f"D* ({record.activation})")
+    if capped.any():
+        ax.scatter(x[capped], shown[capped], marker="^", s=30, color=style["color"], zorder=4, edgecolors="black",
+                   linewidths=0.5)
+    return dstar
+
+
+def _dims_axes(ax, max_dstar: float) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("1/(1−S), inverse feature density (log scale)")
+    ax.set_ylabel("dimensions per feature D* = m/‖W‖²_F")
+    top = min(max(1.1, max_dstar * 1.05), DSTAR_CAP * 1.05)
+    ax.set_ylim(0, top)
+    draw_sticky_lines(ax)
+
+
+@styled
+def figure_dims(record: RunRecord):
+    cfg = record.config
+    fig = new_figure(6.4, 4.2)
+    ax = fig.subplots()
+    dstar = draw_dims(ax, record)
+    _dims_axes(ax, float(np.nanmax(dstar)) if np.isfinite(dstar).any() else 1.0)
+    ax.set_title(f"{record.activation}: dimensions per feature (n={cfg.n}, m={cfg.m}, {_steps(record)} steps)")
+    ax.legend(loc="lower left", frameon=False)
+    if (dstar > DSTAR_CAP).any():
+        ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
+    return fig
+
+
+# --------------------------------------------------------------------------- loss curves
+
+
+@styled
+def figure_loss(record: RunRecord):
+    """Training loss of every instance (log y), coloured by density; few instances get a legend."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm, Normalize
+
+    a = record.arrays
+    K = len(a.instances)
+    steps = np.asarray(a.loss_steps)
+    history = np.asarray(a.loss_history, dtype=float)  # [T, K]
+    history = np.where(np.isfinite(history) & (history > 0), history, np.nan)
+    fig = new_figure(6.4, 4.0)
+    ax = fig.subplots()
+    density = a.instances.density.astype(float)
+    lo, hi = float(density.min()), float(density.max())
+    norm = LogNorm(lo, hi) if lo < hi else Normalize(lo - 1e-9, hi + 1e-9)
+    cmap = colormaps[SEQUENTIAL_CMAP]
+    few = K <= 10
+    for k in range(K):
+        if np.all(np.isnan(history[:, k])):
+            continue
+        label = None
+        if few:
+            label = f"1−S = {format_density(density[k])}"
+            if a.instances.relative_importance is not None:
+                label += f", I₂/I₁ = {a.instances.relative_importance[k]:.3g}"
+            if record.config.seeds > 1:
+                label += f", seed {int(a.instances.seed[k])}"
+        ax.plot(steps, history[:, k], color=cmap(norm(density[k]) * 0.9), linewidth=1.0 if few else 0.6,
+                alpha=1.0 if few else 0.5, label=label)
+    if np.isfinite(history).any():
+        ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("importance-weighted MSE per sample (log scale)")
+    diverged = int(np.asarray(a.diverged).sum())
+    note = f", {diverged} diverged" if diverged else ""
+    ax.set_title(f"{record.activation} · {record.preset}: training loss of {K} instances{note}")
+    if few:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
+    else:
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="feature density 1−S")
+    return fig
+
+
+# --------------------------------------------------------------------------- input batches
+
+
+@styled
+def figure_input_batches(n: int = 20, samples: int = 100, sparsities=(0.5, 0.99), seed: int = 0):
+    """The blog's "input batches": one [n, samples] batch per sparsity; each column is a sample."""
+    from engine.data import input_batch
+
+    from matplotlib import colormaps
+
+    cmap = colormaps[SEQUENTIAL_CMAP].with_extremes(bad="white")
+    fig = new_figure(3.4 * len(sparsities) + 0.9, 2.6)
+    axes = fig.subplots(1, len(sparsities), squeeze=False)[0]
+    image = None
+    for ax, S in zip(axes, sparsities):
+        x = input_batch(n, samples, 1.0 - S, seed).numpy()  # [n, samples]
+        # Absent features (exact zeros) are white, so sparsity reads as empty space.
+        image = ax.imshow(np.ma.masked_equal(x, 0.0), cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(True)
+        ax.set_title(f"S = {S:g} (density {1 - S:.2g}): {np.mean(x > 0):.0%} of entries non-zero")
+        ax.set_xlabel("sample (column = one input vector)")
+        ax.set_ylabel("feature i")
+    fig.colorbar(image, ax=axes.tolist(), label="feature value x_i (white: absent, 0)", pad=0.01)
+    fig.suptitle(f"Input batches: n={n} features, {samples} samples, x_i ~ U[0,1] with probability 1−S")
+    return fig

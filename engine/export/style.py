@@ -1,0 +1,117 @@
+"""The look shared by every exported figure.
+
+matplotlib is heavy, so nothing imports it at module level: `import engine` stays light. Figures
+are plain `matplotlib.figure.Figure` objects drawn on the Agg canvas (headless, no pyplot, no
+global figure registry), so they can be made from a worker thread of the app. Our rc settings
+apply only inside `styled` functions (a caller's own matplotlib defaults are left alone).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import Any, Callable, TypeVar
+
+DPI = 200  # raster figures; print wants >= 150
+FORMATS = ("png", "svg")
+
+# Okabe & Ito (2008): eight colours distinguishable under the common colour-vision deficiencies.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
+PHASE_COLOURS = {
+    "feature1": OKABE_ITO["blue"],
+    "feature2": OKABE_ITO["orange"],
+    "superposition": OKABE_ITO["green"],
+    "neither": "#DDDDDD",
+}
+PHASE_LABELS = {
+    "feature1": "feature 1 only",
+    "feature2": "feature 2 only",
+    "superposition": "superposition (both)",
+    "neither": "neither",
+}
+# One colour, marker and dash per activation, so curves stay apart in greyscale print too.
+_ACTIVATION_STYLE = {
+    "linear": (OKABE_ITO["black"], "o", (0, ())),
+    "relu": (OKABE_ITO["vermillion"], "s", (0, ())),
+    "gelu": (OKABE_ITO["blue"], "^", (0, (5, 2))),
+    "silu": (OKABE_ITO["sky"], "v", (0, (1, 1.5))),
+    "sigmoid": (OKABE_ITO["green"], "D", (0, (6, 2, 1, 2))),
+    "tanh": (OKABE_ITO["orange"], "P", (0, (3, 1, 1, 1, 1, 1))),
+    "solu": (OKABE_ITO["purple"], "X", (0, (8, 3))),
+}
+_SPARE_STYLES = [
+    (OKABE_ITO["yellow"], "h", (0, (2, 2))),
+    ("#555555", "*", (0, (4, 1, 1, 1))),
+]
+DIVERGING_CMAP = "RdBu_r"  # ColorBrewer RdBu: colour-blind safe, red positive, blue negative
+SEQUENTIAL_CMAP = "viridis"  # perceptually uniform, colour-blind safe, prints in greyscale
+
+_RC = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.titlesize": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "savefig.dpi": DPI,
+    "figure.dpi": DPI,
+    "svg.fonttype": "none",  # text stays text in SVG
+    "svg.hashsalt": "supertui",  # deterministic SVG ids
+}
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def styled(fn: F) -> F:
+    """Run fn under supertui's matplotlib rc settings."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context(_RC):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def new_figure(width: float, height: float, **kwargs: Any):
+    """A figure of exactly width x height inches (constrained layout keeps the size fixed)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained", **kwargs)
+
+
+@styled
+def render(fig, fmt: str = "png") -> bytes:
+    """The figure as file bytes. The canvas is the figure's own size (no tight cropping), so a
+    figure's pixel size is its inches times DPI."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    metadata = {"Software": "supertui"} if fmt == "png" else {"Creator": "supertui", "Date": None}
+    fig.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
+    return buffer.getvalue()
+
+
+def activation_style(name: str, index: int = 0) -> dict[str, Any]:
+    colour, marker, dash = _ACTIVATION_STYLE.get(name, _SPARE_STYLES[index % len(_SPARE_STYLES)])
+    return {"color": colour, "marker": marker, "linestyle": dash}
+
+
+def format_density(d: float) -> str:
+    return f"{d:.3g}"

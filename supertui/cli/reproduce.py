@@ -1,0 +1,115 @@
+"""`supertui reproduce`: every experiment of the blog for all seven activations, every figure,
+and report.md setting each figure beside the blog's claim with the measured numbers."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from supertui.cli.common import open_store
+
+DEFAULT_OUT = "supertui-reproduction"
+
+
+def register(subparsers) -> None:
+    from supertui.cli import add_data_dir
+
+    p = subparsers.add_parser(
+        "reproduce",
+        help="train the blog's experiments for all activations and write every figure and report.md",
+        description=(
+            "Train the sparsity, phase and dims experiments for linear, relu, gelu, silu, sigmoid, tanh and solu "
+            "(reusing completed saved runs with the same config unless --fresh), export every figure, and write "
+            "report.md beside them. quick takes minutes on a laptop CPU; paper is the blog's full settings."
+        ),
+    )
+    p.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"folder for report.md and figures/ (default: ./{DEFAULT_OUT})")
+    p.add_argument("--quality", choices=("quick", "paper", "tiny"), default="quick",
+                   help="quick (default), paper (the blog's settings; hours on a CPU), tiny (seconds, a smoke test)")
+    p.add_argument("--fresh", action="store_true", help="train everything again instead of reusing saved runs")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report and figures in --out")
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+class _Display:
+    """A rich progress bar for the whole job on a terminal; plain lines otherwise."""
+
+    def __init__(self, live: bool, plain_interval: float = 10.0):
+        self.live = live
+        self.plain_interval = plain_interval
+        self.last_line = 0.0
+        self.last_key = None
+        self.progress = None
+        if live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]reproduce"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TextColumn("{task.fields[what]}"),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+            )
+            self.task = self.progress.add_task("reproduce", total=1000, what="starting")
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def __call__(self, p) -> None:
+        if self.progress:
+            if p.stage == "train":
+                what = f"train {p.job}/{p.jobs} {p.label}  step {p.step}/{p.steps}"
+            elif p.stage == "reuse":
+                what = f"reuse {p.job}/{p.jobs} {p.label}"
+            else:
+                what = f"{p.stage} {p.label}"
+            self.progress.update(self.task, completed=round(1000 * p.fraction), what=what)
+            if p.stage in ("reuse",) or (p.stage == "train" and p.step == 0):
+                self.progress.console.print(p.line(), highlight=False)
+            return
+        # Plain lines: every job and stage change, and training progress at most every plain_interval s.
+        key = (p.stage, p.job, p.label if p.stage != "train" else None)
+        now = time.monotonic()
+        if key != self.last_key or now - self.last_line >= self.plain_interval:
+            print(p.line(), flush=True)
+            self.last_key, self.last_line = key, now
+
+
+def run(args) -> int:
+    from engine.reproduce import reproduce
+
+    store = open_store(args)
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("supertui: stopping after this step (Ctrl+C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with _Display(live=sys.stdout.isatty()) as display:
+            result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
+                               force=args.force, should_stop=stop.is_set)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for path in result.figures:
+        print(path)
+    print(result.report)
+    print(f"{len(result.trained)} runs trained, {len(result.reused)} reused, {len(result.figures)} figures, "
+          f"{result.elapsed:.0f} s", file=sys.stderr)
+    return 0

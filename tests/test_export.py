@@ -1,0 +1,152 @@
+"""Figure export: every figure kind of a tiny run is a valid PNG of the expected size, several
+runs give the combined figures, existing files are refused unless forced, and the CLI agrees."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from engine import RunStore, run_experiment
+from engine.errors import ConfigError, StoreError
+from engine.export import FigureExistsError, export_input_batches, export_runs, figure_kinds
+from engine.export.style import DPI
+from engine.reproduce import tiny_config
+from supertui.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return RunStore(tmp_path_factory.mktemp("export-data"))
+
+
+@pytest.fixture(scope="module")
+def runs(store):
+    """Tiny runs of each preset, for two activations: {(preset, activation): RunRecord}."""
+    out = {}
+    for preset in ("sparsity", "phase", "dims"):
+        for activation in ("relu", "gelu"):
+            out[(preset, activation)] = run_experiment(tiny_config(preset, activation).replace(steps=15), store)
+    return out
+
+
+def png_size(path) -> tuple[int, int]:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, f"{path.name} is not a PNG"
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def inches(width: float, height: float) -> tuple[int, int]:
+    return round(width * DPI), round(height * DPI)
+
+
+# Figure sizes follow from each layout: (width, height) in inches for these tiny runs.
+EXPECTED = {
+    ("sparsity", "wtw"): inches(1.55 * 3 + 1.6, 4.2),  # one column per density (3)
+    ("sparsity", "loss"): inches(6.4, 4.0),
+    ("phase", "phase"): inches(6.2, 4.2),
+    ("phase", "loss"): inches(6.4, 4.0),
+    ("dims", "dims"): inches(6.4, 4.2),
+    ("dims", "loss"): inches(6.4, 4.0),
+}
+
+
+@pytest.mark.parametrize("preset", ["sparsity", "phase", "dims"])
+def test_each_figure_of_a_run_is_a_png_of_the_expected_size(runs, tmp_path, preset):
+    record = runs[(preset, "relu")]
+    paths = export_runs([record], tmp_path)
+    kinds = figure_kinds(record)
+    assert [p.name for p in paths] == [f"{record.id}_{kind}.png" for kind in kinds]
+    assert {kind for (p, kind) in EXPECTED if p == preset} == set(kinds)
+    for path, kind in zip(paths, kinds):
+        assert png_size(path) == EXPECTED[(preset, kind)], path.name
+    assert DPI >= 150
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary files are left behind"
+
+
+def test_input_batches_figure(tmp_path):
+    path = export_input_batches(tmp_path)
+    assert path.name == "input_batches.png"
+    assert png_size(path) == inches(3.4 * 2 + 0.9, 2.6)
+
+
+def test_several_runs_give_the_combined_figures(runs, tmp_path):
+    records = list(runs.values())
+    paths = export_runs(records, tmp_path)
+    names = {p.name for p in paths}
+    assert "compare_dims_dstar_2runs_relu-gelu.png" in names
+    assert "compare_phase_2runs_relu-gelu.png" in names
+    assert "compare_wtw_rows_2runs_relu-gelu.png" in names
+    assert len(paths) == sum(len(figure_kinds(r)) for r in records) + 3
+    for path in paths:
+        width, height = png_size(path)
+        assert width >= 1000 and height >= 500
+    # phase diagrams as small multiples: two panels side by side
+    assert png_size(tmp_path / "compare_phase_2runs_relu-gelu.png") == inches(2.6 * 2 + 1.9, 2.5 + 0.5)
+
+
+def test_runs_sharing_an_activation_get_a_distinct_compare_name(store, runs, tmp_path):
+    again = run_experiment(tiny_config("dims", "relu").replace(steps=5, seed=7), store)
+    paths = export_runs([runs[("dims", "relu")], again], tmp_path)
+    compare = [p.name for p in paths if p.name.startswith("compare_")]
+    assert len(compare) == 1 and compare[0].startswith("compare_dims_dstar_2runs_") and "relu-relu" not in compare[0]
+
+
+def test_existing_files_are_refused_unless_forced(runs, tmp_path):
+    record = runs[("phase", "relu")]
+    first = export_runs([record], tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in first}
+    with pytest.raises(FigureExistsError) as info:
+        export_runs([record], tmp_path)
+    assert str(first[0]) in str(info.value) and "--force" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert {p: p.stat().st_mtime_ns for p in first} == before, "a refusal writes nothing"
+    # One new run plus one existing name: still nothing is written.
+    other = runs[("phase", "gelu")]
+    with pytest.raises(FigureExistsError):
+        export_runs([other, record], tmp_path)
+    assert not any(p.name.startswith(other.id) for p in tmp_path.iterdir())
+    again = export_runs([record], tmp_path, force=True)
+    assert again == first
+    assert all(p.stat().st_mtime_ns >= before[p] for p in again)
+
+
+def test_svg_and_bad_format(runs, tmp_path):
+    paths = export_runs([runs[("dims", "gelu")]], tmp_path, fmt="svg")
+    assert all(p.suffix == ".svg" for p in paths)
+    assert b"<svg" in paths[0].read_bytes()[:2000]
+    with pytest.raises(ConfigError, match="format"):
+        export_runs([runs[("dims", "gelu")]], tmp_path, fmt="jpg")
+
+
+def test_a_run_without_arrays_is_refused(store, tmp_path):
+    writer = store.create(tiny_config("dims", "relu"))  # created, nothing trained yet
+    with pytest.raises(StoreError, match="nothing to export"):
+        export_runs([store.load(writer.id)], tmp_path)
+
+
+def test_cli_export_prints_paths_and_refuses_to_overwrite(store, runs, tmp_path, capsys):
+    ids = [runs[("phase", "relu")].id, runs[("phase", "gelu")].id]
+    out = tmp_path / "figs"
+    argv = ["export", *ids, "--out", str(out), "--data-dir", str(store.data_dir)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.split()
+    assert len(printed) == 5 and all((out / p.split("/")[-1]).exists() for p in printed)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and len(err.strip().splitlines()) == 1
+    assert main([*argv, "--force"]) == 0
+    assert main(["export", "no-such-run", "--data-dir", str(store.data_dir), "--out", str(out)]) == 2
+
+
+def test_importing_engine_does_not_import_matplotlib():
+    code = "import sys, engine, engine.export, engine.reproduce, supertui.cli; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
