@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -68,17 +69,28 @@ def _pick(count: int, room: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, count - 1, max(room, 1))).astype(int))
 
 
-def boundary_crosses(s_lo: float, s_hi: float, r_lo: float, r_hi: float) -> bool:
-    """Does the exact ReLU phase boundary pass through the box [s_lo, s_hi] x [r_lo, r_hi]?
+def boundary_mask(s_edges: np.ndarray, r_edges: np.ndarray) -> np.ndarray:
+    """Which boxes the exact ReLU boundary passes through: s_edges [W + 1] left to right,
+    r_edges [H + 1] top (largest r) to bottom -> bool [H, W].
 
-    The superposition boundary s_b(r) rises for r <= 1 and falls above, so its range over
-    [r_lo, r_hi] comes from the ends and r = 1; the feature1/feature2 switch is r = 1 for
-    densities above the triple point."""
-    rs = [r_lo, r_hi] + ([1.0] if r_lo < 1.0 < r_hi else [])
-    sb = relu_superposition_boundary(np.array(rs))
-    if sb.min() <= s_hi and sb.max() >= s_lo:
-        return True
-    return r_lo <= 1.0 < r_hi and s_hi > RELU_TRIPLE_POINT[0]
+    The superposition boundary s_b(r) rises for r <= 1 and falls above, so its range over a
+    box's [r_lo, r_hi] comes from the ends and r = 1; the feature1/feature2 switch is the line
+    r = 1 at densities above the triple point."""
+    s_lo, s_hi = s_edges[None, :-1], s_edges[None, 1:]  # [1, W]
+    r_hi, r_lo = r_edges[:-1, None], r_edges[1:, None]  # [H, 1]
+    inside = (r_lo < 1.0) & (1.0 < r_hi)
+    at_lo, at_hi = relu_superposition_boundary(r_lo), relu_superposition_boundary(r_hi)
+    at_one = float(relu_superposition_boundary(1.0))
+    sb_min = np.minimum(np.minimum(at_lo, at_hi), np.where(inside, at_one, np.inf))
+    sb_max = np.maximum(np.maximum(at_lo, at_hi), np.where(inside, at_one, -np.inf))
+    superposition = (sb_min <= s_hi) & (sb_max >= s_lo)
+    switch = (r_lo <= 1.0) & (1.0 < r_hi) & (s_hi > RELU_TRIPLE_POINT[0])
+    return superposition | switch
+
+
+def boundary_crosses(s_lo: float, s_hi: float, r_lo: float, r_hi: float) -> bool:
+    """Does the exact ReLU boundary pass through the box [s_lo, s_hi] x [r_lo, r_hi]?"""
+    return bool(boundary_mask(np.array([s_lo, s_hi]), np.array([r_hi, r_lo]))[0, 0])
 
 
 class PhaseGrid(Widget, can_focus=True):
@@ -201,16 +213,17 @@ class PhaseGrid(Widget, can_focus=True):
         rows = rows[::-1]
         x_edges, y_edges = _log_edges(self._densities[cols]), _log_edges(self._importances[rows[::-1]])[::-1]
 
+        marks = self._boundary_marks(x_edges, y_edges, cell_w, cell_h) if self.show_boundary else None
         lines = [self._title_line(D, R, len(cols), len(rows))]
         y_ticks = self._tick_positions(self._importances[rows], len(rows))
         for i, ri in enumerate(rows):
             for sub in range(cell_h):
                 label = y_ticks.get(i, "") if sub == 0 else ""
                 line = Text(label.rjust(Y_GUTTER - 1) + " ", style="dim")
-                r_hi = 10 ** (y_edges[i] + (y_edges[i + 1] - y_edges[i]) * sub / cell_h)
-                r_lo = 10 ** (y_edges[i] + (y_edges[i + 1] - y_edges[i]) * (sub + 1) / cell_h)
+                row_marks = None if marks is None else marks[i * cell_h + sub].tolist()
                 for j, di in enumerate(cols):
-                    line.append_text(self._cell(di, ri, j, x_edges, r_lo, r_hi, cell_w, sub, cell_h))
+                    cell_marks = None if row_marks is None else row_marks[j * cell_w : (j + 1) * cell_w]
+                    self._cell(line, di, ri, cell_marks, cell_w, sub, cell_h)
                 lines.append(line)
         lines.append(self._x_tick_line(cols, cell_w))
         lines.append(Text(" " * Y_GUTTER + "density 1-S (log) →    ↑ relative importance r of feature 2 (log)", style="dim"))
@@ -224,42 +237,44 @@ class PhaseGrid(Widget, can_focus=True):
             line.append(f"  showing {shown_d}x{shown_r} of {D}x{R}", style="italic dim")
         return line
 
-    def _cell(
-        self, di: int, ri: int, j: int, x_edges: np.ndarray, r_lo: float, r_hi: float, cell_w: int, sub: int, cell_h: int
-    ) -> Text:
-        phase = self._phases[di * len(self._importances) + ri]
-        agreement = float(self._agreement[di * len(self._importances) + ri])
+    @staticmethod
+    def _boundary_marks(x_edges: np.ndarray, y_edges: np.ndarray, cell_w: int, cell_h: int) -> np.ndarray:
+        """Which characters the exact boundary passes through: bool [lines, columns]. Each cell
+        is split into its characters in log space so the curve is traced at screen resolution."""
+        s_edges = np.concatenate(
+            [np.linspace(a, b, cell_w + 1)[:-1] for a, b in zip(x_edges[:-1], x_edges[1:])] + [x_edges[-1:]]
+        )
+        r_edges = np.concatenate(
+            [np.linspace(a, b, cell_h + 1)[:-1] for a, b in zip(y_edges[:-1], y_edges[1:])] + [y_edges[-1:]]
+        )
+        return boundary_mask(10**s_edges, 10**r_edges)
+
+    def _cell(self, line: Text, di: int, ri: int, marks: list[bool] | None, cell_w: int, sub: int, cell_h: int) -> None:
+        """Append one line of one grid cell to `line`."""
+        point = di * len(self._importances) + ri
+        phase = self._phases[point]
+        agrees = bool(self._agreement[point] >= 1)
         ascii_mode = self.ascii
-        chars: list[str] = []
+        mark = ASCII_BOUNDARY if ascii_mode else BOUNDARY_MARK
         if phase is None:
             centre = (cell_w - 1) // 2 if sub == (cell_h - 1) // 2 else -1
-            chars = [UNTRAINED if k == centre else " " for k in range(cell_w)]
-            style = Style(dim=True)
-        elif ascii_mode:
-            chars = [PHASE_GLYPHS[phase]] * cell_w
-            if agreement < 1 and cell_w >= 2:
-                chars[-1] = "?"
-            style = Style()
-        else:
-            colour = PHASE_COLORS[phase]
-            if agreement < 1:
-                colour = blend(colour, DISAGREE_TOWARD, DISAGREE_AMOUNT)
-            chars = [" "] * cell_w
-            style = Style(bgcolor=colour, color=_contrast(colour))
-        if self.show_boundary:
-            s_left, s_right = x_edges[j], x_edges[j + 1]
             for k in range(cell_w):
-                s_lo = 10 ** (s_left + (s_right - s_left) * k / cell_w)
-                s_hi = 10 ** (s_left + (s_right - s_left) * (k + 1) / cell_w)
-                if boundary_crosses(s_lo, s_hi, r_lo, r_hi):
-                    chars[k] = ASCII_BOUNDARY if ascii_mode else BOUNDARY_MARK
-        text = Text("".join(chars), style=style)
-        if phase is None and self.show_boundary:
-            mark = ASCII_BOUNDARY if ascii_mode else BOUNDARY_MARK
-            for k, ch in enumerate(chars):
-                if ch == mark:
-                    text.stylize(Style(dim=False, color=None if ascii_mode else "#DDDDDD"), k, k + 1)
-        return text
+                if marks is not None and marks[k]:
+                    line.append(mark, _UNTRAINED_MARK_STYLE)
+                else:
+                    line.append(UNTRAINED if k == centre else " ", _UNTRAINED_STYLE)
+            return
+        if ascii_mode:
+            chars = [PHASE_GLYPHS[phase]] * cell_w
+            if not agrees and cell_w >= 2:
+                chars[-1] = "?"
+        else:
+            chars = [" "] * cell_w
+        if marks is not None:
+            for k in range(cell_w):
+                if marks[k]:
+                    chars[k] = mark
+        line.append("".join(chars), None if ascii_mode else _phase_style(phase, agrees))
 
     def _tick_positions(self, values: np.ndarray, count: int) -> dict[int, str]:
         """Row (or column) index -> label for decades (0.01, 0.1, 1, 10) nearest in log space."""
@@ -313,6 +328,16 @@ class PhaseGrid(Widget, can_focus=True):
             current.append_text(item)
         lines.append(current)
         return lines
+
+
+_UNTRAINED_STYLE = Style(dim=True)
+_UNTRAINED_MARK_STYLE = Style(color="#DDDDDD")
+
+
+@lru_cache(maxsize=None)
+def _phase_style(phase: str, agrees: bool) -> Style:
+    colour = PHASE_COLORS[phase] if agrees else blend(PHASE_COLORS[phase], DISAGREE_TOWARD, DISAGREE_AMOUNT)
+    return Style(bgcolor=colour, color=_contrast(colour))
 
 
 def _contrast(colour: str) -> str:
