@@ -111,7 +111,8 @@ class DStarPlot(PlotextPlot):
         plt.title(self.title)
         plt.xlabel("1/(1-S)  (log)")
         everything = [s for s in self._series + self._scatter if len(s.x)]
-        plt.xscale("log" if everything else "linear")  # plotext cannot draw an empty log axis
+        # x is drawn as log10(1/(1-S)) on a linear axis with labelled ticks: plotext 5's own log
+        # scale transforms the stored data in place and fails on the next redraw.
         if everything:
             x_lo = min(float(s.x.min()) for s in everything)
             x_hi = max(float(s.x.max()) for s in everything)
@@ -119,19 +120,18 @@ class DStarPlot(PlotextPlot):
                 x_lo, x_hi = x_lo / 1.5, x_hi * 1.5
             y_hi = max(1.05, max(float(s.y.max()) for s in everything) * 1.05)
             ticks = log_ticks(x_lo, x_hi)
-            plt.xticks(ticks, [tick_label(t) for t in ticks])
-            # no plt.xlim: plotext 5 applies it before the log transform and fails on log axes
+            plt.xticks(list(np.log10(ticks)), [tick_label(t) for t in ticks])
             plt.ylim(0, y_hi)
             y_ticks = nice_ticks(0, y_hi, 5)
             plt.yticks(y_ticks, [tick_label(t) for t in y_ticks])
             if self.show_reference:
                 for fraction in STICKY_FRACTIONS:
                     plt.hline(fraction, color=hex_to_rgb(REFERENCE_COLOR))
-                    plt.text(fraction_label(fraction), x=x_hi, y=fraction, alignment="right", color=hex_to_rgb(REFERENCE_COLOR))
+                    plt.text(fraction_label(fraction), x=float(np.log10(x_hi)), y=fraction, alignment="right", color=hex_to_rgb(REFERENCE_COLOR))
             for s in self._scatter:
                 if len(s.x):
-                    plt.scatter(s.x.tolist(), s.y.tolist(), color=hex_to_rgb(s.color), marker="dot")
+                    plt.scatter(np.log10(s.x).tolist(), s.y.tolist(), color=hex_to_rgb(s.color), marker="dot")
             for s in self._series:
                 if len(s.x):
-                    plt.plot(s.x.tolist(), s.y.tolist(), label=s.label, color=hex_to_rgb(s.color), marker="braille")
+                    plt.plot(np.log10(s.x).tolist(), s.y.tolist(), label=s.label, color=hex_to_rgb(s.color), marker="braille")
         self.refresh()

@@ -152,23 +152,25 @@ class LossPlot(PlotextPlot):
         )
 
     def _draw(self) -> None:
+        # Log axes are drawn as log10 data on a linear axis with labelled ticks: plotext 5 applies
+        # its own log scale to the stored data in place, so a second build (every redraw) fails.
         plt = self.plt
         plt.clear_data()
         plt.title(self.title)
         plt.xlabel("step")
         drawn = [s for s in self._series if len(s.x)]
         for s in drawn:
-            plt.plot(s.x.tolist(), s.y.tolist(), label=s.label or None, color=hex_to_rgb(s.color), marker="braille")
+            y = np.log10(s.y) if self._log_y else s.y
+            plt.plot(s.x.tolist(), y.tolist(), label=s.label or None, color=hex_to_rgb(s.color), marker="braille")
         if drawn:
             x_lo = min(float(s.x.min()) for s in drawn)
             x_hi = max(float(s.x.max()) for s in drawn)
             ticks = nice_ticks(x_lo, x_hi)
             plt.xticks(ticks, [tick_label(t) for t in ticks])
-        # plotext cannot draw an empty log axis, so an empty plot stays linear.
-        plt.yscale("log" if self._log_y and drawn else "linear")
         if drawn:
             y_lo = min(float(s.y.min()) for s in drawn)
             y_hi = max(float(s.y.max()) for s in drawn)
             ticks = log_ticks(y_lo, y_hi) if self._log_y else nice_ticks(y_lo, y_hi)
-            plt.yticks(ticks, [tick_label(t) for t in ticks])
+            positions = np.log10(ticks) if self._log_y else ticks
+            plt.yticks(list(positions), [tick_label(t) for t in ticks])
         self.refresh()

@@ -120,3 +120,21 @@ async def test_dstar_plot_survives_empty_and_nan():
         rendered(plot)
         plot.update_curves({}, feature_dims={"relu": (np.array([1.0, 2.0]), np.array([0.5, 0.4]))})
         assert "•" in rendered(plot)  # the D_i dots
+
+
+async def test_plots_survive_repeated_redraws():
+    """plotext 5 log axes break on the second build; every redraw here is a build."""
+    steps, history = sample_loss_history(steps=300, instances=2)
+    curves, dims = sample_dstar_curves(("relu",))
+    loss, dstar = LossPlot(), DStarPlot()
+    async with WidgetHarness(loss, dstar).run_test(size=(80, 30)) as pilot:
+        loss.update_curves(steps, {"relu": history})
+        dstar.update_curves(curves, feature_dims=dims)
+        for size in ((80, 30), (100, 40), (70, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            for _ in range(2):
+                loss.refresh()
+                dstar.refresh()
+                assert "unavailable" not in rendered(loss)
+                assert "unavailable" not in rendered(dstar)
