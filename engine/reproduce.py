@@ -35,6 +35,7 @@ FIGURES_DIR = "figures"
 _HOW_NOT_WHAT = ("compile", "device", "snapshots")
 PHASE_MARGIN = 1.5  # "away from the boundary": the exact phase is the same this factor away in s and r
 STICKY_TOLERANCE = 0.05
+NEURON_SHARE = 0.3  # a feature "uses" neuron k when |W[k, i]| >= this
 
 
 # --------------------------------------------------------------------------- what to train
@@ -253,6 +254,7 @@ def sparsity_measures(record: RunRecord) -> list[dict[str, float]]:
             "density": float(a.instances.density[k]),
             "represented": int((feature_norms(W) >= REPRESENTED_NORM).sum()),
             "max_interference": float(off.max()),
+            "features_per_neuron": int((np.abs(W) >= NEURON_SHARE).sum(axis=1).max()),  # W [m, n]
         })
     return out
 
@@ -395,7 +397,8 @@ def render_report(result: ReproduceResult, quality: str, paths: dict[str, Path],
     ]
 
     # Sparsity
-    lines += ["", "## Experiment 1: WᵀW and neuron-feature weights across sparsity (n=10, m=5)", "",
+    scfg = runs[("sparsity", activations[0])].config
+    lines += ["", f"## Experiment 1: WᵀW and neuron-feature weights across sparsity (n={scfg.n}, m={scfg.m})", "",
               f"![all activations]({rel('compare:wtw')})", "",
               "All activations on one diverging scale centred on 0 (red positive, blue negative).", ""]
     measures = {a: sparsity_measures(runs[("sparsity", a)]) for a in activations}
@@ -406,12 +409,16 @@ def render_report(result: ReproduceResult, quality: str, paths: dict[str, Path],
     lines += _table(header, [[a] + [str(m["represented"]) for m in measures[a]] for a in activations])
     lines += ["", "Largest interference between two features, max over i≠j of |(WᵀW)_ij|, per density:", ""]
     lines += _table(header, [[a] + [_num(m["max_interference"]) for m in measures[a]] for a in activations])
+    lines += ["", f"Most features sharing one neuron (features i with |W[k, i]| ≥ {NEURON_SHARE}, the largest over "
+                  "neurons k), per density:", ""]
+    lines += _table(header, [[a] + [str(m["features_per_neuron"]) for m in measures[a]] for a in activations])
     for a in activations:
         lines += ["", f"### {a}", "", f"![{a} sparsity]({rel(f'wtw:{a}')})", "",
                   f"> Blog: {BLOG_CLAIMS[('sparsity', a)]}", "",
                   "Measured, represented features per density (1 → sparsest): "
                   + ", ".join(str(m["represented"]) for m in measures[a])
-                  + "; largest off-diagonal |WᵀW|: " + ", ".join(_num(m["max_interference"]) for m in measures[a]) + "."]
+                  + "; largest off-diagonal |WᵀW|: " + ", ".join(_num(m["max_interference"]) for m in measures[a])
+                  + "; most features on one neuron: " + ", ".join(str(m["features_per_neuron"]) for m in measures[a]) + "."]
 
     # Phase
     lines += ["", "## Experiment 2: phase diagrams (n=2, m=1)", "", f"![all phase diagrams]({rel('compare:phase')})", "",

@@ -43,7 +43,7 @@ def figure_compare_dims(records: list[RunRecord]):
     _dims_axes(ax, top)
     cfg = records[0].config
     ax.set_title(f"Dimensions per feature by activation (n={cfg.n}, m={cfg.m}, m/n = {cfg.m / cfg.n:.2g})")
-    ax.legend(loc="lower left", frameon=False, ncols=2)
+    fig.legend(loc="outside lower center", frameon=False, ncols=min(len(records), 7))
     if capped:
         ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
     return fig

@@ -308,7 +308,7 @@ def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int =
     style = activation_style(record.activation, style_index)
     if scatter:
         xs = np.repeat(x[:, None], features.shape[1], axis=1)
-        ax.scatter(xs.ravel(), features.ravel(), s=4, color="#777777", alpha=0.25, linewidths=0, zorder=1,
+        ax.scatter(xs.ravel(), features.ravel(), s=5, color="#666666", alpha=0.35, linewidths=0, zorder=1,
                    label="each feature's D_i")
     shown = np.minimum(dstar, DSTAR_CAP)
     capped = dstar > DSTAR_CAP
@@ -343,7 +343,7 @@ def figure_dims(record: RunRecord):
     dstar = draw_dims(ax, record)
     _dims_axes(ax, float(np.nanmax(dstar)) if np.isfinite(dstar).any() else 1.0)
     ax.set_title(f"{record.activation}: dimensions per feature (n={cfg.n}, m={cfg.m}, {_steps(record)} steps)")
-    ax.legend(loc="lower left", frameon=False)
+    fig.legend(loc="outside lower center", frameon=False, ncols=2, markerscale=2)
     if (dstar > DSTAR_CAP).any():
         ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
     return fig
@@ -352,9 +352,24 @@ def figure_dims(record: RunRecord):
 # --------------------------------------------------------------------------- loss curves
 
 
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average along axis 0 that skips NaNs: [T, ...] -> [T - window + 1, ...]."""
+    if window <= 1:
+        return values
+    finite = np.isfinite(values)
+    sums = np.cumsum(np.where(finite, values, 0.0), axis=0)
+    counts = np.cumsum(finite, axis=0)
+    pad = np.zeros((1, *values.shape[1:]))
+    sums, counts = np.concatenate([pad, sums]), np.concatenate([pad, counts])
+    total, count = sums[window:] - sums[:-window], counts[window:] - counts[:-window]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 @styled
 def figure_loss(record: RunRecord):
-    """Training loss of every instance (log y), coloured by density; few instances get a legend."""
+    """Training loss (log y), smoothed over a window of steps. A few instances: one line each.
+    Many (a phase grid): per density, the median over its instances with a 10-90% band."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm, Normalize
@@ -364,6 +379,9 @@ def figure_loss(record: RunRecord):
     steps = np.asarray(a.loss_steps)
     history = np.asarray(a.loss_history, dtype=float)  # [T, K]
     history = np.where(np.isfinite(history) & (history > 0), history, np.nan)
+    window = max(1, len(steps) // 40)
+    history = smooth(history, window)  # [T - window + 1, K]
+    steps = steps[window - 1:]
     fig = new_figure(6.4, 4.0)
     ax = fig.subplots()
     density = a.instances.density.astype(float)
@@ -371,28 +389,46 @@ def figure_loss(record: RunRecord):
     norm = LogNorm(lo, hi) if lo < hi else Normalize(lo - 1e-9, hi + 1e-9)
     cmap = colormaps[SEQUENTIAL_CMAP]
     few = K <= 10
-    for k in range(K):
-        if np.all(np.isnan(history[:, k])):
-            continue
-        label = None
-        if few:
+    drawn = False
+    if few:
+        for k in range(K):
+            if np.all(np.isnan(history[:, k])):
+                continue
             label = f"1−S = {format_density(density[k])}"
             if a.instances.relative_importance is not None:
                 label += f", I₂/I₁ = {a.instances.relative_importance[k]:.3g}"
             if record.config.seeds > 1:
                 label += f", seed {int(a.instances.seed[k])}"
-        ax.plot(steps, history[:, k], color=cmap(norm(density[k]) * 0.9), linewidth=1.0 if few else 0.6,
-                alpha=1.0 if few else 0.5, label=label)
-    if np.isfinite(history).any():
+            ax.plot(steps, history[:, k], color=cmap(norm(density[k]) * 0.9), linewidth=1.0, label=label)
+            drawn = True
+    else:
+        for d in np.unique(density):
+            group = history[:, density == d]  # [T', members]
+            if np.all(np.isnan(group)):
+                continue
+            colour = cmap(norm(d) * 0.9)
+            with np.errstate(all="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of a diverged group
+                    low, mid, high = np.nanpercentile(group, [10, 50, 90], axis=1)
+            ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
+            ax.plot(steps, mid, color=colour, linewidth=1.0)
+            drawn = True
+    if drawn:
         ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("importance-weighted MSE per sample (log scale)")
     diverged = int(np.asarray(a.diverged).sum())
     note = f", {diverged} diverged" if diverged else ""
-    ax.set_title(f"{record.activation} · {record.preset}: training loss of {K} instances{note}")
+    how = f"moving average over {window * max(1, record.config.steps // max(len(a.loss_steps), 1))} steps" if window > 1 else "per interval"
     if few:
+        ax.set_title(f"{record.activation} · {record.preset}: training loss of {K} instances{note}\n({how})", fontsize=9)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
     else:
+        ax.set_title(f"{record.activation} · {record.preset}: training loss, median over the {K // len(np.unique(density))} "
+                     f"instances per density, 10–90% band{note}\n({how})", fontsize=9)
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="feature density 1−S")
     return fig
 

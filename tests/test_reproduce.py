@@ -1,0 +1,141 @@
+"""`reproduce` end to end at the tiny quality: every experiment for all seven activations, every
+figure, a report.md with the measured tables; reuse of saved runs; refusal to overwrite."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from engine import BLOG_ACTIVATIONS, RunStore
+from engine.errors import ConfigError
+from engine.export import FigureExistsError
+from engine.reproduce import (
+    EXPERIMENTS,
+    experiment_configs,
+    phase_measures,
+    planned_paths,
+    reproduce,
+    same_experiment,
+    tiny_config,
+)
+from supertui.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("reproduce-data"))
+    out = tmp_path_factory.mktemp("reproduce-out")
+    events = []
+    result = reproduce(store, out, quality="tiny", on_progress=events.append)
+    return store, out, result, events
+
+
+def test_every_experiment_trains_for_all_seven_activations(job):
+    store, _, result, _ = job
+    assert len(result.trained) == 3 * 7 and not result.reused
+    assert set(result.runs) == {(p, a) for p in EXPERIMENTS for a in BLOG_ACTIVATIONS}
+    for (preset, activation), record in result.runs.items():
+        assert record.status == "completed" and record.config.activation == activation
+        assert "reproduce" in record.tags and "tiny" in record.tags
+    assert {r.id for r in store.list_runs()} == set(result.trained)
+
+
+def test_every_figure_is_written_as_a_png(job):
+    _, out, result, _ = job
+    expected = planned_paths(out)
+    assert sorted(result.figures) == sorted(p for key, p in expected.items() if key != "report")
+    assert len(result.figures) == 1 + 3 * 7 + 3 + 3 * 7  # input batches, per activation, combined, losses
+    for path in result.figures:
+        assert path.read_bytes()[:8] == PNG_SIGNATURE, path.name
+
+
+def test_report_sets_figures_beside_claims_with_measured_tables(job):
+    _, out, result, _ = job
+    text = result.report.read_text()
+    assert result.report == out / "report.md"
+    # every figure the report links exists
+    links = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
+    assert len(set(links)) == len(result.figures)
+    assert all((out / link).exists() for link in links)
+    assert text.count("> Blog:") == 2 + 2 * 7  # input batches, dims, and each activation twice
+    assert "Features represented" in text and "| 1/(1−S) |" in text and "feature 1 only" in text
+    # the D* table: one row per density, one column per activation, numbers measured from the runs
+    dims = result.runs[("dims", "relu")]
+    lines = text.splitlines()
+    header = lines.index("| 1/(1−S) | " + " | ".join(BLOG_ACTIVATIONS) + " |")
+    dstar_rows = lines[header + 2: header + 2 + len(dims.config.densities)]
+    assert all(re.match(r"^\| \d", row) for row in dstar_rows)
+    assert lines[header + 2 + len(dims.config.densities)] == ""
+    from engine.metrics import dims_per_feature
+
+    first = float(dstar_rows[0].split("|")[3])  # column 2 is relu (after linear)
+    assert first == pytest.approx(float(dims_per_feature(dims.arrays.W[0])), rel=5e-3)
+    assert "ReLU check" in text and "grid points are in the exact phase" in text
+
+
+def test_progress_covers_the_whole_job(job):
+    *_, events = job
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions), "the whole-job fraction never goes back"
+    assert fractions[-1] == 1.0 and events[-1].stage == "done"
+    assert {e.stage for e in events} >= {"train", "export", "report", "done"}
+    assert all(e.line() for e in events)
+
+
+def test_a_second_run_reuses_saved_runs_and_refuses_to_overwrite(job):
+    store, out, first, _ = job
+    with pytest.raises(FigureExistsError, match="report.md"):
+        reproduce(store, out, quality="tiny")
+    assert len(store.list_runs()) == 21, "the refusal came before any training"
+    subset = ("relu", "tanh")  # fewer figures to draw; the reuse logic is the same for all
+    again = reproduce(store, out, quality="tiny", force=True, activations=subset)
+    assert not again.trained
+    assert sorted(again.reused) == sorted(first.runs[(p, a)].id for p in EXPERIMENTS for a in subset)
+
+
+def test_fresh_trains_again(job, tmp_path):
+    store, *_ = job
+    result = reproduce(store, tmp_path, quality="tiny", fresh=True, activations=("relu",))
+    assert len(result.trained) == 3 and not result.reused
+    assert (tmp_path / "report.md").exists()
+
+
+def test_matching_ignores_how_a_run_was_computed():
+    a = tiny_config("phase", "relu")
+    assert same_experiment(a, a.replace(compile=True, device="cpu", snapshots=9))
+    assert not same_experiment(a, a.replace(steps=41))
+    assert not same_experiment(a, tiny_config("phase", "gelu"))
+
+
+def test_quick_and_paper_use_the_presets():
+    quick = experiment_configs("quick")
+    assert len(quick) == 21 and {c.preset for c in quick} == set(EXPERIMENTS)
+    assert quick[0].to_dict() == {**quick[0].to_dict(), "steps": 5_000, "n": 10, "m": 5}
+    with pytest.raises(ConfigError, match="quality"):
+        experiment_configs("fast")
+
+
+def test_relu_reference_check_counts_points_away_from_the_boundary(job):
+    _, _, result, _ = job
+    m = phase_measures(result.runs[("phase", "relu")])
+    shares = [m[f"share_{p}"] for p in ("feature1", "feature2", "superposition", "neither")]
+    assert sum(shares) == pytest.approx(1.0)
+    assert 0 < m["reference_points"] <= 9
+    assert 0.0 <= m["reference_match"] <= 1.0 or np.isnan(m["reference_match"])
+
+
+def test_cli_reproduce_reuses_runs_and_prints_plain_lines(job, tmp_path, capsys):
+    store, *_ = job
+    out = tmp_path / "cli"
+    code = main(["reproduce", "--quality", "tiny", "--out", str(out), "--data-dir", str(store.data_dir)])
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "reuse 1/21 sparsity · linear" in printed.out
+    assert str(out / "report.md") in printed.out
+    assert "0 runs trained, 21 reused" in printed.err
+    code = main(["reproduce", "--quality", "tiny", "--out", str(out), "--data-dir", str(store.data_dir)])
+    assert code == 2 and "already exists" in capsys.readouterr().err
