@@ -89,7 +89,7 @@ def test_several_runs_give_the_combined_figures(runs, tmp_path):
         width, height = png_size(path)
         assert width >= 1000 and height >= 500
     # phase diagrams as small multiples: two panels side by side
-    assert png_size(tmp_path / "compare_phase_2runs_relu-gelu.png") == inches(2.6 * 2 + 1.9, 2.5 + 0.5)
+    assert png_size(tmp_path / "compare_phase_2runs_relu-gelu.png") == inches(2.6 * 2 + 0.9, 2.5 + 1.1)
 
 
 def test_runs_sharing_an_activation_get_a_distinct_compare_name(store, runs, tmp_path):

@@ -15,6 +15,7 @@ from engine.export.figures import (
     draw_gram,
     draw_phase,
     gram_scale,
+    signed_sqrt_norm,
     phase_legend_handles,
 )
 from engine.export.style import format_density, new_figure, styled
@@ -57,7 +58,7 @@ def figure_compare_phase(records: list[RunRecord]):
     grids = [run_phase_grid(r) for r in records]
     columns = min(4, len(records))
     rows = math.ceil(len(records) / columns)
-    fig = new_figure(2.6 * columns + 1.9, 2.5 * rows + 0.5)
+    fig = new_figure(2.6 * columns + 0.9, 2.5 * rows + 1.1)
     axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
     seeds = max(r.config.seeds for r in records)
     present: set[str] = set()
@@ -70,7 +71,8 @@ def figure_compare_phase(records: list[RunRecord]):
             ax.set_xlabel("")
     for index in range(len(records), rows * columns):
         axes[index // columns, index % columns].set_visible(False)
-    fig.legend(handles=phase_legend_handles(seeds, present), loc="outside right upper", frameon=False)
+    handles = phase_legend_handles(seeds, present)
+    fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=min(4, len(handles)))
     fig.suptitle("Phase diagrams (n=2, m=1): which feature the lowest-loss seed represents")
     return fig
 
@@ -82,7 +84,12 @@ def figure_compare_gram(records: list[RunRecord]):
     chosen = [best_instances(r) for r in records]
     columns = max(len(c) for c in chosen)
     rows = len(records)
-    vmax = gram_scale(records)
+    scales = [gram_scale([r]) for r in records]
+    vmax = max(scales)
+    # Sigmoid and SoLU grow their weights several-fold: a linear shared scale would wash the
+    # other rows out, so then the shared scale compresses large magnitudes (and says so).
+    compressed = vmax > 2 * min(scales)
+    norm = signed_sqrt_norm(vmax) if compressed else None
     fig = new_figure(1.35 * columns + 1.9, 1.35 * rows + 0.6)
     axes = fig.subplots(rows, columns, squeeze=False)
     image = None
@@ -94,13 +101,18 @@ def figure_compare_gram(records: list[RunRecord]):
                 ax.set_visible(False)
                 continue
             density = float(record.arrays.instances.density[picks[col]])
-            image = draw_gram(ax, G[col], vmax, f"1−S = {format_density(density)}" if row == 0 else None, label_axes=False)
+            image = draw_gram(ax, G[col], vmax, f"1−S = {format_density(density)}" if row == 0 else None,
+                              label_axes=False, norm=norm)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel("")
             if col == 0:
                 ax.set_ylabel(label, fontsize=9)
-    fig.colorbar(image, ax=axes.ravel().tolist(), label="WᵀW entry (shared scale)", shrink=0.6, pad=0.01)
+    label = "WᵀW entry, shared " + ("√-spaced scale" if compressed else "scale")
+    bar = fig.colorbar(image, ax=axes.ravel().tolist(), label=label, shrink=0.9, pad=0.01)
+    if compressed:
+        ticks = [t for t in (0.25, 1, 2, 4, 8, 16, 32) if t <= vmax]
+        bar.set_ticks([-t for t in reversed(ticks)] + [0] + ticks, labels=[f"{t:g}" for t in [-t for t in reversed(ticks)] + [0] + ticks])
     cfg = records[0].config
     fig.suptitle(f"WᵀW across feature density by activation (n={cfg.n}, m={cfg.m}; lowest-loss seed per density)")
     return fig

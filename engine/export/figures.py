@@ -79,9 +79,22 @@ def gram_scale(records: list[RunRecord]) -> float:
     return vmax or 1.0
 
 
-def draw_gram(ax, G: np.ndarray, vmax: float, title: str | None = None, label_axes: bool = True):
-    """One WᵀW heatmap [n, n] on a diverging map centred on 0."""
-    image = ax.imshow(G, cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax, interpolation="nearest")
+def signed_sqrt_norm(vmax: float):
+    """A diverging colour norm centred on 0 that compresses large magnitudes (sign(x) sqrt|x|), so
+    runs whose weights differ several-fold in scale still show their structure on one scale."""
+    from matplotlib.colors import FuncNorm
+
+    forward = lambda x: np.sign(x) * np.sqrt(np.abs(x))  # noqa: E731
+    inverse = lambda y: np.sign(y) * y**2  # noqa: E731
+    return FuncNorm((forward, inverse), vmin=-vmax, vmax=vmax)
+
+
+def draw_gram(ax, G: np.ndarray, vmax: float, title: str | None = None, label_axes: bool = True, norm=None):
+    """One WᵀW heatmap [n, n] on a diverging map centred on 0 (linear unless a norm is given)."""
+    if norm is None:
+        image = ax.imshow(G, cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    else:
+        image = ax.imshow(G, cmap=DIVERGING_CMAP, norm=norm, interpolation="nearest")
     n = G.shape[0]
     ticks = np.arange(0, n, max(1, n // 5))
     ax.set_xticks(ticks)
