@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.activations import BLOG_ACTIVATIONS
 from engine.config import RunConfig
-from engine.errors import ConfigError
+from engine.errors import ConfigError, SupertuiError
 from engine.metrics import REPRESENTED_NORM, feature_dimensionality, feature_norms, gram
 from engine.presets import dims_densities, get_preset, log_grid, phase_axes
 from engine.runner import run_experiment
@@ -36,6 +36,10 @@ _HOW_NOT_WHAT = ("compile", "device", "snapshots")
 PHASE_MARGIN = 1.5  # "away from the boundary": the exact phase is the same this factor away in s and r
 STICKY_TOLERANCE = 0.05
 NEURON_SHARE = 0.3  # a feature "uses" neuron k when |W[k, i]| >= this
+
+
+class ReproduceCancelled(SupertuiError):
+    """should_stop() asked to stop: the current run is saved as cancelled; nothing is exported."""
 
 
 # --------------------------------------------------------------------------- what to train
@@ -199,7 +203,10 @@ def reproduce(
                                 progress_interval=0.5)
         result.train_seconds[(config.preset, config.activation)] = time.monotonic() - t0
         if record.status != "completed":
-            raise KeyboardInterrupt  # cancelled through should_stop: the run is saved as cancelled
+            raise ReproduceCancelled(
+                f"reproduce: stopped during {label}; run {record.id} is saved as {record.status}, "
+                f"completed runs are reused next time"
+            )
         store.update_meta(record.id, tags=[*record.tags, "reproduce", quality])
         record = store.load(record.id)
         result.runs[(config.preset, config.activation)] = record

@@ -150,3 +150,15 @@ def test_importing_engine_does_not_import_matplotlib():
     code = "import sys, engine, engine.export, engine.reproduce, supertui.cli; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_custom_run_gets_the_figures_its_shape_supports(store, tmp_path):
+    from engine import RunConfig
+
+    config = RunConfig(preset="custom", activation="silu", n=8, m=3, densities=(1.0, 0.3, 0.1), steps=5,
+                       batch_size=64, compile=False, snapshots=1)
+    record = run_experiment(config, store)
+    paths = export_runs([record], tmp_path)
+    assert [p.name.split("_", 1)[1] for p in paths] == ["wtw.png", "dims.png", "loss.png"]
+    for path in paths:
+        png_size(path)

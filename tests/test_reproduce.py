@@ -139,3 +139,14 @@ def test_cli_reproduce_reuses_runs_and_prints_plain_lines(job, tmp_path, capsys)
     assert "0 runs trained, 21 reused" in printed.err
     code = main(["reproduce", "--quality", "tiny", "--out", str(out), "--data-dir", str(store.data_dir)])
     assert code == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_stopping_cancels_cleanly_and_keeps_the_run(tmp_path):
+    from engine.reproduce import ReproduceCancelled
+
+    store = RunStore(tmp_path / "data")
+    with pytest.raises(ReproduceCancelled, match="sparsity · relu"):
+        reproduce(store, tmp_path / "out", quality="tiny", activations=("relu",), should_stop=lambda: True)
+    (record,) = store.list_runs()
+    assert record.status == "cancelled"
+    assert not (tmp_path / "out" / "report.md").exists()

@@ -89,7 +89,7 @@ class _Display:
 
 
 def run(args) -> int:
-    from engine.reproduce import reproduce
+    from engine.reproduce import ReproduceCancelled, reproduce
 
     store = open_store(args)
     stop = threading.Event()
@@ -105,6 +105,9 @@ def run(args) -> int:
         with _Display(live=sys.stdout.isatty()) as display:
             result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
                                force=args.force, should_stop=stop.is_set)
+    except ReproduceCancelled as exc:
+        print(f"supertui: {exc}", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGINT, previous)
     for path in result.figures:
