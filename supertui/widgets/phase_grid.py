@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
@@ -35,6 +36,7 @@ import numpy as np
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -42,6 +44,7 @@ from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
 from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, blend, hex_to_rgb
 
 UNTRAINED = "·"
+CURSOR_MARK = "◆"
 BOUNDARY_MARK = "•"
 ASCII_BOUNDARY = "*"
 DISAGREE_TOWARD = "#FFFFFF"  # cells whose seeds disagree are lightened toward white
@@ -106,7 +109,29 @@ class PhaseGrid(Widget, can_focus=True):
     }
     """
 
-    BINDINGS = [Binding("b", "toggle_boundary", "ReLU boundary", id="phase_grid.boundary")]
+    BINDINGS = [
+        Binding("b", "toggle_boundary", "ReLU boundary", id="phase_grid.boundary"),
+        Binding("up,k", "move_cursor(0, 1)", "point", show=False),
+        Binding("down,j", "move_cursor(0, -1)", "point", show=False),
+        Binding("left,h", "move_cursor(-1, 0)", "point", show=False),
+        Binding("right,l", "move_cursor(1, 0)", "move point", key_display="←↓↑→", id="phase_grid.cursor"),
+    ]
+
+    @dataclass
+    class PointSelected(Message):
+        """The cursor is on grid point density_index * R + importance_index."""
+
+        density_index: int
+        importance_index: int
+        density: float
+        relative_importance: float
+        phase: str | None
+        agreement: float | None
+        grid: "PhaseGrid | None" = None
+
+        @property
+        def control(self) -> "PhaseGrid | None":
+            return self.grid
 
     show_boundary: reactive[bool] = reactive(True)
 
@@ -126,6 +151,8 @@ class PhaseGrid(Widget, can_focus=True):
         self._importances = np.zeros(0)
         self._phases: list[str | None] = []
         self._agreement = np.zeros(0)
+        self._cursor = (0, 0)  # (density index, importance index) into the full grid
+        self._shown: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, int))
         self._version = 0
         self._cache: tuple[tuple, Text] | None = None
 
@@ -166,6 +193,7 @@ class PhaseGrid(Widget, can_focus=True):
             return
         self._densities, self._importances = d, r
         self._phases, self._agreement, self._title = list(phases), agree, new_title
+        self._cursor = (min(self._cursor[0], len(d) - 1), min(self._cursor[1], len(r) - 1))
         self._version += 1
         self.refresh()
 
@@ -185,6 +213,65 @@ class PhaseGrid(Widget, can_focus=True):
         except Exception:
             return "NO_COLOR" in os.environ
 
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """(density index, importance index) of the point under the cursor."""
+        return self._cursor
+
+    def action_move_cursor(self, d_density: int, d_importance: int) -> None:
+        """Step to the next shown point (a subsampled grid skips the points it does not draw)."""
+        if not self._phases:
+            return
+        cols, rows = self._shown
+        if not len(cols):
+            cols, rows = np.arange(len(self._densities)), np.arange(len(self._importances))
+        i = int(np.argmin(np.abs(cols - self._cursor[0])))
+        j = int(np.argmin(np.abs(rows - self._cursor[1])))
+        i = min(max(i + d_density, 0), len(cols) - 1)
+        j = min(max(j + d_importance, 0), len(rows) - 1)
+        self.set_cursor(int(cols[i]), int(rows[j]))
+
+    def set_cursor(self, density_index: int, importance_index: int) -> None:
+        density_index = min(max(density_index, 0), len(self._densities) - 1)
+        importance_index = min(max(importance_index, 0), len(self._importances) - 1)
+        if (density_index, importance_index) != self._cursor:
+            self._cursor = (density_index, importance_index)
+            self._version += 1
+            self.refresh()
+        point = density_index * len(self._importances) + importance_index
+        phase = self._phases[point]
+        self.post_message(
+            self.PointSelected(
+                density_index,
+                importance_index,
+                float(self._densities[density_index]),
+                float(self._importances[importance_index]),
+                phase,
+                None if phase is None else float(self._agreement[point]),
+                self,
+            )
+        )
+
+    def readout(self) -> str:
+        """The point under the cursor, e.g. `density 0.032  r 2.15: superposition, 50% of seeds agree`."""
+        if not self._phases:
+            return ""
+        di, ri = self._cursor
+        point = di * len(self._importances) + ri
+        phase = self._phases[point]
+        where = f"density {self._densities[di]:.3g}  r {self._importances[ri]:.3g}"
+        if phase is None:
+            return f"{where}: not yet trained"
+        agreement = float(self._agreement[point])
+        seeds = "all seeds agree" if agreement >= 1 else f"{agreement:.0%} of seeds agree"
+        return f"{where}: {PHASE_LABELS[phase]}, {seeds}"
+
+    def on_focus(self) -> None:
+        self._version += 1
+        self.refresh()
+
+    on_blur = on_focus
+
     def action_toggle_boundary(self) -> None:
         self.show_boundary = not self.show_boundary
 
@@ -203,12 +290,13 @@ class PhaseGrid(Widget, can_focus=True):
         if D == 0 or R == 0:
             return Text((self._title + "\n" if self._title else "") + "no phase grid yet", style="dim")
         legend = self._legend_lines(width)
-        chrome = 3 + len(legend)  # title, x ticks, x label, legend
+        chrome = 4 + len(legend)  # title, x ticks, x label, legend, readout
         avail_w = max(1, width - Y_GUTTER)
         avail_h = max(1, height - chrome)
         cols, rows = _pick(D, avail_w), _pick(R, avail_h)
         cell_w = max(1, min(4, avail_w // len(cols)))
         cell_h = max(1, min(2, avail_h // len(rows)))
+        self._shown = (cols, rows)
         # One row of cells per shown importance, largest r at the top.
         rows = rows[::-1]
         x_edges, y_edges = _log_edges(self._densities[cols]), _log_edges(self._importances[rows[::-1]])[::-1]
@@ -225,10 +313,24 @@ class PhaseGrid(Widget, can_focus=True):
                     cell_marks = None if row_marks is None else row_marks[j * cell_w : (j + 1) * cell_w]
                     self._cell(line, di, ri, cell_marks, cell_w, sub, cell_h)
                 lines.append(line)
+        self._draw_cursor(lines, cols, rows, cell_w, cell_h)
         lines.append(self._x_tick_line(cols, cell_w))
         lines.append(Text(" " * Y_GUTTER + "density 1-S (log) →    ↑ relative importance r of feature 2 (log)", style="dim"))
         lines.extend(legend)
+        lines.append(Text(self.readout(), style="bold" if self.has_focus else ""))
         return Text("\n").join(lines)
+
+    def _draw_cursor(self, lines: list[Text], cols: np.ndarray, rows: np.ndarray, cell_w: int, cell_h: int) -> None:
+        """Mark the cursor's cell (the nearest shown one) in reverse video with a ◆ in the middle."""
+        i = int(np.argmin(np.abs(cols - self._cursor[0])))
+        j_full = int(np.argmin(np.abs(rows - self._cursor[1])))  # rows run from the top (largest r)
+        x = Y_GUTTER + i * cell_w
+        for sub in range(cell_h):
+            line = lines[1 + j_full * cell_h + sub]
+            line.stylize(Style(reverse=True, bold=True), x, x + cell_w)
+            if sub == (cell_h - 1) // 2:
+                centre = x + (cell_w - 1) // 2
+                line.plain = line.plain[:centre] + CURSOR_MARK + line.plain[centre + 1 :]
 
     def _title_line(self, D: int, R: int, shown_d: int, shown_r: int) -> Text:
         line = Text(self._title or "phase diagram n=2, m=1", style="bold")

@@ -5,6 +5,7 @@ from engine.phase import PHASES
 from supertui.widgets.palette import DIVERGING_LEVELS, PHASE_COLORS, blend
 from supertui.widgets.phase_grid import (
     BOUNDARY_MARK,
+    CURSOR_MARK,
     DISAGREE_AMOUNT,
     DISAGREE_TOWARD,
     UNTRAINED,
@@ -31,7 +32,8 @@ async def test_untrained_points_are_dots_and_fill_in():
         grid.show_boundary = False
         text = grid.render()
         assert "0/36 points" in text.plain
-        assert text.plain.count(UNTRAINED) == 36 + 1  # one per cell, one in the legend
+        # one per cell, one in the legend, less the cell under the cursor
+        assert text.plain.count(UNTRAINED) == 36 + 1 - 1 and CURSOR_MARK in text.plain
         assert not bgcolours(text) - {PHASE_COLORS[p] for p in PHASES} - {_legend_light()}  # only legend swatches
         grid.update_grid(d, r, phases[:18] + [None] * 18)
         text = grid.render()
@@ -146,3 +148,46 @@ async def test_same_grid_does_not_redraw():
         v = grid._version
         grid.update_grid(*args)
         assert grid._version == v
+
+
+class PointRecorder(WidgetHarness):
+    def __init__(self, *widgets, **kwargs):
+        super().__init__(*widgets, **kwargs)
+        self.points: list[PhaseGrid.PointSelected] = []
+
+    def on_phase_grid_point_selected(self, message: PhaseGrid.PointSelected) -> None:
+        self.points.append(message)
+
+
+async def test_cursor_reads_out_the_point_and_posts_it():
+    d, r, phases, _ = reference_phase_grid(12, 12, trained=0.5)
+    agreement = np.ones(len(phases))
+    agreement[1] = 0.5
+    grid = PhaseGrid()
+    app = PointRecorder(grid)
+    async with app.run_test(size=(80, 24)) as pilot:
+        grid.update_grid(d, r, phases, agreement)
+        grid.focus()
+        await pilot.press("up")  # r index 0 -> 1 (up is larger r)
+        assert grid.cursor == (0, 1)
+        readout = grid.render().plain.splitlines()[-1]
+        assert readout == f"density {d[0]:.3g}  r {r[1]:.3g}: superposition, 50% of seeds agree"
+        message = app.points[-1]
+        assert (message.density_index, message.importance_index, message.phase) == (0, 1, "superposition")
+        assert message.agreement == 0.5 and message.control is grid
+        await pilot.press(*["right"] * 11)
+        assert grid.cursor == (11, 1)
+        assert grid.render().plain.splitlines()[-1].endswith("not yet trained")
+        await pilot.press(*["right"] * 3, *["down"] * 3)
+        assert grid.cursor == (11, 0)  # clamped to the grid
+
+
+async def test_cursor_walks_the_shown_points_of_a_subsampled_grid():
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(80, 24)) as pilot:
+        grid.update_grid(*reference_phase_grid(40, 40))
+        grid.focus()
+        await pilot.pause()
+        await pilot.press("up")
+        cols, rows = grid._shown
+        assert len(rows) < 40 and grid.cursor == (0, int(rows[1]))
