@@ -155,3 +155,17 @@ async def test_update_with_same_matrix_does_not_redraw():
 def test_rejects_non_matrix():
     with pytest.raises(ValueError, match="2-D"):
         HeatMap().update_matrix(np.zeros(3))
+
+
+async def test_click_moves_the_cursor():
+    G = gram_of(sample_W())
+    hm = HeatMap(G)
+    app = Recorder(hm)
+    async with app.run_test(size=(80, 24)) as pilot:
+        layout = hm._current_layout()
+        # column 3, row 4: x past the gutter, y past the title and header lines
+        x = layout.gutter + 3 * layout.cell_width
+        y = 2 + 4 * layout.cell_pixels // 2
+        await pilot.click(HeatMap, offset=(x, y))
+        assert hm.cursor == (4, 3)
+        assert (app.moves[-1].row, app.moves[-1].col) == (4, 3)
