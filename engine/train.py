@@ -20,7 +20,15 @@ from engine.activations import build_activation
 from engine.config import RunConfig
 from engine.data import feature_batch, hashed_uniform, sparse_features, stream_keys
 from engine.device import describe_device, select_device
-from engine.model import init_weights, instance_losses
+from engine.model import (
+    UNROLL_MAX_WEIGHTS,
+    activation_vjp,
+    autograd_vjp,
+    init_weights,
+    instance_losses,
+    losses_and_grads,
+    losses_and_grads_unrolled,
+)
 from engine.sweep import InstanceTable, instance_table
 
 ADAM_BETAS = (0.9, 0.999)
@@ -72,8 +80,8 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def lr_factor(schedule: str, t: torch.Tensor, steps: int) -> torch.Tensor:
-    """Multiplier of the base learning rate at (0-based) step t."""
+def lr_factor(schedule: str, t: torch.Tensor, steps: int | torch.Tensor) -> torch.Tensor:
+    """Multiplier of the base learning rate at (0-based) step t of `steps`."""
     frac = t.to(torch.float32) / steps
     if schedule == "linear":
         return 1.0 - frac
@@ -94,39 +102,45 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
     f = build_activation(config.activation, config.activation_params)
     n, batch, steps, base_lr = config.n, config.batch_size, config.steps, config.lr
     decoupled = config.optimizer == "adamw"
-    wd = config.weight_decay
+    weight_decay = config.weight_decay
+    use_wd = weight_decay > 0
     beta1, beta2 = ADAM_BETAS
     schedule = config.schedule
 
-    def total_loss(W, b, x, importance):
-        losses = instance_losses(W, b, x, importance, f)  # [K]
-        # Summing keeps each instance's gradient exactly what it would be alone.
-        return losses.sum(), losses
+    written_vjp = activation_vjp(config.activation, config.activation_params)
+    vjp = written_vjp or autograd_vjp(f)
+    softmax_coupled = config.activation == "solu"
+    unrolled = written_vjp is not None and config.m * config.n <= UNROLL_MAX_WEIGHTS
 
-    grad_and_loss = torch.func.grad_and_value(total_loss, argnums=(0, 1), has_aux=True)
-
-    def step(W, b, mW, vW, mb, vb, t, unique_seeds, seed_row, density, importance, loss_sum, diverged):
+    def step(W, b, mW, vW, mb, vb, t, unique_seeds, seed_row, density, importance, loss_sum, diverged, hyper=None):
+        # Hyperparameters travel as a tensor, so a new lr or step count reuses the compiled graph.
+        lr0, total_steps, wd = (base_lr, steps, weight_decay) if hyper is None else (hyper[0], hyper[1], hyper[2])
         uniform = hashed_uniform(stream_keys(unique_seeds, t), n, batch)  # [S, n, batch]
-        x = sparse_features(uniform[seed_row], density)  # [K, n, batch]
-        (gW, gb), (_, losses) = grad_and_loss(W, b, x, importance)
+        # Each instance's gradient is that of its own loss: the same as summing the losses.
+        if unrolled:
+            xs = [sparse_features(uniform[seed_row, i].unsqueeze(1), density).squeeze(1) for i in range(n)]  # n x [K, batch]
+            losses, gW, gb = losses_and_grads_unrolled(W, b, xs, importance, f, vjp, softmax_coupled)
+        else:
+            x = sparse_features(uniform[seed_row], density)  # [K, n, batch]
+            losses, gW, gb = losses_and_grads(W, b, x, importance, f, vjp)  # [K], [K, m, n], [K, n]
         ok = torch.isfinite(losses) & ~diverged  # [K]
         ok = ok & torch.isfinite(gW).flatten(1).all(1) & torch.isfinite(gb).all(1)
         okW, okb = ok.view(-1, 1, 1), ok.view(-1, 1)
         zero = torch.zeros((), dtype=W.dtype, device=W.device)
         gW = torch.where(okW, gW, zero)  # a NaN never reaches the moments of any instance
         gb = torch.where(okb, gb, zero)
-        if wd and not decoupled:
+        if use_wd and not decoupled:
             gW = gW + wd * W
             gb = gb + wd * b
         t1 = (t + 1).to(torch.float32)
-        lr = base_lr * lr_factor(schedule, t, steps)
+        lr = lr0 * lr_factor(schedule, t, total_steps)
         step_size = lr / (1 - beta1**t1)
         root_bc2 = torch.sqrt(1 - beta2**t1)
         for p, g, m1, m2, okp in ((W, gW, mW, vW, okW), (b, gb, mb, vb, okb)):
             m1.mul_(torch.where(okp, beta1, 1.0)).add_(torch.where(okp, (1 - beta1) * g, zero))
             m2.mul_(torch.where(okp, beta2, 1.0)).add_(torch.where(okp, (1 - beta2) * g * g, zero))
             update = step_size * m1 / (torch.sqrt(m2) / root_bc2 + ADAM_EPS)
-            if wd and decoupled:
+            if use_wd and decoupled:
                 update = update + lr * wd * p
             p.sub_(torch.where(okp, update, zero))
         diverged.logical_or_(~ok)
@@ -153,11 +167,16 @@ class _Chunk:
         self.t = torch.zeros((), dtype=torch.int64, device=device)
         self.loss_sum = torch.zeros(len(index), device=device)
         self.diverged = torch.zeros(len(index), dtype=torch.bool, device=device)
+        self.hyper = torch.tensor([config.lr, config.steps, config.weight_decay], dtype=torch.float32, device=device)
+        # The instance count may differ from run to run: one compiled graph serves them all.
+        for tensor in (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.seed_row, self.density,
+                       self.importance, self.loss_sum, self.diverged, self.unique_seeds):
+            torch._dynamo.maybe_mark_dynamic(tensor, 0)
 
     def run(self, step_fn) -> None:
         step_fn(
-            self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.t,
-            self.unique_seeds, self.seed_row, self.density, self.importance, self.loss_sum, self.diverged,
+            self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.t, self.unique_seeds, self.seed_row,
+            self.density, self.importance, self.loss_sum, self.diverged, self.hyper,
         )
 
 
@@ -187,7 +206,7 @@ def _compile(step_fn, on_warning: Callable[[str], None]):
         for name in ("recompile_limit", "cache_size_limit"):
             if hasattr(dynamo.config, name):
                 setattr(dynamo.config, name, max(getattr(dynamo.config, name), 64))
-        return torch.compile(step_fn, fullgraph=True, dynamic=False)
+        return torch.compile(step_fn, fullgraph=True)
     except Exception as exc:  # compile unavailable on this platform
         on_warning(f"torch.compile unavailable ({type(exc).__name__}: {exc}); training eagerly")
         return None

@@ -1,0 +1,220 @@
+"""train(): batching invariance, divergence guard, cancellation, result shapes, optimiser and schedules.
+
+All eager (compile=False) and tiny, so they run in seconds; the compiled path has its own tests
+in test_fast_path.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import RunConfig
+from engine.data import feature_batch
+from engine.model import init_weights, instance_losses
+from engine.sweep import instance_table
+from engine.train import lr_factor, make_train_step, train
+
+train_module = importlib.import_module("engine.train")  # the module; `engine.train` is the function
+
+
+def small_config(**changes) -> RunConfig:
+    base = RunConfig(
+        preset="custom", activation="relu", n=5, m=2, densities=(1.0, 0.3, 0.05), importance_decay=0.8,
+        seeds=2, steps=40, batch_size=128, lr=3e-3, snapshots=6, compile=False,
+    )
+    return base.replace(**changes)
+
+
+@pytest.mark.parametrize("n,m", [(5, 2), (10, 5), (20, 6)])  # unrolled, broadcast and matmul paths
+def test_instances_trained_together_match_each_trained_alone(n, m):
+    config = small_config(n=n, m=m)
+    together = train(config)
+    table = instance_table(config)
+    for k in range(len(table)):
+        alone = train(config.replace(densities=(float(table.density[k]),), seed=int(table.seed[k]), seeds=1))
+        np.testing.assert_allclose(alone.W[0], together.W[k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(alone.b[0], together.b[k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(alone.loss_history[:, 0], together.loss_history[:, k], rtol=1e-5)
+
+
+def test_instances_trained_together_match_alone_on_the_phase_path():
+    # n=2, m=1 takes the unrolled small-model path; importances differ, seeds are shared.
+    config = small_config(n=2, m=1, densities=(0.5, 0.05), relative_importances=(0.3, 3.0), seeds=2)
+    together = train(config)
+    table = instance_table(config)
+    for k in (0, 3, 6):
+        alone = train(config.replace(densities=(float(table.density[k]),), seed=int(table.seed[k]), seeds=1,
+                                     relative_importances=(float(table.relative_importance[k]),)))
+        np.testing.assert_allclose(alone.W[0], together.W[k], rtol=1e-5, atol=1e-6)
+
+
+def test_chunking_does_not_change_results(monkeypatch):
+    config = small_config(steps=15)
+    whole = train(config)
+    monkeypatch.setattr(train_module, "CHUNK_ELEMENTS", 2 * config.n * config.batch_size)  # 2 instances a chunk
+    chunked = train(config)
+    np.testing.assert_allclose(chunked.W, whole.W, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(chunked.diverged, whole.diverged)
+
+
+def test_result_has_the_documented_shapes():
+    config = small_config(steps=1200, snapshots=8)
+    K, m, n = config.num_instances, config.m, config.n
+    result = train(config)
+    T = len(result.loss_steps)
+    assert result.W.shape == (K, m, n) and result.b.shape == (K, n)
+    assert result.final_loss.shape == (K,) and np.isfinite(result.final_loss).all()
+    assert result.loss_history.shape == (T, K) and 1 < T <= train_module.HISTORY_POINTS
+    assert result.loss_steps[-1] == config.steps and np.all(np.diff(result.loss_steps) > 0)
+    S = len(result.snapshot_steps)
+    assert result.snapshots.shape == (S, K, m, n) and 2 <= S <= config.snapshots
+    assert result.snapshot_steps[0] == 0 and result.snapshot_steps[-1] == config.steps
+    assert np.all(np.diff(result.snapshot_steps) > 0)
+    np.testing.assert_array_equal(result.snapshots[-1], result.W)  # the last snapshot is the final W
+    W0, _ = init_weights(torch.as_tensor(instance_table(config).seed), n, m)
+    np.testing.assert_array_equal(result.snapshots[0], W0.numpy())  # the first is the init
+    assert result.diverged.shape == (K,) and result.diverged.dtype == bool and not result.diverged.any()
+    assert result.status == "completed" and result.steps_done == config.steps and result.compiled is False
+    # training lowers the loss of every instance
+    assert np.all(result.loss_history[-1] < result.loss_history[0])
+
+
+def test_loss_history_is_the_mean_training_loss_of_each_interval():
+    config = small_config(steps=6, snapshots=0, densities=(1.0,), seeds=1)
+    result = train(config)
+    assert list(result.loss_steps) == [1, 2, 3, 4, 5, 6]
+    # replay the same steps by hand: the loss before each update, on that step's batch
+    step = make_train_step(config)
+    table = instance_table(config)
+    W, b = init_weights(torch.as_tensor(table.seed), config.n, config.m)
+    state = _state(W, b, table)
+    expected = []
+    for _ in range(config.steps):
+        expected.append(step(*state).item())
+    np.testing.assert_allclose(result.loss_history[:, 0], expected, rtol=1e-5)
+
+
+def _state(W, b, table, device="cpu"):
+    seeds = torch.as_tensor(table.seed)
+    unique, rows = torch.unique(seeds, return_inverse=True)
+    K = len(table)
+    return [
+        W.clone(), b.clone(), torch.zeros_like(W), torch.zeros_like(W), torch.zeros_like(b), torch.zeros_like(b),
+        torch.zeros((), dtype=torch.int64), unique, rows, torch.as_tensor(table.density),
+        torch.as_tensor(table.importance), torch.zeros(K), torch.zeros(K, dtype=torch.bool),
+    ]
+
+
+def test_a_nan_in_one_instance_is_flagged_and_never_spreads(monkeypatch):
+    config = small_config()
+    clean = train(config)
+    real_init = train_module.init_weights
+
+    def poisoned_init(*args, **kwargs):
+        W, b = real_init(*args, **kwargs)
+        W[2, 0, 0] = float("nan")
+        return W, b
+
+    monkeypatch.setattr(train_module, "init_weights", poisoned_init)
+    result = train(config)
+    assert result.diverged.tolist() == [k == 2 for k in range(config.num_instances)]
+    others = np.arange(config.num_instances) != 2
+    np.testing.assert_allclose(result.W[others], clean.W[others], rtol=1e-6, atol=1e-7)
+    assert np.isfinite(result.loss_history[:, others]).all()
+    assert np.isfinite(result.W[others]).all() and np.isfinite(result.final_loss[others]).all()
+
+
+def test_an_instance_that_blows_up_mid_training_is_frozen_where_it_was_finite():
+    # sigmoid with a huge lr keeps weights finite; an activation that overflows does not.
+    from engine import activations
+
+    name = "test_overflowing_exp"
+    activations._REGISTRY.pop(name, None)
+    activations.register_activation(name, "exp: overflows for large inputs")(lambda: torch.exp)
+    try:
+        config = small_config(activation=name, densities=(1.0, 0.001), seeds=1, lr=5.0, steps=60, snapshots=0)
+        result = train(config)
+    finally:
+        activations._REGISTRY.pop(name, None)
+    assert result.diverged[0]  # dense data and lr 5 send exp(z) to inf within a few steps
+    assert np.isfinite(result.W[0]).all()  # frozen at its last finite weights, never NaN
+    assert np.isfinite(result.W).all() and np.isfinite(result.b).all()
+
+
+def test_cancellation_stops_within_one_step_and_keeps_what_was_trained():
+    config = small_config(steps=500, snapshots=20)
+    polls = []
+
+    def should_stop():
+        polls.append(1)
+        return len(polls) >= 7
+
+    result = train(config, should_stop=should_stop)
+    assert result.status == "cancelled"
+    assert result.steps_done == len(polls)  # polled once per step; no step after the stop
+    assert result.loss_steps[-1] == result.steps_done
+    assert np.all(result.snapshot_steps <= result.steps_done)
+    # what was trained is kept: the same weights as a run of exactly that many steps
+    # (constant schedule, so the learning rate does not depend on the total)
+    short = train(config.replace(steps=result.steps_done))
+    np.testing.assert_allclose(result.W, short.W, rtol=1e-6, atol=1e-7)
+    assert np.isfinite(result.final_loss).all()
+
+
+def test_progress_reports_training_then_done_with_weights():
+    reports = []
+    config = small_config(steps=30)
+    train(config, on_progress=reports.append, progress_interval=0.0)
+    assert reports[0].stage == "training" and reports[-1].stage == "done"  # eager: nothing to compile
+    assert reports[-1].step == config.steps
+    assert reports[-1].W.shape == (config.num_instances, config.m, config.n)
+    assert reports[-1].losses.shape == (config.num_instances,)
+    assert all(a.step <= b.step for a, b in zip(reports, reports[1:]))
+
+
+def test_lr_schedules():
+    t = torch.arange(0, 101)
+    np.testing.assert_allclose(lr_factor("constant", t, 100).numpy(), 1.0)
+    np.testing.assert_allclose(lr_factor("linear", t, 100).numpy(), 1.0 - t.numpy() / 100, atol=1e-7)
+    np.testing.assert_allclose(
+        lr_factor("cosine", t, 100).numpy(), 0.5 * (1 + np.cos(math.pi * t.numpy() / 100)), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "optimizer,weight_decay,schedule",
+    [("adam", 0.0, "constant"), ("adam", 0.01, "linear"), ("adamw", 0.01, "cosine"), ("adamw", 0.0, "linear")],
+)
+def test_update_is_torch_adam_with_the_schedule(optimizer, weight_decay, schedule):
+    """Our fused in-place update against torch.optim.Adam/AdamW with a LambdaLR schedule."""
+    config = small_config(optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, steps=8, lr=1e-2)
+    result = train(config)
+    table = instance_table(config)
+    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m)
+    W, b = W0.clone().requires_grad_(), b0.clone().requires_grad_()
+    cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
+    opt = cls([W, b], lr=config.lr, weight_decay=weight_decay, betas=(0.9, 0.999), eps=1e-8)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: float(lr_factor(schedule, torch.tensor(s), config.steps)))
+    importance = torch.as_tensor(table.importance)
+    f = torch.relu
+    for s in range(config.steps):
+        x = feature_batch(torch.as_tensor(table.seed), torch.as_tensor(table.density), config.n, config.batch_size, step=s)
+        loss = instance_losses(W, b, x, importance, f).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    np.testing.assert_allclose(result.W, W.detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(result.b, b.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_final_loss_is_judged_on_a_batch_shared_by_every_seed():
+    config = small_config(steps=5)
+    result = train(config)
+    again = train_module.evaluate_losses(config, instance_table(config), result.W, result.b)
+    np.testing.assert_allclose(result.final_loss, again)
