@@ -48,14 +48,14 @@ class _Display:
         if live:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+            # What is happening goes last, so a narrow terminal truncates only that.
             self.progress = Progress(
-                TextColumn("[bold]reproduce"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 TextColumn("{task.percentage:>5.1f}%"),
-                TextColumn("{task.fields[what]}"),
                 TimeElapsedColumn(),
-                TextColumn("left"),
+                TextColumn("eta"),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[what]}"),
             )
             self.task = self.progress.add_task("reproduce", total=1000, what="starting")
 
