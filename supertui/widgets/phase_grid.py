@@ -43,6 +43,7 @@ from textual.widget import Widget
 from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
 from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, blend, hex_to_rgb
 
+PHASE_SHORT_LABELS = {"feature1": "f1", "feature2": "f2", "superposition": "both", "neither": "neither"}
 UNTRAINED = "·"
 CURSOR_MARK = "◆"
 BOUNDARY_MARK = "•"
@@ -289,8 +290,13 @@ class PhaseGrid(Widget, can_focus=True):
         D, R = len(self._densities), len(self._importances)
         if D == 0 or R == 0:
             return Text((self._title + "\n" if self._title else "") + "no phase grid yet", style="dim")
-        legend = self._legend_lines(width)
-        chrome = 4 + len(legend)  # title, x ticks, x label, legend, readout
+        # Full chrome (an axis-name line, a long legend) when every row fits; otherwise a compact
+        # legend that also names the axes, so a small pane keeps as many rows as it can.
+        legend = self._legend_lines(width, compact=False)
+        axis_line = True
+        if height - (4 + len(legend)) < R:  # title, x ticks, axis names, legend, readout
+            legend, axis_line = self._legend_lines(width, compact=True), False
+        chrome = 3 + len(legend) + axis_line
         avail_w = max(1, width - Y_GUTTER)
         avail_h = max(1, height - chrome)
         cols, rows = _pick(D, avail_w), _pick(R, avail_h)
@@ -315,7 +321,8 @@ class PhaseGrid(Widget, can_focus=True):
                 lines.append(line)
         self._draw_cursor(lines, cols, rows, cell_w, cell_h)
         lines.append(self._x_tick_line(cols, cell_w))
-        lines.append(Text(" " * Y_GUTTER + "density 1-S (log) →    ↑ relative importance r of feature 2 (log)", style="dim"))
+        if axis_line:
+            lines.append(Text(" " * Y_GUTTER + "density 1-S (log) →    ↑ relative importance r of feature 2 (log)", style="dim"))
         lines.extend(legend)
         lines.append(Text(self.readout(), style="bold" if self.has_focus else ""))
         return Text("\n").join(lines)
@@ -333,7 +340,7 @@ class PhaseGrid(Widget, can_focus=True):
                 line.plain = line.plain[:centre] + CURSOR_MARK + line.plain[centre + 1 :]
 
     def _title_line(self, D: int, R: int, shown_d: int, shown_r: int) -> Text:
-        line = Text(self._title or "phase diagram n=2, m=1", style="bold")
+        line = Text(self._title or "phases n=2 m=1", style="bold")
         line.append(f"  {self.trained_count}/{D * R} points", style="dim")
         if shown_d < D or shown_r < R:
             line.append(f"  showing {shown_d}x{shown_r} of {D}x{R}", style="italic dim")
@@ -399,37 +406,48 @@ class PhaseGrid(Widget, can_focus=True):
                 last_end = x + len(label)
         return Text("".join(chars).rstrip(), style="dim")
 
-    def _legend_lines(self, width: int) -> list[Text]:
+    def _legend_lines(self, width: int, compact: bool = False) -> list[Text]:
+        """The legend, wrapped to width; `compact` uses short labels that fit one 60-column line."""
+        labels = PHASE_SHORT_LABELS if compact else PHASE_LABELS
+        gap = "" if compact else " "
+        mark = ASCII_BOUNDARY if self.ascii else BOUNDARY_MARK
+        state = "b: hide" if self.show_boundary else "b: show"
         items: list[Text] = []
         for phase in PHASES:
             item = Text()
             if self.ascii:
-                item.append(f"{PHASE_GLYPHS[phase]} {PHASE_LABELS[phase]}")
+                item.append(f"{PHASE_GLYPHS[phase]}{'=' if compact else ' '}{labels[phase]}")
             else:
                 item.append("  ", Style(bgcolor=PHASE_COLORS[phase]))
-                item.append(f" {PHASE_LABELS[phase]}")
+                item.append(gap + labels[phase])
             items.append(item)
-        items.append(Text(f"{UNTRAINED} not yet trained", style="dim"))
-        if self.ascii:
-            items.append(Text("? seeds disagree"))
+        if compact:
+            items.append(Text(f"{UNTRAINED}untrained", style="dim"))
+            split = Text("?=split") if self.ascii else Text("  ", Style(bgcolor=_disagree_swatch())) + Text("split")
+            items.append(split)
+            items.append(Text(f"{mark}ReLU({'b'})"))
         else:
-            light = Text()
-            light.append("  ", Style(bgcolor=blend(PHASE_COLORS["superposition"], DISAGREE_TOWARD, DISAGREE_AMOUNT)))
-            light.append(" lighter: seeds disagree")
-            items.append(light)
-        mark = ASCII_BOUNDARY if self.ascii else BOUNDARY_MARK
-        state = "b: hide" if self.show_boundary else "b: show"
-        items.append(Text(f"{mark} exact ReLU boundary ({state})"))
+            items.append(Text(f"{UNTRAINED} not yet trained", style="dim"))
+            if self.ascii:
+                items.append(Text("? seeds disagree"))
+            else:
+                items.append(Text("  ", Style(bgcolor=_disagree_swatch())) + Text(" lighter: seeds disagree"))
+            items.append(Text(f"{mark} exact ReLU boundary ({state})"))
+        separator = " " if compact else "  "
         lines, current = [], Text()
         for item in items:
-            if current.cell_len and current.cell_len + 2 + item.cell_len > width:
+            if current.cell_len and current.cell_len + len(separator) + item.cell_len > width:
                 lines.append(current)
                 current = Text()
             if current.cell_len:
-                current.append("  ")
+                current.append(separator)
             current.append_text(item)
         lines.append(current)
         return lines
+
+
+def _disagree_swatch() -> str:
+    return blend(PHASE_COLORS["superposition"], DISAGREE_TOWARD, DISAGREE_AMOUNT)
 
 
 _UNTRAINED_STYLE = Style(dim=True)

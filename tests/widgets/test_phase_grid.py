@@ -191,3 +191,15 @@ async def test_cursor_walks_the_shown_points_of_a_subsampled_grid():
         await pilot.press("up")
         cols, rows = grid._shown
         assert len(rows) < 40 and grid.cursor == (0, int(rows[1]))
+
+
+async def test_small_pane_switches_to_a_compact_legend_to_keep_every_row():
+    grid = PhaseGrid()
+    grid.styles.height = 16
+    grid.styles.width = 58
+    async with WidgetHarness(grid).run_test(size=(80, 24)):
+        grid.update_grid(*reference_phase_grid(12, 12))
+        text = grid.render().plain
+        assert "showing" not in text  # all 12 importances drawn
+        assert "f1" in text and "both" in text and "density 1-S (log)" not in text
+        assert len(text.splitlines()) <= 16
