@@ -330,7 +330,7 @@ class HeatMap(Widget, can_focus=True):
         line = Text(self._title, style="bold")
         if layout.factor > 1:
             n = self._matrix.shape[0]
-            note = f"{n}×{n} shown {layout.factor}× smaller: each cell is its block's largest |v|"
+            note = f"{n}×{n} pooled {layout.factor}×{layout.factor} (signed max |v|)"
             line.append(("  " if self._title else "") + note, style="italic dim")
         return line
 

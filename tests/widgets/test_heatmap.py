@@ -123,7 +123,8 @@ async def test_large_matrix_is_downsampled_and_says_so():
         layout = hm._current_layout()
         assert layout.factor > 1
         text = plain(hm)
-        assert "200×200 shown" in text and "largest |v|" in text
+        f = layout.factor
+        assert f"200×200 pooled {f}×{f} (signed max |v|)" in text
         grid = text.splitlines()[2:-2]
         assert len(grid) <= 24 - 4 and all(len(line) <= 80 for line in grid)
         hm.focus()
