@@ -90,7 +90,7 @@ def figure_compare_gram(records: list[RunRecord]):
     # other rows out, so then the shared scale compresses large magnitudes (and says so).
     compressed = vmax > 2 * min(scales)
     norm = signed_sqrt_norm(vmax) if compressed else None
-    fig = new_figure(1.35 * columns + 1.9, 1.35 * rows + 0.6)
+    fig = new_figure(max(1.35 * columns + 1.9, 4.8), 1.35 * rows + 0.8)
     axes = fig.subplots(rows, columns, squeeze=False)
     image = None
     for row, (record, picks, label) in enumerate(zip(records, chosen, _labels(records))):
@@ -109,10 +109,12 @@ def figure_compare_gram(records: list[RunRecord]):
             if col == 0:
                 ax.set_ylabel(label, fontsize=9)
     label = "WᵀW entry, shared " + ("√-spaced scale" if compressed else "scale")
-    bar = fig.colorbar(image, ax=axes.ravel().tolist(), label=label, shrink=0.9, pad=0.01)
+    bar = fig.colorbar(image, ax=axes.ravel().tolist(), label=label, shrink=min(0.9, 2.5 / rows), pad=0.02,
+                       fraction=0.04, aspect=25)
     if compressed:
         ticks = [t for t in (0.25, 1, 2, 4, 8, 16, 32) if t <= vmax]
         bar.set_ticks([-t for t in reversed(ticks)] + [0] + ticks, labels=[f"{t:g}" for t in [-t for t in reversed(ticks)] + [0] + ticks])
     cfg = records[0].config
-    fig.suptitle(f"WᵀW across feature density by activation (n={cfg.n}, m={cfg.m}; lowest-loss seed per density)")
+    fig.suptitle(f"WᵀW by feature density (columns) and activation (rows)\nn={cfg.n}, m={cfg.m}, lowest-loss seed per density",
+                 fontsize=10)
     return fig
