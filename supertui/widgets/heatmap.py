@@ -277,7 +277,7 @@ class HeatMap(Widget, can_focus=True):
         n_rows, n_cols = self._matrix.shape
         return (
             f"{self.symbol}[{r0}:{min(r0 + f, n_rows)},{c0}:{min(c0 + f, n_cols)}] peak "
-            f"{self.symbol}[{row},{col}] = {value:+.3f}  {pair}"
+            f"[{row},{col}] = {value:+.3f}  {pair}"
         )
 
     def on_click(self, event: events.Click) -> None:

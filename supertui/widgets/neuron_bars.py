@@ -215,12 +215,11 @@ class NeuronBars(Widget):
 
     def _legend_line(self, n: int) -> Text:
         if self.summarised:
-            text = Text("features: ", style="dim")
-            text.append("index:weight of each neuron's two largest", style="dim")
+            text = Text("feature:weight = each neuron's two largest", style="dim")
             if not self.ascii:
                 text.append("  ")
-                text.append("   ", Style(bgcolor=REST_COLOR))
-                text.append(" others", style="dim")
+                text.append("  ", Style(bgcolor=REST_COLOR))
+                text.append(" the rest", style="dim")
             return text
         text = Text("features ", style="dim")
         for i in range(n):
