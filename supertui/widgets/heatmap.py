@@ -25,7 +25,7 @@ from textual.widget import Widget
 from supertui.widgets.palette import diverging, diverging_level, _diverging_color_at
 
 HALF_BLOCK = "▀"
-ASCII_RAMP = ".:-=+*#%@"  # magnitude from ~0 to vmax; the sign is a separate character
+ASCII_RAMP = ".:;=*o#%@"  # magnitude from ~0 to vmax; no + or -, which are the sign
 CURSOR_COLOR = "#FFD700"  # gold: not on the blue-white-red map, so the cursor cell stands out
 CHROME_LINES = 4  # title, column header, legend, readout
 MAX_CELL_WIDTH = 2
