@@ -108,7 +108,7 @@ class DStarPlot(PlotextPlot):
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_data()
-        plt.title(self.title)
+        plt.title(self.title)  # "" takes no row: use it when the pane has its own border title
         plt.xlabel("1/(1-S)  (log)")
         everything = [s for s in self._series + self._scatter if len(s.x)]
         # x is drawn as log10(1/(1-S)) on a linear axis with labelled ticks: plotext 5's own log

@@ -239,15 +239,17 @@ class HeatMap(Widget, can_focus=True):
         self.set_cursor(row, col)
 
     def set_cursor(self, row: int, col: int) -> None:
-        """Put the cursor on matrix entry [row, col] and announce what it reads."""
+        """Put the cursor on matrix entry [row, col]; a move posts CursorMoved. Setting the
+        position it already has posts nothing, so screens can mirror the cursor across several
+        heatmaps from the message without echoes."""
         if self._matrix is None:
             return
         n_rows, n_cols = self._matrix.shape
         row, col = min(max(row, 0), n_rows - 1), min(max(col, 0), n_cols - 1)
-        moved = (row, col) != self._cursor
+        if (row, col) == self._cursor:
+            return
         self._cursor = (row, col)
-        if moved:
-            self._changed()
+        self._changed()
         peak_row, peak_col, value = self._cursor_reading(self._current_layout().factor)
         self.post_message(self.CursorMoved(peak_row, peak_col, value, self))
 

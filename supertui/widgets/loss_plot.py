@@ -156,7 +156,7 @@ class LossPlot(PlotextPlot):
         # its own log scale to the stored data in place, so a second build (every redraw) fails.
         plt = self.plt
         plt.clear_data()
-        plt.title(self.title)
+        plt.title(self.title)  # "" takes no row: use it when the pane has its own border title
         plt.xlabel("step")
         drawn = [s for s in self._series if len(s.x)]
         for s in drawn:

@@ -235,10 +235,11 @@ class PhaseGrid(Widget, can_focus=True):
     def set_cursor(self, density_index: int, importance_index: int) -> None:
         density_index = min(max(density_index, 0), len(self._densities) - 1)
         importance_index = min(max(importance_index, 0), len(self._importances) - 1)
-        if (density_index, importance_index) != self._cursor:
-            self._cursor = (density_index, importance_index)
-            self._version += 1
-            self.refresh()
+        if (density_index, importance_index) == self._cursor:
+            return  # no echo when a screen mirrors the cursor across grids
+        self._cursor = (density_index, importance_index)
+        self._version += 1
+        self.refresh()
         point = density_index * len(self._importances) + importance_index
         phase = self._phases[point]
         self.post_message(

@@ -170,3 +170,23 @@ async def test_click_moves_the_cursor():
         await pilot.click(HeatMap, offset=(x, y))
         assert hm.cursor == (4, 3)
         assert (app.moves[-1].row, app.moves[-1].col) == (4, 3)
+
+
+async def test_mirrored_cursors_do_not_echo():
+    """A screen that copies one heatmap's cursor to another must not loop forever."""
+    G = gram_of(sample_W())
+    left, right = HeatMap(G, id="left"), HeatMap(G, id="right")
+
+    class Mirror(Recorder):
+        # Textual also calls Recorder's handler (handlers run along the MRO), which records.
+        def on_heat_map_cursor_moved(self, message):
+            other = right if message.control is left else left
+            other.set_cursor(*message.control.cursor)
+
+    app = Mirror(left, right)
+    async with app.run_test(size=(80, 40)) as pilot:
+        left.focus()
+        await pilot.press("right", "down")
+        await pilot.pause()
+        assert right.cursor == left.cursor == (1, 1)
+        assert len(app.moves) == 4  # two moves of left, each mirrored once
