@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -22,7 +23,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
-from supertui.widgets.palette import diverging, diverging_level, _diverging_color_at
+from supertui.widgets.palette import DIVERGING_LEVELS, _diverging_color_at, diverging
 
 HALF_BLOCK = "▀"
 ASCII_RAMP = ".:;=*o#%@"  # magnitude from ~0 to vmax; no + or -, which are the sign
@@ -52,13 +53,18 @@ def pool_signed_max(matrix: np.ndarray, factor: int) -> tuple[np.ndarray, np.nda
     return values, rows, cols
 
 
+NAN_LEVEL = 10**6  # sentinel level: a NaN entry (a diverged model), drawn off the colour map
+NAN_COLOR = Color.parse("#6E6E6E")
+
+
+def _level_color(level: int) -> Color:
+    return NAN_COLOR if level == NAN_LEVEL else _diverging_color_at(level)
+
+
 @lru_cache(maxsize=4096)
 def _half_style(upper: int, lower: int | None) -> Style:
     """Style of a `▀` cell from two quantised diverging levels (None: no lower row)."""
-    return Style(
-        color=_diverging_color_at(upper),
-        bgcolor=None if lower is None else _diverging_color_at(lower),
-    )
+    return Style(color=_level_color(upper), bgcolor=None if lower is None else _level_color(lower))
 
 
 def ascii_cell(value: float, vmax: float) -> str:
@@ -359,8 +365,10 @@ class HeatMap(Widget, can_focus=True):
 
     def _half_block_rows(self, values: np.ndarray, vmax: float, layout: _Layout, cur_r: int, cur_c: int) -> list[Text]:
         """Each displayed cell is cell_pixels half-lines tall; a line draws two of them as ▀."""
-        levels = np.vectorize(lambda v: diverging_level(v, vmax), otypes=[int])(values)  # [R, C]
-        levels[np.isnan(values)] = 0
+        with np.errstate(invalid="ignore", divide="ignore"):  # the same quantisation as diverging_level
+            scaled = np.clip(values / vmax, -1.0, 1.0) if vmax > 0 else np.zeros_like(values)
+        levels = np.round(np.nan_to_num(scaled) * DIVERGING_LEVELS).astype(int)  # [R, C]
+        levels[np.isnan(values)] = NAN_LEVEL
         pixel_cell = np.repeat(np.arange(values.shape[0]), layout.cell_pixels)  # cell row of each pixel row
         lines = []
         cells_c = values.shape[1]
@@ -397,8 +405,9 @@ class HeatMap(Widget, can_focus=True):
 
     def _legend_line(self, vmax: float) -> Text:
         finite = self._matrix[np.isfinite(self._matrix)]
-        lo = float(finite.min()) if finite.size else math.nan
-        hi = float(finite.max()) if finite.size else math.nan
+        if finite.size == 0:
+            return Text("no finite values (diverged?)", style="bold red" if not self.ascii else "bold")
+        lo, hi = float(finite.min()), float(finite.max())
         scale = f"scale ±{vmax:.3g}" + (" (shared)" if self._vmax_given is not None else "")
         if self.ascii:
             return Text(
