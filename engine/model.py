@@ -113,6 +113,68 @@ def _stretched_sigmoid_vjp(eps: float) -> VJP:
     return vjp
 
 
+# Elementwise activations also come as z -> (f(z), f'(z)), sharing the work of both (GeLU's erf,
+# SiLU's sigmoid): the unrolled path evaluates each transcendental once per element.
+Slope = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _gelu_slope(z):
+    cdf = 0.5 * (1.0 + torch.erf(z * (1.0 / math.sqrt(2.0))))
+    pdf = torch.exp(-0.5 * z * z) * (1.0 / math.sqrt(2.0 * math.pi))
+    return z * cdf, cdf + z * pdf
+
+
+def _silu_slope(z):
+    s = torch.sigmoid(z)
+    return z * s, s * (1.0 + z * (1.0 - s))
+
+
+def _sigmoid_slope(z):
+    s = torch.sigmoid(z)
+    return s, s * (1.0 - s)
+
+
+def _tanh_slope(z):
+    t = 2.0 * torch.sigmoid(2.0 * z) - 1.0  # tanh through one exp: vectorises better than tanh itself
+    return t, 1.0 - t * t
+
+
+def _relu_slope(z):
+    positive = z > 0
+    zero = torch.zeros((), dtype=z.dtype, device=z.device)
+    return torch.where(positive, z, zero), positive.to(z.dtype)
+
+
+def _stretched_sigmoid_slope(eps: float) -> Slope:
+    scale = 1.0 + 2.0 * eps
+
+    def slope(z):
+        s = torch.sigmoid(z)
+        return s * scale - eps, scale * s * (1.0 - s)
+
+    return slope
+
+
+_BUILTIN_SLOPES: dict[str, Callable[..., Slope]] = {
+    "linear": lambda: (lambda z: (z, torch.ones_like(z))),
+    "relu": lambda: _relu_slope,
+    "gelu": lambda: _gelu_slope,
+    "silu": lambda: _silu_slope,
+    "sigmoid": lambda: _sigmoid_slope,
+    "tanh": lambda: _tanh_slope,
+    "stretched_sigmoid": _stretched_sigmoid_slope,
+}
+
+
+def activation_slope(name: str, params: dict[str, float] | None = None) -> Slope | None:
+    """z -> (f(z), f'(z)) for a built-in elementwise activation still registered as shipped, else None."""
+    from engine.activations import get_activation
+
+    if name not in _BUILTIN_SLOPES or activation_vjp(name, params) is None:
+        return None
+    return _BUILTIN_SLOPES[name](**{**get_activation(name).defaults, **(params or {})})
+
+
 def _builtin_vjps() -> dict[str, tuple[Callable, Callable[..., VJP]]]:
     from engine.activations import get_activation
 
@@ -248,18 +310,23 @@ def losses_and_grads_unrolled(
     f: Callable[[torch.Tensor], torch.Tensor],
     vjp: VJP,
     softmax_coupled: bool = False,
+    slope: Slope | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`losses_and_grads` with the n features as a list of [K, batch] tensors (see above).
 
     `f` and `vjp` must act elementwise, except SoLU (softmax_coupled=True), written out here.
+    `slope`, where given, replaces both: z -> (f(z), f'(z)).
     """
     K, m, n = W.shape
     batch = xs[0].shape[-1]
     w = [[W[:, j, i].unsqueeze(-1) for i in range(n)] for j in range(m)]  # w[j][i]: [K, 1]
     h = [sum(w[j][i] * xs[i] for i in range(n)) for j in range(m)]  # m x [K, batch]
     zs = [sum(w[j][i] * h[j] for j in range(m)) + b[:, i : i + 1] for i in range(n)]  # n x [K, batch]
+    slopes = None
     if softmax_coupled:
         ys, s = _solu_unrolled(zs)
+    elif slope is not None:
+        ys, slopes = map(list, zip(*(slope(z) for z in zs)))
     else:
         ys = [f(z) for z in zs]
     errs = [y - x for y, x in zip(ys, xs)]  # n x [K, batch]
@@ -269,6 +336,8 @@ def losses_and_grads_unrolled(
     if softmax_coupled:  # dz_j = s_j (dy_j (1 + z_j) - sum_i dy_i y_i)
         dot = sum(dy * y for dy, y in zip(dys, ys))
         dzs = [s[i] * (dys[i] * (1.0 + zs[i]) - dot) for i in range(n)]
+    elif slopes is not None:
+        dzs = [dy * d for dy, d in zip(dys, slopes)]
     else:
         dzs = [vjp(z, y, dy) for z, y, dy in zip(zs, ys, dys)]
     gb = torch.stack([dz.sum(-1) for dz in dzs], dim=1)  # [K, n]

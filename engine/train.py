@@ -22,6 +22,7 @@ from engine.data import feature_batch, hashed_uniform, sparse_features, stream_k
 from engine.device import describe_device, select_device
 from engine.model import (
     UNROLL_MAX_WEIGHTS,
+    activation_slope,
     activation_vjp,
     autograd_vjp,
     init_weights,
@@ -110,6 +111,7 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
     written_vjp = activation_vjp(config.activation, config.activation_params)
     vjp = written_vjp or autograd_vjp(f)
     softmax_coupled = config.activation == "solu"
+    slope = activation_slope(config.activation, config.activation_params)
     unrolled = written_vjp is not None and config.m * config.n <= UNROLL_MAX_WEIGHTS
 
     def step(W, b, mW, vW, mb, vb, t, unique_seeds, seed_row, density, importance, loss_sum, diverged, hyper=None):
@@ -119,7 +121,7 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
         # Each instance's gradient is that of its own loss: the same as summing the losses.
         if unrolled:
             xs = [sparse_features(uniform[seed_row, i].unsqueeze(1), density).squeeze(1) for i in range(n)]  # n x [K, batch]
-            losses, gW, gb = losses_and_grads_unrolled(W, b, xs, importance, f, vjp, softmax_coupled)
+            losses, gW, gb = losses_and_grads_unrolled(W, b, xs, importance, f, vjp, softmax_coupled, slope)
         else:
             x = sparse_features(uniform[seed_row], density)  # [K, n, batch]
             losses, gW, gb = losses_and_grads(W, b, x, importance, f, vjp)  # [K], [K, m, n], [K, n]

@@ -20,6 +20,7 @@ from engine.data import feature_batch
 from engine.model import (
     SMALL_MODEL_WEIGHTS,
     UNROLL_MAX_WEIGHTS,
+    activation_slope,
     activation_vjp,
     autograd_vjp,
     instance_losses,
@@ -68,6 +69,12 @@ def test_written_gradients_match_torch_func(name, n, m):
         unrolled = losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, f, vjp, name == "solu")
         for g, w in zip(unrolled, want):
             torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+        slope = activation_slope(name)
+        assert (slope is None) == (name == "solu")  # every elementwise built-in has value and slope
+        if slope is not None:
+            together = losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, f, vjp, slope=slope)
+            for g, w in zip(together, want):
+                torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
 
 
 def test_the_three_paths_are_all_exercised():
