@@ -361,7 +361,8 @@ class HeatMap(Widget, can_focus=True):
             style = Style(reverse=True) if self.ascii else Style(color="black", bgcolor=CURSOR_COLOR)
         else:
             style = Style(dim=True)
-        return Text(text.rjust(layout.gutter - 1), style=style if text else Style()) + Text(" ")
+        # assemble, not Text(style=...) + Text: a base style would spread over the appended text
+        return Text.assemble((text.rjust(layout.gutter - 1), style if text else Style()), " ")
 
     def _half_block_rows(self, values: np.ndarray, vmax: float, layout: _Layout, cur_r: int, cur_c: int) -> list[Text]:
         """Each displayed cell is cell_pixels half-lines tall; a line draws two of them as ▀."""

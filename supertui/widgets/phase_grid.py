@@ -424,7 +424,7 @@ class PhaseGrid(Widget, can_focus=True):
             items.append(item)
         if compact:
             items.append(Text(f"{UNTRAINED}untrained", style="dim"))
-            split = Text("?=split") if self.ascii else Text("  ", Style(bgcolor=_disagree_swatch())) + Text("split")
+            split = Text("?=split") if self.ascii else Text.assemble(("  ", Style(bgcolor=_disagree_swatch())), "split")
             items.append(split)
             items.append(Text(f"{mark}ReLU({'b'})"))
         else:
@@ -432,7 +432,7 @@ class PhaseGrid(Widget, can_focus=True):
             if self.ascii:
                 items.append(Text("? seeds disagree"))
             else:
-                items.append(Text("  ", Style(bgcolor=_disagree_swatch())) + Text(" lighter: seeds disagree"))
+                items.append(Text.assemble(("  ", Style(bgcolor=_disagree_swatch())), " lighter: seeds disagree"))
             items.append(Text(f"{mark} exact ReLU boundary ({state})"))
         separator = " " if compact else "  "
         lines, current = [], Text()

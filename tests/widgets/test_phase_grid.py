@@ -203,3 +203,18 @@ async def test_small_pane_switches_to_a_compact_legend_to_keep_every_row():
         assert "showing" not in text  # all 12 importances drawn
         assert "f1" in text and "both" in text and "density 1-S (log)" not in text
         assert len(text.splitlines()) <= 16
+
+
+async def test_legend_swatches_colour_only_themselves():
+    from rich.console import Console
+
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(100, 30)):
+        grid.update_grid(*reference_phase_grid(6, 6))
+        console = Console(width=100, color_system="truecolor")
+        legend = [line for line in grid.render().split("\n") if "seeds disagree" in line.plain or "feature 1 only" in line.plain]
+        assert legend
+        for line in legend:
+            for segment in line.render(console):
+                if segment.style is not None and segment.style.bgcolor is not None:
+                    assert segment.text == "  ", repr(segment.text)
