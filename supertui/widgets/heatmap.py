@@ -380,16 +380,22 @@ class HeatMap(Widget, can_focus=True):
             label_row = upper_row if top % layout.cell_pixels == 0 else lower_row
             lit = cur_r in (upper_row, lower_row)
             line = self._gutter(layout, label_row * layout.factor if starts else None, lit)
+            uppers = levels[upper_row].tolist()
+            lowers = [None] * cells_c if lower_row is None else levels[lower_row].tolist()
+            run_style, run_length = None, 0  # neighbouring cells of one colour become one span
             for c in range(cells_c):
-                upper = int(levels[upper_row, c])
-                lower = None if lower_row is None else int(levels[lower_row, c])
-                style = _half_style(upper, lower)
+                style = _half_style(uppers[c], lowers[c])
                 if c == cur_c and lit:
                     style = Style(
                         color=CURSOR_COLOR if upper_row == cur_r else style.color,
                         bgcolor=CURSOR_COLOR if lower_row == cur_r else style.bgcolor,
                     )
-                line.append(HALF_BLOCK * layout.cell_width, style)
+                if style is not run_style and run_length:
+                    line.append(HALF_BLOCK * (run_length * layout.cell_width), run_style)
+                    run_length = 0
+                run_style, run_length = style, run_length + 1
+            if run_length:
+                line.append(HALF_BLOCK * (run_length * layout.cell_width), run_style)
             lines.append(line)
         return lines
 
