@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 
 from engine.metrics import STICKY_FRACTIONS
 from supertui.widgets.loss_plot import Series, downsample_indices, log_ticks, nice_ticks, tick_label
-from supertui.widgets.palette import blend, hex_to_rgb, label_color
+from supertui.widgets.palette import blend, hex_to_rgb, label_color, label_colors
 
 REFERENCE_COLOR = "#6E6E6E"
 SCATTER_TOWARD = "#333333"  # D_i dots: the curve's colour, darker, so curves stay on top
@@ -70,16 +70,16 @@ class DStarPlot(PlotextPlot):
         curves: dict[str, tuple[np.ndarray, np.ndarray]],
         feature_dims: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
+        colors = label_colors(list(curves))
         series = []
-        for position, (label, (x, y)) in enumerate(curves.items()):
+        for label, (x, y) in curves.items():
             x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
             if x.shape != y.shape:
                 raise ValueError(f"curves[{label!r}]: x has shape {x.shape} but D* has {y.shape}")
             keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
             order = np.argsort(x[keep], kind="stable")
-            series.append(Series(label, x[keep][order], y[keep][order], label_color(label, position)))
+            series.append(Series(label, x[keep][order], y[keep][order], colors[label]))
         scatter = []
-        positions = {label: i for i, label in enumerate(curves)}
         for label, (x, y) in (feature_dims or {}).items():
             x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
             if x.shape != y.shape:
@@ -87,7 +87,7 @@ class DStarPlot(PlotextPlot):
             keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
             x, y = x[keep], y[keep]
             idx = downsample_indices(len(x), MAX_SCATTER_POINTS)
-            colour = blend(label_color(label, positions.get(label)), SCATTER_TOWARD, 0.45)
+            colour = blend(colors.get(label) or label_color(label), SCATTER_TOWARD, 0.45)
             scatter.append(Series(f"{label} D_i", x[idx], y[idx], colour))
         if self._same(series, self._series) and self._same(scatter, self._scatter):
             return

@@ -14,7 +14,7 @@ import numpy as np
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from supertui.widgets.palette import blend, hex_to_rgb, label_color
+from supertui.widgets.palette import blend, hex_to_rgb, label_colors
 
 DEFAULT_MAX_POINTS = 200
 BAND_TOWARD = "#555555"  # min/max envelope: the curve's colour, muted
@@ -110,18 +110,21 @@ class LossPlot(PlotextPlot):
         steps = np.asarray(steps, dtype=float)
         idx = downsample_indices(len(steps), self.max_points)
         series: list[Series] = []
-        for position, (label, values) in enumerate(curves.items()):
+        colors = label_colors(list(curves))
+        for label, values in curves.items():
             values = np.asarray(values, dtype=float)
             if values.shape[0] != len(steps):
                 raise ValueError(f"curves[{label!r}]: {values.shape[0]} values for {len(steps)} steps")
-            color = label_color(label, position)
+            color = colors[label]
             values = values[idx]
             x = steps[idx]
             if values.ndim == 1:
                 series.append(self._series_of(label, x, values, color, log_y))
             elif values.shape[1] <= self.max_curves:
+                instance_colors = label_colors([f"{label} {k}" for k in range(values.shape[1])])
                 for k in range(values.shape[1]):
-                    series.append(self._series_of(f"{label} {k}", x, values[:, k], label_color(f"{label} {k}", position + k), log_y))
+                    name = f"{label} {k}"
+                    series.append(self._series_of(name, x, values[:, k], instance_colors[name], log_y))
             else:
                 with np.errstate(all="ignore"):
                     finite = np.where(np.isfinite(values), values, np.nan)

@@ -72,3 +72,19 @@ def test_sparkline_constant_sits_mid_and_missing_is_blank():
 
 def test_sparkline_zero_width():
     assert sparkline_text([1, 2, 3], width=0) == ""
+
+
+def test_label_colours_are_stable_across_plots_and_distinct_within_one():
+    a = palette.label_colors([f"run-{i}" for i in range(6)])
+    assert len(set(a.values())) == 6
+    # a run's colour is its name's hash colour unless an earlier label on the plot took it
+    alone = {label: palette.label_colors([label])[label] for label in a}
+    labels = list(a)
+    for i, label in enumerate(labels):
+        earlier = {a[other] for other in labels[:i]}
+        assert a[label] == alone[label] or alone[label] in earlier
+    assert palette.label_colors(["run-5", "run-0"])["run-5"] == alone["run-5"]
+    both = palette.label_colors(["relu · 9978", "relu · 1234", "gelu"])
+    assert both["relu · 9978"] == palette.activation_color("relu")
+    assert both["gelu"] == palette.activation_color("gelu")
+    assert len(set(both.values())) == 3  # the second relu run gets a colour of its own
