@@ -13,7 +13,6 @@ import io
 from typing import Any, Callable, TypeVar
 
 DPI = 200  # raster figures; print wants >= 150
-FORMATS = ("png", "svg")
 
 # Okabe & Ito (2008): eight colours distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
