@@ -421,7 +421,8 @@ def render_report(result: ReproduceResult, quality: str, paths: dict[str, Path],
     lines += ["", "Largest interference between two features, max over i≠j of |(WᵀW)_ij|, per density:", ""]
     lines += _table(header, [[a] + [_num(m["max_interference"]) for m in measures[a]] for a in activations])
     lines += ["", f"Most features sharing one neuron (features i with |W[k, i]| ≥ {NEURON_SHARE}, the largest over "
-                  "neurons k), per density:", ""]
+                  "neurons k), per density. This reads the neuron bars as drawn; the hidden layer has no activation, "
+                  "so its basis is not privileged and a rotation of W changes these counts without changing the model:", ""]
     lines += _table(header, [[a] + [str(m["features_per_neuron"]) for m in measures[a]] for a in activations])
     for a in activations:
         lines += ["", f"### {a}", "", f"![{a} sparsity]({rel(f'wtw:{a}')})", "",
