@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -32,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+import engine  # noqa: E402  (first: it sets the OpenMP wait policy before torch loads; see engine/__init__.py)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from engine.activations import BLOG_ACTIVATIONS, build_activation  # noqa: E402
 from engine.config import RunConfig  # noqa: E402
 from engine.presets import dims_densities, phase_axes, preset_config  # noqa: E402
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     activations = args.activations or (["relu", "solu"] if args.quick else list(BLOG_ACTIVATIONS))
     budget, window = (1.5, 0.3) if args.quick else (3.0, 0.5)
     loads = workloads()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {_device_name()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), "
+          f"device {_device_name()}, load average {os.getloadavg()[0]:.1f}")
     print(f"budget {budget:.1f} s per measurement, median of {window:.1f} s windows; rates in instance-steps/s\n")
 
     rows: list[tuple[str, str, float, float, float, EngineTiming]] = []

@@ -5,6 +5,12 @@ Public API (the app and the CLI use only these names):
 
 __version__ = "0.1.0"
 
+import os as _os  # noqa: E402
+
+# Before torch loads OpenMP: idle threads sleep instead of spinning, which on a busy 2-core
+# machine made compiled steps ~15x slower (a spinning thread starves the one it waits for).
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from engine.activations import (  # noqa: E402
     BLOG_ACTIVATIONS,
     activation_names,

@@ -201,6 +201,21 @@ def snapshot_schedule(config: RunConfig, K: int) -> np.ndarray:
     return np.concatenate([[0], steps])
 
 
+# Compiled steps, kept for the life of the process: what shapes the graph is the key; the
+# hyperparameters and the instance count are inputs, so a new lr, step count or grid reuses it
+# (and dynamo's recompile limit is never reached in a long session of the app).
+_COMPILED_STEPS: dict[tuple, Callable] = {}
+
+
+def _graph_key(config: RunConfig, device: torch.device) -> tuple:
+    from engine.activations import get_activation
+
+    return (
+        config.activation, id(get_activation(config.activation).make), tuple(sorted(config.activation_params.items())),
+        config.n, config.m, config.batch_size, config.optimizer, config.schedule, config.weight_decay > 0, str(device),
+    )
+
+
 def _compile(step_fn, on_warning: Callable[[str], None]):
     try:
         import torch._dynamo as dynamo
@@ -269,7 +284,13 @@ def train(
     chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
 
     eager_step = make_train_step(config)
-    step_fn = _compile(eager_step, warn) if config.compile else None
+    step_fn, graph_key = None, _graph_key(config, device)
+    if config.compile:
+        step_fn = _COMPILED_STEPS.get(graph_key)
+        if step_fn is None:
+            step_fn = _compile(eager_step, warn)
+            if step_fn is not None:
+                _COMPILED_STEPS[graph_key] = step_fn
     compiled = step_fn is not None
 
     record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
@@ -340,6 +361,7 @@ def train(
                 chunk.run(step_fn)
         except Exception as exc:
             warn(f"compiling the training step failed ({type(exc).__name__}); training eagerly instead")
+            _COMPILED_STEPS.pop(graph_key, None)
             compiled, step_fn = False, None
             chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
     if not compiled:

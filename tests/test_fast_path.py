@@ -137,6 +137,10 @@ def test_compiled_and_eager_paths_agree_per_instance():
     for Wc, We in zip(compiled.W, eager.W):
         assert classify(Wc) == classify(We)
     np.testing.assert_allclose(compiled.W, eager.W, rtol=1e-2, atol=1e-3)
+    # a new learning rate, step count and grid size reuse the compiled graph: no recompiling
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    again = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3))
+    assert again.compiled and torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs
 
 
 @pytest.mark.slow
@@ -164,6 +168,7 @@ def test_compile_failure_trains_eagerly_with_one_warning(monkeypatch):
 
         return fails
 
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})  # nothing compiled by earlier tests
     monkeypatch.setattr(train_module, "_compile", broken)
     warnings_seen = []
     config = phase_grid_config(steps=20)
@@ -177,6 +182,7 @@ def test_compile_unavailable_trains_eagerly_with_one_warning(monkeypatch):
     def unavailable(*args, **kwargs):
         raise RuntimeError("torch.compile is not supported on this platform")
 
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
     monkeypatch.setattr(torch, "compile", unavailable)
     warnings_seen = []
     result = train(phase_grid_config(steps=5), on_warning=warnings_seen.append)
