@@ -63,11 +63,11 @@ class SupertuiApp(App[int]):
         self.push_screen(RunViewScreen.for_job(job))
 
     def open_compare(self, run_ids: list[str]) -> None:
-        from supertui.screens.compare import CompareScreen
-
         if len(run_ids) < 2:
             self.notify("Mark two or more runs with space first, then press c.", severity="warning")
             return
+        from supertui.screens.compare import CompareScreen
+
         self.push_screen(CompareScreen([self.store.load(run_id) for run_id in run_ids]))
 
     def action_compare_marked(self) -> None:
@@ -102,6 +102,11 @@ class SupertuiApp(App[int]):
         self.queue.cancel_all()
         await self.queue.wait_idle()
         self.exit(0)
+
+    def on_unmount(self) -> None:
+        # However the app ends (even by a crash), no training thread outlives it: each stops
+        # within a step and saves its run as cancelled.
+        self.queue.cancel_all()
 
     # Worker messages (posted from the training thread) -------------------------------------
     def on_job_started(self, message: JobStarted) -> None:

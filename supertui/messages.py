@@ -18,60 +18,58 @@ if TYPE_CHECKING:
 
 
 @dataclass(eq=False)
-class _DataMessage(Message):
-    bubble = False  # the app forwards them to each screen itself; a bubbling copy would loop
-
-    def __post_init__(self) -> None:
-        super().__init__()
+class _DataMessage(Message, bubble=False):
+    """Message.__post_init__ does Message's own setup, so these can be plain dataclasses.
+    None bubble: the app forwards them to each screen itself, and a bubbling copy would loop."""
 
 
 # From a training worker (thread) to the app.
 @dataclass(eq=False)
-class JobStarted(_DataMessage):
+class JobStarted(_DataMessage, bubble=False):
     job_id: int
     run_id: str
 
 
 @dataclass(eq=False)
-class JobProgress(_DataMessage):
+class JobProgress(_DataMessage, bubble=False):
     job_id: int
     progress: "TrainProgress"
 
 
 @dataclass(eq=False)
-class JobWarning(_DataMessage):
+class JobWarning(_DataMessage, bubble=False):
     job_id: int
     text: str
 
 
 @dataclass(eq=False)
-class JobFinished(_DataMessage):
+class JobFinished(_DataMessage, bubble=False):
     job_id: int
     run_id: str
     status: str  # "completed" | "cancelled"
 
 
 @dataclass(eq=False)
-class JobFailed(_DataMessage):
+class JobFailed(_DataMessage, bubble=False):
     job_id: int
     error: str
 
 
 # From the app to its screens.
 @dataclass(eq=False)
-class JobUpdated(_DataMessage):
+class JobUpdated(_DataMessage, bubble=False):
     """A job changed state or made progress; `job` is already up to date."""
 
     job: "Job"
 
 
 @dataclass(eq=False)
-class RunsChanged(_DataMessage):
+class RunsChanged(_DataMessage, bubble=False):
     """Saved runs were added, deleted or edited: lists of runs should reload."""
 
 
 @dataclass(eq=False)
-class ExportFinished(_DataMessage):
+class ExportFinished(_DataMessage, bubble=False):
     """From the export worker to the app: what was written, or why not."""
 
     paths: list

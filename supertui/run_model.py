@@ -16,7 +16,7 @@ from engine.metrics import dims_per_feature, feature_dimensionality, feature_nor
 from engine.phase import phase_grid
 from engine.sweep import InstanceTable
 
-MAX_LOSS_CURVES = 8  # more grid points than this: mean and spread instead of one curve each
+MAX_LOSS_CURVES = 8  # more grid points than this: mean and envelope instead of one curve each
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def describe_instance(config: RunConfig, selection: Selection) -> str:
 
 def loss_curves(config: RunConfig, instances: InstanceTable, history: np.ndarray) -> dict[str, np.ndarray]:
     """Loss curves to plot from history [T, K]: one per density when there are few grid points
-    (seeds averaged), else the mean with the best and worst instance."""
+    (seeds averaged), else every instance as one [T, K] series (drawn as mean and envelope)."""
     if history.size == 0:
         return {}
     with np.errstate(invalid="ignore"):
@@ -61,11 +61,7 @@ def loss_curves(config: RunConfig, instances: InstanceTable, history: np.ndarray
                 members = np.flatnonzero(instances.point == d_index)  # one importance: point = density index
                 curves[f"p={density:.3g}"] = np.nanmean(history[:, members], axis=1)
             return curves
-        return {
-            "mean": np.nanmean(history, axis=1),
-            "best": np.nanmin(history, axis=1),
-            "worst": np.nanmax(history, axis=1),
-        }
+        return {"loss": history}  # LossPlot draws the mean and a min/max envelope of many instances
 
 
 def winners(instances: InstanceTable, losses: np.ndarray | None) -> np.ndarray:

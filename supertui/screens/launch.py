@@ -121,7 +121,8 @@ class LaunchScreen(Screen):
         self.call_after_refresh(self.revalidate)
 
     def selected_activations(self) -> list[str]:
-        return list(self.query_one("#activations", SelectionList).selected)
+        selected = set(self.query_one("#activations", SelectionList).selected)
+        return [name for name in self._activation_choices() if name in selected]
 
     def sweep_axes(self) -> tuple[dict[str, list], str | None]:
         axes: dict[str, list] = {}

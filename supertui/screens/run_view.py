@@ -30,6 +30,7 @@ from supertui.widgets.phase_grid import PhaseGrid
 from supertui.widgets.scrubber import Scrubber
 
 REDRAW_INTERVAL = 0.25  # seconds: at most four redraws a second, however fast progress arrives
+SETTLED_REPORTS = 3  # while training, a phase cell fills in once its phase held this many reports
 
 
 class RunViewScreen(Screen):
@@ -58,6 +59,8 @@ class RunViewScreen(Screen):
         self.scrub: int | None = None  # snapshot index; None: the latest weights
         self._dirty = True
         self._loss_version = -1
+        self._recent_phases: list[list[str]] = []  # live phase grids of the last few reports
+        self._phase_step = -1
 
     @classmethod
     def for_job(cls, job: Job) -> "RunViewScreen":
@@ -232,10 +235,13 @@ class RunViewScreen(Screen):
             cells = phase_cells(cfg, instances, W, losses)
             if cells is not None:
                 phases, agreement = cells
+                if self._arrays() is None:
+                    phases = self._settled(phases)
                 pane.update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
         elif isinstance(pane, DStarPlot):
             inv_density, dstar, per_feature = dstar_curve(cfg, instances, W, losses)
-            pane.update_curves({cfg.activation: (inv_density, dstar)}, feature_dims=(inv_density, per_feature))
+            x = np.broadcast_to(inv_density[:, None], per_feature.shape)  # [D, n]
+            pane.update_curves({cfg.activation: (inv_density, dstar)}, feature_dims={cfg.activation: (x, per_feature)})
         elif isinstance(pane, DataTable):
             rows = density_rows(cfg, instances, W, losses)
             if pane.row_count != len(rows):
@@ -248,6 +254,17 @@ class RunViewScreen(Screen):
                         pane.update_cell(str(i), column, value)
             if pane.cursor_row != self.selection.density:
                 pane.move_cursor(row=self.selection.density, animate=False)
+
+    def _settled(self, phases: list[str]) -> list[str | None]:
+        """Live cells fill in one by one as their phase stops changing; the rest stay blank.
+        One entry per progress report, so redraws for other reasons do not count as time."""
+        step = self.job.progress.step if self.job is not None and self.job.progress is not None else -1
+        if step != self._phase_step:
+            self._phase_step = step
+            self._recent_phases = (self._recent_phases + [phases])[-SETTLED_REPORTS:]
+        if len(self._recent_phases) < SETTLED_REPORTS:
+            return [None] * len(phases)
+        return [p if all(h[i] == p for h in self._recent_phases) else None for i, p in enumerate(phases)]
 
     def _density_cells(self, row: tuple) -> list:
         density, loss, represented, interference, dstar = row

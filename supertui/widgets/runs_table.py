@@ -100,12 +100,12 @@ class RunsTable(DataTable):
         return " ".join([record.id, record.preset, record.activation, record.status, *record.tags, record.note]).lower()
 
     def rebuild(self) -> None:
-        current = self.current_run_id
+        current, column = self.current_run_id, self.cursor_column
         self.clear()
         for record in self.visible_records():
             self.add_row(*self._cells(record), key=record.id)
-        if current is not None and current in self.rows:
-            self.move_cursor(row=self.get_row_index(current), animate=False)
+        row = self.get_row_index(current) if current is not None and current in self.rows else 0
+        self.move_cursor(row=row, column=column, animate=False)
         self._label_sorted_column()
 
     def _cells(self, record: RunRecord) -> list:

@@ -52,7 +52,7 @@ def make_fake_runs(data_dir: Path, count: int) -> list[str]:
         manifest = {
             "format": "supertui-run", "format_version": 1, "id": run_id, "config": config.to_dict(),
             "status": "completed", "created": f"2026-02-01T{i // 60 % 24:02d}:{i % 60:02d}:00+00:00",
-            "tags": ["fake"] if i % 2 else [], "note": "", "host": "fixture", "pid": None,
+            "tags": ["odd"] if i % 2 else [], "note": "", "host": "fixture", "pid": None,
             "summary": {"final_loss": 0.1 / (1 + i), "loss_sparkline": [1.0 / (1 + j + i % 5) for j in range(32)]},
         }
         (runs_dir / run_id).mkdir(parents=True)
