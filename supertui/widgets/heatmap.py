@@ -9,7 +9,6 @@ magnitude from an ASCII ramp, one matrix row per terminal row.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache

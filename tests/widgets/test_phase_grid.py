@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from engine.phase import PHASES
-from supertui.widgets.palette import DIVERGING_LEVELS, PHASE_COLORS, blend
+from supertui.widgets.palette import PHASE_COLORS, blend
 from supertui.widgets.phase_grid import (
     BOUNDARY_MARK,
     CURSOR_MARK,

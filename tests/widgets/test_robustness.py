@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from rich.style import Style
 
 from supertui.widgets import DStarPlot, HeatMap, LossPlot, NeuronBars, PhaseGrid
 from supertui.widgets.heatmap import NAN_COLOR
