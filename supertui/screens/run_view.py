@@ -45,6 +45,10 @@ class RunViewScreen(Screen):
         Binding("x", "cancel_run", "Cancel run", id="run.cancel"),
         Binding("e", "export", "Export PNG", id="run.export"),
         Binding("z", "zoom", "Zoom pane", id="run.zoom"),
+        Binding("1", "pane(0)", "Loss", id="run.pane_loss", show=False),
+        Binding("2", "pane(1)", "WᵀW", id="run.pane_gram", show=False),
+        Binding("3", "pane(2)", "Bars", id="run.pane_bars", show=False),
+        Binding("4", "pane(3)", "Preset pane", id="run.pane_preset", show=False),
         Binding("escape,q", "back", "Back", id="run.back"),
     ]
 
@@ -82,6 +86,7 @@ class RunViewScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="run-status")
+        yield Static("", id="pane-tabs")
         with Container(id="panes"):
             with Vertical(classes="pane", id="pane-loss"):
                 yield LossPlot(id="loss")
@@ -116,7 +121,7 @@ class RunViewScreen(Screen):
                 preset.add_column(label, key=label)
         self.set_interval(REDRAW_INTERVAL, self._redraw_if_dirty)
         self.redraw()
-        self.query_one(HeatMap).focus()
+        self.action_pane(1)
 
     # Data ---------------------------------------------------------------------------------
     def _arrays(self):
@@ -224,9 +229,10 @@ class RunViewScreen(Screen):
     def _draw_instance(self, W: np.ndarray, moment: str) -> None:
         k = self.selection.instance(self.config)
         where = describe_instance(self.config, self.selection)
-        self.query_one(HeatMap).update_matrix(gram(W[k]), title=f"{where} · {moment}")
-        self.query_one(NeuronBars).update_weights(W[k], title=f"{where} · {moment}")
+        self.query_one(HeatMap).update_matrix(gram(W[k]), title=moment)
+        self.query_one(NeuronBars).update_weights(W[k], title=moment)
         self.query_one("#pane-gram").border_title = f"WᵀW · {where}"
+        self.query_one("#pane-bars").border_title = f"neuron-feature weights W[k, i] · {where}"
 
     def _draw_preset(self, W: np.ndarray, losses: np.ndarray | None, instances) -> None:
         pane = self.query_one("#preset-pane")
@@ -281,10 +287,24 @@ class RunViewScreen(Screen):
             except StoreError:
                 pass
             self.title = self.job.run_id
+            self.refresh_bindings()
         self._dirty = True
 
     def on_heat_map_cursor_moved(self, message: HeatMap.CursorMoved) -> None:
         self.query_one("#pane-gram").border_subtitle = self.query_one(HeatMap).readout()
+
+    def on_phase_grid_point_selected(self, message: PhaseGrid.PointSelected) -> None:
+        selection = Selection(message.density_index, message.importance_index, self.selection.seed)
+        if selection != self.selection:
+            self.selection = selection
+            self.redraw()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "cancel_run":
+            return True if self.job is not None and self.job.active else None
+        if action in ("scrub", "latest"):
+            return True if self._arrays() is not None else None
+        return True
 
     def on_scrubber_moved(self, message: Scrubber.Moved) -> None:
         self.scrub = message.position
@@ -335,6 +355,23 @@ class RunViewScreen(Screen):
         pane = next((a for a in (focused.ancestors_with_self if focused else []) if "pane" in a.classes), None)
         if pane is not None:
             self.maximize(pane, container=False)
+
+    def action_pane(self, index: int) -> None:
+        """Show pane `index` (1-4 keys): on a narrow terminal it is the one pane shown; on a wide
+        one every pane shows and this focuses it."""
+        panes = list(self.query(".pane"))
+        for i, pane in enumerate(panes):
+            pane.set_class(i == index, "-current")
+        focusable = [w for w in panes[index].query("*") if w.can_focus]
+        if focusable:
+            focusable[0].focus()
+        preset = self.query_one("#preset-pane")
+        last = "phase grid" if isinstance(preset, PhaseGrid) else "D* curve" if isinstance(preset, DStarPlot) else "densities"
+        names = ["loss", "WᵀW", "neuron bars", last]
+        tabs = Text()
+        for i, name in enumerate(names):
+            tabs.append(f" {i + 1} {name} ", style="reverse bold" if i == index else "dim")
+        self.query_one("#pane-tabs", Static).update(tabs)
 
     def action_back(self) -> None:
         if self.maximized is not None:

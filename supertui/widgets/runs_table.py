@@ -68,6 +68,10 @@ class RunsTable(DataTable):
         ("tags", "tags"),
     )
     SORTABLE = ("id", "preset", "activation", "status", "created", "loss", "tags")
+    # Under this many columns the table drops what the run id already says (preset, activation)
+    # and the creation time, so the loss columns stay on screen at 80x24.
+    COMPACT_BELOW = 110
+    COMPACT_HIDDEN = ("preset", "activation", "created", "tags")
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -77,10 +81,24 @@ class RunsTable(DataTable):
         self.sort_reverse = True  # newest first
         self.marked: set[str] = set()
         self.live_status: dict[str, str] = {}  # run id -> "running 42%" for runs training here
+        self.compact: bool | None = None
 
     def on_mount(self) -> None:
-        for label, key in self.COLUMNS:
-            self.add_column(label, key=key)
+        self._set_compact(self.app.size.width < self.COMPACT_BELOW)
+
+    def on_resize(self) -> None:
+        self._set_compact(self.size.width < self.COMPACT_BELOW)
+
+    def _set_compact(self, compact: bool) -> None:
+        if compact != self.compact:
+            self.compact = compact
+            self.clear(columns=True)
+            for label, key in self.shown_columns():
+                self.add_column(label, key=key)
+            self.rebuild()
+
+    def shown_columns(self) -> list[tuple[str, str]]:
+        return [(label, key) for label, key in self.COLUMNS if not (self.compact and key in self.COMPACT_HIDDEN)]
 
     # Data --------------------------------------------------------------------------------
     def set_records(self, records: list[RunRecord]) -> None:
@@ -111,21 +129,22 @@ class RunsTable(DataTable):
     def _cells(self, record: RunRecord) -> list:
         status = self.live_status.get(record.id, record.status)
         note = " ✎" if record.note else ""
-        return [
-            Text(MARK if record.id in self.marked else " ", style="bold magenta"),
-            record.id,
-            record.preset,
-            Text(record.activation, style=activation_color(record.activation)),
-            Text(status, style=STATUS_STYLES.get(status.split()[0], "")),
-            format_created(record.created),
-            Text(sparkline_text(record.summary.get("loss_sparkline") or [], SPARK_WIDTH), style="cyan"),
-            Text(format_loss(record.final_loss), justify="right"),
-            ", ".join(record.tags) + note,
-        ]
+        cells = {
+            "mark": Text(MARK if record.id in self.marked else " ", style="bold magenta"),
+            "id": Text(record.id, style=activation_color(record.activation)) if self.compact else record.id,
+            "preset": record.preset,
+            "activation": Text(record.activation, style=activation_color(record.activation)),
+            "status": Text(status, style=STATUS_STYLES.get(status.split()[0], "")),
+            "created": format_created(record.created),
+            "spark": Text(sparkline_text(record.summary.get("loss_sparkline") or [], SPARK_WIDTH), style="cyan"),
+            "loss": Text(format_loss(record.final_loss), justify="right"),
+            "tags": ", ".join(record.tags) + note,
+        }
+        return [cells[key] for _, key in self.shown_columns()]
 
     def _label_sorted_column(self) -> None:
         arrow = " ▼" if self.sort_reverse else " ▲"
-        for label, key in self.COLUMNS:
+        for label, key in self.shown_columns():
             column = self.columns.get(key)  # type: ignore[call-overload]
             if column is not None:
                 column.label = Text(label + (arrow if key == self.sort_column else ""))
@@ -159,12 +178,13 @@ class RunsTable(DataTable):
         self.rebuild()
 
     def column_at_cursor(self) -> str:
-        return self.COLUMNS[self.cursor_column][1] if self.COLUMNS else "id"
+        shown = self.shown_columns()
+        return shown[self.cursor_column][1] if self.cursor_column < len(shown) else "id"
 
     def set_live_status(self, run_id: str, status: str | None) -> None:
         if status is None:
             self.live_status.pop(run_id, None)
         else:
             self.live_status[run_id] = status
-        if run_id in self.rows and status is not None:
+        if run_id in self.rows and status is not None and self.columns:
             self.update_cell(run_id, "status", Text(status, style=STATUS_STYLES["running"]))
