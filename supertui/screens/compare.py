@@ -24,6 +24,7 @@ from supertui.widgets.phase_grid import PhaseGrid
 from supertui.widgets.runs_table import format_loss
 
 ALWAYS_SHOWN = ("preset", "activation")
+PANE_MIN_WIDTH = 38
 
 
 def pane_kind(record: RunRecord) -> str:
@@ -101,11 +102,24 @@ class CompareScreen(Screen):
                 pane.border_title = f"{record.activation} · {record.id}"
         if self.query("#pane-dims"):
             self.query_one("#pane-dims").border_title = "D* against 1/(1-S), one colour per activation"
+        self._size_panes()
         self.redraw()
         self._fill_diff()
         first = self.query("HeatMap, PhaseGrid, DStarPlot").first()
         if first.can_focus:
             first.focus()
+
+    def on_resize(self) -> None:
+        self._size_panes()
+
+    def _size_panes(self) -> None:
+        """Side by side when they fit (at least PANE_MIN_WIDTH each), else scroll sideways."""
+        panes = list(self.query(".compare-pane"))
+        if not panes:
+            return
+        width = max(PANE_MIN_WIDTH, self.size.width // len(panes))
+        for pane in panes:
+            pane.styles.width = width
 
     def _densities(self) -> list[float]:
         return sorted({d for r in self.records if pane_kind(r) == "gram" for d in r.config.densities}, reverse=True)
