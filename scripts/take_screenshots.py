@@ -1,0 +1,107 @@
+"""Regenerate screenshots/*.svg from real small runs: `python scripts/take_screenshots.py`.
+
+Trains a few small runs of each preset (CPU, a minute or two) into a temporary data directory,
+then drives the app with Textual's Pilot and saves each screen as SVG. Nothing touches the
+user's own data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.presets import preset_config  # noqa: E402
+from engine.runner import run_experiment  # noqa: E402
+from engine.store import RunStore  # noqa: E402
+
+SMALL = dict(compile=False, device="cpu", batch_size=512)
+RUNS = [
+    ("sparsity", "relu", dict(steps=2000)),
+    ("sparsity", "gelu", dict(steps=2000)),
+    ("phase", "relu", dict(steps=1500, seeds=2)),
+    ("phase", "gelu", dict(steps=1500, seeds=2)),
+    ("dims", "relu", dict(steps=800, batch_size=256)),
+    ("dims", "gelu", dict(steps=800, batch_size=256)),
+    ("dims", "sigmoid", dict(steps=800, batch_size=256)),
+]
+
+
+def train_runs(store: RunStore) -> dict[tuple[str, str], str]:
+    ids = {}
+    for preset, activation, overrides in RUNS:
+        started = time.perf_counter()
+        config = preset_config(preset, activation=activation, **{**SMALL, **overrides})
+        record = run_experiment(config, store, progress_interval=3600)
+        ids[(preset, activation)] = record.id
+        print(f"trained {record.id} in {time.perf_counter() - started:.1f}s")
+    return ids
+
+
+async def shoot(data_dir: Path, ids: dict, out: Path, size: tuple[int, int]) -> None:
+    from supertui.app import SupertuiApp
+    from supertui.screens.launch import LaunchScreen
+
+    suffix = f"{size[0]}x{size[1]}"
+
+    async def save(app, pilot, name: str) -> None:
+        await pilot.pause(0.5)
+        path = out / f"{name}-{suffix}.svg"
+        app.save_screenshot(str(path))
+        print("saved", path.relative_to(ROOT))
+
+    app = SupertuiApp(data_dir)
+    async with app.run_test(size=size) as pilot:
+        await save(app, pilot, "runs")
+        for (preset, activation), run_id in ids.items():
+            if activation == "relu":
+                app.open_run(run_id)
+                await save(app, pilot, f"run-{preset}")
+                app.pop_screen()
+        for preset in ("sparsity", "phase", "dims"):
+            app.open_compare([run_id for (p, _), run_id in ids.items() if p == preset])
+            await save(app, pilot, f"compare-{preset}")
+            app.pop_screen()
+        await pilot.press("question_mark")
+        await save(app, pilot, "help")
+        await pilot.press("escape")
+        await pilot.press("n")
+        launch = app.screen
+        assert isinstance(launch, LaunchScreen)
+        launch.query_one("#presets").highlighted = 1  # phase
+        await pilot.press("ctrl+t")
+        await save(app, pilot, "launch")
+        launch.query_one("#field-steps").value = "-5"
+        await save(app, pilot, "launch-invalid")
+        launch.query_one("#field-steps").value = "20000"
+        launch.query_one("#field-compile").value = False
+        await pilot.pause()
+        await pilot.press("ctrl+r")  # seven phase runs: the first trains, six wait in the queue
+        job = app.queue.jobs[0]
+        while job.progress is None or job.fraction_done < 0.15:
+            await asyncio.sleep(0.2)
+        await save(app, pilot, "run-live")
+        app.queue.cancel_all()
+        await app.queue.wait_idle()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="supertui-shots-") as tmp:
+        data_dir = Path(tmp)
+        ids = train_runs(RunStore(data_dir))
+        for size in ((120, 40), (80, 24)):
+            asyncio.run(shoot(data_dir, ids, args.out, size))
+
+
+if __name__ == "__main__":
+    main()
