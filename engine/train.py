@@ -1,8 +1,9 @@
 """Training: K instances as one batched tensor, one fused step, progress and cancellation.
 
-The whole step (data generation, forward, gradient via torch.func, the Adam update and the
-divergence guard) is one function, `make_train_step`, so torch.compile can fuse it into one
-graph. The eager path runs the very same function.
+The whole step (data generation, forward, the hand-written gradient, the Adam update and the
+divergence guard) is one function, `make_train_step`, which torch.compile fuses into one graph
+(one loop over instances and samples for small models). The eager path runs the very same
+function; it is used with `compile=False` and, after a one-line warning, where compiling fails.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ from engine.activations import build_activation
 from engine.config import RunConfig
 from engine.data import feature_batch, hashed_uniform, sparse_features, stream_keys
 from engine.device import describe_device, select_device
-from engine.model import (
+from engine.gradients import (
     UNROLL_MAX_WEIGHTS,
     activation_slope,
     activation_vjp,
     autograd_vjp,
-    init_weights,
-    instance_losses,
     losses_and_grads,
     losses_and_grads_unrolled,
 )
+from engine.model import init_weights, instance_losses
 from engine.sweep import InstanceTable, instance_table
 
 ADAM_BETAS = (0.9, 0.999)
@@ -97,8 +97,14 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
     Arguments (all tensors, so a compiled graph never specialises on a Python number):
       W [K, m, n], b [K, n], Adam moments of both, t [] int64 (0-based step, advanced here),
       unique_seeds [S], seed_row [K] (instance -> its row of unique_seeds), density [K],
-      importance [K, n], loss_sum [K] (training loss accumulated here), diverged [K] bool.
+      importance [K, n], loss_sum [K] (training loss accumulated here), diverged [K] bool,
+      and optionally hyper [3] = (lr, steps, weight_decay); without it the config's values are
+      baked in as constants.
     Returns the per-instance losses [K] of this step.
+
+    The gradient is written out (engine.model.losses_and_grads), so forward, backward and the
+    batch reductions fuse into one loop; for n*m <= UNROLL_MAX_WEIGHTS the features are unrolled
+    into separate [K, batch] tensors. Activations without a written derivative use torch.func.
     """
     f = build_activation(config.activation, config.activation_params)
     n, batch, steps, base_lr = config.n, config.batch_size, config.steps, config.lr

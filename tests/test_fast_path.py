@@ -17,16 +17,16 @@ from engine import activations
 from engine.activations import activation_names, build_activation
 from engine.config import RunConfig
 from engine.data import feature_batch
-from engine.model import (
+from engine.gradients import (
     SMALL_MODEL_WEIGHTS,
     UNROLL_MAX_WEIGHTS,
     activation_slope,
     activation_vjp,
     autograd_vjp,
-    instance_losses,
     losses_and_grads,
     losses_and_grads_unrolled,
 )
+from engine.model import instance_losses
 from engine.phase import classify
 from engine.train import train
 
