@@ -75,7 +75,7 @@ class LaunchScreen(Screen):
                 yield OptionList(
                     *[Option(self._preset_label(name), id=name) for name in PRESET_CHOICES], id="presets"
                 )
-                with RadioSet(id="quality"):
+                with RadioSet(id="quality", compact=True):
                     for quality in QUALITIES:
                         yield RadioButton(quality, value=quality == self.quality, id=f"quality-{quality}")
                 yield SelectionList[str](
@@ -87,8 +87,8 @@ class LaunchScreen(Screen):
                 yield Static("Sweep (one run per combination, optional)", classes="form-heading")
                 for row in range(SWEEP_ROWS):
                     with Horizontal(classes="field"):
-                        yield Select([(f, f) for f in SWEEP_FIELDS], prompt="field", id=f"sweep-field-{row}")
-                        yield Input(placeholder="values, comma separated", id=f"sweep-values-{row}")
+                        yield Select([(f, f) for f in SWEEP_FIELDS], prompt="sweep field", id=f"sweep-field-{row}", compact=True)
+                        yield Input(placeholder="values, comma separated", id=f"sweep-values-{row}", compact=True)
                 yield Static("", classes="field-error", id="error-sweep")
         yield Static("", id="launch-summary")
         yield JobQueueTable(id="queue")

@@ -43,6 +43,7 @@ class RunViewScreen(Screen):
         Binding("comma", "scrub(-1)", "Earlier W", id="run.scrub_back", key_display=","),
         Binding("g", "latest", "Latest W", id="run.latest", show=False),
         Binding("x", "cancel_run", "Cancel run", id="run.cancel"),
+        Binding("j", "running_job", "Running job", id="run.running_job"),
         Binding("e", "export", "Export PNG", id="run.export"),
         Binding("z", "zoom", "Zoom pane", id="run.zoom"),
         Binding("1", "pane(0)", "Loss", id="run.pane_loss", show=False),
@@ -280,6 +281,8 @@ class RunViewScreen(Screen):
     # Messages -----------------------------------------------------------------------------
     def on_job_updated(self, message: JobUpdated) -> None:
         if message.job is not self.job:
+            if message.job.state == RUNNING:
+                self.refresh_bindings()  # "j: running job" may apply now
             return
         if not self.job.active and self.record is None and self.job.run_id:
             try:
@@ -302,6 +305,9 @@ class RunViewScreen(Screen):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "cancel_run":
             return True if self.job is not None and self.job.active else None
+        if action == "running_job":
+            running = self.app.queue.running
+            return True if running is not None and running is not self.job else None
         if action in ("scrub", "latest"):
             return True if self._arrays() is not None else None
         return True
@@ -340,6 +346,12 @@ class RunViewScreen(Screen):
         self.app.queue.cancel(self.job)
         self.app.job_queue_changed()
         self.notify("Cancelling: the run stops after this step and is kept as cancelled.")
+
+    def action_running_job(self) -> None:
+        """Jump to the job training now (after this one finished, the queue moved on)."""
+        running = self.app.queue.running
+        if running is not None and running is not self.job:
+            self.app.switch_screen(RunViewScreen.for_job(running))
 
     def action_export(self) -> None:
         if self.record is None:

@@ -46,7 +46,7 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
-        self.query_one(JobQueueTable).show_jobs(self.app.queue.jobs)
+        self.query_one(JobQueueTable).show_jobs(self.app.queue.active)
         self.reload()
         self.table.focus()
 

@@ -114,11 +114,11 @@ class ConfigForm(Vertical):
                 yield Label(spec.name.replace("_", " "))
                 widget_id = f"field-{spec.name}"
                 if spec.kind == "choice":
-                    yield Select([(c, c) for c in spec.choices], allow_blank=False, id=widget_id, tooltip=spec.help)
+                    yield Select([(c, c) for c in spec.choices], allow_blank=False, id=widget_id, tooltip=spec.help, compact=True)
                 elif spec.kind == "bool":
-                    yield Checkbox(spec.help, id=widget_id)
+                    yield Checkbox(spec.help, id=widget_id, compact=True)
                 else:
-                    yield Input(id=widget_id, placeholder=spec.help, tooltip=spec.help, select_on_focus=False)
+                    yield Input(id=widget_id, placeholder=spec.help, tooltip=spec.help, select_on_focus=False, compact=True)
             yield Static("", classes="field-error", id=f"error-{spec.name}")
 
     def on_mount(self) -> None:

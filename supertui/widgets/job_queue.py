@@ -35,7 +35,8 @@ def job_progress_text(job: Job) -> str:
 
 
 class JobQueueTable(DataTable):
-    """Rows keyed by job id; the screen that holds it forwards `JobUpdated` to `update_job`."""
+    """Pending and running jobs, keyed by job id; the screen that holds it forwards `JobUpdated`
+    to `update_job`. A finished job leaves the queue (its run is in the runs table)."""
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", **kwargs)
@@ -49,17 +50,21 @@ class JobQueueTable(DataTable):
     def show_jobs(self, jobs: list[Job]) -> None:
         self.clear()
         for job in jobs:
-            self.add_row(*self._cells(job), key=str(job.id))
-        self.display = bool(jobs)
+            if job.active:
+                self.add_row(*self._cells(job), key=str(job.id))
+        self.display = self.row_count > 0
 
     def update_job(self, job: Job) -> None:
         key = str(job.id)
-        if key not in self.rows:
+        if not job.active:
+            if key in self.rows:
+                self.remove_row(key)
+        elif key not in self.rows:
             self.add_row(*self._cells(job), key=key)
-            self.display = True
-            return
-        for column, value in zip(("job", "run", "state", "progress"), self._cells(job)):
-            self.update_cell(key, column, value)
+        else:
+            for column, value in zip(("job", "run", "state", "progress"), self._cells(job)):
+                self.update_cell(key, column, value, update_width=True)
+        self.display = self.row_count > 0
 
     @staticmethod
     def _cells(job: Job) -> list:
