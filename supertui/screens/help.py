@@ -59,7 +59,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help", classes="dialog"):
             yield Static(Text("supertui keys   (esc closes)", style="bold"), id="help-title")
             for title, bindings in screen_groups():
-                yield Static(bindings_table(title, bindings), classes="help-group")
+                yield Static(bindings_table(title, bindings), classes="help-group", name=title)
 
     async def action_dismiss(self, result=None) -> None:
         self.dismiss(None)
