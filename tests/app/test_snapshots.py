@@ -16,8 +16,14 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"
 def opened(action):
     async def run_before(pilot) -> None:
         action(pilot.app)
-        await pilot.pause()
-        await pilot.pause(0.3)  # let the redraw timer and plot layouts settle
+        # Let the redraw timer fire and the plots lay out at their final size, then paint once
+        # more, so the picture never catches a plot drawn for a transient size.
+        for _ in range(3):
+            await pilot.pause(0.2)
+        pilot.app.screen.refresh(layout=True)
+        for widget in pilot.app.screen.query("*"):
+            widget.refresh()
+        await pilot.pause(0.2)
 
     return run_before
 
