@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -29,8 +30,8 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
             yield Label("Note")
             yield Input(self.note, id="note", placeholder="what this run is for")
             with Horizontal(classes="buttons"):
-                yield Button("Save [ctrl+s]", id="save", variant="primary")
-                yield Button("Cancel [esc]", id="cancel")
+                yield Button(Text("Save [ctrl+s]"), id="save", variant="primary")
+                yield Button(Text("Cancel [esc]"), id="cancel")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "tags":
