@@ -137,9 +137,6 @@ class JobQueue:
         for job in self.jobs:
             self.cancel(job)
 
-    def clear_finished(self) -> None:
-        self.jobs = [job for job in self.jobs if job.active]
-
     def _start_next(self) -> None:
         if self.running is not None:
             return
