@@ -54,6 +54,13 @@ def log_ticks(low: float, high: float) -> list[float]:
     return ticks
 
 
+def thin_ticks(ticks: list[float], rows: int) -> list[float]:
+    """Every k-th tick so that labels stand at least two rows apart: with more labels than
+    rows, plotext overwrites some, and which survive would depend on drawing order."""
+    fit = max(2, rows // 2)
+    return ticks[:: math.ceil(len(ticks) / fit)] if len(ticks) > fit else ticks
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """About `count` round values (1, 2 or 5 times a power of ten apart) covering [low, high]."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
@@ -154,6 +161,14 @@ class LossPlot(PlotextPlot):
             for a, b in zip(series, self._series)
         )
 
+    def _plot_rows(self) -> int:
+        # the widget's height less the title, the x tick labels and the x label
+        return max(2, self.size.height - 4) if self.size.height else 20
+
+    def on_resize(self) -> None:
+        if self._series:
+            self._draw()
+
     def _draw(self) -> None:
         # Log axes are drawn as log10 data on a linear axis with labelled ticks: plotext 5 applies
         # its own log scale to the stored data in place, so a second build (every redraw) fails.
@@ -174,6 +189,7 @@ class LossPlot(PlotextPlot):
             y_lo = min(float(s.y.min()) for s in drawn)
             y_hi = max(float(s.y.max()) for s in drawn)
             ticks = log_ticks(y_lo, y_hi) if self._log_y else nice_ticks(y_lo, y_hi)
+            ticks = thin_ticks(ticks, self._plot_rows())
             positions = np.log10(ticks) if self._log_y else ticks
             plt.yticks(list(positions), [tick_label(t) for t in ticks])
         self.refresh()
