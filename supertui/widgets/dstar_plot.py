@@ -14,11 +14,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from rich.text import Text
-from textual_plotext import PlotextPlot
 
 from engine.metrics import STICKY_FRACTIONS
 from supertui.widgets.loss_plot import Series, downsample_indices, log_ticks, nice_ticks, tick_label
+from supertui.widgets.plot_base import SafePlot
 from supertui.widgets.palette import blend, hex_to_rgb, label_color, label_colors
 
 REFERENCE_COLOR = "#6E6E6E"
@@ -30,7 +29,7 @@ def fraction_label(value: float) -> str:
     return str(Fraction(value).limit_denominator(10))
 
 
-class DStarPlot(PlotextPlot):
+class DStarPlot(SafePlot):
     """D* vs 1/(1-S). `update_curves({label: (x, dstar)}, feature_dims={label: (x, D_i)})`."""
 
     def __init__(
@@ -47,15 +46,6 @@ class DStarPlot(PlotextPlot):
         self.show_reference = show_reference
         self._series: list[Series] = []
         self._scatter: list[Series] = []
-
-    def render(self):
-        # plotext 5 has edge cases (e.g. odd sizes) that raise while building; a live view must
-        # keep running, so say so in the pane instead of taking the app down.
-        try:
-            return super().render()
-        except Exception as error:  # noqa: BLE001
-            self.log.error(f"{type(self).__name__} failed to draw: {error!r}")
-            return Text(f"plot unavailable: {error}", style="dim")
 
     @property
     def series(self) -> list[Series]:

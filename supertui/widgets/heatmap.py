@@ -9,7 +9,6 @@ magnitude from an ASCII ramp, one matrix row per terminal row.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,6 +21,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
+from supertui.widgets.no_color import NoColorAware
 from supertui.widgets.palette import DIVERGING_LEVELS, _diverging_color_at, diverging
 
 HALF_BLOCK = "▀"
@@ -89,7 +89,7 @@ _COLOR_SIZES = ((4, 4), (2, 2), (2, 1), (1, 1))
 _ASCII_SIZES = ((2, 2),)  # sign + magnitude, one matrix row per line
 
 
-class HeatMap(Widget, can_focus=True):
+class HeatMap(NoColorAware, Widget, can_focus=True):
     """A signed n x n matrix with a diverging colour map centred on 0 and a cursor readout.
 
     `update_matrix(WᵀW, title=..., vmax=...)`: several heatmaps given the same vmax share one
@@ -193,20 +193,6 @@ class HeatMap(Widget, can_focus=True):
         return float(np.nanmax(np.abs(np.where(np.isfinite(self._matrix), self._matrix, np.nan))))
 
     @property
-    def ascii(self) -> bool:
-        if self._ascii is not None:
-            return self._ascii
-        try:
-            return bool(self.app.no_color)
-        except Exception:  # not mounted yet
-            return "NO_COLOR" in os.environ
-
-    @ascii.setter
-    def ascii(self, value: bool | None) -> None:
-        self._ascii = value
-        self._changed()
-
-    @property
     def cursor(self) -> tuple[int, int]:
         return self._cursor
 
@@ -301,7 +287,7 @@ class HeatMap(Widget, can_focus=True):
     # ----- rendering -------------------------------------------------------------------------
     def render(self) -> Text:
         width, height = self.content_size.width, self.content_size.height
-        key = (self._version, width, height, self.has_focus)
+        key = (self._version, width, height, self.has_focus, self.ascii)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         text = self._build(width, height)

@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from rich.text import Text
-from textual_plotext import PlotextPlot
 
+from supertui.widgets.plot_base import SafePlot
 from supertui.widgets.palette import blend, hex_to_rgb, label_colors
 
 DEFAULT_MAX_POINTS = 200
@@ -80,7 +79,7 @@ def tick_label(value: float) -> str:
     return f"{value:g}"
 
 
-class LossPlot(PlotextPlot):
+class LossPlot(SafePlot):
     """Loss against step. Redraws only when the (downsampled) data changes."""
 
     def __init__(
@@ -99,15 +98,6 @@ class LossPlot(PlotextPlot):
         self.max_curves = max_curves
         self._series: list[Series] = []
         self._log_y = True
-
-    def render(self):
-        # plotext 5 has edge cases (e.g. odd sizes) that raise while building; a live view must
-        # keep running, so say so in the pane instead of taking the app down.
-        try:
-            return super().render()
-        except Exception as error:  # noqa: BLE001
-            self.log.error(f"{type(self).__name__} failed to draw: {error!r}")
-            return Text(f"plot unavailable: {error}", style="dim")
 
     @property
     def series(self) -> list[Series]:

@@ -10,13 +10,13 @@ one grey segment per side (so bar lengths stay true), and lists the top ones by 
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from supertui.widgets.no_color import NoColorAware
 from supertui.widgets.palette import feature_color
 
 REST_COLOR = "#4A4A4A"
@@ -42,7 +42,7 @@ def _segments(values: np.ndarray, order: np.ndarray, scale: float, half: int) ->
     return out
 
 
-class NeuronBars(Widget):
+class NeuronBars(NoColorAware, Widget):
     """Stacked bars of W[k, i] per hidden neuron k. `update_weights(W)` with W [m, n]."""
 
     DEFAULT_CSS = """
@@ -93,15 +93,6 @@ class NeuronBars(Widget):
     @property
     def weights(self) -> np.ndarray | None:
         return self._W
-
-    @property
-    def ascii(self) -> bool:
-        if self._ascii is not None:
-            return self._ascii
-        try:
-            return bool(self.app.no_color)
-        except Exception:
-            return "NO_COLOR" in os.environ
 
     @property
     def summarised(self) -> bool:

@@ -27,7 +27,6 @@ While training, pass None for the points not yet classified.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -41,6 +40,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
+from supertui.widgets.no_color import NoColorAware
 from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, blend, hex_to_rgb
 
 PHASE_SHORT_LABELS = {"feature1": "f1", "feature2": "f2", "superposition": "both", "neither": "neither"}
@@ -97,7 +97,7 @@ def boundary_crosses(s_lo: float, s_hi: float, r_lo: float, r_hi: float) -> bool
     return bool(boundary_mask(np.array([s_lo, s_hi]), np.array([r_hi, r_lo]))[0, 0])
 
 
-class PhaseGrid(Widget, can_focus=True):
+class PhaseGrid(NoColorAware, Widget, can_focus=True):
     """Phase diagram of an n=2 phase sweep. See the module docstring for a saved-run example."""
 
     DEFAULT_CSS = """
@@ -204,15 +204,6 @@ class PhaseGrid(Widget, can_focus=True):
     @property
     def trained_count(self) -> int:
         return sum(p is not None for p in self._phases)
-
-    @property
-    def ascii(self) -> bool:
-        if self._ascii is not None:
-            return self._ascii
-        try:
-            return bool(self.app.no_color)
-        except Exception:
-            return "NO_COLOR" in os.environ
 
     @property
     def cursor(self) -> tuple[int, int]:

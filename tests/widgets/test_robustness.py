@@ -52,3 +52,28 @@ async def test_diverged_weights():
         assert "min" in text.plain and "nan" not in text.plain.splitlines()[-2]
         assert "no finite values (diverged?)" in dead.render().plain
         assert "h0" in bars.render().plain
+
+
+async def test_switching_to_ascii_redraws_every_coloured_widget():
+    import numpy as np
+    from textual.app import App, ComposeResult
+
+    from supertui.widgets.heatmap import HeatMap
+    from supertui.widgets.neuron_bars import NeuronBars
+    from supertui.widgets.phase_grid import PhaseGrid
+
+    class Harness(App):
+        def compose(self) -> ComposeResult:
+            yield HeatMap(np.array([[1.0, -0.5], [-0.5, 0.25]]), id="h")
+            yield NeuronBars(np.array([[1.0, -0.5, 0.2]]), id="n")
+            yield PhaseGrid(id="p")
+
+    async with Harness().run_test(size=(80, 40)) as pilot:
+        grid = pilot.app.query_one(PhaseGrid)
+        grid.update_grid([0.1, 1.0], [0.5, 2.0], ["feature1", "superposition", None, "feature2"])
+        for widget in pilot.app.query("#h, #n, #p"):
+            await pilot.pause()
+            colour = widget.render()
+            widget.ascii = True
+            await pilot.pause()
+            assert widget.ascii and str(widget.render()) != str(colour), widget.id

@@ -1,0 +1,25 @@
+"""Widgets that draw with colour fall back to ASCII under NO_COLOR (https://no-color.org)."""
+
+from __future__ import annotations
+
+import os
+
+
+class NoColorAware:
+    """Mixin: `ascii` is what the widget was told (`ascii=True/False`), else the app's NO_COLOR."""
+
+    _ascii: bool | None = None
+
+    @property
+    def ascii(self) -> bool:
+        if self._ascii is not None:
+            return self._ascii
+        try:
+            return bool(self.app.no_color)
+        except Exception:  # not mounted yet
+            return "NO_COLOR" in os.environ
+
+    @ascii.setter
+    def ascii(self, value: bool | None) -> None:
+        self._ascii = value
+        self.refresh()
