@@ -3,13 +3,11 @@ and report.md setting each figure beside the blog's claim with the measured numb
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-from supertui.cli.common import open_store
+from supertui.cli.common import graceful_sigint, open_store
 
 DEFAULT_OUT = "supertui-reproduction"
 
@@ -92,24 +90,13 @@ def run(args) -> int:
     from engine.reproduce import ReproduceCancelled, reproduce
 
     store = open_store(args)
-    stop = threading.Event()
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("supertui: stopping after this step (Ctrl+C again to abort)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with _Display(live=sys.stdout.isatty()) as display:
+        with graceful_sigint() as stop, _Display(live=sys.stdout.isatty()) as display:
             result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
                                force=args.force, should_stop=stop.is_set)
     except ReproduceCancelled as exc:
         print(f"supertui: {exc}", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
     for path in result.figures:
         print(path)
     print(result.report)

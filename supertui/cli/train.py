@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 import numpy as np
 
@@ -13,7 +11,7 @@ from engine import BLOG_ACTIVATIONS, RunConfig, preset_config, run_experiment
 from engine.device import available_memory_bytes, select_device
 from engine.errors import ConfigError
 from engine.presets import PRESETS, QUALITIES, phase_axes
-from supertui.cli.common import open_store
+from supertui.cli.common import graceful_sigint, open_store
 from supertui.cli.progress import TrainDisplay
 
 
@@ -125,17 +123,8 @@ def configs_from_args(args) -> list[RunConfig]:
 def run(args) -> int:
     configs = configs_from_args(args)  # every check happens before anything is written
     store = open_store(args)
-    stop = threading.Event()
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("supertui: stopping after this step (Ctrl+C again to abort)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     ids = []
-    try:
+    with graceful_sigint() as stop:
         with TrainDisplay(live=sys.stdout.isatty()) as display:
             for config in configs:
                 if stop.is_set():
@@ -152,8 +141,6 @@ def run(args) -> int:
                 )
                 task.finish(record)
                 ids.append(record.id)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     for run_id in ids:
         print(run_id)
     return 130 if stop.is_set() else 0
