@@ -7,19 +7,8 @@ from supertui.messages import ExportFinished
 EXPORT_DIR = "exports"
 
 
-def export_available() -> bool:
-    try:
-        import engine.export  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def export_in_background(app, records: list) -> None:
     """Write PNGs of `records` under <data dir>/exports; the app is told by ExportFinished."""
-    if not export_available():
-        app.notify("Export is not available in this version (engine.export is missing).", severity="warning")
-        return
     records = [r for r in records if r.has_arrays]
     if not records:
         app.notify("Nothing to export: the run has no saved arrays yet.", severity="warning")

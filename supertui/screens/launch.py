@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, OptionList, RadioButton, RadioSet, Select, SelectionList, Static
+from textual.widgets import Footer, Header, Input, OptionList, RadioButton, RadioSet, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
 from engine.activations import BLOG_ACTIVATIONS, activation_names
