@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.sweep import lowest_loss_instances
+
 PHASES = ("feature1", "feature2", "superposition", "neither")
 
 
@@ -47,11 +49,9 @@ def phase_grid(
     W [K, 1, 2], final_loss [K], density / relative_importance / point [K]. A diverged
     instance (NaN loss) never wins."""
     phases = classify(W, threshold)  # [K]
-    loss = np.where(np.isfinite(final_loss), final_loss, np.inf)
     out = []
-    for p in np.unique(point):
+    for p, winner in zip(np.unique(point), lowest_loss_instances(point, final_loss)):
         members = np.flatnonzero(point == p)
-        winner = members[np.argmin(loss[members])]
         out.append(
             PhasePoint(
                 density=float(density[winner]),

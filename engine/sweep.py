@@ -48,6 +48,18 @@ def instance_table(config: RunConfig) -> InstanceTable:
     return InstanceTable(density, importance, seed, point, relative)
 
 
+def lowest_loss_instances(point: np.ndarray, losses: np.ndarray | None) -> np.ndarray:
+    """Per grid point (ascending), the instance with the lowest loss: the seed that decides.
+
+    A diverged instance (NaN or inf loss) never wins; with no losses, the first seed does.
+    point [K], losses [K] -> [P] instance indices."""
+    points = np.unique(point)
+    if losses is None:
+        return np.array([np.flatnonzero(point == p)[0] for p in points], dtype=np.int64)
+    safe = np.where(np.isfinite(losses), losses, np.inf)
+    return np.array([(m := np.flatnonzero(point == p))[np.argmin(safe[m])] for p in points], dtype=np.int64)
+
+
 # Config fields a sweep may vary (one run per combination); instance axes vary inside a run.
 SWEEPABLE = ("activation", "importance_decay", "lr", "batch_size", "steps", "m", "n", "weight_decay", "init", "optimizer", "schedule")
 

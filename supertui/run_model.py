@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.config import RunConfig
-from engine.metrics import dims_per_feature, feature_dimensionality, feature_norms, superposition
+from engine.metrics import dims_per_feature, feature_dimensionality, represented, superposition
 from engine.phase import phase_grid
-from engine.sweep import InstanceTable
+from engine.sweep import InstanceTable, lowest_loss_instances
 
 MAX_LOSS_CURVES = 8  # more grid points than this: mean and envelope instead of one curve each
 
@@ -66,11 +66,7 @@ def loss_curves(config: RunConfig, instances: InstanceTable, history: np.ndarray
 
 def winners(instances: InstanceTable, losses: np.ndarray | None) -> np.ndarray:
     """For each grid point, the instance with the lowest loss (the first seed if losses are unknown)."""
-    points = np.unique(instances.point)
-    if losses is None:
-        return np.array([np.flatnonzero(instances.point == p)[0] for p in points])
-    safe = np.where(np.isfinite(losses), losses, np.inf)
-    return np.array([(m := np.flatnonzero(instances.point == p))[np.argmin(safe[m])] for p in points])
+    return lowest_loss_instances(instances.point, losses)
 
 
 def dstar_curve(config: RunConfig, instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None):
@@ -103,7 +99,7 @@ def density_rows(config: RunConfig, instances: InstanceTable, W: np.ndarray, los
             (
                 float(instances.density[k]),
                 float(losses[k]) if losses is not None else float("nan"),
-                int((feature_norms(w) >= 0.5).sum()),
+                int(represented(w).sum()),
                 float(superposition(w).mean()),
                 float(dims_per_feature(w)),
             )

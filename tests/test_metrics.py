@@ -70,3 +70,12 @@ def test_zero_feature_has_dimensionality_zero():
 def test_nearest_sticky_names_the_geometry():
     assert nearest_sticky(0.49) == (0.5, "antipodal pair")
     assert nearest_sticky(0.41)[1] == "pentagon"
+
+
+def test_the_lowest_loss_seed_of_each_point_decides_and_a_diverged_one_never_does():
+    from engine.sweep import lowest_loss_instances
+
+    point = np.array([0, 0, 0, 1, 1, 1])
+    losses = np.array([0.3, 0.1, 0.2, np.nan, 0.5, 0.4])
+    assert lowest_loss_instances(point, losses).tolist() == [1, 5]
+    assert lowest_loss_instances(point, None).tolist() == [0, 3]

@@ -21,6 +21,7 @@ from engine.export.style import (
 from engine.metrics import STICKY_FRACTIONS, dims_per_feature, feature_dimensionality, gram
 from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
 from engine.store import RunRecord
+from engine.sweep import lowest_loss_instances
 
 PHASE_X_RANGE = (0.01, 1.0)
 PHASE_Y_RANGE = (0.1, 10.0)
@@ -35,12 +36,7 @@ def best_instances(record: RunRecord) -> list[int]:
     """Per grid point, in the config's order, the instance with the lowest final loss
     (a diverged instance never wins): what the blog shows when it trains several seeds."""
     a = record.arrays
-    loss = np.where(np.isfinite(a.final_loss), a.final_loss, np.inf)
-    out = []
-    for p in np.unique(a.instances.point):
-        members = np.flatnonzero(a.instances.point == p)
-        out.append(int(members[np.argmin(loss[members])]))
-    return out
+    return [int(k) for k in lowest_loss_instances(a.instances.point, a.final_loss)]
 
 
 def dims_curve(record: RunRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from engine.metrics import gram
 from engine.store import RunRecord, StoreError
 from supertui.exporting import export_in_background
-from supertui.run_model import dstar_curve, phase_cells
+from supertui.run_model import dstar_curve, phase_cells, winners
 from supertui.widgets.dstar_plot import DStarPlot
 from supertui.widgets.heatmap import HeatMap
 from supertui.widgets.phase_grid import PhaseGrid
@@ -147,9 +147,8 @@ class CompareScreen(Screen):
             else:
                 # The density nearest the shared target; the lowest-loss seed there.
                 d_index = int(np.argmin(np.abs(np.log(np.asarray(cfg.densities)) - np.log(target))))
-                members = np.flatnonzero(arrays.instances.point == d_index * len(cfg.relative_importances or (None,)))
-                loss = np.where(np.isfinite(arrays.final_loss[members]), arrays.final_loss[members], np.inf)
-                k = members[np.argmin(loss)]
+                point = d_index * len(cfg.relative_importances or (None,))
+                k = winners(arrays.instances, arrays.final_loss)[point]
                 grams[i] = (gram(arrays.W[k]), f"density {cfg.densities[d_index]:.3g}")
         if grams:
             vmax = max(float(np.abs(g).max()) for g, _ in grams.values()) or 1.0
