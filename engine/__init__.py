@@ -1,37 +1,80 @@
 """supertui's engine: plain PyTorch toy models of superposition, trained as batched instances.
 
-Public API (the app and the CLI use only these names):
+The public names below load on first use, so `import engine` costs nothing: commands that only
+read runs (listing, showing, exporting) never import torch, which takes seconds.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-import os as _os  # noqa: E402
+import importlib
+import os as _os
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
 
 # Before torch loads OpenMP: idle threads sleep instead of spinning, which on a busy 2-core
 # machine made compiled steps ~15x slower (a spinning thread starves the one it waits for).
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from engine.activations import (  # noqa: E402
-    BLOG_ACTIVATIONS,
-    activation_names,
-    build_activation,
-    get_activation,
-    register_activation,
-)
-from engine.config import RunConfig  # noqa: E402
-from engine.device import select_device  # noqa: E402
-from engine.errors import ConfigError, DeviceError, StoreError, SupertuiError  # noqa: E402
-from engine.presets import PRESETS, get_preset, preset_config  # noqa: E402
-from engine.report import run_phase_grid, run_to_json  # noqa: E402
-from engine.runner import run_experiment  # noqa: E402
-from engine.store import RunRecord, RunStore, default_data_dir  # noqa: E402
-from engine.sweep import InstanceTable, expand_sweep, instance_table  # noqa: E402
-from engine.train import TrainProgress, TrainResult, train  # noqa: E402
+_PUBLIC = {
+    "BLOG_ACTIVATIONS": "engine.activations",
+    "activation_names": "engine.activations",
+    "build_activation": "engine.activations",
+    "get_activation": "engine.activations",
+    "register_activation": "engine.activations",
+    "RunConfig": "engine.config",
+    "select_device": "engine.device",
+    "ConfigError": "engine.errors",
+    "DeviceError": "engine.errors",
+    "StoreError": "engine.errors",
+    "SupertuiError": "engine.errors",
+    "PRESETS": "engine.presets",
+    "get_preset": "engine.presets",
+    "preset_config": "engine.presets",
+    "run_phase_grid": "engine.report",
+    "run_to_json": "engine.report",
+    "run_experiment": "engine.runner",
+    "RunRecord": "engine.store",
+    "RunStore": "engine.store",
+    "default_data_dir": "engine.store",
+    "InstanceTable": "engine.sweep",
+    "expand_sweep": "engine.sweep",
+    "instance_table": "engine.sweep",
+    "TrainProgress": "engine.train",
+    "TrainResult": "engine.train",
+    "train": "engine.train",
+}
 
-__all__ = [
-    "BLOG_ACTIVATIONS", "ConfigError", "DeviceError", "InstanceTable", "PRESETS", "RunConfig", "RunRecord",
-    "RunStore", "StoreError", "SupertuiError", "TrainProgress", "TrainResult", "activation_names",
-    "build_activation", "default_data_dir", "expand_sweep", "get_activation", "get_preset", "instance_table",
-    "preset_config", "register_activation", "run_experiment", "run_phase_grid", "run_to_json", "select_device",
-    "train",
-]
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if TYPE_CHECKING:  # for readers and type checkers: the same names, eagerly
+    from engine.activations import (  # noqa: F401
+        BLOG_ACTIVATIONS,
+        activation_names,
+        build_activation,
+        get_activation,
+        register_activation,
+    )
+    from engine.config import RunConfig  # noqa: F401
+    from engine.device import select_device  # noqa: F401
+    from engine.errors import ConfigError, DeviceError, StoreError, SupertuiError  # noqa: F401
+    from engine.presets import PRESETS, get_preset, preset_config  # noqa: F401
+    from engine.report import run_phase_grid, run_to_json  # noqa: F401
+    from engine.runner import run_experiment  # noqa: F401
+    from engine.store import RunRecord, RunStore, default_data_dir  # noqa: F401
+    from engine.sweep import InstanceTable, expand_sweep, instance_table  # noqa: F401
+    from engine.train import TrainProgress, TrainResult, train  # noqa: F401

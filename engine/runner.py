@@ -20,13 +20,18 @@ def run_experiment(
     send_weights: bool = True,
     progress_interval: float = 0.25,
 ) -> RunRecord:
-    """Train `config`, saving as it goes; a failure marks the run failed and re-raises.
+    """Train `config` in this process, saving as it goes; a failure marks the run failed and
+    re-raises. The worker processes (engine.worker) train queued runs; this is the same job for
+    tests, benchmarks and scripts that want a run without the queue.
 
-    The run folder exists (status running) from the first moment, so a killed process leaves a
-    readable run that the store reports as interrupted.
+    The run folder exists (status running, its lock held) from the first moment, so a killed
+    process leaves a readable run that the store reports as interrupted.
     """
+    import torch
+
     config.validate()
     writer = store.create(config)
+    writer.start(versions={"torch": torch.__version__})
     if on_created:
         on_created(writer.id)
     try:

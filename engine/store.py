@@ -1,10 +1,18 @@
-"""The run store: one self-contained folder per run under the user data directory.
+"""The run store: one self-contained folder per run under the data directory, and the queue.
 
     <data dir>/runs/<id>/manifest.json   config, seeds, status, times, device, versions, summary
     <data dir>/runs/<id>/arrays.npz      W, b, losses, snapshots, the instance table
+    <data dir>/runs/<id>/live.npz        while training: the latest step, losses and W (engine.live)
+    <data dir>/runs/<id>/history.bin     while training: the loss history, appended row by row
+    <data dir>/runs/<id>/cancel          a request to stop, left by `cancel` for the worker
+    <data dir>/locks/<id>                held (flock) by the one process that trains the run
+    <data dir>/queue/<ns>-<id>           submitted runs waiting for a device, oldest first
 
-Folders can be copied between machines. Every file is written under a temporary name and
-renamed into place, so a reader never sees half a file; arrays load with allow_pickle=False.
+A run is born `queued` (submit), becomes `running` when a worker claims it under its lock, and
+ends `completed`, `cancelled` or `failed`. A `running` run whose lock nobody holds lost its
+worker (SIGKILL, power cut) and reads as `interrupted`. Folders can be copied between machines.
+Every file is written under a temporary name and renamed into place, so a reader never sees half
+a file; arrays load with allow_pickle=False.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import secrets
 import shutil
 import socket
 import sys
-import tempfile
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +35,8 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
+from engine.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_npz  # noqa: F401 (re-exported)
+from engine.locks import HeldLock, is_held, try_lock
 from engine.sweep import InstanceTable
 
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
@@ -34,10 +44,12 @@ FORMAT = "supertui-run"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
-STATUSES = ("running", "completed", "cancelled", "interrupted", "failed")
+CANCEL_REQUEST = "cancel"
+STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "failed")
+LIVE_STATUSES = ("queued", "running")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_STALE_SECONDS = 600  # a "running" run from another host with no heartbeat for this long is interrupted
 SPARKLINE_POINTS = 32
+CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
 
 
 def default_data_dir() -> Path:
@@ -55,42 +67,8 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
-def _now() -> str:
+def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n").encode())
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 @dataclass
@@ -161,6 +139,7 @@ class RunRecord:
     path: Path
     manifest: dict[str, Any]
     config: RunConfig
+    lock_path: Path | None = None
 
     @property
     def preset(self) -> str:
@@ -183,11 +162,24 @@ class RunRecord:
         return self.manifest.get("note", "")
 
     @property
+    def saved_status(self) -> str:
+        return self.manifest.get("status", "interrupted")
+
+    @property
     def status(self) -> str:
-        status = self.manifest.get("status", "interrupted")
-        if status == "running" and not _writer_alive(self.manifest):
+        status = self.saved_status
+        if status == "running" and not self.worker_alive:
             return "interrupted"
         return status
+
+    @property
+    def worker_alive(self) -> bool:
+        """A process holds this run's lock: it is training (or about to)."""
+        return self.lock_path is not None and is_held(self.lock_path)
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -196,6 +188,10 @@ class RunRecord:
     @property
     def final_loss(self) -> float | None:
         return self.summary.get("final_loss")
+
+    @property
+    def error(self) -> str | None:
+        return self.manifest.get("error")
 
     @property
     def has_arrays(self) -> bool:
@@ -215,43 +211,24 @@ class RunRecord:
             raise StoreError(f"run {self.id}: {ARRAYS} is unreadable ({type(exc).__name__}: {exc})") from None
 
 
-def _writer_alive(manifest: dict[str, Any]) -> bool:
-    if manifest.get("host") != socket.gethostname():
-        updated = manifest.get("updated") or manifest.get("created")
-        try:
-            age = (_dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(updated)).total_seconds()
-        except (TypeError, ValueError):
-            return False
-        return age < _STALE_SECONDS
-    pid = manifest.get("pid")
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _versions() -> dict[str, str]:
-    import torch
-
+def base_versions() -> dict[str, str]:
+    """Versions known without importing torch; the worker that trains adds torch's."""
     from engine import __version__
 
-    return {"supertui": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    return {"supertui": __version__, "numpy": np.__version__, "python": sys.version.split()[0]}
 
 
 def make_run_id(config: RunConfig) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{config.preset}-{config.activation}-{secrets.token_hex(2)}"
+    return f"{stamp}-{config.preset}-{config.activation}-{secrets.token_hex(4)}"
 
 
 class RunStore:
     def __init__(self, data_dir: Path | str | None = None):
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.runs_dir = self.data_dir / "runs"
+        self.locks_dir = self.data_dir / "locks"
+        self.queue_dir = self.data_dir / "queue"
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.data_dir)!r})"
@@ -259,11 +236,34 @@ class RunStore:
     def run_path(self, run_id: str) -> Path:
         return self.runs_dir / validate_run_id(run_id)
 
+    def lock_path(self, run_id: str) -> Path:
+        return self.locks_dir / validate_run_id(run_id)
+
+    # Reading --------------------------------------------------------------------------------
     def load(self, run_id: str) -> RunRecord:
         path = self.run_path(run_id)
         if not path.is_dir():
             raise StoreError(f"run: no run {run_id!r} in {self.runs_dir}")
         return self._read(path)
+
+    def resolve(self, token: str) -> str:
+        """The run id that `token` names: the id itself, or a prefix only one run starts with."""
+        token = str(token).strip()
+        if token and (self.runs_dir / token).is_dir() and _RUN_ID.match(token) and ".." not in token:
+            return token
+        validate_run_id(token)
+        names = [p.name for p in self.runs_dir.iterdir() if not p.name.startswith(".")] if self.runs_dir.is_dir() else []
+        matches = sorted(name for name in names if name.startswith(token))
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            shown = ", ".join(matches[:5]) + (f", … ({len(matches)} in all)" if len(matches) > 5 else "")
+            raise StoreError(f"run: {token!r} is the start of {len(matches)} runs: {shown}; type more of the id")
+        import difflib
+
+        close = difflib.get_close_matches(token, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else " (see `supertui runs`)"
+        raise StoreError(f"run: no run {token!r} in {self.runs_dir}{hint}")
 
     def _read(self, path: Path) -> RunRecord:
         try:
@@ -280,7 +280,7 @@ class RunStore:
             config = RunConfig.from_dict(manifest["config"])
         except (KeyError, TypeError, ConfigError) as exc:
             raise StoreError(f"{path.name}: {MANIFEST} has an invalid config ({exc})") from None
-        return RunRecord(id=path.name, path=path, manifest=manifest, config=config)
+        return RunRecord(id=path.name, path=path, manifest=manifest, config=config, lock_path=self.locks_dir / path.name)
 
     def iter_runs(self, on_error: Callable[[Path, str], None] | None = None) -> Iterator[RunRecord]:
         """Every readable run, newest first; unreadable folders go to on_error and are skipped."""
@@ -298,14 +298,44 @@ class RunStore:
     def list_runs(self, on_error: Callable[[Path, str], None] | None = None) -> list[RunRecord]:
         return list(self.iter_runs(on_error))
 
+    def live_runs(self) -> list[RunRecord]:
+        """Training runs, then queued runs in queue order: found through the lock and queue
+        folders, so this stays cheap however many runs the store keeps."""
+        seen: set[str] = set()
+        out: list[RunRecord] = []
+        candidates = []
+        if self.locks_dir.is_dir():
+            candidates += sorted(p.name for p in self.locks_dir.iterdir() if not p.name.startswith("."))
+        candidates += [entry.split("-", 1)[1] for entry in self.queue_entries()]
+        for run_id in candidates:
+            if run_id in seen:
+                continue
+            seen.add(run_id)
+            try:
+                record = self.load(run_id)
+            except (StoreError, ConfigError):
+                continue
+            if record.is_live:
+                out.append(record)
+        return out
+
+    # Editing --------------------------------------------------------------------------------
     def delete(self, run_id: str) -> None:
         path = self.run_path(run_id)
         if not path.is_dir():
             raise StoreError(f"run: no run {run_id!r} in {self.runs_dir}")
-        # Rename first, so a half-deleted folder never looks like a run.
-        trash = path.with_name(f".deleting-{run_id}-{secrets.token_hex(2)}")
-        os.replace(path, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        # Holding the run's lock keeps any worker from claiming it while it goes.
+        lock = try_lock(self.lock_path(run_id))
+        if lock is None:
+            raise StoreError(f"run: {run_id} is training; cancel it first (supertui cancel {run_id})")
+        try:
+            # Rename first, so a half-deleted folder never looks like a run.
+            trash = path.with_name(f".deleting-{run_id}-{secrets.token_hex(4)}")
+            os.replace(path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            self._remove_queue_entries(run_id)
+        finally:
+            lock.release(unlink=True)
 
     def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None) -> RunRecord:
         record = self.load(run_id)
@@ -317,51 +347,226 @@ class RunStore:
         atomic_write_json(record.path / MANIFEST, manifest)
         return self._read(record.path)
 
+    # The queue ------------------------------------------------------------------------------
+    def submit(self, config: RunConfig, extra: dict[str, Any] | None = None) -> RunRecord:
+        """Write a run as `queued` and add it to the queue; a scheduler starts it when a device is
+        free (engine.scheduler). The run id exists from this moment."""
+        config.validate()
+        run_id, path = self._new_folder(config, "queued", extra)
+        atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{run_id}", b"")
+        return self._read(path)
+
+    def queue_entries(self) -> list[str]:
+        """Queue entry names (`<ns>-<run id>`), oldest first."""
+        if not self.queue_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.queue_dir.iterdir() if not p.name.startswith(".") and "-" in p.name)
+
+    def _remove_queue_entries(self, run_id: str) -> None:
+        for entry in self.queue_entries():
+            if entry.split("-", 1)[1] == run_id:
+                (self.queue_dir / entry).unlink(missing_ok=True)
+
+    def recover_queue(self) -> int:
+        """Queue every `queued` run that has no queue entry (a submitter killed between the two
+        writes). Reads every manifest: the scheduler does it once when it starts."""
+        queued = {entry.split("-", 1)[1] for entry in self.queue_entries()}
+        added = 0
+        for record in self.iter_runs():
+            if record.saved_status == "queued" and record.id not in queued:
+                atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{record.id}", b"")
+                added += 1
+        return added
+
+    def clean_stale(self, older_than: float) -> None:
+        """Remove what crashed processes left: staging and half-deleted folders, and the lock
+        files of runs that are over (never a queued run's: a worker may be claiming it)."""
+        cutoff = time.time() - older_than
+        if self.runs_dir.is_dir():
+            for path in self.runs_dir.iterdir():
+                if path.name.startswith((".creating-", ".deleting-")) and path.stat().st_mtime < cutoff:
+                    shutil.rmtree(path, ignore_errors=True)
+        if self.locks_dir.is_dir():
+            for path in self.locks_dir.iterdir():
+                try:
+                    status = self.load(path.name).saved_status
+                except (StoreError, ConfigError):
+                    status = None
+                if status == "queued":
+                    continue
+                lock = try_lock(path)
+                if lock is not None:
+                    lock.release(unlink=True)
+
+    def fail_queued(self, run_id: str, message: str) -> bool:
+        """Mark a queued run failed (it could not be started); False if it was not queued."""
+        lock = try_lock(self.lock_path(run_id))
+        if lock is None:
+            return False
+        try:
+            record = self.load(run_id)
+            if record.saved_status != "queued":
+                return False
+            manifest = dict(record.manifest, status="failed", error=message, finished=now_iso(), updated=now_iso())
+            atomic_write_json(record.path / MANIFEST, manifest, make_parents=False)
+            self._remove_queue_entries(run_id)
+            return True
+        finally:
+            lock.release(unlink=True)
+
+    def claim(self, run_id: str) -> "RunWriter | None":
+        """Take a queued run for training: its lock, then status `running`. None when another
+        process holds it or it is no longer queued (cancelled, deleted, already trained)."""
+        lock = None
+        for _ in range(CLAIM_ATTEMPTS):
+            lock = try_lock(self.lock_path(run_id))
+            if lock is not None:
+                break
+            time.sleep(0.01)
+        if lock is None:
+            return None
+        try:
+            record = self.load(run_id)
+        except (StoreError, ConfigError):
+            lock.release(unlink=True)
+            self._remove_queue_entries(run_id)
+            return None
+        if record.saved_status != "queued":
+            lock.release(unlink=True)
+            self._remove_queue_entries(run_id)
+            return None
+        self._remove_queue_entries(run_id)
+        return RunWriter(self, record, lock)
+
     def create(self, config: RunConfig) -> "RunWriter":
-        return RunWriter(self, config)
+        """A run that trains in this very process (tests, benchmarks, `run_experiment`): it is
+        born `running` with its lock already held, so it is never seen as interrupted."""
+        config.validate()
+        run_id = make_run_id(config)
+        lock = try_lock(self.lock_path(run_id))
+        if lock is None:  # pragma: no cover - 32 random bits collided with a live run
+            return self.create(config)
+        _, path = self._new_folder(config, "running", None, run_id=run_id)
+        return RunWriter(self, self._read(path), lock)
+
+    def request_cancel(self, run_id: str) -> str:
+        """Stop a run: a queued one is cancelled at once ("cancelled"); a training one is asked to
+        stop through a file its worker polls ("requested"); a finished one is left ("finished")."""
+        record = self.load(run_id)
+        lock = try_lock(self.lock_path(run_id))
+        if lock is None:
+            atomic_write_bytes(record.path / CANCEL_REQUEST, b"", make_parents=False)
+            return "requested"
+        try:
+            record = self.load(run_id)
+            if record.saved_status != "queued":
+                return "finished"
+            manifest = dict(record.manifest, status="cancelled", finished=now_iso(), updated=now_iso())
+            atomic_write_json(record.path / MANIFEST, manifest)
+            self._remove_queue_entries(run_id)
+            return "cancelled"
+        finally:
+            lock.release(unlink=True)
+
+    def _new_folder(self, config: RunConfig, status: str, extra: dict[str, Any] | None,
+                    run_id: str | None = None) -> tuple[str, Path]:
+        """Create the run's folder whole: manifest written in a hidden staging folder, then one
+        rename. A clash of ids (or a stale staging folder) never overwrites anything."""
+        from engine.sweep import instance_table
+
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            run_id = run_id or make_run_id(config)
+            instances = instance_table(config)
+            now = now_iso()
+            manifest: dict[str, Any] = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "id": run_id,
+                "config": config.to_dict(),
+                "seeds": sorted(set(int(s) for s in instances.seed)),
+                "instances": len(instances),
+                "status": status,
+                "created": now,
+                "updated": now,
+                "started": now if status == "running" else None,
+                "finished": None,
+                "device": None,
+                "compiled": None,
+                "steps_done": 0,
+                "elapsed_seconds": 0.0,
+                "versions": base_versions(),
+                "host": socket.gethostname() if status == "running" else None,
+                "pid": os.getpid() if status == "running" else None,
+                "tags": [],
+                "note": "",
+                "warnings": [],
+                "error": None,
+                "summary": {},
+                **(extra or {}),
+            }
+            staging = self.runs_dir / f".creating-{run_id}"
+            final = self.runs_dir / run_id
+            try:
+                staging.mkdir()
+            except FileExistsError:
+                run_id = None
+                continue
+            try:
+                atomic_write_json(staging / MANIFEST, manifest)
+                if final.exists():
+                    raise FileExistsError(final)
+                os.rename(staging, final)
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+                if final.exists():
+                    run_id = None
+                    continue
+                raise
+            return run_id, final
+        raise StoreError(f"runs: could not create a new run folder in {self.runs_dir}")
 
 
 class RunWriter:
-    """Writes one run as it trains: manifest first (status running), then checkpoints, then the end."""
+    """Writes one run as it trains, holding its lock: status running, checkpoints, then the end.
 
-    def __init__(self, store: RunStore, config: RunConfig):
+    Never recreates the folder: if the run was deleted under it, writing fails instead."""
+
+    def __init__(self, store: RunStore, record: RunRecord, lock: HeldLock):
         from engine.sweep import instance_table
 
         self.store = store
-        self.config = config
-        self.id = make_run_id(config)
-        self.path = store.runs_dir / self.id
-        self.instances = instance_table(config)
-        now = _now()
-        self.manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "id": self.id,
-            "config": config.to_dict(),
-            "seeds": sorted(set(int(s) for s in self.instances.seed)),
-            "instances": len(self.instances),
-            "status": "running",
-            "created": now,
-            "updated": now,
-            "finished": None,
-            "device": None,
-            "compiled": None,
-            "steps_done": 0,
-            "elapsed_seconds": 0.0,
-            "versions": _versions(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "tags": [],
-            "note": "",
-            "warnings": [],
-            "error": None,
-            "summary": {},
-        }
-        store.runs_dir.mkdir(parents=True, exist_ok=True)
-        staging = store.runs_dir / f".creating-{self.id}"
-        staging.mkdir()
-        atomic_write_json(staging / MANIFEST, self.manifest)
-        os.replace(staging, self.path)  # the run appears whole, with its manifest
+        self.config = record.config
+        self.id = record.id
+        self.path = record.path
+        self.lock = lock
+        self.instances = instance_table(self.config)
+        self.manifest: dict[str, Any] = dict(record.manifest)
+
+    def start(self, **fields: Any) -> None:
+        """Mark the run running in this process (device, versions, ...)."""
+        versions = dict(self.manifest.get("versions") or {})
+        versions.update(fields.pop("versions", {}))
+        self.manifest.update(status="running", started=now_iso(), host=socket.gethostname(), pid=os.getpid(),
+                             versions=versions, **fields)
+        self._save_manifest()
+
+    def cancel_requested(self) -> bool:
+        return (self.path / CANCEL_REQUEST).exists()
+
+    def _save_manifest(self) -> None:
+        # Tags and notes may have been edited while the run trained: keep the user's.
+        try:
+            on_disk = json.loads((self.path / MANIFEST).read_text())
+            for key in ("tags", "note"):
+                if key in on_disk:
+                    self.manifest[key] = on_disk[key]
+        except (OSError, ValueError):
+            pass
+        self.manifest["updated"] = now_iso()
+        if not self.path.is_dir():
+            raise StoreError(f"run {self.id}: its folder was removed while it trained")
+        atomic_write_json(self.path / MANIFEST, self.manifest, make_parents=False)
 
     def _write(self, result, status: str) -> None:
         arrays = RunArrays(
@@ -375,40 +580,63 @@ class RunWriter:
             diverged=result.diverged,
             instances=self.instances,
         )
-        atomic_write_npz(self.path / ARRAYS, arrays.to_npz())
-        finite = result.final_loss[np.isfinite(result.final_loss)]
-        mean_curve = _mean_finite(result.loss_history)
-        summary = {
-            "final_loss": float(finite.mean()) if finite.size else None,
-            "best_loss": float(finite.min()) if finite.size else None,
-            "diverged": int(result.diverged.sum()),
-            "loss_sparkline": _downsample(mean_curve, SPARKLINE_POINTS),
-        }
-        if not finite.size and len(mean_curve):
-            summary["final_loss"] = mean_curve[-1]
+        if not self.path.is_dir():
+            raise StoreError(f"run {self.id}: its folder was removed while it trained")
+        atomic_write_npz(self.path / ARRAYS, arrays.to_npz(), make_parents=False)
         self.manifest.update(
             status=status,
-            updated=_now(),
             device=result.device,
             compiled=result.compiled,
             steps_done=int(result.steps_done),
             elapsed_seconds=round(float(result.elapsed), 3),
             warnings=list(result.warnings),
-            summary=summary,
+            summary=run_summary(result),
         )
         if status != "running":
-            self.manifest["finished"] = _now()
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+            self.manifest["finished"] = now_iso()
+        self._save_manifest()
 
     def checkpoint(self, result) -> None:
         self._write(result, "running")
 
     def finish(self, result) -> None:
-        self._write(result, result.status)
+        try:
+            self._write(result, result.status)
+        finally:
+            self.release()
 
     def fail(self, message: str) -> None:
-        self.manifest.update(status="failed", error=message, updated=_now(), finished=_now())
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        try:
+            self.manifest.update(status="failed", error=message, finished=now_iso())
+            self._save_manifest()
+        finally:
+            self.release()
+
+    def cancel_before_start(self) -> None:
+        """Cancelled while it waited for a device: nothing trained, nothing to keep but the record."""
+        try:
+            self.manifest.update(status="cancelled", finished=now_iso())
+            self._save_manifest()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        (self.path / CANCEL_REQUEST).unlink(missing_ok=True)
+        self.lock.release(unlink=True)
+
+
+def run_summary(result) -> dict[str, Any]:
+    finite = result.final_loss[np.isfinite(result.final_loss)]
+    mean_curve = _mean_finite(result.loss_history)
+    summary = {
+        "final_loss": float(finite.mean()) if finite.size else None,
+        "best_loss": float(finite.min()) if finite.size else None,
+        "diverged": int(result.diverged.sum()),
+        "loss_sparkline": _downsample(mean_curve, SPARKLINE_POINTS),
+    }
+    if not finite.size and len(mean_curve):
+        summary["final_loss"] = mean_curve[-1]
+    return summary
 
 
 def _mean_finite(history: np.ndarray) -> list[float]:

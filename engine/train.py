@@ -55,6 +55,8 @@ class TrainProgress:
     diverged: np.ndarray  # [K] bool
     W: np.ndarray | None = None  # [K, m, n]
     b: np.ndarray | None = None  # [K, n]
+    history_steps: np.ndarray | None = None  # [r] steps of the loss-history rows recorded since the last report
+    history_rows: np.ndarray | None = None  # [r, K] those rows
 
     @property
     def seconds_left(self) -> float | None:
@@ -343,9 +345,14 @@ def train(
             warnings=notes,
         )
 
+    reported_rows = 0
+
     def report(stage: str, step: int, elapsed: float, rate: float, losses: np.ndarray) -> None:
+        nonlocal reported_rows
         if on_progress is None:
             return
+        new_steps, new_rows = loss_steps[reported_rows:], loss_rows[reported_rows:]
+        reported_rows = len(loss_rows)
         on_progress(
             TrainProgress(
                 step=step,
@@ -357,6 +364,8 @@ def train(
                 diverged=gather("diverged"),
                 W=gather("W") if send_weights else None,
                 b=gather("b") if send_weights else None,
+                history_steps=np.asarray(new_steps, dtype=np.int64),
+                history_rows=np.asarray(new_rows, dtype=np.float32).reshape(len(new_rows), K),
             )
         )
 

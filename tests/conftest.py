@@ -1,13 +1,48 @@
-"""Every test runs against its own data directory: the real user data directory is never touched."""
+"""Every test runs against its own data directory: the real user data directory is never touched.
+
+Runs train in worker processes that a scheduler starts (engine.scheduler); both are real
+processes. Here the scheduler retires two seconds after its queue empties, and whatever a test
+left running on its data directory is killed when the test ends, so tests never leak processes.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
+
 import pytest
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """Pids of processes whose command line names `data_dir` (schedulers and workers)."""
+    needle = str(data_dir).encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_processes_using(data_dir: Path) -> None:
+    for pid in processes_using(data_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture(autouse=True)
 def isolated_data_dir(tmp_path_factory, monkeypatch):
     data_dir = tmp_path_factory.mktemp("supertui-data")
     monkeypatch.setenv("SUPERTUI_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SUPERTUI_SCHEDULER_IDLE", "2")
     monkeypatch.delenv("NO_COLOR", raising=False)
-    return data_dir
+    yield data_dir
+    kill_processes_using(data_dir)

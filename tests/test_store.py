@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ def test_no_temporary_files_are_left_behind(store):
     saved = run_experiment(TINY, store)
     assert sorted(p.name for p in saved.path.iterdir()) == [ARRAYS, MANIFEST]
     assert [p.name for p in store.runs_dir.iterdir()] == [saved.id]
+    assert list(store.locks_dir.iterdir()) == []  # the run's lock file goes with its worker
 
 
 def test_cancelled_run_keeps_what_was_trained(store):
@@ -56,24 +58,25 @@ def test_cancelled_run_keeps_what_was_trained(store):
     assert record.arrays.W.shape == (4, 2, 4)
 
 
-def test_killed_run_is_readable_and_marked_interrupted(tmp_path):
-    env = {**os.environ, "SUPERTUI_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen(
+def test_killed_worker_leaves_a_readable_run_marked_interrupted(isolated_data_dir):
+    env = {**os.environ, "SUPERTUI_DATA_DIR": str(isolated_data_dir)}
+    proc = subprocess.run(
         [sys.executable, "-m", "supertui", "train", "custom", "--n", "4", "--m", "2", "--steps", "1000000",
-         "--batch-size", "32", "--no-compile"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--batch-size", "32", "--no-compile", "--detach"],
+        env=env, capture_output=True, text=True, timeout=60,
     )
-    store = RunStore(tmp_path)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline and not store.list_runs():
-            time.sleep(0.2)
-        runs = store.list_runs()
-        assert runs and runs[0].status == "running"
-    finally:
-        proc.kill()
-        proc.wait()
-    (run,) = store.list_runs()
+    (run_id,) = proc.stdout.split()
+    store = RunStore(isolated_data_dir)
+    deadline = time.time() + 90
+    while time.time() < deadline and not (store.load(run_id).status == "running" and store.load(run_id).manifest["pid"]):
+        time.sleep(0.2)
+    run = store.load(run_id)
+    assert run.status == "running"
+    os.kill(run.manifest["pid"], signal.SIGKILL)  # the worker, not a client: nothing can save the run now
+    deadline = time.time() + 10
+    while time.time() < deadline and store.load(run_id).status == "running":
+        time.sleep(0.1)
+    run = store.load(run_id)
     assert run.status == "interrupted"
     assert run.config.steps == 1000000
 

@@ -7,13 +7,14 @@ Each subcommand lives in its own module with `register(subparsers)`; the module 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from engine import __version__
 from engine.errors import SupertuiError
-from supertui.cli import export, reproduce, rm, runs, show, train
+from supertui.cli import cancel, export, jobs, reproduce, rm, runs, show, train, wait
 
-COMMANDS = [train, runs, show, rm, export, reproduce]
+COMMANDS = [train, jobs, cancel, wait, runs, show, rm, export, reproduce]
 EXIT_USAGE = 2
 
 
@@ -55,3 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("supertui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`supertui runs --json | head -1`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

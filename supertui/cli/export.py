@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from supertui.cli.common import open_store
+from supertui.cli.common import open_store, resolve_run_ids
 
 DEFAULT_OUT = "supertui-figures"
 
@@ -21,7 +21,7 @@ def register(subparsers) -> None:
             "small multiples). Prints each path written. Existing files are refused unless --force."
         ),
     )
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) (see `supertui runs`)")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) or unique prefixes (see `supertui runs`)")
     p.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for the figures, created if needed (default: ./{DEFAULT_OUT})")
     p.add_argument("--format", "-f", choices=("png", "svg"), default="png", dest="fmt",
@@ -35,7 +35,7 @@ def run(args) -> int:
     from engine.export import export_runs
 
     store = open_store(args)
-    records = [store.load(run_id) for run_id in args.runs]
+    records = [store.load(run_id) for run_id in resolve_run_ids(store, args.runs)]
     for path in export_runs(records, Path(args.out), fmt=args.fmt, force=args.force):
         print(path)
     return 0

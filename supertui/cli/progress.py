@@ -1,5 +1,6 @@
 """Training progress for the terminal: a rich progress bar with the live loss, or plain lines
-when stdout is not a terminal (logs, pipes, CI)."""
+when stdout is not a terminal (logs, pipes, CI). Fed from the runs' live files (engine.live),
+so it shows a run the same way whichever process started it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import time
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from engine import RunConfig, RunRecord, TrainProgress
+STAGE_LABELS = {"compiling": "compiling…", "eager": "eager", "compiled": "compiled", "training": ""}
 
 
-def _mean_loss(losses: np.ndarray) -> float:
+def mean_loss(losses: np.ndarray | None) -> float:
+    if losses is None:
+        return float("nan")
     finite = losses[np.isfinite(losses)]
     return float(finite.mean()) if finite.size else float("nan")
 
@@ -22,15 +26,15 @@ class TrainDisplay:
     def __init__(self, live: bool, plain_interval: float = 5.0):
         self.live = live
         self.plain_interval = plain_interval
-        self.console = Console(stderr=False)
+        self.console = Console(stderr=False, highlight=False)
         self.progress = (
             Progress(
-                TextColumn("[bold]{task.fields[name]}"),
+                TextColumn("{task.fields[name]}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[stage]}"),
-                TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.fields[stage]}", markup=False),
+                TextColumn("loss {task.fields[loss]}", markup=False),
+                TextColumn("{task.fields[rate]}", markup=False),
                 TimeRemainingColumn(),
                 console=self.console,
             )
@@ -47,59 +51,76 @@ class TrainDisplay:
         if self.progress:
             self.progress.stop()
 
-    def start(self, config: RunConfig) -> "_Task":
-        return _Task(self, config)
-
-    def warn(self, message: str) -> None:
-        print(f"supertui: warning: {message}", file=sys.stderr)
+    def start(self, config, run_id: str) -> "RunTask":
+        return RunTask(self, config, run_id)
 
     def line(self, text: str) -> None:
-        print(text, flush=True)
+        if self.progress:
+            self.progress.console.print(escape(text), highlight=False)
+        else:
+            print(text, flush=True)
 
 
-class _Task:
-    def __init__(self, display: TrainDisplay, config: RunConfig):
+class RunTask:
+    def __init__(self, display: TrainDisplay, config, run_id: str):
         self.display = display
         self.config = config
+        self.run_id = run_id
         self.name = f"{config.preset}/{config.activation}"
         self.last_line = 0.0
+        self.last_stage = None
         if display.progress:
             self.task_id = display.progress.add_task(
-                self.name, total=config.steps, name=self.name, stage="starting", loss="-", rate=""
+                self.name, total=config.steps, name=self.name, stage="queued", loss="-", rate=""
             )
         else:
-            display.line(f"{self.name}: {config.num_instances} instances, {config.steps} steps")
+            display.line(f"{self.name}: {run_id} queued, {config.num_instances} instances, {config.steps} steps")
 
-    def update(self, p: TrainProgress) -> None:
-        loss = _mean_loss(p.losses)
-        stage = "compiling…" if p.stage == "compiling" else ""
-        diverged = int(p.diverged.sum())
+    def waiting(self, status: str) -> None:
+        if status == "queued" and self.display.progress:
+            self.display.progress.update(self.task_id, stage="queued")
+
+    def update_live(self, state) -> None:
+        loss = mean_loss(state.losses)
+        stage = STAGE_LABELS.get(state.stage, state.stage)
+        diverged = int(state.diverged.sum()) if state.diverged is not None else 0
         if diverged:
             stage = f"{diverged} diverged"
         if self.display.progress:
             self.display.progress.update(
                 self.task_id,
-                completed=p.step,
+                completed=state.step,
                 stage=stage,
                 loss=f"{loss:.4g}",
-                rate=f"{p.steps_per_second:,.0f} steps/s" if p.steps_per_second else "",
+                rate=f"{state.steps_per_second:,.0f} steps/s" if state.steps_per_second else "",
             )
             return
         now = time.monotonic()
-        if p.stage == "compiling":
-            self.display.line(f"{self.name}: compiling the training step…")
-        elif p.stage == "training" and now - self.last_line >= self.display.plain_interval:
-            self.display.line(f"{self.name}: step {p.step}/{p.steps} loss {loss:.4g} ({p.steps_per_second:,.0f} steps/s)")
+        if state.stage != self.last_stage and state.stage in ("compiling", "compiled"):
+            self.display.line(f"{self.name}: {STAGE_LABELS.get(state.stage, state.stage)} (step {state.step})")
+        elif now - self.last_line >= self.display.plain_interval and state.step:
+            self.display.line(f"{self.name}: step {state.step}/{state.steps} loss {loss:.4g} "
+                              f"({state.steps_per_second:,.0f} steps/s)")
             self.last_line = now
+        self.last_stage = state.stage
 
-    def finish(self, record: RunRecord) -> None:
+    def finish(self, record) -> None:
         summary = record.summary
         loss = summary.get("final_loss")
-        text = f"{self.name}: {record.status}, mean final loss {loss:.4g}" if loss is not None else f"{self.name}: {record.status}"
+        text = f"{self.name}: {record.status}"
+        if isinstance(loss, (int, float)):
+            text += f", mean final loss {loss:.4g}"
         if summary.get("diverged"):
             text += f", {summary['diverged']} instance(s) diverged"
+        if record.error:
+            text += f": {record.error}"
         if self.display.progress:
             self.display.progress.update(self.task_id, stage=record.status)
-            self.display.progress.console.print(text)
-        else:
-            self.display.line(text)
+        self.display.line(text)
+
+    def gone(self, reason: str) -> None:
+        self.display.line(f"{self.name}: {reason}")
+
+
+def warn(message: str) -> None:
+    print(f"supertui: warning: {message}", file=sys.stderr)

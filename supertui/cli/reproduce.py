@@ -91,7 +91,7 @@ def run(args) -> int:
 
     store = open_store(args)
     try:
-        with graceful_sigint() as stop, _Display(live=sys.stdout.isatty()) as display:
+        with graceful_sigint(second_raises=True) as stop, _Display(live=sys.stdout.isatty()) as display:
             result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
                                force=args.force, should_stop=stop.is_set)
     except ReproduceCancelled as exc:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from supertui.cli.common import open_store
+from engine.errors import StoreError
+
+from supertui.cli.common import open_store, resolve_run_ids
 
 
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
     p = subparsers.add_parser("rm", help="delete saved runs", description="Delete saved runs.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s)")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) or unique prefixes")
     add_data_dir(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     store = open_store(args)
-    for run_id in args.runs:
-        store.load(run_id)  # every id must name a readable run before anything is deleted
-    for run_id in args.runs:
+    run_ids = resolve_run_ids(store, args.runs)  # every id must name a run before anything is deleted
+    training = [run_id for run_id in run_ids if store.load(run_id).worker_alive]
+    if training:
+        raise StoreError(f"run: {training[0]} is training; cancel it first (supertui cancel {training[0]})")
+    for run_id in run_ids:
         store.delete(run_id)
         print(f"deleted {run_id}")
     return 0

@@ -10,21 +10,22 @@ import numpy as np
 
 from engine import run_phase_grid, run_to_json
 from engine.metrics import dims_per_feature, represented
-from supertui.cli.common import open_store
+from supertui.cli.common import open_store, safe_text
 
 
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
     p = subparsers.add_parser("show", help="show a saved run", description="Show one saved run.")
-    p.add_argument("run", help="run id (see `supertui runs`)")
+    p.add_argument("run", help="run id or a unique prefix (see `supertui runs`)")
     p.add_argument("--json", action="store_true", help="the full run as JSON (see README: the JSON contract)")
     add_data_dir(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    record = open_store(args).load(args.run)
+    store = open_store(args)
+    record = store.load(store.resolve(args.run))
     if args.json:
         json.dump(run_to_json(record), sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")

@@ -1,4 +1,9 @@
-"""`supertui train PRESET --activation A [A ...]`: train headless, one saved run per activation."""
+"""`supertui train PRESET --activation A [A ...]`: queue one run per activation, then follow them.
+
+Every run trains in a worker process of the data directory's scheduler (engine.scheduler), not in
+this one: `--detach` returns at once and the runs go on after the terminal closes. Everything the
+user typed is checked before anything is written, without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import sys
 
 import numpy as np
 
-from engine import BLOG_ACTIVATIONS, RunConfig, preset_config, run_experiment
-from engine.device import available_memory_bytes, select_device
+from engine.activations import BLOG_ACTIVATIONS, activation_names
+from engine.config import RunConfig
+from engine.device import check_device_name, host_memory_bytes, needs_hardware_check
 from engine.errors import ConfigError
-from engine.presets import PRESETS, QUALITIES, phase_axes
-from supertui.cli.common import graceful_sigint, open_store
-from supertui.cli.progress import TrainDisplay
+from engine.presets import PRESETS, QUALITIES, phase_axes, preset_config
+from supertui.cli.common import open_store
+
+PRESET_NAMES = (*PRESETS, "custom")
 
 
 def register(subparsers) -> None:
@@ -20,10 +27,14 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "train",
-        help="train a preset headless and save the runs",
-        description="Train PRESET for each activation; print each run id on its own line at the end.",
+        help="queue runs of a preset and follow them (--detach: queue and return)",
+        description=(
+            "Queue PRESET for each activation and follow the runs until they end; each run trains in a worker "
+            "process of this data directory's scheduler, so it goes on if this terminal closes. The run ids are "
+            "printed on stdout, one per line, at the end (with --detach: at once)."
+        ),
     )
-    p.add_argument("preset", help=f"one of: {', '.join([*PRESETS, 'custom'])}")
+    p.add_argument("preset", nargs="?", help=f"one of: {', '.join(PRESET_NAMES)}")
     p.add_argument("--activation", "-a", nargs="+", default=None, metavar="A",
                    help="activation(s), one run each; 'all' for the blog's seven (default: relu)")
     p.add_argument("--paper", action="store_const", const="paper", dest="quality", default="quick",
@@ -48,7 +59,11 @@ def register(subparsers) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="activation parameter, e.g. --param eps=0.2 for stretched_sigmoid")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--devices", metavar="LIST",
+                   help="the scheduler's device slots from now on, one run each: e.g. cuda:0,cuda:2 or cpu,cpu "
+                        "(default: every CUDA GPU, else MPS, else one CPU slot; 'auto' restores that)")
     p.add_argument("--no-compile", action="store_true", help="train eagerly instead of the compiled step")
+    p.add_argument("--detach", action="store_true", help="queue, print the run ids and return at once")
     add_data_dir(p)
     p.set_defaults(func=run)
 
@@ -90,6 +105,25 @@ def parse_params(items: list[str]) -> dict[str, float]:
     return params
 
 
+def preset_and_activations(args) -> tuple[str, list[str]]:
+    """The preset and activations, whichever order they came in: `-a relu sparsity` lets the
+    activation list swallow the preset, which is given back here. Names are case-insensitive."""
+    activations = [a.lower() for a in (args.activation or [])]
+    preset = args.preset.lower() if args.preset else None
+    if preset is None and activations and activations[-1] in PRESET_NAMES:
+        preset = activations.pop()
+    if preset is None:
+        raise ConfigError("preset", f"name a preset (accepted: {', '.join(PRESET_NAMES)})")
+    if preset not in PRESET_NAMES:
+        raise ConfigError("preset", f"unknown preset {preset!r} (accepted: {', '.join(PRESET_NAMES)})")
+    if not activations:
+        activations = ["relu"]
+    if activations == ["all"]:
+        activations = list(BLOG_ACTIVATIONS)
+    known = {name.lower(): name for name in activation_names()}
+    return preset, [known.get(a, a) for a in activations]
+
+
 def configs_from_args(args) -> list[RunConfig]:
     overrides = {
         field: getattr(args, field)
@@ -97,50 +131,53 @@ def configs_from_args(args) -> list[RunConfig]:
                       "weight_decay", "schedule", "init", "snapshots", "device")
         if getattr(args, field) is not None
     }
+    preset, activations = preset_and_activations(args)
     if args.densities:
         overrides["densities"] = parse_densities(args.densities)
     if args.grid:
-        if args.preset != "phase":
-            raise ConfigError("grid", f"applies to the phase preset only, not {args.preset!r}")
+        if preset != "phase":
+            raise ConfigError("grid", f"applies to the phase preset only, not {preset!r}")
         overrides["densities"], overrides["relative_importances"] = phase_axes(*parse_grid(args.grid))
     if args.no_compile:
         overrides["compile"] = False
+    if "device" in overrides:
+        overrides["device"] = check_device_name(overrides["device"])
     params = parse_params(args.param)
-    activations = args.activation or ["relu"]
-    if activations == ["all"]:
-        activations = list(BLOG_ACTIVATIONS)
     configs = [
-        preset_config(args.preset, args.quality or "quick", activation=a, activation_params=params, **overrides)
+        preset_config(preset, args.quality or "quick", activation=a, activation_params=params, **overrides)
         for a in activations
     ]
-    device = select_device(configs[0].device)
-    memory = available_memory_bytes(device)
+    memory = host_memory_bytes()
     for config in configs:
         config.validate(available_memory_bytes=memory)
+    if needs_hardware_check(configs[0].device):  # only now pay for torch: cuda/mps must exist here
+        from engine.device import select_device
+
+        select_device(configs[0].device)
     return configs
 
 
 def run(args) -> int:
+    from engine.scheduler import ensure_scheduler, parse_devices, save_devices
+    from supertui.cli.follow import follow
+
     configs = configs_from_args(args)  # every check happens before anything is written
+    devices = parse_devices(args.devices) if args.devices else None
     store = open_store(args)
+    if args.devices:
+        save_devices(store, devices)
     ids = []
-    with graceful_sigint() as stop:
-        with TrainDisplay(live=sys.stdout.isatty()) as display:
-            for config in configs:
-                if stop.is_set():
-                    break
-                task = display.start(config)
-                record = run_experiment(
-                    config,
-                    store,
-                    on_progress=task.update,
-                    should_stop=stop.is_set,
-                    on_warning=display.warn,
-                    send_weights=False,
-                    progress_interval=0.5,
-                )
-                task.finish(record)
-                ids.append(record.id)
+    for config in configs:
+        ids.append(store.submit(config).id)
+        print(f"supertui: queued {ids[-1]}", file=sys.stderr, flush=True)
+    ensure_scheduler(store)
+    if args.detach:
+        for run_id in ids:
+            print(run_id)
+        return 0
+    records, interrupted = follow(store, ids, live=sys.stdout.isatty())
     for run_id in ids:
         print(run_id)
-    return 130 if stop.is_set() else 0
+    if interrupted:
+        return 130
+    return 0 if all(r.status == "completed" for r in records) else 1

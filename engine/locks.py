@@ -1,0 +1,68 @@
+"""Advisory file locks (flock) that say "someone is working on this" without a server.
+
+A lock belongs to the process that holds the open file, and the kernel drops it when that
+process dies however it dies (SIGKILL included). So "is this run still training?" is answered by
+trying the run's lock, never by a process id that the system may have reused.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+
+
+class HeldLock:
+    """An exclusive lock held until `release()` or the process ends."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self.fd = fd
+
+    def release(self, unlink: bool = False) -> None:
+        if self.fd < 0:
+            return
+        if unlink:
+            # Unlink while still holding it: a newcomer then creates a fresh file and never
+            # waits on an inode that is about to disappear.
+            Path(self.path).unlink(missing_ok=True)
+        os.close(self.fd)
+        self.fd = -1
+
+    def __enter__(self) -> "HeldLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def try_lock(path: Path) -> HeldLock | None:
+    """Take the exclusive lock at `path` without waiting; None if another process holds it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return HeldLock(path, fd)
+
+
+def is_held(path: Path) -> bool:
+    """True while some process holds the lock at `path`. A missing file is never held, and
+    probing never creates one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)
+    return False

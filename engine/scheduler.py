@@ -1,0 +1,421 @@
+"""The scheduler: one detached process per data directory that starts queued runs on free devices.
+
+    python -m engine.scheduler --data-dir DIR       (clients start it with `ensure_scheduler`)
+
+It is built from the operating system's primitives only: it runs while it holds the flock on
+`<data>/scheduler/lock` (so there is never more than one, and a dead one frees the lock with its
+last breath); the queue is the files in `<data>/queue/`; each device slot is a lock file that the
+worker training on it holds; each run is claimed under its own lock by the worker, so no run is
+ever trained twice, whatever is killed when. Nothing listens on a port.
+
+Slots: `<data>/scheduler/devices.json` (written by `supertui train --devices ...` or the app),
+else every CUDA GPU the workers see, else MPS, else one CPU slot. Runs start in queue order as
+slots free up. One spare worker waits with torch already imported, so a new run starts at once.
+With nothing queued, nothing training and no client (the app) around for a while, it exits; the
+next submission starts a new one, which picks up whatever is queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import ConfigError, StoreError
+from engine.fsutil import atomic_write_json
+from engine.locks import HeldLock, is_held, try_lock
+from engine.store import RunStore, now_iso
+
+POLL_INTERVAL = 0.2  # seconds between looks at the queue
+# No queue, no training, no client for this long: the scheduler retires (tests shorten it).
+IDLE_EXIT_SECONDS = float(os.environ.get("SUPERTUI_SCHEDULER_IDLE", "60"))
+CLIENT_TTL = 45.0  # a client heartbeat older than this is a client gone
+STALE_STAGING_SECONDS = 3600.0
+LOG_LIMIT_BYTES = 4 << 20
+DEVICE_ACCEPTED = "cpu, cuda, cuda:N or mps, comma separated (e.g. cuda:0,cuda:2 or cpu,cpu), or auto"
+
+
+# --------------------------------------------------------------------------- paths and settings
+
+
+@dataclass(frozen=True)
+class SchedulerPaths:
+    root: Path
+
+    @classmethod
+    def of(cls, store: RunStore) -> "SchedulerPaths":
+        return cls(store.data_dir / "scheduler")
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "scheduler.log"
+
+    @property
+    def devices(self) -> Path:
+        return self.root / "devices.json"
+
+    @property
+    def clients(self) -> Path:
+        return self.root / "clients"
+
+    def slot_lock(self, index: int) -> Path:
+        return self.root / "slots" / str(index)
+
+
+def parse_devices(text: str) -> list[str] | None:
+    """`cuda:0,cuda:2` -> ["cuda:0", "cuda:2"]; `auto` -> None (every device the workers see)."""
+    items = [item.strip().lower() for item in str(text).split(",")]
+    if items == ["auto"]:
+        return None
+    if not items or any(not item for item in items):
+        raise ConfigError("devices", f"cannot read {text!r} (accepted: {DEVICE_ACCEPTED})")
+    for item in items:
+        index = item.partition(":")[2]
+        ok = item in ("cpu", "mps", "cuda") or (item.startswith("cuda:") and index.isdigit())
+        if not ok:
+            raise ConfigError("devices", f"unknown device {item!r} (accepted: {DEVICE_ACCEPTED})")
+    return items
+
+
+def save_devices(store: RunStore, devices: list[str] | None) -> None:
+    """The slots every later scheduling decision uses; None goes back to automatic."""
+    paths = SchedulerPaths.of(store)
+    if devices is None:
+        paths.devices.unlink(missing_ok=True)
+    else:
+        atomic_write_json(paths.devices, {"devices": devices})
+
+
+def load_devices(store: RunStore) -> list[str] | None:
+    try:
+        data = json.loads(SchedulerPaths.of(store).devices.read_text())
+        return parse_devices(",".join(data["devices"]))
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return None
+
+
+def default_devices(detected: dict) -> list[str]:
+    cuda = int(detected.get("cuda") or 0)
+    if cuda:
+        return [f"cuda:{i}" for i in range(cuda)]
+    return ["mps"] if detected.get("mps") else ["cpu"]
+
+
+def device_matches(wanted: str, slot: str) -> bool:
+    wanted = (wanted or "auto").lower()
+    return wanted == "auto" or wanted == slot or (wanted == "cuda" and slot.startswith("cuda"))
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def heartbeat(store: RunStore) -> Path:
+    """A client (the app) says it is here, so the scheduler stays warm; call it every few seconds."""
+    path = SchedulerPaths.of(store).clients / f"{os.getpid()}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
+def scheduler_running(store: RunStore) -> bool:
+    return is_held(SchedulerPaths.of(store).lock)
+
+
+def ensure_scheduler(store: RunStore) -> bool:
+    """Start the data directory's scheduler unless one runs; True if one was started. Safe to
+    call from any number of clients at once: a second scheduler finds the lock taken and exits."""
+    paths = SchedulerPaths.of(store)
+    if is_held(paths.lock):
+        return False
+    spawn_detached([sys.executable, "-m", "engine.scheduler", "--data-dir", str(store.data_dir)], paths.log)
+    return True
+
+
+def _child_env() -> dict[str, str]:
+    """Children import the very engine this process runs, wherever it was imported from."""
+    import engine
+
+    root = str(Path(engine.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def spawn_detached(argv: list[str], log: Path, stdin=subprocess.DEVNULL, stdout=None) -> subprocess.Popen:
+    """A process in its own session: no terminal, no SIGHUP when the SSH connection drops."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as log_file:
+        return subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=stdout if stdout is not None else log_file,
+            stderr=log_file,
+            start_new_session=True,
+            close_fds=True,
+            cwd=str(log.parent),
+            env=_child_env(),
+        )
+
+
+# --------------------------------------------------------------------------- the scheduler
+
+
+@dataclass
+class Slot:
+    index: int
+    device: str
+    worker: subprocess.Popen | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class Spare:
+    proc: subprocess.Popen
+    info: dict | None = None  # the ready line: pid and the devices it sees
+
+    def poll_ready(self) -> bool:
+        if self.info is None and self.proc.poll() is None:
+            readable, _, _ = select.select([self.proc.stdout], [], [], 0)
+            if readable:
+                line = self.proc.stdout.readline()
+                try:
+                    self.info = json.loads(line) if line else None
+                except ValueError:
+                    self.info = None
+        return self.info is not None and self.proc.poll() is None
+
+
+@dataclass
+class Scheduler:
+    store: RunStore
+    lock: HeldLock
+    slots: list[Slot] = field(default_factory=list)
+    spare: Spare | None = None
+    detected: dict | None = None
+    failures: dict[str, int] = field(default_factory=dict)
+    idle_since: float = field(default_factory=time.monotonic)
+    stopping: bool = False
+
+    @property
+    def paths(self) -> SchedulerPaths:
+        return SchedulerPaths.of(self.store)
+
+    def log(self, text: str) -> None:
+        stamp = _dt.datetime.now().isoformat(timespec="seconds")
+        print(f"{stamp} scheduler[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+
+    # The loop -------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.log(f"started on {self.store.data_dir}")
+        self.store.recover_queue()
+        self.store.clean_stale(STALE_STAGING_SECONDS)
+        while not self.stopping:
+            self.tick()
+            if self.idle() and time.monotonic() - self.idle_since > IDLE_EXIT_SECONDS:
+                break
+            time.sleep(POLL_INTERVAL)
+        self.retire_spare()
+        self.log("idle: exiting" if not self.stopping else "stopping (running workers go on)")
+
+    def tick(self) -> None:
+        self.reap()
+        if self.spare is not None and self.spare.poll_ready() and self.detected is None:
+            self.detected = {k: v for k, v in self.spare.info.items() if k != "ready"}
+        self.configure_slots()
+        self.dispatch()
+        self.keep_spare()
+        if not self.idle():
+            self.idle_since = time.monotonic()
+
+    def idle(self) -> bool:
+        busy = any(slot.worker is not None for slot in self.slots)
+        return not busy and not self.store.queue_entries() and not self.clients_present()
+
+    def clients_present(self) -> bool:
+        folder = self.paths.clients
+        if not folder.is_dir():
+            return False
+        present = False
+        now = time.time()
+        for path in folder.iterdir():
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            if age > CLIENT_TTL:
+                path.unlink(missing_ok=True)
+            else:
+                present = True
+        return present
+
+    # Slots ----------------------------------------------------------------------------------
+    def configure_slots(self) -> None:
+        devices = load_devices(self.store)
+        if devices is None:
+            if self.detected is None:
+                return  # the spare worker will say what this machine has
+            devices = default_devices(self.detected)
+        if [s.device for s in self.slots] == devices:
+            return
+        # Keep the workers already running; new slots start free.
+        kept = {s.index: s for s in self.slots if s.worker is not None}
+        self.slots = [kept.get(i) or Slot(i, device) for i, device in enumerate(devices)]
+        for index, slot in kept.items():
+            if index >= len(self.slots):
+                self.slots.append(slot)  # a slot removed while busy stays until its run ends
+        self.log(f"slots: {', '.join(s.device for s in self.slots)}")
+
+    def free_slot(self, wanted: str) -> Slot | None:
+        candidates = [s for s in self.slots if s.worker is None and s.index < len(self.slots)]
+        free = [s for s in candidates if not is_held(self.paths.slot_lock(s.index))]
+        matching = [s for s in free if device_matches(wanted, s.device)]
+        if matching:
+            return matching[0]
+        if free and not any(device_matches(wanted, s.device) for s in self.slots):
+            return free[0]  # no slot of that device at all: it trains there, the slot only counts
+        return None
+
+    def threads_for(self, slot: Slot) -> int | None:
+        if not slot.device.startswith("cpu"):
+            return None
+        cpu_slots = sum(1 for s in self.slots if s.device == "cpu")
+        cpus = int((self.detected or {}).get("cpus") or os.cpu_count() or 1)
+        return max(1, cpus // max(1, cpu_slots))
+
+    # Runs -----------------------------------------------------------------------------------
+    def dispatch(self) -> None:
+        for entry in self.store.queue_entries():
+            run_id = entry.split("-", 1)[1]
+            if any(s.run_id == run_id for s in self.slots):
+                continue
+            try:
+                record = self.store.load(run_id)
+            except (StoreError, ConfigError):
+                (self.store.queue_dir / entry).unlink(missing_ok=True)
+                continue
+            if record.saved_status != "queued":
+                if not record.worker_alive:
+                    (self.store.queue_dir / entry).unlink(missing_ok=True)
+                continue
+            if record.worker_alive:
+                continue  # a worker of an earlier scheduler is claiming it
+            if not self.slots:
+                return  # the spare worker has not yet said which devices exist
+            wanted = record.config.device
+            slot = self.free_slot(wanted)
+            if slot is not None:
+                self.start(slot, run_id, wanted)
+            # else: a later run may want a free slot of another device
+
+    def start(self, slot: Slot, run_id: str, wanted: str) -> None:
+        device = slot.device if (wanted or "auto") in ("auto", "cuda") else wanted
+        assignment = {"run": run_id, "device": device, "slot": str(self.paths.slot_lock(slot.index)),
+                      "threads": self.threads_for(slot)}
+        self.paths.slot_lock(slot.index).parent.mkdir(parents=True, exist_ok=True)
+        if self.spare is not None and self.spare.poll_ready():
+            proc = self.spare.proc
+            self.spare = None
+            try:
+                proc.stdin.write((json.dumps(assignment) + "\n").encode())
+                proc.stdin.close()
+            except OSError:
+                proc = None
+        else:
+            proc = None
+        if proc is None:
+            argv = [sys.executable, "-m", "engine.worker", "--data-dir", str(self.store.data_dir), "--run", run_id,
+                    "--device", device, "--slot", assignment["slot"]]
+            if assignment["threads"]:
+                argv += ["--threads", str(assignment["threads"])]
+            proc = spawn_detached(argv, self.paths.log)
+        slot.worker, slot.run_id = proc, run_id
+        self.log(f"run {run_id} -> slot {slot.index} ({device}), worker {proc.pid}")
+
+    def reap(self) -> None:
+        for slot in self.slots:
+            if slot.worker is None or slot.worker.poll() is None:
+                continue
+            code, run_id = slot.worker.returncode, slot.run_id
+            slot.worker, slot.run_id = None, None
+            self.log(f"run {run_id}: worker exited with code {code}")
+            if code not in (0, 1, 3, 4):
+                self.fail_if_never_started(run_id, code)
+        if self.spare is not None and self.spare.proc.poll() is not None:
+            self.log(f"spare worker exited with code {self.spare.proc.returncode}")
+            self.spare = None
+
+    def fail_if_never_started(self, run_id: str, code: int) -> None:
+        """A worker that died before claiming leaves the run queued: retry once, then give up
+        with a reason, so a broken installation never loops forever."""
+        self.failures[run_id] = self.failures.get(run_id, 0) + 1
+        if self.failures[run_id] >= 2:
+            self.store.fail_queued(run_id, f"its worker exited with code {code} before training; see {self.paths.log}")
+
+    def keep_spare(self) -> None:
+        wanted = bool(self.store.queue_entries()) or self.clients_present() or self.detected is None
+        if self.spare is None and wanted and not self.stopping:
+            argv = [sys.executable, "-m", "engine.worker", "--data-dir", str(self.store.data_dir), "--spare"]
+            proc = spawn_detached(argv, self.paths.log, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self.spare = Spare(proc)
+        elif self.spare is not None and not wanted and self.detected is not None:
+            self.retire_spare()
+
+    def retire_spare(self) -> None:
+        if self.spare is None:
+            return
+        try:
+            self.spare.proc.stdin.close()  # end of input: the spare exits without training
+        except OSError:
+            pass
+        try:
+            self.spare.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.spare.proc.kill()
+        self.spare = None
+
+
+def _rotate_log(path: Path) -> None:
+    try:
+        if path.stat().st_size > LOG_LIMIT_BYTES:
+            os.replace(path, path.with_suffix(".log.1"))
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.scheduler", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    args = parser.parse_args(argv)
+    store = RunStore(args.data_dir)
+    paths = SchedulerPaths.of(store)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        lock = try_lock(paths.lock)
+        if lock is None:
+            return 0  # another scheduler serves this data directory
+        _rotate_log(paths.log)
+        scheduler = Scheduler(store, lock)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(scheduler, "stopping", True))
+        scheduler.run()
+        lock.release()
+        # A run submitted while we decided to leave is not lost: look once more, after letting go.
+        if scheduler.stopping or not store.queue_entries():
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

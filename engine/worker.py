@@ -1,0 +1,153 @@
+"""A training worker: one process per run, started by the scheduler, detached from any terminal.
+
+    python -m engine.worker --data-dir DIR --spare
+
+A spare worker imports torch at once, says `ready` (with the devices it sees) on stdout, and
+waits for one assignment on stdin: `{"run": ID, "device": "cuda:1", "slot": PATH, "threads": N}`.
+So a run that is queued while a spare waits starts its first step in a fraction of a second.
+The worker then takes the device slot's lock and claims the run (its lock, status `running`),
+trains it, publishing progress into the run folder (engine.live), polls the run's cancel file,
+and saves the run as completed, cancelled or failed (with a one-line reason). Its exit ends the
+slot's and the run's locks, however it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from engine.locks import try_lock
+from engine.store import RunStore
+
+NICE = 10  # training yields the CPU to the interactive app on the same machine
+CANCEL_POLL_INTERVAL = 0.05  # seconds between looks at the cancel file
+EXIT_NOT_CLAIMED = 3  # the run was no longer queued (cancelled, deleted, or taken)
+EXIT_SLOT_BUSY = 4
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def detect_devices() -> dict:
+    """What this machine offers, as the scheduler's default slots need it."""
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return {
+        "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        "mps": bool(backend and backend.is_available()),
+        "cpus": os.cpu_count() or 1,
+    }
+
+
+class StopFlag:
+    """Set by SIGTERM (the scheduler or a user asking nicely) or by the run's cancel file."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.event = threading.Event()
+        self._last_look = 0.0
+
+    def __call__(self) -> bool:
+        if self.event.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_look >= CANCEL_POLL_INTERVAL:
+            self._last_look = now
+            if self.writer.cancel_requested():
+                self.event.set()
+        return self.event.is_set()
+
+
+def train_claimed(writer, device_name: str, threads: int | None) -> int:
+    """Train a run this process has claimed; always leaves it in a final, truthful state."""
+    import torch
+
+    from engine.device import available_memory_bytes, describe_device, select_device
+    from engine.live import PUBLISH_INTERVAL, LiveWriter
+    from engine.train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    stop = StopFlag(writer)
+    signal.signal(signal.SIGTERM, lambda *_: stop.event.set())
+    live = None
+    try:
+        if stop():
+            writer.cancel_before_start()
+            return 0
+        device = select_device(device_name)
+        config = writer.config.replace(device=str(device))
+        config.validate(available_memory_bytes=available_memory_bytes(device))
+        writer.start(device=describe_device(device), versions={"torch": torch.__version__})
+        live = LiveWriter(writer.path, len(writer.instances))
+        result = train(
+            config,
+            on_progress=live.publish,
+            should_stop=stop,
+            on_checkpoint=writer.checkpoint,
+            on_warning=lambda text: print(f"warning: {writer.id}: {text}", file=sys.stderr, flush=True),
+            send_weights=True,
+            progress_interval=PUBLISH_INTERVAL,
+        )
+        writer.finish(result)
+    except BaseException as exc:
+        traceback.print_exc(file=sys.stderr)
+        writer.fail(one_line(exc))
+        return 1
+    finally:
+        if live is not None:
+            live.close()
+    return 0
+
+
+def run_assignment(store: RunStore, assignment: dict) -> int:
+    slot_path = assignment.get("slot")
+    slot = try_lock(Path(slot_path)) if slot_path else None
+    if slot_path and slot is None:
+        return EXIT_SLOT_BUSY
+    writer = store.claim(str(assignment["run"]))
+    if writer is None:
+        return EXIT_NOT_CLAIMED
+    return train_claimed(writer, str(assignment.get("device") or "auto"), assignment.get("threads"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--spare", action="store_true", help="import torch, say ready, wait for one assignment on stdin")
+    parser.add_argument("--run", help="train this queued run now (instead of --spare)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--slot", help="the device slot's lock file")
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a stray Ctrl+C in some terminal never kills a run
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
+    store = RunStore(args.data_dir)
+    if args.spare:
+        ready = {"ready": True, "pid": os.getpid(), **detect_devices()}
+        print(json.dumps(ready), flush=True)
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # the scheduler went away or retired this spare
+        assignment = json.loads(line)
+    else:
+        assignment = {"run": args.run, "device": args.device, "slot": args.slot, "threads": args.threads}
+    return run_assignment(store, assignment)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""`supertui jobs [--json]`: the queued and training runs of the data directory, wherever they
+were started (the app, `train`, another terminal): device, step, speed and time left."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from engine.live import LiveReader
+from engine.store import RunRecord
+from supertui.cli.common import open_store, safe_text
+
+
+def register(subparsers) -> None:
+    from supertui.cli import add_data_dir
+
+    p = subparsers.add_parser("jobs", help="queued and training runs", description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="one JSON list (id, preset, activation, status, device, step, "
+                                                      "steps, steps_per_second, seconds_left, queue_position)")
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def job_row(record: RunRecord, position: int | None) -> dict:
+    state = None
+    if record.status == "running":
+        reader = LiveReader(record.path, record.config.num_instances)
+        reader.poll()
+        state = reader.state
+    left = state.seconds_left if state is not None else None
+    return {
+        "id": record.id,
+        "preset": record.preset,
+        "activation": record.activation,
+        "status": record.status,
+        "device": record.manifest.get("device"),
+        "host": record.manifest.get("host"),
+        "step": state.step if state is not None else 0,
+        "steps": record.config.steps,
+        "stage": state.stage if state is not None else None,
+        "steps_per_second": round(state.steps_per_second, 1) if state is not None else None,
+        "seconds_left": round(left, 1) if left is not None else None,
+        "queue_position": position,
+    }
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def run(args) -> int:
+    store = open_store(args)
+    records = store.live_runs()
+    queued = [r for r in records if r.status == "queued"]
+    rows = [job_row(r, queued.index(r) + 1 if r in queued else None) for r in records]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not rows:
+        print("no queued or training runs")
+        return 0
+    print(f"{'id':<42} {'status':<8} {'device':<16} {'step':>15} {'rate':>12} {'left':>7}")
+    for row in rows:
+        step = f"{row['step']}/{row['steps']}" if row["status"] == "running" else f"#{row['queue_position']} in queue"
+        rate = f"{row['steps_per_second']:,.0f} it/s" if row["steps_per_second"] else "-"
+        device = row["device"] or "-"
+        print(f"{safe_text(row['id']):<42} {row['status']:<8} {safe_text(device)[:16]:<16} {step:>15} {rate:>12} "
+              f"{format_seconds(row['seconds_left']):>7}")
+    return 0
