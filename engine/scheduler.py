@@ -208,6 +208,9 @@ class Scheduler:
     failures: dict[str, int] = field(default_factory=dict)
     idle_since: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    ray: object | None = None  # engine.ray_executor.RayExecutor, once a run asks for Ray
+    ray_retry_at: float = 0.0
+    local_waiting: bool = False  # a queued run wants a local worker
 
     @property
     def paths(self) -> SchedulerPaths:
@@ -228,6 +231,8 @@ class Scheduler:
                 break
             time.sleep(POLL_INTERVAL)
         self.retire_spare()
+        if self.ray is not None:
+            self.ray.close()
         self.log("idle: exiting" if not self.stopping else "stopping (running workers go on)")
 
     def tick(self) -> None:
@@ -241,7 +246,7 @@ class Scheduler:
             self.idle_since = time.monotonic()
 
     def idle(self) -> bool:
-        busy = any(slot.worker is not None for slot in self.slots)
+        busy = any(slot.worker is not None for slot in self.slots) or (self.ray is not None and self.ray.in_flight() > 0)
         return not busy and not self.store.queue_entries() and not self.clients_present()
 
     def clients_present(self) -> bool:
@@ -297,6 +302,7 @@ class Scheduler:
 
     # Runs -----------------------------------------------------------------------------------
     def dispatch(self) -> None:
+        self.local_waiting = False
         for entry in self.store.queue_entries():
             run_id = entry.split("-", 1)[1]
             if any(s.run_id == run_id for s in self.slots):
@@ -312,13 +318,54 @@ class Scheduler:
                 continue
             if record.worker_alive:
                 continue  # a worker of an earlier scheduler is claiming it
+            executor = record.manifest.get("executor")
+            if isinstance(executor, dict) and executor.get("kind") == "ray":
+                self.dispatch_ray(record, executor)
+                continue
+            self.local_waiting = True
             if not self.slots:
-                return  # the spare worker has not yet said which devices exist
+                continue  # the spare worker has not yet said which devices exist
             wanted = record.config.device
             slot = self.free_slot(wanted)
             if slot is not None:
                 self.start(slot, run_id, wanted)
             # else: a later run may want a free slot of another device
+
+    def dispatch_ray(self, record, executor: dict) -> None:
+        from engine.ray_executor import RayExecutor, RaySettings
+
+        try:
+            settings = RaySettings.from_manifest(executor)
+        except (KeyError, TypeError, ValueError):
+            self.store.fail_queued(record.id, "its Ray settings are unreadable")
+            return
+        if self.ray is not None and self.ray.address != settings.address:
+            if self.ray.in_flight():
+                return  # one cluster at a time: this run waits for the other cluster's runs
+            self.ray.close()
+            self.ray = None
+        if self.ray is None:
+            if time.monotonic() < self.ray_retry_at:
+                return
+            candidate = RayExecutor(settings.address, self.log)
+            try:
+                candidate.open()
+            except Exception as exc:
+                self.log(f"ray: cannot join {settings.address}: {type(exc).__name__}: {exc}")
+                self.failures[record.id] = self.failures.get(record.id, 0) + 1
+                if self.failures[record.id] >= 3:
+                    self.store.fail_queued(record.id, f"the Ray cluster at {settings.address} cannot be reached")
+                self.ray_retry_at = time.monotonic() + 10.0
+                candidate.close()
+                return
+            self.ray = candidate
+        from engine.ray_executor import run_device
+
+        if not self.ray.has_room(settings, run_device(record.config.device, self.ray._capacity or {})):
+            return
+        writer = self.store.claim(record.id)
+        if writer is not None:
+            self.ray.start(writer, settings)
 
     def start(self, slot: Slot, run_id: str, wanted: str) -> None:
         device = slot.device if (wanted or "auto") in ("auto", "cuda") else wanted
@@ -365,12 +412,12 @@ class Scheduler:
             self.store.fail_queued(run_id, f"its worker exited with code {code} before training; see {self.paths.log}")
 
     def keep_spare(self) -> None:
-        wanted = bool(self.store.queue_entries()) or self.clients_present() or self.detected is None
+        wanted = self.local_waiting or self.clients_present()
         if self.spare is None and wanted and not self.stopping:
             argv = [sys.executable, "-m", "engine.worker", "--data-dir", str(self.store.data_dir), "--spare"]
             proc = spawn_detached(argv, self.paths.log, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self.spare = Spare(proc)
-        elif self.spare is not None and not wanted and self.detected is not None:
+        elif self.spare is not None and not wanted:
             self.retire_spare()
 
     def retire_spare(self) -> None:

@@ -547,8 +547,8 @@ class RunWriter:
         """Mark the run running in this process (device, versions, ...)."""
         versions = dict(self.manifest.get("versions") or {})
         versions.update(fields.pop("versions", {}))
-        self.manifest.update(status="running", started=now_iso(), host=socket.gethostname(), pid=os.getpid(),
-                             versions=versions, **fields)
+        self.manifest.update({"status": "running", "started": now_iso(), "host": socket.gethostname(),
+                              "pid": os.getpid(), **fields, "versions": versions})
         self._save_manifest()
 
     def cancel_requested(self) -> bool:
@@ -608,6 +608,14 @@ class RunWriter:
     def fail(self, message: str) -> None:
         try:
             self.manifest.update(status="failed", error=message, finished=now_iso())
+            self._save_manifest()
+        finally:
+            self.release()
+
+    def interrupt(self, message: str) -> None:
+        """The training process was lost (a dead Ray worker or node): say so, keep what was saved."""
+        try:
+            self.manifest.update(status="interrupted", error=message, finished=now_iso())
             self._save_manifest()
         finally:
             self.release()

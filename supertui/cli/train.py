@@ -63,6 +63,14 @@ def register(subparsers) -> None:
                    help="the scheduler's device slots from now on, one run each: e.g. cuda:0,cuda:2 or cpu,cpu "
                         "(default: every CUDA GPU, else MPS, else one CPU slot; 'auto' restores that)")
     p.add_argument("--no-compile", action="store_true", help="train eagerly instead of the compiled step")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this machine's device slots (default); ray: one task per run on a Ray cluster")
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="the Ray cluster's head (default: $SUPERTUI_RAY_ADDRESS); with --executor ray")
+    p.add_argument("--gpus-per-run", type=float, default=1.0, metavar="G",
+                   help="with --executor ray: GPUs each CUDA run asks for; a fraction shares a GPU (default 1)")
+    p.add_argument("--cpus-per-run", type=float, default=1.0, metavar="C",
+                   help="with --executor ray: CPUs each run asks for (default 1)")
     p.add_argument("--detach", action="store_true", help="queue, print the run ids and return at once")
     add_data_dir(p)
     p.set_defaults(func=run)
@@ -124,7 +132,7 @@ def preset_and_activations(args) -> tuple[str, list[str]]:
     return preset, [known.get(a, a) for a in activations]
 
 
-def configs_from_args(args) -> list[RunConfig]:
+def configs_from_args(args, check_hardware: bool = True) -> list[RunConfig]:
     overrides = {
         field: getattr(args, field)
         for field in ("n", "m", "steps", "batch_size", "lr", "seeds", "seed", "importance_decay", "optimizer",
@@ -150,25 +158,50 @@ def configs_from_args(args) -> list[RunConfig]:
     memory = host_memory_bytes()
     for config in configs:
         config.validate(available_memory_bytes=memory)
-    if needs_hardware_check(configs[0].device):  # only now pay for torch: cuda/mps must exist here
+    if check_hardware and needs_hardware_check(configs[0].device):  # only now pay for torch: cuda/mps must exist here
         from engine.device import select_device
 
         select_device(configs[0].device)
     return configs
 
 
+def executor_from_args(args, configs: list[RunConfig]) -> dict | None:
+    """The Ray settings a run is queued with (checked against the cluster now), or None for local."""
+    if args.executor != "ray":
+        for flag in ("address",):
+            if getattr(args, flag):
+                raise ConfigError(flag, "applies with --executor ray only")
+        return None
+    import os
+
+    from engine.ray_executor import ADDRESS_ENV, RaySettings, check_cluster
+
+    address = args.address or os.environ.get(ADDRESS_ENV)
+    if not address:
+        raise ConfigError("address", f"--executor ray needs --address HOST:PORT (or ${ADDRESS_ENV})")
+    for name in ("gpus_per_run", "cpus_per_run"):
+        value = getattr(args, name)
+        if not (value > 0 and value == value and value != float("inf")):
+            raise ConfigError(name, f"must be a number > 0, got {value!r}")
+    settings = RaySettings(address, args.gpus_per_run, args.cpus_per_run)
+    check_cluster(settings, sorted({c.device if c.device != "auto" else "cpu" for c in configs}))
+    return settings.to_manifest()
+
+
 def run(args) -> int:
     from engine.scheduler import ensure_scheduler, parse_devices, save_devices
     from supertui.cli.follow import follow
 
-    configs = configs_from_args(args)  # every check happens before anything is written
+    # Every check happens before anything is written; a Ray run's device must exist on the cluster.
+    configs = configs_from_args(args, check_hardware=args.executor == "local")
     devices = parse_devices(args.devices) if args.devices else None
+    executor = executor_from_args(args, configs)
     store = open_store(args)
     if args.devices:
         save_devices(store, devices)
     ids = []
     for config in configs:
-        ids.append(store.submit(config).id)
+        ids.append(store.submit(config, extra={"executor": executor} if executor else None).id)
         print(f"supertui: queued {ids[-1]}", file=sys.stderr, flush=True)
     ensure_scheduler(store)
     if args.detach:
