@@ -44,6 +44,7 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "config": cfg.to_dict(),
         "tags": record.tags,
         "note": record.note,
+        "sweep": record.manifest.get("sweep"),
         "instances": [],
         "phase_grid": None,
     }

@@ -347,6 +347,43 @@ class RunStore:
         atomic_write_json(record.path / MANIFEST, manifest)
         return self._read(record.path)
 
+    # Sweeps ---------------------------------------------------------------------------------
+    @property
+    def sweeps_dir(self) -> Path:
+        return self.data_dir / "sweeps"
+
+    def record_sweep(self, sweep_id: str, plan: dict[str, Any], run_ids: list[str]) -> None:
+        """The sweep's index: its plan and its runs, so `sweeps` lists it without reading every run."""
+        validate_run_id(sweep_id)
+        atomic_write_json(self.sweeps_dir / f"{sweep_id}.json",
+                          {"id": sweep_id, "created": now_iso(), "plan": plan, "runs": list(run_ids)})
+
+    def list_sweeps(self) -> list[dict[str, Any]]:
+        """Every readable sweep index, newest first (a corrupt one is skipped)."""
+        out = []
+        if not self.sweeps_dir.is_dir():
+            return out
+        for path in sorted(self.sweeps_dir.glob("*.json"), reverse=True):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            runs = data.get("runs") if isinstance(data, dict) else None
+            if isinstance(runs, list) and all(isinstance(r, str) for r in runs) and isinstance(data.get("id"), str):
+                out.append(data)
+        return out
+
+    def load_sweep(self, token: str) -> dict[str, Any]:
+        """A sweep by id or unique prefix."""
+        sweeps = self.list_sweeps()
+        exact = [s for s in sweeps if s["id"] == token]
+        matches = exact or [s for s in sweeps if s["id"].startswith(str(token))]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise StoreError(f"sweep: {token!r} is the start of {len(matches)} sweeps; type more of the id")
+        raise StoreError(f"sweep: no sweep {token!r} in {self.sweeps_dir} (see `supertui sweeps`)")
+
     # The queue ------------------------------------------------------------------------------
     def submit(self, config: RunConfig, extra: dict[str, Any] | None = None) -> RunRecord:
         """Write a run as `queued` and add it to the queue; a scheduler starts it when a device is

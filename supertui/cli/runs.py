@@ -16,11 +16,12 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("runs", help="list saved runs", description="List saved runs, newest first.")
     p.add_argument("--json", action="store_true", help="one JSON list (id, preset, activation, status, created, final_loss)")
+    p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep (id or unique prefix, see `supertui sweeps`)")
     add_data_dir(p)
     p.set_defaults(func=run)
 
 
-def run_rows(store) -> list[dict]:
+def run_rows(store, only: set[str] | None = None) -> list[dict]:
     return [
         {
             "id": r.id,
@@ -31,14 +32,17 @@ def run_rows(store) -> list[dict]:
             "final_loss": r.final_loss,
             "instances": r.manifest.get("instances"),
             "tags": r.tags,
+            "sweep": r.manifest.get("sweep"),
         }
         for r in store.iter_runs(on_error=report_skipped)
+        if only is None or r.id in only
     ]
 
 
 def run(args) -> int:
     store = open_store(args)
-    rows = run_rows(store)
+    only = set(store.load_sweep(args.sweep)["runs"]) if args.sweep else None
+    rows = run_rows(store, only)
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")

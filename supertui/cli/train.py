@@ -17,14 +17,13 @@ from engine.config import RunConfig
 from engine.device import check_device_name, host_memory_bytes, needs_hardware_check
 from engine.errors import ConfigError
 from engine.presets import PRESETS, QUALITIES, phase_axes, preset_config
+from engine.sweep_plan import CONFIRM_ABOVE, SweepPlan, SweepPoint, new_sweep_id, parse_sweep_flag
 from supertui.cli.common import open_store
 
 PRESET_NAMES = (*PRESETS, "custom")
 
 
 def register(subparsers) -> None:
-    from supertui.cli import add_data_dir
-
     p = subparsers.add_parser(
         "train",
         help="queue runs of a preset and follow them (--detach: queue and return)",
@@ -59,10 +58,21 @@ def register(subparsers) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="activation parameter, e.g. --param eps=0.2 for stretched_sigmoid")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-compile", action="store_true", help="train eagerly instead of the compiled step")
+    p.add_argument("--sweep", action="append", default=[], metavar="FIELD=VALUES",
+                   help="one run per value (several --sweep: every combination): V1,V2,... or LOW:HIGH:COUNT "
+                        "(log-spaced), e.g. --sweep lr=1e-4:1e-2:5 --sweep init=xavier,xavier_batched; "
+                        "fields: lr, weight_decay, importance_decay, batch_size, steps, m, n, seeds, seed, init, "
+                        "optimizer, schedule, param.NAME")
+    add_queue_options(p)
+    p.set_defaults(func=run)
+
+
+def add_queue_options(p) -> None:
+    """Where and how queued runs train, and whether to wait: shared by `train` and `sweep`."""
     p.add_argument("--devices", metavar="LIST",
                    help="the scheduler's device slots from now on, one run each: e.g. cuda:0,cuda:2 or cpu,cpu "
                         "(default: every CUDA GPU, else MPS, else one CPU slot; 'auto' restores that)")
-    p.add_argument("--no-compile", action="store_true", help="train eagerly instead of the compiled step")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: this machine's device slots (default); ray: one task per run on a Ray cluster")
     p.add_argument("--address", metavar="HOST:PORT",
@@ -71,9 +81,11 @@ def register(subparsers) -> None:
                    help="with --executor ray: GPUs each CUDA run asks for; a fraction shares a GPU (default 1)")
     p.add_argument("--cpus-per-run", type=float, default=1.0, metavar="C",
                    help="with --executor ray: CPUs each run asks for (default 1)")
+    p.add_argument("--yes", action="store_true", help=f"queue a sweep of more than {CONFIRM_ABOVE} runs")
     p.add_argument("--detach", action="store_true", help="queue, print the run ids and return at once")
+    from supertui.cli import add_data_dir
+
     add_data_dir(p)
-    p.set_defaults(func=run)
 
 
 def parse_densities(tokens: list[str]) -> tuple[float, ...]:
@@ -132,14 +144,13 @@ def preset_and_activations(args) -> tuple[str, list[str]]:
     return preset, [known.get(a, a) for a in activations]
 
 
-def configs_from_args(args, check_hardware: bool = True) -> list[RunConfig]:
+def overrides_from_args(args, preset: str) -> dict:
     overrides = {
         field: getattr(args, field)
         for field in ("n", "m", "steps", "batch_size", "lr", "seeds", "seed", "importance_decay", "optimizer",
                       "weight_decay", "schedule", "init", "snapshots", "device")
         if getattr(args, field) is not None
     }
-    preset, activations = preset_and_activations(args)
     if args.densities:
         overrides["densities"] = parse_densities(args.densities)
     if args.grid:
@@ -150,19 +161,40 @@ def configs_from_args(args, check_hardware: bool = True) -> list[RunConfig]:
         overrides["compile"] = False
     if "device" in overrides:
         overrides["device"] = check_device_name(overrides["device"])
-    params = parse_params(args.param)
-    configs = [
-        preset_config(preset, args.quality or "quick", activation=a, activation_params=params, **overrides)
-        for a in activations
-    ]
+    overrides["activation_params"] = parse_params(args.param)
+    return overrides
+
+
+def plan_from_args(args) -> SweepPlan:
+    """The runs the flags ask for: activations first, then the grid of every --sweep field."""
+    preset, activations = preset_and_activations(args)
+    base = preset_config(preset, args.quality or "quick", activation=activations[0], **overrides_from_args(args, preset))
+    axes: dict = {}
+    for flag in args.sweep:
+        name, values = parse_sweep_flag(flag)
+        if name in axes:
+            raise ConfigError("sweep", f"{name} is swept twice")
+        axes[name] = values
+    return SweepPlan(base, activations, axes)
+
+
+def checked_points(plan: SweepPlan, args, check_hardware: bool = True) -> list[SweepPoint]:
+    """Every run of the plan, checked as a whole before any is queued."""
+    points = plan.points()
+    if len(points) > CONFIRM_ABOVE and not args.yes:
+        raise ConfigError("sweep", f"{len(points)} runs would be queued; pass --yes to queue them all")
     memory = host_memory_bytes()
-    for config in configs:
-        config.validate(available_memory_bytes=memory)
-    if check_hardware and needs_hardware_check(configs[0].device):  # only now pay for torch: cuda/mps must exist here
+    for point in points:
+        point.config.validate(available_memory_bytes=memory)
+    if check_hardware and needs_hardware_check(points[0].config.device):  # only now pay for torch
         from engine.device import select_device
 
-        select_device(configs[0].device)
-    return configs
+        select_device(points[0].config.device)
+    return points
+
+
+def configs_from_args(args, check_hardware: bool = True) -> list[RunConfig]:
+    return [p.config for p in checked_points(plan_from_args(args), args, check_hardware)]
 
 
 def executor_from_args(args, configs: list[RunConfig]) -> dict | None:
@@ -189,20 +221,34 @@ def executor_from_args(args, configs: list[RunConfig]) -> dict | None:
 
 
 def run(args) -> int:
+    return queue_plan(args, plan_from_args(args))
+
+
+def queue_plan(args, plan: SweepPlan) -> int:
+    """Check everything, queue every run of the plan (as one sweep when fields are swept), then
+    follow them unless --detach. Shared by `train` and `sweep FILE`."""
     from engine.scheduler import ensure_scheduler, parse_devices, save_devices
     from supertui.cli.follow import follow
 
     # Every check happens before anything is written; a Ray run's device must exist on the cluster.
-    configs = configs_from_args(args, check_hardware=args.executor == "local")
+    points = checked_points(plan, args, check_hardware=args.executor == "local")
     devices = parse_devices(args.devices) if args.devices else None
-    executor = executor_from_args(args, configs)
+    executor = executor_from_args(args, [p.config for p in points])
     store = open_store(args)
+    sweep_id = new_sweep_id(plan.base.preset) if plan.axes or plan.ranges else None
+    if len(points) > 1:
+        print(f"supertui: {len(points)} runs" + (f" in sweep {sweep_id}" if sweep_id else ""), file=sys.stderr)
     if args.devices:
         save_devices(store, devices)
     ids = []
-    for config in configs:
-        ids.append(store.submit(config, extra={"executor": executor} if executor else None).id)
+    for point in points:
+        extra = {"executor": executor} if executor else {}
+        if sweep_id:
+            extra["sweep"] = {"id": sweep_id, "axes": point.axes}
+        ids.append(store.submit(point.config, extra=extra).id)
         print(f"supertui: queued {ids[-1]}", file=sys.stderr, flush=True)
+    if sweep_id:
+        store.record_sweep(sweep_id, plan.describe(), ids)
     ensure_scheduler(store)
     if args.detach:
         for run_id in ids:
