@@ -32,6 +32,12 @@ DIVERGING_256: tuple[int, ...] = (25, 68, 110, 153, 231, 224, 216, 167, 124)
 DIVERGING_16: tuple[int, ...] = (4, 12, 15, 9, 1)
 NAN_COLOR = "#6E6E6E"  # a NaN entry (a diverged model): grey, off the scale
 NAN_256, NAN_16 = 242, 8
+# palette.PHASE_COLORS in 16 colours, where Rich would turn both blue and green into cyan.
+PHASE_COLORS_16: dict[str, int] = {"feature1": 4, "feature2": 3, "superposition": 2, "neither": 8}
+BRIGHT_WHITE = 15
+# Partial opacity in 16 colours, where no paler shade exists: a shade glyph in the colour over
+# bright white covers about this fraction of the cell.
+SHADE_GLYPHS: tuple[tuple[float, str], ...] = ((0.25, "░"), (0.5, "▒"), (0.75, "▓"))
 
 
 def color_system(widget) -> str | None:
@@ -74,6 +80,13 @@ def nan_color(system: str | None) -> Color:
     if system == EIGHT_BIT:
         return palette_color(NAN_256, system)
     return Color.parse(NAN_COLOR)
+
+
+def shade_glyph(opacity: float) -> str | None:
+    """The shade glyph nearest `opacity`, or None for a solid cell."""
+    if opacity >= 0.875:
+        return None
+    return min(SHADE_GLYPHS, key=lambda entry: abs(entry[0] - opacity))[1]
 
 
 def _scale_entry(scale: tuple[int, ...], level: int) -> int:

@@ -31,7 +31,8 @@ def dense_W(m: int = 5, n: int = 10, seed: int = 0) -> np.ndarray:
 
 def reference_phase_grid(densities: int = 12, importances: int = 12, trained: float = 1.0, seed: int = 0):
     """(densities, relative_importances, phases, agreement) from the exact ReLU reference, with the
-    last points untrained and a few seeds disagreeing, as a run part way through looks."""
+    last points untrained and, of 3 seeds per point, 2 or only 1 agreeing at a few points, as a
+    run part way through looks."""
     from engine.phase import relu_reference_phase
     from engine.presets import phase_axes
 
@@ -40,7 +41,8 @@ def reference_phase_grid(densities: int = 12, importances: int = 12, trained: fl
     phases: list[str | None] = list(relu_reference_phase(s_grid, r_grid).ravel())
     cutoff = int(round(trained * len(phases)))
     phases[cutoff:] = [None] * (len(phases) - cutoff)
-    agreement = np.where(np.random.default_rng(seed).random(len(phases)) < 0.15, 0.6, 1.0)
+    draw = np.random.default_rng(seed).random(len(phases))
+    agreement = np.select([draw < 0.05, draw < 0.15], [1 / 3, 2 / 3], default=1.0)
     return d, r, phases, agreement
 
 
