@@ -72,6 +72,12 @@ BOUNDARY_MARK = "•"
 ASCII_BOUNDARY = "*"
 LEGEND_SWATCH_16 = 8  # LEGEND_SWATCH's grey in 16 colours
 Y_GUTTER = 6  # "  0.1 " tick labels of r
+# The axes' names, longest first: the first that fits the pane (a 58-column pane cut the first).
+AXIS_NAMES = (
+    "density 1-S (log) →    ↑ relative importance r of feature 2 (log)",
+    "density 1-S (log) →  ↑ importance r of feature 2",  # its ticks 0.1 1 10 say log
+    "density →  ↑ importance r",
+)
 
 
 def _tick_label(value: float) -> str:
@@ -325,10 +331,11 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         # Full chrome (an axis-name line, a long legend) when every row fits; otherwise a compact
         # legend that also names the axes, so a small pane keeps as many rows as it can.
         legend = self._legend_lines(width, compact=False)
+        readout = self._readout_lines(width)
         axis_line = True
-        if height - (4 + len(legend)) < R:  # title, x ticks, axis names, legend, readout
+        if height - (3 + len(legend) + len(readout)) < R:  # title, x ticks, axis names, legend, readout
             legend, axis_line = self._legend_lines(width, compact=True), False
-        chrome = 3 + len(legend) + axis_line
+        chrome = 2 + len(legend) + axis_line + len(readout)
         avail_w = max(1, width - Y_GUTTER)
         avail_h = max(1, height - chrome)
         cols, rows = _pick(D, avail_w), _pick(R, avail_h)
@@ -355,10 +362,20 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         self._draw_cursor(lines, cols, rows, cell_w, cell_h)
         lines.append(self._x_tick_line(cols, cell_w))
         if axis_line:
-            lines.append(Text(" " * Y_GUTTER + "density 1-S (log) →    ↑ relative importance r of feature 2 (log)", style="dim"))
+            names = next((n for n in AXIS_NAMES if Y_GUTTER + len(n) <= width), AXIS_NAMES[-1])
+            lines.append(Text(" " * Y_GUTTER + names, style="dim"))
         lines.extend(legend)
-        lines.append(Text(self.readout(), style="bold" if self.has_focus else ""))
+        lines.extend(readout)
         return Text("\n").join(lines)
+
+    def _readout_lines(self, width: int) -> list[Text]:
+        """The readout, on two lines (where, then what) when one is too narrow for it."""
+        style = "bold" if self.has_focus else ""
+        text = self.readout()
+        if len(text) <= width or ": " not in text:
+            return [Text(text, style=style)]
+        where, what = text.split(": ", 1)
+        return [Text(where + ":", style=style), Text(what, style=style)]
 
     def _draw_cursor(self, lines: list[Text], cols: np.ndarray, rows: np.ndarray, cell_w: int, cell_h: int) -> None:
         """Mark the cursor's cell (the nearest shown one): a ◆ in the middle and, 3 or more
@@ -490,6 +507,8 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
             if compact:  # "3/3 2/3 1/3 agree": the levels, then the verb once
                 label = label.split()[0] + (" agree" if k == levels[-1] else "")
             items.append(self._swatch(LEGEND_SWATCH, LEGEND_SWATCH_16, k / seeds) + Text(("" if compact else " ") + label))
+        if compact:  # one item, so the levels wrap together
+            return [Text(" ").join(items)]
         return items
 
     def _swatch(self, colour: str, colour16: int, agreement: float) -> Text:

@@ -61,6 +61,21 @@ async def test_legend_axes_and_ticks():
         assert any(line.lstrip().startswith("0.1") for line in lines[-8:-3])
 
 
+@pytest.mark.parametrize("width", [58, 38])  # the run view's phase pane at 120x40, compare's at 80x24
+async def test_axis_names_and_the_readout_fit_narrow_panes(width):
+    grid = PhaseGrid()
+    grid.styles.width = width
+    async with WidgetHarness(grid).run_test(size=(120, 40)):
+        grid.update_grid(*reference_phase_grid(6, 6, trained=0.5))
+        grid.set_cursor(0, 1)
+        lines = grid.render().plain.splitlines()
+        assert max(map(len, lines)) <= width
+        names = next(line for line in lines if "density" in line and "importance r" in line)
+        assert names.rstrip().endswith(("r of feature 2", "importance r"))
+        readout = " ".join(lines[-2:]) if width < 50 else lines[-1]
+        assert readout.endswith("seeds agree") and readout.startswith(f"density {grid._densities[0]:.3g}")
+
+
 async def test_relu_phases_land_on_the_expected_side_of_the_boundary():
     grid = PhaseGrid()
     async with WidgetHarness(grid).run_test(size=(80, 24)):
