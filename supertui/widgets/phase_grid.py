@@ -55,7 +55,7 @@ from engine.agreement import (
 )
 from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
 from supertui.widgets.no_color import NoColorAware
-from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS
+from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, hex_to_rgb
 from supertui.widgets.terminal_colors import (
     BRIGHT_WHITE,
     PHASE_COLORS_16,
@@ -536,5 +536,5 @@ def _fill(colour: str, colour16: int, agreement: float, system: str | None) -> t
 
 
 def _contrast(colour: str) -> str:
-    r, g, b = (int(colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    r, g, b = hex_to_rgb(colour)
     return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#FFFFFF"
