@@ -14,7 +14,9 @@ class SupertuiCommands(Provider):
             ("New run", app.action_new_run, "Pick a preset and activations, edit the config, start training"),
             ("Compare marked runs", app.action_compare_marked, "Side by side panes and a config diff of the runs marked with space"),
             ("Open data directory", app.action_show_data_dir, "Show (and copy) where runs are saved"),
-            ("Keys", app.action_help, "Every key, grouped by screen"),
+            # Not "Keys": Textual's own system command of that name opens its key panel for the
+            # focused widget, and two entries of one name cannot be told apart.
+            ("Help (?): every key, by screen", app.action_help, "The help screen: every key of every screen"),
         ]
         for record in app.store.list_runs()[:200]:
             commands.append((f"Open run {record.id}", partial(app.open_run, record.id), f"{record.preset} {record.activation} {record.status}"))

@@ -3,6 +3,8 @@
 Runs train in worker processes that a scheduler starts (engine.scheduler); both are real
 processes. Here the scheduler retires two seconds after its queue empties, and whatever a test
 left running on its data directory is killed when the test ends, so tests never leak processes.
+Every app sees a truecolor terminal unless a test says otherwise, so pictures do not depend on
+the TERM of whoever runs the tests (widgets quantise their colours to the terminal's system).
 """
 
 from __future__ import annotations
@@ -44,5 +46,6 @@ def isolated_data_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SUPERTUI_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SUPERTUI_SCHEDULER_IDLE", "2")
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("COLORTERM", "truecolor")
     yield data_dir
     kill_processes_using(data_dir)

@@ -1,10 +1,15 @@
 """A signed matrix (usually WᵀW) as a heatmap of half-block cells, with a keyboard cursor.
 
-plotext's matrix_plot is greyscale, so this draws its own cells: `▀` with the foreground colour
-for the upper matrix row and the background colour for the lower one, so one terminal row holds
-two matrix rows and a cell is about square. Colours come from a diverging map centred on 0
-(palette.diverging). With NO_COLOR (or ascii=True) each cell becomes two characters, a sign and a
-magnitude from an ASCII ramp, one matrix row per terminal row.
+plotext's matrix_plot is greyscale, so this draws its own cells from half-line "pixels": `▀`
+with the foreground colour for the upper half of a terminal line and the background colour for
+the lower half. A terminal cell is about twice as tall as wide, so a pixel is about one column
+square; a matrix cell is `cell_pixels` pixels tall and `cell_width` columns wide, as large as the
+pane allows and at most 1.5 times as wide as tall. Colours come from a diverging map centred on 0
+(palette's RdBu), quantised onto the terminal's own colours in 256 and 16 colours
+(terminal_colors). The cursor's cell keeps its colour: its row and column labels are lit, and
+inside the cell thin brackets or a box are drawn over the colour. With NO_COLOR (or ascii=True)
+each cell becomes two characters, a sign and a magnitude from an ASCII ramp, one matrix row per
+terminal row.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from textual.message import Message
 from textual.widget import Widget
 
 from supertui.widgets.no_color import NoColorAware
-from supertui.widgets.palette import DIVERGING_LEVELS, _diverging_color_at, diverging
+from supertui.widgets.palette import DIVERGING_LEVELS, diverging_level
+from supertui.widgets.terminal_colors import TRUECOLOR, color_system, diverging_color, nan_color
 
 HALF_BLOCK = "▀"
 ASCII_RAMP = ".:;=*o#%@"  # magnitude from ~0 to vmax; no + or -, which are the sign
-CURSOR_COLOR = "#FFD700"  # gold: not on the blue-white-red map, so the cursor cell stands out
+CURSOR_COLOR = "#FFD700"  # gold: not on the blue-white-red map, so the cursor's labels stand out
 CHROME_LINES = 4  # title, column header, legend, readout
-MAX_CELL_WIDTH = 2
+MAX_CELL_PIXELS = 8  # a 2x2 matrix gets cells four lines tall, not a whole pane
+MAX_ASPECT = 1.5  # a cell is at most this many times as wide as it is tall
 
 
 def pool_signed_max(matrix: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -53,17 +60,38 @@ def pool_signed_max(matrix: np.ndarray, factor: int) -> tuple[np.ndarray, np.nda
 
 
 NAN_LEVEL = 10**6  # sentinel level: a NaN entry (a diverged model), drawn off the colour map
-NAN_COLOR = Color.parse("#6E6E6E")
+NAN_COLOR = nan_color(TRUECOLOR)
 
 
-def _level_color(level: int) -> Color:
-    return NAN_COLOR if level == NAN_LEVEL else _diverging_color_at(level)
+def _level_color(level: int, system: str | None) -> Color:
+    return nan_color(system) if level == NAN_LEVEL else diverging_color(level, system)
 
 
 @lru_cache(maxsize=4096)
-def _half_style(upper: int, lower: int | None) -> Style:
+def _half_style(upper: int, lower: int | None, system: str | None) -> Style:
     """Style of a `▀` cell from two quantised diverging levels (None: no lower row)."""
-    return Style(color=_level_color(upper), bgcolor=None if lower is None else _level_color(lower))
+    bgcolor = None if lower is None else _level_color(lower, system)
+    return Style(color=_level_color(upper, system), bgcolor=bgcolor)
+
+
+@lru_cache(maxsize=1024)
+def _mark_style(level: int, system: str | None) -> Style:
+    """The cursor's marks drawn over a cell: the cell's colour behind, black or white lines."""
+    colour = _level_color(level, system)
+    r, g, b = colour.get_truecolor()
+    ink = "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#FFFFFF"
+    return Style(color=ink, bgcolor=colour, bold=True)
+
+
+def cursor_marks(width: int, full_lines: int) -> list[str]:
+    """What the cursor draws on each full line of its cell (a line both of whose pixels lie in
+    the cell): brackets on one line, a box on several. Only thin glyphs, so the colour shows."""
+    if full_lines <= 0:
+        return []
+    if full_lines == 1:
+        return ["[" + " " * (width - 2) + "]"]
+    inner = width - 2
+    return ["┌" + "─" * inner + "┐"] + ["│" + " " * inner + "│"] * (full_lines - 2) + ["└" + "─" * inner + "┘"]
 
 
 def ascii_cell(value: float, vmax: float) -> str:
@@ -83,9 +111,16 @@ class _Layout:
     gutter: int  # width of the row-index column
 
 
-# (cell_width, cell_pixels) from largest to smallest: square cells while they fit, then the
-# dense half-block forms (two matrix rows per line, 2 or 1 columns wide).
-_COLOR_SIZES = ((4, 4), (2, 2), (2, 1), (1, 1))
+def _color_sizes() -> tuple[tuple[int, int], ...]:
+    """(cell_width, cell_pixels) in order of preference: the tallest cell first, each as wide as
+    MAX_ASPECT allows down to square; last the dense forms of two matrix rows per line."""
+    sizes = []
+    for pixels in range(MAX_CELL_PIXELS, 1, -1):
+        sizes += [(width, pixels) for width in range(int(MAX_ASPECT * pixels), pixels - 1, -1)]
+    return (*sizes, (2, 1), (1, 1))
+
+
+_COLOR_SIZES = _color_sizes()
 _ASCII_SIZES = ((2, 2),)  # sign + magnitude, one matrix row per line
 
 
@@ -287,7 +322,7 @@ class HeatMap(NoColorAware, Widget, can_focus=True):
     # ----- rendering -------------------------------------------------------------------------
     def render(self) -> Text:
         width, height = self.content_size.width, self.content_size.height
-        key = (self._version, width, height, self.has_focus, self.ascii)
+        key = (self._version, width, height, self.has_focus, self.ascii, color_system(self))
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         text = self._build(width, height)
@@ -351,30 +386,37 @@ class HeatMap(NoColorAware, Widget, can_focus=True):
 
     def _half_block_rows(self, values: np.ndarray, vmax: float, layout: _Layout, cur_r: int, cur_c: int) -> list[Text]:
         """Each displayed cell is cell_pixels half-lines tall; a line draws two of them as ▀."""
+        system = color_system(self)
         with np.errstate(invalid="ignore", divide="ignore"):  # the same quantisation as diverging_level
             scaled = np.clip(values / vmax, -1.0, 1.0) if vmax > 0 else np.zeros_like(values)
         levels = np.round(np.nan_to_num(scaled) * DIVERGING_LEVELS).astype(int)  # [R, C]
         levels[np.isnan(values)] = NAN_LEVEL
-        pixel_cell = np.repeat(np.arange(values.shape[0]), layout.cell_pixels)  # cell row of each pixel row
+        p = layout.cell_pixels
+        pixel_cell = np.repeat(np.arange(values.shape[0]), p)  # cell row of each pixel row
+        # The cursor cell's full lines (both pixels inside it) carry its marks.
+        first_full = (cur_r * p + 1) // 2
+        marks = cursor_marks(layout.cell_width, max(0, ((cur_r + 1) * p) // 2 - first_full))
         lines = []
         cells_c = values.shape[1]
         for top in range(0, len(pixel_cell), 2):
             upper_row = pixel_cell[top]
             lower_row = pixel_cell[top + 1] if top + 1 < len(pixel_cell) else None
-            starts = top % layout.cell_pixels == 0 or (lower_row is not None and lower_row != upper_row)
-            label_row = upper_row if top % layout.cell_pixels == 0 else lower_row
+            starts = top % p == 0 or (lower_row is not None and lower_row != upper_row)
+            label_row = upper_row if top % p == 0 else lower_row
             lit = cur_r in (upper_row, lower_row)
             line = self._gutter(layout, label_row * layout.factor if starts else None, lit)
             uppers = levels[upper_row].tolist()
             lowers = [None] * cells_c if lower_row is None else levels[lower_row].tolist()
+            mark = marks[top // 2 - first_full] if upper_row == lower_row == cur_r else None
             run_style, run_length = None, 0  # neighbouring cells of one colour become one span
             for c in range(cells_c):
-                style = _half_style(uppers[c], lowers[c])
-                if c == cur_c and lit:
-                    style = Style(
-                        color=CURSOR_COLOR if upper_row == cur_r else style.color,
-                        bgcolor=CURSOR_COLOR if lower_row == cur_r else style.bgcolor,
-                    )
+                style = _half_style(uppers[c], lowers[c], system)
+                if mark is not None and c == cur_c:
+                    if run_length:
+                        line.append(HALF_BLOCK * (run_length * layout.cell_width), run_style)
+                    line.append(mark, _mark_style(uppers[c], system))
+                    run_style, run_length = None, 0
+                    continue
                 if style is not run_style and run_length:
                     line.append(HALF_BLOCK * (run_length * layout.cell_width), run_style)
                     run_length = 0
@@ -406,11 +448,12 @@ class HeatMap(NoColorAware, Widget, can_focus=True):
                 f"min {lo:+.3f} [{ascii_cell(lo, vmax)}]  0 [{ascii_cell(0.0, vmax)}]  max {hi:+.3f} "
                 f"[{ascii_cell(hi, vmax)}]  |v| {ASCII_RAMP} {scale}"
             )
+        system = color_system(self)
         line = Text()
         for label, value in (("min", lo), ("0", 0.0), ("max", hi)):
-            line.append("██", Style(color=diverging(value, vmax)))
+            line.append("██", Style(color=diverging_color(diverging_level(value, vmax), system)))
             line.append(f" {label}" + ("" if label == "0" else f" {value:+.3f}") + "  ")
         line.append(scale + " ", style="dim")
         for t in np.linspace(-1, 1, 9):
-            line.append("█", Style(color=diverging(t * vmax, vmax)))
+            line.append("█", Style(color=diverging_color(diverging_level(t * vmax, vmax), system)))
         return line

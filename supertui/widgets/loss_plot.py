@@ -2,7 +2,9 @@
 
 `update_curves(steps, {"loss": loss_history})`: a 1-D array is one labelled curve; a 2-D
 [T, K] array (K instances) is K labelled curves when K is small, else its mean with a min/max
-envelope, so a sweep of hundreds of models stays one readable picture.
+envelope, so a sweep of hundreds of models stays one readable picture. The legend is a strip
+under the axes (plot_base), so with seven densities the dense p=1 curve, which starts at the top
+left where plotext puts its own legend, stays in sight; each label keeps its colour.
 """
 
 from __future__ import annotations
@@ -151,9 +153,15 @@ class LossPlot(SafePlot):
             for a, b in zip(series, self._series)
         )
 
+    def legend_entries(self) -> list[tuple[str, str]]:
+        return [(s.label, s.color) for s in self._series if s.label]
+
     def _plot_rows(self) -> int:
-        # the widget's height less the title, the x tick labels and the x label
-        return max(2, self.size.height - 4) if self.size.height else 20
+        # the widget's height less the title, the x tick labels, the x label and the legend
+        if not self.size.height:
+            return 20
+        legend = self.legend_strip(self.size.width, self.size.height)
+        return max(2, self.size.height - 4 - len(legend))
 
     def on_resize(self) -> None:
         if self._series:
@@ -169,7 +177,7 @@ class LossPlot(SafePlot):
         drawn = [s for s in self._series if len(s.x)]
         for s in drawn:
             y = np.log10(s.y) if self._log_y else s.y
-            plt.plot(s.x.tolist(), y.tolist(), label=s.label or None, color=hex_to_rgb(s.color), marker="braille")
+            plt.plot(s.x.tolist(), y.tolist(), color=hex_to_rgb(s.color), marker="braille")  # legend: under the axes
         if drawn:
             x_lo = min(float(s.x.min()) for s in drawn)
             x_hi = max(float(s.x.max()) for s in drawn)

@@ -2,7 +2,10 @@
 
 x is the density 1-S (log, 0.01..1, left to right), y the relative importance r of feature 2
 (log, 0.1..10, larger at the top). Points not trained yet are dim dots, so the grid fills in
-cell by cell during a run; a lighter cell means its seeds disagree. The exact ReLU reference
+cell by cell during a run. A cell is as pale as few of its seeds agree with the winner: the
+phase colour at opacity 0.2 + 0.8 * k/N over white, labelled "k/N seeds agree", exactly as in
+the exported PNG (engine.agreement; in 16 colours, where no paler shade exists, a shade glyph
+▓▒░ in the colour over white). The exact ReLU reference
 (SCIENCE.md; engine.phase) is drawn over it as marks: the superposition boundary
 `relu_superposition_boundary(r)` and, above the triple point, the r = 1 line where feature 1
 hands the dimension to feature 2. `b` toggles those marks.
@@ -19,9 +22,11 @@ A saved run::
             cfg.relative_importances,
             [p.phase for p in points],
             [p.agreement for p in points],
+            seeds=cfg.seeds,
         )
 
-While training, pass None for the points not yet classified.
+While training, pass None for the points not yet classified. Without `seeds`, the grid takes N
+from the agreements it is given (the smallest N whose levels k/N they all are).
 """
 
 from __future__ import annotations
@@ -39,18 +44,40 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from engine.agreement import (
+    LEGEND_SWATCH,
+    agreeing_seeds,
+    agreement_alpha,
+    agreement_label,
+    agreement_shade,
+    infer_seeds,
+    legend_levels,
+)
 from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
 from supertui.widgets.no_color import NoColorAware
-from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, blend, hex_to_rgb
+from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, hex_to_rgb
+from supertui.widgets.terminal_colors import (
+    BRIGHT_WHITE,
+    PHASE_COLORS_16,
+    color_system,
+    is_sixteen,
+    palette_color,
+    shade_glyph,
+)
 
-PHASE_SHORT_LABELS = {"feature1": "f1", "feature2": "f2", "superposition": "both", "neither": "neither"}
+PHASE_SHORT_LABELS = {"feature1": "f1", "feature2": "f2", "superposition": "both", "neither": "none"}
 UNTRAINED = "·"
 CURSOR_MARK = "◆"
 BOUNDARY_MARK = "•"
 ASCII_BOUNDARY = "*"
-DISAGREE_TOWARD = "#FFFFFF"  # cells whose seeds disagree are lightened toward white
-DISAGREE_AMOUNT = 0.45
+LEGEND_SWATCH_16 = 8  # LEGEND_SWATCH's grey in 16 colours
 Y_GUTTER = 6  # "  0.1 " tick labels of r
+# The axes' names, longest first: the first that fits the pane (a 58-column pane cut the first).
+AXIS_NAMES = (
+    "density 1-S (log) →    ↑ relative importance r of feature 2 (log)",
+    "density 1-S (log) →  ↑ importance r of feature 2",  # its ticks 0.1 1 10 say log
+    "density →  ↑ importance r",
+)
 
 
 def _tick_label(value: float) -> str:
@@ -152,6 +179,8 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         self._importances = np.zeros(0)
         self._phases: list[str | None] = []
         self._agreement = np.zeros(0)
+        self._seeds_given: int | None = None
+        self._seeds = 1  # as given, else inferred from the agreements
         self._cursor = (0, 0)  # (density index, importance index) into the full grid
         self._shown: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, int))
         self._version = 0
@@ -166,9 +195,11 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         agreement: Sequence[float] | None = None,
         *,
         title: str | None = None,
+        seeds: int | None = None,
     ) -> None:
         """Phases flat in point order: point = density_index * R + r_index (engine.sweep's order).
-        None marks a point not trained yet; agreement (0..1 per point) defaults to 1."""
+        None marks a point not trained yet; agreement (0..1 per point) defaults to 1. `seeds`, the
+        seeds per point, names the levels k/seeds; without it they are inferred (see above)."""
         d = np.asarray(densities, dtype=float)
         r = np.asarray(relative_importances, dtype=float)
         expected = len(d) * len(r)
@@ -182,6 +213,8 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         agree = np.ones(expected) if agreement is None else np.asarray(agreement, dtype=float)
         if agree.shape != (expected,):
             raise ValueError(f"agreement: expected {expected} values, got {agree.shape[0] if agree.ndim else 1}")
+        if seeds is not None and (int(seeds) != seeds or seeds < 1):
+            raise ValueError(f"seeds: expected a whole number >= 1, got {seeds!r}")
         new_title = self._title if title is None else title
         same = (
             np.array_equal(d, self._densities)
@@ -189,11 +222,15 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
             and list(phases) == self._phases
             and np.array_equal(agree, self._agreement)
             and new_title == self._title
+            and seeds == self._seeds_given
         )
         if same:
             return
         self._densities, self._importances = d, r
         self._phases, self._agreement, self._title = list(phases), agree, new_title
+        self._seeds_given = None if seeds is None else int(seeds)
+        trained = [a for a, p in zip(agree.tolist(), self._phases) if p is not None]
+        self._seeds = self._seeds_given or infer_seeds(trained)
         self._cursor = (min(self._cursor[0], len(d) - 1), min(self._cursor[1], len(r) - 1))
         self._version += 1
         self.refresh()
@@ -204,6 +241,15 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
     @property
     def trained_count(self) -> int:
         return sum(p is not None for p in self._phases)
+
+    @property
+    def seeds(self) -> int:
+        """Seeds per point: as given to update_grid, else inferred from the trained points."""
+        return self._seeds
+
+    def agreeing_at(self, density_index: int, importance_index: int) -> int:
+        """How many of the point's seeds share the winner's phase."""
+        return agreeing_seeds(self._agreement[density_index * len(self._importances) + importance_index], self.seeds)
 
     @property
     def cursor(self) -> tuple[int, int]:
@@ -246,7 +292,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         )
 
     def readout(self) -> str:
-        """The point under the cursor, e.g. `density 0.032  r 2.15: superposition, 50% of seeds agree`."""
+        """The point under the cursor, e.g. `density 0.032  r 2.15: superposition, 2/3 seeds agree`."""
         if not self._phases:
             return ""
         di, ri = self._cursor
@@ -255,9 +301,9 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         where = f"density {self._densities[di]:.3g}  r {self._importances[ri]:.3g}"
         if phase is None:
             return f"{where}: not yet trained"
-        agreement = float(self._agreement[point])
-        seeds = "all seeds agree" if agreement >= 1 else f"{agreement:.0%} of seeds agree"
-        return f"{where}: {PHASE_LABELS[phase]}, {seeds}"
+        if self.seeds <= 1:  # one seed (or none seen disagreeing yet): nothing to count
+            return f"{where}: {PHASE_LABELS[phase]}"
+        return f"{where}: {PHASE_LABELS[phase]}, {agreement_label(self.agreeing_at(di, ri), self.seeds)}"
 
     def on_focus(self) -> None:
         self._version += 1
@@ -273,7 +319,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
 
     # ----- rendering -------------------------------------------------------------------------
     def render(self) -> Text:
-        key = (self._version, self.content_size.width, self.content_size.height, self.show_boundary, self.ascii)
+        key = (self._version, self.content_size.width, self.content_size.height, self.show_boundary, self.ascii, color_system(self))
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, self._build(self.content_size.width, self.content_size.height))
         return self._cache[1]
@@ -285,10 +331,11 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         # Full chrome (an axis-name line, a long legend) when every row fits; otherwise a compact
         # legend that also names the axes, so a small pane keeps as many rows as it can.
         legend = self._legend_lines(width, compact=False)
+        readout = self._readout_lines(width)
         axis_line = True
-        if height - (4 + len(legend)) < R:  # title, x ticks, axis names, legend, readout
+        if height - (3 + len(legend) + len(readout)) < R:  # title, x ticks, axis names, legend, readout
             legend, axis_line = self._legend_lines(width, compact=True), False
-        chrome = 3 + len(legend) + axis_line
+        chrome = 2 + len(legend) + axis_line + len(readout)
         avail_w = max(1, width - Y_GUTTER)
         avail_h = max(1, height - chrome)
         cols, rows = _pick(D, avail_w), _pick(R, avail_h)
@@ -305,7 +352,8 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         for i, ri in enumerate(rows):
             for sub in range(cell_h):
                 label = y_ticks.get(i, "") if sub == 0 else ""
-                line = Text(label.rjust(Y_GUTTER - 1) + " ", style="dim")
+                # assemble: a dim base style would spread over the cells and fade their colours
+                line = Text.assemble((label.rjust(Y_GUTTER - 1) + " ", "dim"))
                 row_marks = None if marks is None else marks[i * cell_h + sub].tolist()
                 for j, di in enumerate(cols):
                     cell_marks = None if row_marks is None else row_marks[j * cell_w : (j + 1) * cell_w]
@@ -314,22 +362,38 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         self._draw_cursor(lines, cols, rows, cell_w, cell_h)
         lines.append(self._x_tick_line(cols, cell_w))
         if axis_line:
-            lines.append(Text(" " * Y_GUTTER + "density 1-S (log) →    ↑ relative importance r of feature 2 (log)", style="dim"))
+            names = next((n for n in AXIS_NAMES if Y_GUTTER + len(n) <= width), AXIS_NAMES[-1])
+            lines.append(Text(" " * Y_GUTTER + names, style="dim"))
         lines.extend(legend)
-        lines.append(Text(self.readout(), style="bold" if self.has_focus else ""))
+        lines.extend(readout)
         return Text("\n").join(lines)
 
+    def _readout_lines(self, width: int) -> list[Text]:
+        """The readout, on two lines (where, then what) when one is too narrow for it."""
+        style = "bold" if self.has_focus else ""
+        text = self.readout()
+        if len(text) <= width or ": " not in text:
+            return [Text(text, style=style)]
+        where, what = text.split(": ", 1)
+        return [Text(where + ":", style=style), Text(what, style=style)]
+
     def _draw_cursor(self, lines: list[Text], cols: np.ndarray, rows: np.ndarray, cell_w: int, cell_h: int) -> None:
-        """Mark the cursor's cell (the nearest shown one) in reverse video with a ◆ in the middle."""
+        """Mark the cursor's cell (the nearest shown one): a ◆ in the middle and, 3 or more
+        columns wide, brackets at its edges, drawn in the cell's ink over its own colour, which
+        must stay readable (reverse video turned the whole cell into the ink colour). Without
+        colour, reverse video as well."""
         i = int(np.argmin(np.abs(cols - self._cursor[0])))
         j_full = int(np.argmin(np.abs(rows - self._cursor[1])))  # rows run from the top (largest r)
         x = Y_GUTTER + i * cell_w
         for sub in range(cell_h):
             line = lines[1 + j_full * cell_h + sub]
-            line.stylize(Style(reverse=True, bold=True), x, x + cell_w)
+            chars = list(line.plain[x : x + cell_w])
+            if cell_w >= 3:
+                chars[0], chars[-1] = "[", "]"
             if sub == (cell_h - 1) // 2:
-                centre = x + (cell_w - 1) // 2
-                line.plain = line.plain[:centre] + CURSOR_MARK + line.plain[centre + 1 :]
+                chars[(cell_w - 1) // 2] = CURSOR_MARK
+            line.plain = line.plain[:x] + "".join(chars) + line.plain[x + cell_w :]
+            line.stylize(Style(bold=True, reverse=self.ascii), x, x + cell_w)
 
     def _title_line(self, D: int, R: int, shown_d: int, shown_r: int) -> Text:
         line = Text(self._title or "phases n=2 m=1", style="bold")
@@ -354,7 +418,8 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         """Append one line of one grid cell to `line`."""
         point = di * len(self._importances) + ri
         phase = self._phases[point]
-        agrees = bool(self._agreement[point] >= 1)
+        seeds = self.seeds
+        agreeing = agreeing_seeds(self._agreement[point], seeds)
         ascii_mode = self.ascii
         mark = ASCII_BOUNDARY if ascii_mode else BOUNDARY_MARK
         if phase is None:
@@ -365,17 +430,19 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
                 else:
                     line.append(UNTRAINED if k == centre else " ", _UNTRAINED_STYLE)
             return
+        style = None
         if ascii_mode:
             chars = [PHASE_GLYPHS[phase]] * cell_w
-            if not agrees and cell_w >= 2:
+            if agreeing < seeds and cell_w >= 2:
                 chars[-1] = "?"
         else:
-            chars = [" "] * cell_w
+            fill, style = _fill(PHASE_COLORS[phase], PHASE_COLORS_16[phase], agreeing / seeds, color_system(self))
+            chars = [fill] * cell_w
         if marks is not None:
             for k in range(cell_w):
                 if marks[k]:
                     chars[k] = mark
-        line.append("".join(chars), None if ascii_mode else _phase_style(phase, agrees))
+        line.append("".join(chars), style)
 
     def _tick_positions(self, values: np.ndarray, count: int) -> dict[int, str]:
         """Row (or column) index -> label for decades (0.01, 0.1, 1, 10) nearest in log space."""
@@ -406,25 +473,14 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         state = "b: hide" if self.show_boundary else "b: show"
         items: list[Text] = []
         for phase in PHASES:
-            item = Text()
             if self.ascii:
-                item.append(f"{PHASE_GLYPHS[phase]}{'=' if compact else ' '}{labels[phase]}")
+                items.append(Text(f"{PHASE_GLYPHS[phase]}{'=' if compact else ' '}{labels[phase]}"))
             else:
-                item.append("  ", Style(bgcolor=PHASE_COLORS[phase]))
-                item.append(gap + labels[phase])
-            items.append(item)
-        if compact:
-            items.append(Text(f"{UNTRAINED}untrained", style="dim"))
-            split = Text("?=split") if self.ascii else Text.assemble(("  ", Style(bgcolor=_disagree_swatch())), "split")
-            items.append(split)
-            items.append(Text(f"{mark}ReLU({'b'})"))
-        else:
-            items.append(Text(f"{UNTRAINED} not yet trained", style="dim"))
-            if self.ascii:
-                items.append(Text("? seeds disagree"))
-            else:
-                items.append(Text.assemble(("  ", Style(bgcolor=_disagree_swatch())), " lighter: seeds disagree"))
-            items.append(Text(f"{mark} exact ReLU boundary ({state})"))
+                items.append(self._swatch(PHASE_COLORS[phase], PHASE_COLORS_16[phase], 1.0) + Text(gap + labels[phase]))
+        if self.trained_count < len(self._phases):  # only while there are untrained points to explain
+            items.append(Text(f"{UNTRAINED}untrained" if compact else f"{UNTRAINED} not yet trained", style="dim"))
+        items += self._agreement_legend(compact)
+        items.append(Text(f"{mark}ReLU(b)" if compact else f"{mark} exact ReLU boundary ({state})"))
         separator = " " if compact else "  "
         lines, current = [], Text()
         for item in items:
@@ -437,9 +493,28 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         lines.append(current)
         return lines
 
+    def _agreement_legend(self, compact: bool) -> list[Text]:
+        """One item per agreement level the PNG's legend shows, in the same words: 'k/N seeds agree'."""
+        seeds = self.seeds
+        if seeds <= 1:
+            return []
+        if self.ascii:
+            return [Text(f"?{'=' if compact else ' '}fewer than {agreement_label(seeds, seeds)}")]
+        levels = legend_levels(seeds)
+        items = []
+        for k in levels:
+            label = agreement_label(k, seeds)
+            if compact:  # "3/3 2/3 1/3 agree": the levels, then the verb once
+                label = label.split()[0] + (" agree" if k == levels[-1] else "")
+            items.append(self._swatch(LEGEND_SWATCH, LEGEND_SWATCH_16, k / seeds) + Text(("" if compact else " ") + label))
+        if compact:  # one item, so the levels wrap together
+            return [Text(" ").join(items)]
+        return items
 
-def _disagree_swatch() -> str:
-    return blend(PHASE_COLORS["superposition"], DISAGREE_TOWARD, DISAGREE_AMOUNT)
+    def _swatch(self, colour: str, colour16: int, agreement: float) -> Text:
+        fill, style = _fill(colour, colour16, agreement, color_system(self))
+        # assemble, not Text(style=...): a base style would spread over the label appended to it
+        return Text.assemble((fill * 2, style))
 
 
 _UNTRAINED_STYLE = Style(dim=True)
@@ -447,9 +522,17 @@ _UNTRAINED_MARK_STYLE = Style(color="#DDDDDD")
 
 
 @lru_cache(maxsize=None)
-def _phase_style(phase: str, agrees: bool) -> Style:
-    colour = PHASE_COLORS[phase] if agrees else blend(PHASE_COLORS[phase], DISAGREE_TOWARD, DISAGREE_AMOUNT)
-    return Style(bgcolor=colour, color=_contrast(colour))
+def _fill(colour: str, colour16: int, agreement: float, system: str | None) -> tuple[str, Style]:
+    """How a cell of `colour` whose seeds agree by `agreement` is filled: (character, style).
+    The colour at the PNG's opacity over white; in 16 colours a shade glyph over bright white."""
+    if is_sixteen(system):
+        solid = palette_color(colour16, system)
+        glyph = shade_glyph(agreement_alpha(agreement))
+        if glyph is None:
+            return " ", Style(bgcolor=solid, color=_contrast(solid.get_truecolor().hex))
+        return glyph, Style(color=solid, bgcolor=palette_color(BRIGHT_WHITE, system))
+    shade = agreement_shade(colour, agreement)
+    return " ", Style(bgcolor=shade, color=_contrast(shade))
 
 
 def _contrast(colour: str) -> str:

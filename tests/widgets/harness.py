@@ -1,7 +1,7 @@
 """A small app that shows each visual widget with realistic data: the harness of the widget
 tests, and a demo to look at by hand:
 
-    python -m tests.widgets.harness heatmap     # or bars, phase, loss, dstar, all
+    python -m tests.widgets.harness heatmap     # or bars, phase, loss, loss7, dstar, all
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def dense_W(m: int = 5, n: int = 10, seed: int = 0) -> np.ndarray:
 
 def reference_phase_grid(densities: int = 12, importances: int = 12, trained: float = 1.0, seed: int = 0):
     """(densities, relative_importances, phases, agreement) from the exact ReLU reference, with the
-    last points untrained and a few seeds disagreeing, as a run part way through looks."""
+    last points untrained and, of 3 seeds per point, 2 or only 1 agreeing at a few points, as a
+    run part way through looks."""
     from engine.phase import relu_reference_phase
     from engine.presets import phase_axes
 
@@ -40,7 +41,8 @@ def reference_phase_grid(densities: int = 12, importances: int = 12, trained: fl
     phases: list[str | None] = list(relu_reference_phase(s_grid, r_grid).ravel())
     cutoff = int(round(trained * len(phases)))
     phases[cutoff:] = [None] * (len(phases) - cutoff)
-    agreement = np.where(np.random.default_rng(seed).random(len(phases)) < 0.15, 0.6, 1.0)
+    draw = np.random.default_rng(seed).random(len(phases))
+    agreement = np.select([draw < 0.05, draw < 0.15], [1 / 3, 2 / 3], default=1.0)
     return d, r, phases, agreement
 
 
@@ -51,6 +53,19 @@ def sample_loss_history(steps: int = 5000, instances: int = 12, seed: int = 0):
     floors = np.geomspace(1e-3, 5e-2, instances)  # [K]
     loss = floors[None] + 0.3 * np.exp(-t[:, None] / (300 + 100 * np.arange(instances)[None]))
     return t, loss * np.exp(0.05 * rng.standard_normal(loss.shape))
+
+
+def sample_density_losses(steps: int = 300, seed: int = 0):
+    """(steps [T], {"p=<density>": loss [T]}) for the sparsity preset's seven densities, as the
+    run view plots them: the dense p=1 model plateaus highest, at the top left of the plot."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)
+    curves = {}
+    for density in np.geomspace(1.0, 1e-3, 7):
+        floor = 0.3 * density**0.9
+        loss = floor + (0.35 - floor) * np.exp(-t / 60)
+        curves[f"p={density:.3g}"] = loss * np.exp(0.1 * rng.standard_normal(steps))
+    return t, curves
 
 
 def sample_dstar_curves(activations=("linear", "relu", "gelu"), n: int = 200, m: int = 20):
@@ -107,6 +122,12 @@ def demo(which: str) -> WidgetHarness:
         size = 40 if which == "phase40" else 12
         grid.update_grid(*reference_phase_grid(size, size, trained=0.8 if which != "phase40" else 1.0))
         widgets.append(grid)
+    if which == "loss7":
+        from supertui.widgets.loss_plot import LossPlot
+
+        plot = LossPlot(id="loss")
+        plot.update_curves(*sample_density_losses())
+        widgets.append(plot)
     if which in ("loss", "all"):
         from supertui.widgets.loss_plot import LossPlot
 

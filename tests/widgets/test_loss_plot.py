@@ -1,3 +1,9 @@
+import re
+
+import pytest
+from rich.style import Style
+
+
 def test_log_tick_labels_are_thinned_to_fit_the_rows():
     from supertui.widgets.loss_plot import log_ticks, thin_ticks
 
@@ -6,3 +12,54 @@ def test_log_tick_labels_are_thinned_to_fit_the_rows():
     fitted = thin_ticks(decades, rows=8)
     assert len(fitted) <= 4 and fitted[0] == decades[0]
     assert thin_ticks(decades, rows=40) == decades
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (58, 15)])  # 58x15: a run view pane at 120x40
+async def test_the_legend_sits_under_the_axes_and_never_covers_a_curve(size):
+    """Issue 12: with seven densities plotext's legend (top left, inside the axes) hid the dense
+    p=1 curve, which starts there. The legend is now a strip under the axes; every label is in
+    it once, in its curve's colour, and p=1 is drawn in the corner the legend used to cover."""
+    from supertui.widgets.loss_plot import LossPlot
+    from tests.widgets.harness import WidgetHarness, sample_density_losses
+
+    steps, curves = sample_density_losses()
+    plot = LossPlot()
+    async with WidgetHarness(plot).run_test(size=size):
+        plot.update_curves(steps, curves)
+        text = plot.render()
+        lines = text.split("\n")
+        assert len(lines) <= size[1]
+        bottom = next(i for i, line in enumerate(lines) if "└" in line.plain)
+        top = next(i for i, line in enumerate(lines) if "┌" in line.plain)
+        inside, below = lines[top + 1 : bottom], lines[bottom + 1 :]
+        colours = {s.label: s.color for s in plot.series}
+        for label, colour in colours.items():
+            assert not any(label in line.plain for line in inside)
+            items = [line for line in below if re.search(rf"━━ {re.escape(label)}(\s|$)", line.plain)]
+            assert len(items) == 1, label
+            x = items[0].plain.index(f"━━ {label}")
+            assert any(span.start == x and colour_of(span.style) == colour.lower() for span in items[0].spans)
+        # p=1 in the top left quarter of the axes, where plotext's legend used to be.
+        left = lines[top].plain.index("┌")
+        width = len(lines[top].plain.rstrip()) - left
+        corner = [
+            span for line in inside[: len(inside) // 3] for span in line.spans
+            if colour_of(span.style) == colours["p=1"].lower() and span.start < left + width // 4
+        ]
+        assert corner
+
+
+def colour_of(style) -> str | None:
+    style = Style.parse(style) if isinstance(style, str) else style
+    return style.color.triplet.hex if style.color is not None and style.color.triplet is not None else None
+
+
+def test_a_long_legend_is_cut_short_and_says_how_many_are_left():
+    from supertui.widgets.plot_base import legend_lines
+
+    entries = [(f"curve {i}", "#E69F00") for i in range(30)]
+    lines = legend_lines(entries, width=40, max_lines=2)
+    assert len(lines) == 2 and all(line.cell_len <= 40 for line in lines)
+    shown = sum(line.plain.count("━━") for line in lines)
+    assert lines[-1].plain.endswith(f"+{30 - shown} more")
+    assert [line.plain for line in legend_lines(entries[:2], 40, 2)] == ["━━ curve 0  ━━ curve 1"]
