@@ -11,22 +11,35 @@ import os as _os  # noqa: E402
 # machine made compiled steps ~15x slower (a spinning thread starves the one it waits for).
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from engine.activations import (  # noqa: E402
-    BLOG_ACTIVATIONS,
-    activation_names,
-    build_activation,
-    get_activation,
-    register_activation,
-)
-from engine.config import RunConfig  # noqa: E402
-from engine.device import select_device  # noqa: E402
-from engine.errors import ConfigError, DeviceError, StoreError, SupertuiError  # noqa: E402
-from engine.presets import PRESETS, get_preset, preset_config  # noqa: E402
-from engine.report import run_phase_grid, run_to_json  # noqa: E402
-from engine.runner import run_experiment  # noqa: E402
-from engine.store import RunRecord, RunStore, default_data_dir  # noqa: E402
-from engine.sweep import InstanceTable, expand_sweep, instance_table  # noqa: E402
-from engine.train import TrainProgress, TrainResult, train  # noqa: E402
+# Public names resolve on first use (PEP 562), so a torch-free module such as engine.metrics,
+# engine.phase or engine.relu_reference can be imported without loading torch.
+_PUBLIC = {
+    "BLOG_ACTIVATIONS": "engine.activations", "activation_names": "engine.activations",
+    "build_activation": "engine.activations", "get_activation": "engine.activations",
+    "register_activation": "engine.activations",
+    "RunConfig": "engine.config",
+    "select_device": "engine.device",
+    "ConfigError": "engine.errors", "DeviceError": "engine.errors", "StoreError": "engine.errors",
+    "SupertuiError": "engine.errors",
+    "PRESETS": "engine.presets", "get_preset": "engine.presets", "preset_config": "engine.presets",
+    "run_phase_grid": "engine.report", "run_to_json": "engine.report",
+    "run_experiment": "engine.runner",
+    "RunRecord": "engine.store", "RunStore": "engine.store", "default_data_dir": "engine.store",
+    "InstanceTable": "engine.sweep", "expand_sweep": "engine.sweep", "instance_table": "engine.sweep",
+    "TrainProgress": "engine.train", "TrainResult": "engine.train", "train": "engine.train",
+}
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BLOG_ACTIVATIONS", "ConfigError", "DeviceError", "InstanceTable", "PRESETS", "RunConfig", "RunRecord",
