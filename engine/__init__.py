@@ -6,6 +6,8 @@ Public API (the app and the CLI use only these names):
 __version__ = "0.1.0"
 
 import os as _os  # noqa: E402
+import sys as _sys  # noqa: E402
+import types as _types  # noqa: E402
 
 # Before torch loads OpenMP: idle threads sleep instead of spinning, which on a busy 2-core
 # machine made compiled steps ~15x slower (a spinning thread starves the one it waits for).
@@ -39,6 +41,19 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class _Engine(_types.ModuleType):
+    """Importing the submodule engine.train binds the module as `engine.train`; the public name
+    is the function, as it was when this file imported everything eagerly, so keep it that way."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _PUBLIC and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Engine
 
 
 __all__ = [
