@@ -573,10 +573,11 @@ def reference_optimum(s, r) -> ReferenceOptimum:
 def reference_boundary() -> list[Boundary]:
     """Every phase boundary of the exact optimum as polylines in (density, relative importance).
 
-    Each point is a crossing found by bisection on a grid edge (exact to about 1e-10 in log10),
-    joined cell by cell; draw each polyline as a line in log-log axes, e.g. with matplotlib
-    `ax.plot(line.density, line.relative_importance)`, or mark the cells a polyline passes through
-    in a character grid."""
+    Each point is a crossing found by bisection on an edge of the table's grid, to about 1e-10 in
+    log10 (about 1e-6 near r = 1, where the optimum crosses the phase threshold continuously and
+    the phases' losses differ only quadratically), joined cell by cell. Draw each polyline as a
+    line on log-log axes, e.g. `ax.plot(line.density, line.relative_importance)` with matplotlib,
+    or mark the cells a polyline passes through in a character grid."""
     return list(_table().boundaries)
 
 

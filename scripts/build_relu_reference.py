@@ -17,8 +17,8 @@ What it does (engine.relu_reference has the loss, its gradient and the minimiser
 4. With --check N, scipy's L-BFGS-B from 40 random starts at N random grid points (unconstrained,
    an independent search) must not find a lower loss than the table. scipy is needed only here.
 
-Run time on the 2-core development machine: see the line it prints at the end (the committed
-table: 161 x 161, 2 workers, about 17 minutes; --check 12 adds about two minutes).
+Run time on the 2-core development machine (shared with other work): 10.9 minutes for the
+committed table (161 x 161, 2 workers, --check 12, which takes about one minute of that).
 """
 
 from __future__ import annotations
