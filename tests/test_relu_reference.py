@@ -186,3 +186,11 @@ def test_runtime_module_imports_neither_torch_nor_scipy():
             "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_points_outside_the_table_are_minimised_on_the_spot():
+    found = reference_optimum([0.005, 0.9], [1.0, 20.0])
+    assert not found.from_table.any()
+    assert list(found.phase) == ["superposition", "feature2"]
+    assert list(reference_phase([0.005, 0.9], [1.0, 20.0])) == ["superposition", "feature2"]
+    np.testing.assert_allclose(found.loss, expected_loss(found.w, found.b, [0.005, 0.9], [1.0, 20.0]), rtol=1e-12)
