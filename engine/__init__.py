@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import os as _os
+import sys as _sys
+import types as _types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -59,6 +61,19 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC))
+
+
+class _Engine(_types.ModuleType):
+    """Importing the submodule engine.train binds the module as `engine.train`; the public name
+    is the function, as it was when this file imported everything eagerly, so keep it that way."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _PUBLIC and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Engine
 
 
 if TYPE_CHECKING:  # for readers and type checkers: the same names, eagerly

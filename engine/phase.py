@@ -1,12 +1,14 @@
-"""Phases of n=2, m=1 models, the phase grid of a run, and the exact ReLU reference."""
+"""Phases of n=2, m=1 models, the phase grid of a run, and the closed-form ReLU bound.
+
+The exact ReLU reference (the true optimum over all of W and b) is engine.relu_reference; the
+closed form kept here compares three zero-bias candidates only, so it is an upper bound on each
+phase's best loss and its boundary is not the true one (SCIENCE.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
-from engine.sweep import lowest_loss_instances
 
 PHASES = ("feature1", "feature2", "superposition", "neither")
 
@@ -48,6 +50,8 @@ def phase_grid(
 
     W [K, 1, 2], final_loss [K], density / relative_importance / point [K]. A diverged
     instance (NaN loss) never wins."""
+    from engine.sweep import lowest_loss_instances  # engine.sweep loads torch; classify and PHASES need not
+
     phases = classify(W, threshold)  # [K]
     out = []
     for p, winner in zip(np.unique(point), lowest_loss_instances(point, final_loss)):
@@ -65,8 +69,11 @@ def phase_grid(
     return out
 
 
-# Exact expected losses of the three candidate ReLU solutions (SCIENCE.md), density s, importance (1, r).
-def relu_reference_losses(s: np.ndarray | float, r: np.ndarray | float) -> dict[str, np.ndarray]:
+# The closed-form bound: exact expected losses of three zero-bias candidates (SCIENCE.md), density s,
+# importance (1, r). Each is an upper bound on the best loss of its phase, not that loss: a
+# nonzero bias does better (engine.relu_reference), so the boundary below is not the true one.
+def relu_bound_losses(s: np.ndarray | float, r: np.ndarray | float) -> dict[str, np.ndarray]:
+    """Loss of W = [1, 0] (b2 = s/2), W = [0, 1] (b1 = s/2) and W = [1, -1] (b = 0)."""
     s, r = np.asarray(s, dtype=float), np.asarray(r, dtype=float)
     return {
         "feature1": r * (s / 3 - s**2 / 4),
@@ -75,18 +82,26 @@ def relu_reference_losses(s: np.ndarray | float, r: np.ndarray | float) -> dict[
     }
 
 
-def relu_reference_phase(s: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
-    """The phase (as a PHASES name) with the lowest exact loss at each (s, r)."""
-    losses = relu_reference_losses(s, r)
+def relu_bound_phase(s: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
+    """The phase (a PHASES name) of the lowest of the three candidates at each (s, r)."""
+    losses = relu_bound_losses(s, r)
     names = np.array(["feature1", "feature2", "superposition"])
     stacked = np.stack([losses[k] for k in names])
     return names[np.argmin(stacked, axis=0)]
 
 
-def relu_superposition_boundary(r: np.ndarray | float) -> np.ndarray:
-    """Density below which ReLU superposes both features: 4r/(2+5r) for r <= 1, 4/(5+2r) above."""
+def relu_bound_superposition_boundary(r: np.ndarray | float) -> np.ndarray:
+    """Density below which the zero-bias pair beats both candidates: 4r/(2+5r) for r <= 1,
+    4/(5+2r) above. The true boundary lies at higher densities (engine.relu_reference)."""
     r = np.asarray(r, dtype=float)
     return np.where(r <= 1, 4 * r / (2 + 5 * r), 4 / (5 + 2 * r))
 
 
-RELU_TRIPLE_POINT = (4 / 7, 1.0)  # (density, relative importance)
+RELU_BOUND_TRIPLE_POINT = (4 / 7, 1.0)  # (density, relative importance) where the three candidates tie
+
+# Old names of the closed-form bound, kept while their callers move to engine.relu_reference
+# (reference_phase, reference_boundary, reference_triple_point). They are the bound, not the optimum.
+relu_reference_losses = relu_bound_losses
+relu_reference_phase = relu_bound_phase
+relu_superposition_boundary = relu_bound_superposition_boundary
+RELU_TRIPLE_POINT = RELU_BOUND_TRIPLE_POINT

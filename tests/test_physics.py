@@ -6,7 +6,8 @@ import pytest
 
 from engine import RunConfig, instance_table, train
 from engine.metrics import feature_norms, represented
-from engine.phase import phase_grid, relu_reference_phase
+from engine.phase import phase_grid, relu_bound_phase
+from engine.relu_reference import reference_phase
 
 
 @pytest.mark.slow
@@ -36,14 +37,14 @@ def test_relu_two_features_land_in_the_exact_reference_phase():
     grid = phase_grid(result.W, result.final_loss, table.density, table.relative_importance, table.point)
     found = {(round(p.density, 6), round(p.relative_importance, 6)): p.phase for p in grid}
     for density, relative in RELU_POINTS:
-        expected = str(relu_reference_phase(density, relative))
+        expected = str(reference_phase(density, relative))
         assert found[(round(density, 6), round(relative, 6))] == expected, (density, relative, found)
 
 
-def test_exact_reference_matches_science_md():
-    assert relu_reference_phase(1.0, 0.5) == "feature1"
-    assert relu_reference_phase(1.0, 3.0) == "feature2"
-    assert relu_reference_phase(0.02, 1.0) == "superposition"
-    # triple point r = 1, s = 4/7: the superposition boundary meets the r = 1 line
-    assert relu_reference_phase(4 / 7 - 0.01, 1.0) == "superposition"
-    assert relu_reference_phase(4 / 7 + 0.01, 0.99) == "feature1"
+def test_closed_form_bound_matches_science_md():
+    assert relu_bound_phase(1.0, 0.5) == "feature1"
+    assert relu_bound_phase(1.0, 3.0) == "feature2"
+    assert relu_bound_phase(0.02, 1.0) == "superposition"
+    # the bound's triple point r = 1, s = 4/7 (the true one lies at s = 0.713, SCIENCE.md)
+    assert relu_bound_phase(4 / 7 - 0.01, 1.0) == "superposition"
+    assert relu_bound_phase(4 / 7 + 0.01, 0.99) == "feature1"
