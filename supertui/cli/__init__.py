@@ -11,9 +11,9 @@ import sys
 
 from engine import __version__
 from engine.errors import SupertuiError
-from supertui.cli import export, reproduce, rm, runs, show, train
+from supertui.cli import export, reproduce, rm, runs, serve, show, train
 
-COMMANDS = [train, runs, show, rm, export, reproduce]
+COMMANDS = [train, runs, show, rm, export, reproduce, serve]
 EXIT_USAGE = 2
 
 
