@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Callable
 
 from engine.errors import ConfigError
 
@@ -72,12 +73,11 @@ def run(args) -> int:
         loopback = is_loopback(sock)
         server = server_class(tab_command(data_dir), host=args.host, port=port, title="supertui",
                               loopback_only=loopback)
-        announce(args.host, port, data_dir, loopback)
         # Everything loaded so far lives until exit: frozen, the collector skips it, including in the
         # collections at interpreter exit, which for torch's objects (imported by `engine` for now)
         # took 0.7 s of the one second a Ctrl+C may take.
         gc.freeze()
-        asyncio.run(serve_until_stopped(server, sock))
+        asyncio.run(serve_until_stopped(server, sock, lambda: announce(args.host, port, data_dir, loopback)))
     finally:
         sock.close()
     return 0
@@ -173,7 +173,8 @@ def announce(host: str, port: int, data_dir: Path, loopback: bool) -> None:
     print("Ctrl+C stops the server and every tab's app.", flush=True)
 
 
-async def serve_until_stopped(server, sock: socket.socket) -> None:
+async def serve_until_stopped(server, sock: socket.socket, on_serving: Callable[[], None]) -> None:
+    """Serve until SIGINT or SIGTERM; `on_serving` runs once the server answers."""
     from aiohttp import web
 
     stop = asyncio.Event()
@@ -184,6 +185,7 @@ async def serve_until_stopped(server, sock: socket.socket) -> None:
                            shutdown_timeout=QUIT_GRACE)
     await runner.setup()
     await web.SockSite(runner, sock).start()
+    on_serving()
     try:
         await stop.wait()
     finally:
