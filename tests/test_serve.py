@@ -70,7 +70,8 @@ def test_port_in_use_is_one_line_exit_2(capsys):
 
 
 def test_without_textual_serve_says_how_to_install_it(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "textual_serve", None)  # what an install without the extra looks like
+    for name in ("textual_serve", "textual_serve.server", "textual_serve.app_service"):
+        monkeypatch.setitem(sys.modules, name, None)  # what an install without the extra looks like
     assert main(["serve", "--port", str(free_port())]) == 2
     assert capsys.readouterr().err == (
         "supertui: error: serve: needs textual-serve; install it with: pip install 'supertui[serve]'\n")
