@@ -12,9 +12,9 @@ import sys
 
 from engine import __version__
 from engine.errors import SupertuiError
-from supertui.cli import cancel, export, jobs, reproduce, rm, runs, show, sweep, sweeps, train, wait
+from supertui.cli import cancel, export, jobs, reproduce, rm, runs, serve, show, sweep, sweeps, train, wait
 
-COMMANDS = [train, sweep, jobs, cancel, wait, runs, sweeps, show, rm, export, reproduce]
+COMMANDS = [train, sweep, jobs, cancel, wait, runs, sweeps, show, rm, export, reproduce, serve]
 EXIT_USAGE = 2
 
 
