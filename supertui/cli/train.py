@@ -10,7 +10,8 @@ import numpy as np
 from engine import BLOG_ACTIVATIONS, RunConfig, preset_config, run_experiment
 from engine.device import available_memory_bytes, select_device
 from engine.errors import ConfigError
-from engine.presets import PRESETS, QUALITIES, phase_axes
+from engine.experiments import experiment_names
+from engine.presets import QUALITIES, phase_axes
 from supertui.cli.common import graceful_sigint, open_store
 from supertui.cli.progress import TrainDisplay
 
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
         help="train a preset headless and save the runs",
         description="Train PRESET for each activation; print each run id on its own line at the end.",
     )
-    p.add_argument("preset", help=f"one of: {', '.join([*PRESETS, 'custom'])}")
+    p.add_argument("preset", help=f"one of: {', '.join(experiment_names())}")
     p.add_argument("--activation", "-a", nargs="+", default=None, metavar="A",
                    help="activation(s), one run each; 'all' for the blog's seven (default: relu)")
     p.add_argument("--paper", action="store_const", const="paper", dest="quality", default="quick",
