@@ -32,6 +32,7 @@ from supertui.widgets.partner_cosine import PartnerCosinePlot
 from supertui.widgets.phase_grid import PhaseGrid
 
 SETTLED_REPORTS = 3  # while training, a phase cell fills in once its phase held this many reports
+LEGEND_PAIRS = 3  # partner pairs listed under WᵀW
 
 
 @dataclass(frozen=True)
@@ -243,11 +244,12 @@ class PairsPane(Pane):
         instances = ctx.data.instances
         pairs = feature_pairs(instances.partner[ctx.k], instances.pair_kind[ctx.k]) if instances.partner is not None else []
         self.heatmap.update_matrix(G, title=ctx.data.moment)
-        text = Text()
+        lines = []
         for (i, j, kind), cosine in zip(pairs, pair_cosines(W, pairs)):
-            text.append(f"({i},{j}) ", style="bold")
-            text.append(f"{kind[:4]} WᵀW {G[i, j]:+.2f} cos {format_metric('partner_cosine', cosine)}   ")
-        self.legend.update(text)
+            lines.append(Text.assemble((f"({i},{j}) ", "bold"), f"{kind}: WᵀW {G[i, j]:+.2f}, cos {format_metric('partner_cosine', cosine)}"))
+        if len(lines) > LEGEND_PAIRS:
+            lines = lines[: LEGEND_PAIRS - 1] + [Text(f"… {len(lines) - LEGEND_PAIRS + 1} more pairs", style="dim")]
+        self.legend.update(Text("\n").join(lines))
         self.set_title(f"WᵀW, pairs {', '.join(f'({i},{j})' for i, j, _ in pairs)} · {ctx.where}")
 
 

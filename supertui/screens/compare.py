@@ -181,7 +181,7 @@ class CompareScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "density":
-            return True if self._densities() else None  # only where WᵀW panes are shown
+            return bool(self._densities())  # only where WᵀW panes are shown: else not even in the footer
         return True
 
     def action_density(self, delta: int) -> None:

@@ -91,8 +91,10 @@ class RunViewScreen(Screen):
         yield Static("", id="run-status")
         yield Static("", id="pane-tabs")
         with Container(id="panes", classes=f"panes-{len(self.panes)}"):
-            for pane in self.panes:
-                with Vertical(classes="pane", id=f"pane-{pane.id}") as container:
+            for i, pane in enumerate(self.panes):
+                # Five panes in three columns: the last one takes the free cell beside it too.
+                wide = len(self.panes) == 5 and i == 4
+                with Vertical(classes="pane -span" if wide else "pane", id=f"pane-{pane.id}") as container:
                     pane.container = container
                     yield from pane.widgets()
         yield Scrubber(id="scrubber")
@@ -169,7 +171,7 @@ class RunViewScreen(Screen):
         if action in ("scrub", "latest"):
             return True if self.source.arrays() is not None else None
         if action == "pane":
-            return True if parameters and parameters[0] < len(self.panes) else None
+            return bool(parameters) and parameters[0] < len(self.panes)
         return True
 
     def on_scrubber_moved(self, message: Scrubber.Moved) -> None:

@@ -41,7 +41,8 @@ def series_colour(label: str, palette: dict[str, str]) -> str:
 
 
 def series_marker(label: str) -> str:
-    return next((marker for kind, marker in KIND_MARKERS.items() if label.endswith(kind)), "braille")
+    """A marker per pair kind, the label's last part ("relu · anticorrelated" -> "anticorrelated")."""
+    return KIND_MARKERS.get(label.split(" · ")[-1].split(" (")[0], "braille")
 
 
 class PartnerCosinePlot(SafePlot):
