@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Static
 
 from engine.experiments import Experiment
 from engine.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
-from supertui.run_model import Selection, dstar_curve, loss_curves, partner_cosine_curves, phase_cells
+from supertui.run_model import Selection, dstar_curve, loss_curves, partner_cosine_curves, phase_cells, winners
 from supertui.run_source import RunData
 from supertui.widgets.dstar_plot import DStarPlot
 from supertui.widgets.heatmap import HeatMap
@@ -272,23 +272,71 @@ PANES: dict[str, Callable[[], Pane]] = {
 
 
 # --------------------------------------------------------------------------- compare
+# A compare pane draws a group of runs (those whose experiment names it): items are
+# (index, record, arrays); a per-run widget has id "view-<index>", a shared one "view-<pane id>".
+
+
+def _compare_gram(screen, items, target: float | None) -> None:
+    """WᵀW of each run at the density nearest the shared target, lowest-loss seed, one scale."""
+    grams = {}
+    for i, record, arrays in items:
+        cfg = record.config
+        d_index = int(np.argmin(np.abs(np.log(np.asarray(cfg.densities)) - np.log(target))))
+        point = Selection((d_index,)).point(cfg)
+        k = winners(arrays.instances, arrays.final_loss)[point]
+        grams[i] = (gram(arrays.W[k]), f"density {cfg.densities[d_index]:.3g}")
+    vmax = max(float(np.abs(g).max()) for g, _ in grams.values()) or 1.0
+    for i, (matrix, where) in grams.items():
+        screen.query_one(f"#view-{i}").update_matrix(matrix, title=where, vmax=vmax)
+
+
+def _compare_phase(screen, items, target) -> None:
+    for i, record, arrays in items:
+        cfg = record.config
+        phases, agreement = phase_cells(cfg, arrays.instances, arrays.W, arrays.final_loss)
+        screen.query_one(f"#view-{i}").update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+
+
+def _labelled(curves: dict, label: str, record, curve) -> None:
+    curves[label if label not in curves else f"{label} ({record.id[-4:]})"] = curve
+
+
+def _compare_dstar(screen, items, target) -> None:
+    curves: dict[str, tuple] = {}
+    for _, record, arrays in items:
+        inv_density, dstar, _ = dstar_curve(record.config, arrays.instances, arrays.W, arrays.final_loss)
+        _labelled(curves, record.config.activation, record, (inv_density, dstar))
+    screen.query_one("#view-dstar").update_curves(curves)
+
+
+def _compare_cosine(screen, items, target) -> None:
+    curves: dict[str, tuple] = {}
+    for _, record, arrays in items:
+        for kind, curve in partner_cosine_curves(arrays.instances, arrays.W, arrays.final_loss).items():
+            _labelled(curves, f"{record.config.activation} · {kind}", record, curve)
+    screen.query_one("#view-cosine").update_curves(curves)
 
 
 @dataclass(frozen=True)
 class ComparePane:
     """How compare shows runs whose experiment names this pane: `shared` panes draw every such
-    run into one widget; the others get one widget per run."""
+    run into one widget; the others get one widget per run. `steps_density`: [ ] move the density
+    these panes show."""
 
     id: str
     shared: bool
     title: str
     make: Callable[[str], Widget]  # widget id -> widget
+    update: Callable  # (screen, items, target density) -> None
+    steps_density: bool = False
 
 
 COMPARE_PANES: dict[str, ComparePane] = {
-    "gram": ComparePane("gram", False, "WᵀW at one density, one colour scale", lambda wid: HeatMap(id=wid)),
-    "phase": ComparePane("phase", False, "phase of the winning seed", lambda wid: PhaseGrid(id=wid)),
-    "dstar": ComparePane("dstar", True, "D* against 1/(1-S), one colour per activation", lambda wid: DStarPlot(id=wid)),
+    "gram": ComparePane("gram", False, "WᵀW at one density, one colour scale", lambda wid: HeatMap(id=wid),
+                        _compare_gram, steps_density=True),
+    "phase": ComparePane("phase", False, "phase of the winning seed", lambda wid: PhaseGrid(id=wid), _compare_phase),
+    "dstar": ComparePane("dstar", True, "D* against 1/(1-S), one colour per activation", lambda wid: DStarPlot(id=wid),
+                         _compare_dstar),
     "cosine": ComparePane("cosine", True, "partner cosine by density, one colour per activation",
-                          lambda wid: PartnerCosinePlot(id=wid)),
+                          lambda wid: PartnerCosinePlot(id=wid), _compare_cosine),
 }

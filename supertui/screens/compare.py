@@ -8,7 +8,6 @@ per activation. `[` `]` step the density of the WᵀW panes and act only when so
 
 from __future__ import annotations
 
-import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,11 +16,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.experiments import experiment_for
-from engine.metrics import gram
 from engine.store import RunRecord, StoreError
 from supertui.exporting import export_in_background
 from supertui.panes import COMPARE_PANES
-from supertui.run_model import Selection, dstar_curve, partner_cosine_curves, phase_cells, winners
 from supertui.widgets.runs_table import format_loss
 
 ALWAYS_SHOWN = ("preset", "activation")
@@ -121,46 +118,23 @@ class CompareScreen(Screen):
             pane.styles.width = width
 
     def _densities(self) -> list[float]:
-        return sorted({d for r in self.records if pane_kind(r) == "gram" for d in r.config.densities}, reverse=True)
+        """The densities [ ] step through: those of runs whose compare pane shows one density."""
+        stepping = [r for r in self.records if COMPARE_PANES[pane_kind(r)].steps_density]
+        return sorted({d for r in stepping for d in r.config.densities}, reverse=True)
 
     def redraw(self) -> None:
         densities = self._densities()
         target = densities[self.density_index % len(densities)] if densities else None
-        grams: dict[int, tuple[np.ndarray, str]] = {}
-        shared: dict[str, dict[str, tuple]] = {}
+        groups: dict[str, list] = {}
         for i, record in enumerate(self.records):
             try:
                 arrays = record.arrays
             except StoreError as exc:
                 self.notify(str(exc), severity="error")
                 continue
-            kind = pane_kind(record)
-            cfg = record.config
-            if kind == "phase":
-                phases, agreement = phase_cells(cfg, arrays.instances, arrays.W, arrays.final_loss)
-                self.query_one(f"#view-{i}").update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
-            elif kind == "dstar":
-                inv_density, dstar, _ = dstar_curve(cfg, arrays.instances, arrays.W, arrays.final_loss)
-                curves = shared.setdefault(kind, {})
-                label = cfg.activation if cfg.activation not in curves else f"{cfg.activation} ({record.id[-4:]})"
-                curves[label] = (inv_density, dstar)
-            elif kind == "cosine":
-                curves = shared.setdefault(kind, {})
-                for pair_kind, curve in partner_cosine_curves(arrays.instances, arrays.W, arrays.final_loss).items():
-                    label = f"{cfg.activation} · {pair_kind}"
-                    curves[label if label not in curves else f"{label} ({record.id[-4:]})"] = curve
-            else:
-                # The density nearest the shared target; the lowest-loss seed there.
-                d_index = int(np.argmin(np.abs(np.log(np.asarray(cfg.densities)) - np.log(target))))
-                point = Selection((d_index,)).point(cfg)
-                k = winners(arrays.instances, arrays.final_loss)[point]
-                grams[i] = (gram(arrays.W[k]), f"density {cfg.densities[d_index]:.3g}")
-        if grams:
-            vmax = max(float(np.abs(g).max()) for g, _ in grams.values()) or 1.0
-            for i, (matrix, where) in grams.items():
-                self.query_one(f"#view-{i}").update_matrix(matrix, title=where, vmax=vmax)
-        for kind, curves in shared.items():
-            self.query_one(f"#view-{kind}").update_curves(curves)
+            groups.setdefault(pane_kind(record), []).append((i, record, arrays))
+        for kind, items in groups.items():
+            COMPARE_PANES[kind].update(self, items, target)
         status = Text(f"{len(self.records)} runs", style="bold")
         if target is not None:
             status.append(f"   WᵀW at density {target:.3g} ({self.density_index % len(densities) + 1}/{len(densities)}), one colour scale   [ ] density")
