@@ -42,6 +42,7 @@ class ActivationMath:
     value_and_slope: ValueAndSlope | None = None  # elementwise activations
     value_and_pullback: ValueAndPullback | None = None  # activations that couple the features
     couples_features: bool = False  # f(z)_i depends on other features j of the same sample
+    feature_lists: bool = False  # value_and_pullback also takes (and gives) the features as a list
 
     @property
     def fast(self) -> bool:
@@ -54,11 +55,13 @@ def elementwise(value_and_slope: ValueAndSlope) -> ActivationMath:
     return ActivationMath(forward=lambda z: value_and_slope(z)[0], value_and_slope=value_and_slope)
 
 
-def feature_coupled(value_and_pullback: ValueAndPullback) -> ActivationMath:
+def feature_coupled(value_and_pullback: ValueAndPullback, feature_lists: bool = False) -> ActivationMath:
     """An activation that mixes the features of a sample (dim -2), defined by its forward and its
-    vector-Jacobian product: z -> (f(z), dy -> dz)."""
+    vector-Jacobian product: z -> (f(z), dy -> dz). With feature_lists, it also takes z as a list
+    of n per-feature tensors (and returns lists), which the small-model path uses to stay fused."""
     return ActivationMath(
-        forward=lambda z: value_and_pullback(z)[0], value_and_pullback=value_and_pullback, couples_features=True
+        forward=lambda z: value_and_pullback(z)[0], value_and_pullback=value_and_pullback, couples_features=True,
+        feature_lists=feature_lists,
     )
 
 
@@ -205,21 +208,44 @@ def _tanh():
     return elementwise(value_and_slope)
 
 
+def _softmax_parts(zs: list["Tensor"]) -> list["Tensor"]:
+    """softmax across a list of per-feature tensors; for two, a sigmoid of the difference (one
+    exp instead of two)."""
+    import torch
+
+    if len(zs) == 2:
+        s = torch.sigmoid(zs[0] - zs[1])
+        return [s, 1.0 - s]
+    top = zs[0]
+    for z in zs[1:]:
+        top = torch.maximum(top, z)
+    exps = [torch.exp(z - top) for z in zs]
+    total = exps[0]
+    for e in exps[1:]:
+        total = total + e
+    return [e / total for e in exps]
+
+
 @register_activation("solu", "z * softmax(z) over the features of a sample (no LayerNorm)")
 def _solu():
     import torch
 
     def value_and_pullback(z):
+        # y_i = z_i s_i: dz_j = s_j (dy_j (1 + z_j) - sum_i dy_i y_i), the full Jacobian's product.
+        if isinstance(z, list):  # the features one by one (the unrolled small-model path): the same formulas
+            s = _softmax_parts(z)
+            y = [zi * si for zi, si in zip(z, s)]
+
+            def pullback(dy):
+                dot = sum(dyi * yi for dyi, yi in zip(dy, y))
+                return [si * (dyi * (1.0 + zi) - dot) for si, dyi, zi in zip(s, dy, z)]
+
+            return y, pullback
         s = torch.softmax(z, dim=FEATURE_DIM)  # [..., n, batch]
         y = z * s
+        return y, lambda dy: s * (dy * (1.0 + z) - (dy * y).sum(dim=FEATURE_DIM, keepdim=True))
 
-        def pullback(dy):
-            # y_i = z_i s_i: dz_j = s_j (dy_j (1 + z_j) - sum_i dy_i y_i), the full Jacobian's product.
-            return s * (dy * (1.0 + z) - (dy * y).sum(dim=FEATURE_DIM, keepdim=True))
-
-        return y, pullback
-
-    return feature_coupled(value_and_pullback)
+    return feature_coupled(value_and_pullback, feature_lists=True)
 
 
 def _check_eps(eps: float) -> None:

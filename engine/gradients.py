@@ -109,6 +109,8 @@ def _activate_unrolled(act: ActivationMath, zs: list[torch.Tensor]):
     if act.value_and_slope is not None:
         ys, slopes = map(list, zip(*(act.value_and_slope(z) for z in zs)))
         return ys, lambda dys: [dy * d for dy, d in zip(dys, slopes)]
+    if act.feature_lists:
+        return act.value_and_pullback(list(zs))
     y, pullback = act.value_and_pullback(torch.stack(zs, dim=1))  # [K, n, batch]
     return list(y.unbind(1)), lambda dys: list(pullback(torch.stack(dys, dim=1)).unbind(1))
 

@@ -90,43 +90,52 @@ class LossPane(Pane):
             self.plot.update_curves(np.asarray(steps), curves, log_y=True)
 
 
-class GramPane(Pane):
-    id, tab, title = "gram", "WᵀW", "WᵀW"
+class ModelPane(Pane):
+    """A pane that draws the selected model W [m, n]; its border says which one."""
+
+    label = ""  # the border title before " · <which model>"
+
+    def draw(self, W: np.ndarray, moment: str) -> None:
+        raise NotImplementedError
+
+    def update(self, ctx):
+        if ctx.data.W is not None:
+            self.draw(ctx.data.W[ctx.k], ctx.data.moment)
+            self.set_title(f"{self.label} · {ctx.where}")
+
+
+class GramPane(ModelPane):
+    id, tab, title, label = "gram", "WᵀW", "WᵀW", "WᵀW"
 
     def widgets(self):
         self.heatmap = HeatMap(id="gram")
         return [self.heatmap]
 
-    def update(self, ctx):
-        if ctx.data.W is not None:
-            self.heatmap.update_matrix(gram(ctx.data.W[ctx.k]), title=ctx.data.moment)
-            self.set_title(f"WᵀW · {ctx.where}")
+    def draw(self, W, moment):
+        self.heatmap.update_matrix(gram(W), title=moment)
 
 
-class BarsPane(Pane):
+class BarsPane(ModelPane):
     id, tab, title = "bars", "neuron bars", "neuron-feature weights W[k, i]"
+    label = title
 
     def widgets(self):
         self.bars = NeuronBars(id="bars")
         return [self.bars]
 
-    def update(self, ctx):
-        if ctx.data.W is not None:
-            self.bars.update_weights(ctx.data.W[ctx.k], title=ctx.data.moment)
-            self.set_title(f"neuron-feature weights W[k, i] · {ctx.where}")
+    def draw(self, W, moment):
+        self.bars.update_weights(W, title=moment)
 
 
-class NormsPane(Pane):
-    id, tab, title = "norms", "norms", "feature norms ‖W_i‖, colour: superposition"
+class NormsPane(ModelPane):
+    id, tab, title, label = "norms", "norms", "feature norms ‖W_i‖, colour: superposition", "‖W_i‖ by superposition"
 
     def widgets(self):
         self.bars = FeatureNormBars(id="norms")
         return [self.bars]
 
-    def update(self, ctx):
-        if ctx.data.W is not None:
-            self.bars.update_model(ctx.data.W[ctx.k], title=ctx.data.moment)
-            self.set_title(f"‖W_i‖ by superposition · {ctx.where}")
+    def draw(self, W, moment):
+        self.bars.update_model(W, title=moment)
 
 
 class PointsPane(Pane):

@@ -15,7 +15,7 @@ import numpy as np
 
 from supertui.widgets.loss_plot import log_ticks, tick_label
 from supertui.widgets.palette import PAIR_COLORS, activation_color, hex_to_rgb, label_colors
-from supertui.widgets.plot_base import SafePlot
+from supertui.widgets.plot_base import SafePlot, sorted_finite
 
 REFERENCE_COLOR = "#6E6E6E"
 KIND_MARKERS = {"correlated": "braille", "anticorrelated": "dot"}
@@ -62,12 +62,7 @@ class PartnerCosinePlot(SafePlot):
         palette = label_colors(list(curves))
         series = []
         for label, (x, y) in curves.items():
-            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-            if x.shape != y.shape:
-                raise ValueError(f"curves[{label!r}]: {x.shape} densities but {y.shape} cosines")
-            keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-            order = np.argsort(x[keep], kind="stable")
-            series.append(CosineSeries(label, x[keep][order], y[keep][order], series_colour(label, palette),
+            series.append(CosineSeries(label, *sorted_finite(label, x, y, "cosine"), series_colour(label, palette),
                                        series_marker(label)))
         if len(series) == len(self._series) and all(
             a.label == b.label and np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.text import Text
 from textual_plotext import PlotextPlot
+
+
+def sorted_finite(label: str, x, y, what: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """A curve's points ready for a log x axis: finite, x > 0, sorted by x (ValueError naming the
+    curve when x and y differ in shape)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"curves[{label!r}]: x has shape {x.shape} but {what} has {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    order = np.argsort(x[keep], kind="stable")
+    return x[keep][order], y[keep][order]
 
 
 class SafePlot(PlotextPlot):

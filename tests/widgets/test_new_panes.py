@@ -77,5 +77,5 @@ async def test_partner_cosine_plot_compares_runs_by_activation_and_drops_unrepre
         assert series["relu · correlated"].color == activation_color("relu")
         assert series["relu · correlated"].marker != series["relu · anticorrelated"].marker
         assert len(series["relu · correlated"].x) == 2  # NaN: a partner not represented, not drawn
-        with pytest.raises(ValueError, match="densities"):
-            plot.update_curves({"x": (densities, np.zeros(2))})
+        with pytest.raises(ValueError, match="x has shape .* but cosine has"):
+            plot.update_curves({"x": (densities, np.zeros(2))})  # names the curve and the mismatch
