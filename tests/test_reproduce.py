@@ -66,7 +66,12 @@ def test_report_sets_figures_beside_claims_with_measured_tables(job):
     for claim in claims:
         assert f"`{claim.id}` · {claim.statement}" in text
     assert text.count("> Blog:") == 1 + sum(not c.id.startswith("correlated.") for c in claims)
-    assert "Features represented" in text and "| 1/(1−S) |" in text and "superposition" in text
+    from engine.metrics import METRICS
+
+    # the tables name each metric by the one formula the app's headers and the JSON use
+    for key in ("represented", "max_interference", "features_per_neuron", "dims_per_feature", "partner_cosine"):
+        assert METRICS[key].formula in text, key
+    assert "| 1/(1−S) |" in text
     assert "What each activation does with partner pairs" in text
     assert all(f"- **{a}**: correlated: " in text for a in BLOG_ACTIVATIONS)
     # the D* table: one row per density, one column per activation, numbers measured from the runs

@@ -36,7 +36,7 @@ import numpy as np
 from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.experiments.base import Axis, Claim, Evidence, Experiment, Point, Sampler, Table, log_grid, register, series, tiny, verdict
-from engine.metrics import PAIR_KINDS, feature_pairs, format_metric, pair_cosines, run_points
+from engine.metrics import METRICS, PAIR_KINDS, feature_pairs, format_metric, pair_cosines, run_points
 
 KINDS = ("correlated", "anticorrelated")  # the pair kinds a run trains, in point order
 
@@ -143,7 +143,8 @@ class Correlated(Experiment):
         measured = {a: cosine_rows(record) for a, record in runs.items()}
         rows = [[f"{d:.3g}", kind] + [format_metric("partner_cosine", measured[a][i]["partner_cosine"]) for a in runs]
                 for i, (d, kind) in enumerate(points)]
-        return [Table("Mean cosine between partner features, lowest-loss seed per point (−1 antipodal, 0 orthogonal, "
+        metric = METRICS["partner_cosine"]
+        return [Table(f"Partner cosine, {metric.formula}; lowest-loss seed per point (−1 antipodal, 0 orthogonal, "
                       "+1 one shared direction; – when a partner is not represented)", ["1−S", "pairs", *runs], rows)]
 
     def validate(self, config: RunConfig) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.experiments.base import Claim, Evidence, Experiment, Table, register, series, tiny, verdict
-from engine.metrics import REPRESENTED_NORM, feature_dimensionality, feature_norms, format_metric, run_points
+from engine.metrics import METRICS, REPRESENTED_NORM, feature_dimensionality, feature_norms, format_metric, run_points
 
 STICKY_TOLERANCE = 0.05  # "at a sticky value": D_i within this of 1 or 1/2
 
@@ -67,7 +67,8 @@ class Dims(Experiment):
         sticky = [[a, "–" if not np.isfinite(m["sticky_share"]) else f"{100 * m['sticky_share']:.0f}%",
                    f"{m['represented']} of {m['features']}"] for a, m in measures.items()]
         return [
-            Table("D* = m/‖W‖²_F per density, lowest-loss seed", ["1/(1−S)", *runs], rows),
+            Table(f"{METRICS['dims_per_feature'].label} = {METRICS['dims_per_feature'].formula} per density, lowest-loss seed",
+                  ["1/(1−S)", *runs], rows),
             Table(f"Share of represented features (‖W_i‖ ≥ {REPRESENTED_NORM}) with D_i within {STICKY_TOLERANCE} of 1 "
                   "or 1/2, over all densities", ["activation", "sticky share", "represented features"], sticky),
         ]

@@ -7,7 +7,7 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.experiments.base import Claim, Evidence, Experiment, Table, log_grid, register, series, tiny, verdict
-from engine.metrics import REPRESENTED_NORM, feature_norms, format_metric, run_points
+from engine.metrics import METRICS, REPRESENTED_NORM, feature_norms, format_metric, run_points
 
 ANTIPODAL_COSINE = -0.9  # a represented feature has an antipodal partner below this cosine
 INTERFERENCE = 0.1  # "interferes": some off-diagonal |WᵀW| at least this
@@ -108,12 +108,12 @@ class Sparsity(Experiment):
         densities = [r["density"] for r in density_rows(first)]
         header = ["activation"] + [f"1−S={d:.3g}" for d in densities]
         out = []
-        for key, title in (("represented", f"Features represented (‖W_i‖ ≥ {REPRESENTED_NORM}) out of n={first.config.n}"),
-                           ("max_interference", "Largest interference between two features, max over i≠j of |(WᵀW)_ij|"),
-                           ("features_per_neuron", "Most features on one neuron (|W[k, i]| ≥ 0.3; the hidden basis is not "
-                                                   "privileged, so this reads the bars as drawn)")):
+        notes = {"represented": f" out of n={first.config.n}",
+                 "features_per_neuron": " (the hidden basis is not privileged: this reads the bars as drawn)"}
+        for key in MEASURES:
+            title = f"{METRICS[key].label.capitalize()}, {METRICS[key].formula}{notes.get(key, '')}"
             rows = [[a] + [format_metric(key, r[key]) for r in density_rows(record)] for a, record in runs.items()]
-            out.append(Table(title + ", lowest-loss seed per density", header, rows))
+            out.append(Table(title + "; lowest-loss seed per density", header, rows))
         return out
 
 
