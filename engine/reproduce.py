@@ -185,7 +185,7 @@ def reproduce(
 
     Existing output files are refused before anything trains unless force. Reused runs must
     be completed and have the same config (up to compile/device/snapshots)."""
-    from engine.export import _builder, refuse_existing, write_figure
+    from engine.export import figure_builder, refuse_existing, write_figure
     from engine.export.figures import figure_input_batches
 
     started = time.monotonic()
@@ -253,11 +253,11 @@ def reproduce(
         runs = result.runs_of(experiment.name)
         for activation, record in runs.items():
             for kind in experiment.figures:
-                export(f"{kind}:{experiment.name}:{activation}", _builder(kind, [record]))
+                export(f"{kind}:{experiment.name}:{activation}", figure_builder(kind, [record]))
         if experiment.compare_figure:
-            export(f"compare:{experiment.name}", _builder(experiment.compare_figure, list(runs.values())))
+            export(f"compare:{experiment.name}", figure_builder(experiment.compare_figure, list(runs.values())))
         for activation, record in runs.items():
-            export(f"loss:{experiment.name}:{activation}", _builder("loss", [record]))
+            export(f"loss:{experiment.name}:{activation}", figure_builder("loss", [record]))
         result.measured[experiment.name] = Measured(
             experiment, [(claim, claim.evaluate(runs)) for claim in experiment.claims], experiment.tables(runs)
         )

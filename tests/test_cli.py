@@ -28,7 +28,7 @@ BAD_INPUTS = [
     (["train", "dims", "--batch-size", "100000000"], "batch_size: this run needs about"),
     (["train", "phase", "--grid", "40by40"], "grid: cannot read '40by40'"),
     (["train", "sparsity", "--grid", "4x4"], "grid: applies to the phase preset only"),
-    (["train", "bogus"], "preset: unknown preset 'bogus'"),
+    (["train", "bogus"], "preset: unknown preset 'bogus' (accepted: sparsity, phase, dims, correlated, custom)"),
     (["train", "sparsity", "-a", "stretched_sigmoid", "--param", "eps=-1"], "activation_params.eps: must be a finite number >= 0"),
     (["train", "sparsity", "-a", "relu", "--param", "eps=1"], "activation_params: relu takes no parameter 'eps'"),
     (["show", "no-such-run"], "run: no run 'no-such-run'"),

@@ -70,7 +70,8 @@ def compare_kind(record: RunRecord) -> str | None:
     return experiment_for(record.config).compare_figure
 
 
-def _builder(kind: str, records: list[RunRecord]) -> Callable[[], object]:
+def figure_builder(kind: str, records: list[RunRecord]) -> Callable[[], object]:
+    """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of several."""
     from engine.export import compare, figures
 
     single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "dims": figures.figure_dims,
@@ -106,13 +107,13 @@ def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png") -> l
         if not record.has_arrays:
             raise StoreError(f"run {record.id}: nothing to export (status {record.status}, no saved weights yet)")
         for kind in figure_kinds(record):
-            planned.append(PlannedFigure(out_dir / f"{record.id}_{kind}.{fmt}", kind, _builder(kind, [record])))
+            planned.append(PlannedFigure(out_dir / f"{record.id}_{kind}.{fmt}", kind, figure_builder(kind, [record])))
         if compare_kind(record) is not None:
             groups.setdefault(compare_kind(record), []).append(record)
     for kind, group in groups.items():
         if len(group) >= 2:
             name = compare_name(kind, group)
-            planned.append(PlannedFigure(out_dir / f"{name}.{fmt}", f"compare_{kind}", _builder(kind, group)))
+            planned.append(PlannedFigure(out_dir / f"{name}.{fmt}", f"compare_{kind}", figure_builder(kind, group)))
     return planned
 
 
@@ -155,5 +156,6 @@ def export_input_batches(out_dir: Path, fmt: str = "png", force: bool = False, *
 
 __all__ = [
     "FORMATS", "FigureExistsError", "PlannedFigure", "check_format", "compare_kind", "compare_name", "export_input_batches",
+    "figure_builder",
     "export_runs", "figure_kinds", "plan_exports", "refuse_existing", "write_figure",
 ]
