@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from engine import activations
-from engine.activations import SHIPPED_ACTIVATIONS, activation_names, build_activation, build_activation_math
+from engine.activations import SHIPPED_ACTIVATIONS, activation_names, build_activation_math
 from engine.config import RunConfig
 from engine.data import feature_batch
 from engine.gradients import SMALL_MODEL_WEIGHTS, UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient

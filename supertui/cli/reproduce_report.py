@@ -64,7 +64,6 @@ def render_report(result: ReproduceResult) -> str:
     from engine.data import input_batch
 
     paths = result.paths
-    activations = result.activations
     rel = lambda key: paths[key].relative_to(result.out_dir).as_posix()  # noqa: E731
     first = next(iter(result.runs.values()))
     device = first.manifest.get("device") or "?"
