@@ -38,6 +38,7 @@ SNAPSHOT_FLOATS = 16_000_000  # bound on the W snapshots kept (64 MB of float32)
 # the gaps it decides (the paired error is reported with it), evaluated in chunks.
 EVAL_SAMPLES = 65_536
 EVAL_CHUNK = 8_192
+EVAL_CHUNK_ELEMENTS = 8_000_000  # data elements per evaluation call (no gradients: more than a step's)
 EVAL_SEED = 0x5EED  # the evaluation stream's own seed: no instance's training data
 _EVAL_STEP = 2**31 - 1  # chunk c of the stream is "step" _EVAL_STEP - c
 _EVAL_SALT = 2
@@ -293,29 +294,25 @@ def evaluate(
     K, n = len(table), config.n
     S = _seed_groups(table) or 1
     chunks = max(1, samples // EVAL_CHUNK)
-    per_chunk = S * max(1, CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
+    per_chunk = S * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
+    # Chunks of whole points, each with what its instances need and their running sums.
+    groups = [_eval_group(config, table, W, b, np.arange(k0, min(K, k0 + per_chunk)), S, device)
+              for k0 in range(0, K, per_chunk)]
+    eval_seed = torch.tensor([EVAL_SEED], device=device)
+    with torch.no_grad():
+        for c in range(chunks):  # the samples outside: each chunk of the stream is hashed once
+            uniform = hashed_uniform(stream_keys(eval_seed, _EVAL_STEP - c, _EVAL_SALT), n, EVAL_CHUNK)  # [1, n, B]
+            for g in groups:
+                x = sample(uniform, g["rows"], g["data"])  # [k, n, B]
+                losses = sample_losses(g["W"], g["b"], x, g["importance"], f).double()  # [k, B]
+                g["sums"] += losses.sum(-1)
+                grouped = losses.view(-1, S, EVAL_CHUNK)  # [p, S, B]
+                g["cross"] += torch.einsum("psb,ptb->pst", grouped, grouped)
     sums = np.zeros(K)
     cross = np.full((K, S), np.nan)  # [K, S]: sum over samples of l_k * l_(its point's seed s)
-    eval_seed = torch.tensor([EVAL_SEED], device=device)
-    for k0 in range(0, K, per_chunk):
-        index = np.arange(k0, min(K, k0 + per_chunk))
-        data = sampler_tensors(config, table, index, device)
-        Wc = torch.as_tensor(W[index], device=device)
-        bc = torch.as_tensor(b[index], device=device)
-        importance = torch.as_tensor(table.importance[index], device=device)
-        rows = torch.zeros(len(index), dtype=torch.int64, device=device)  # every instance reads stream 0
-        chunk_sums = torch.zeros(len(index), dtype=torch.float64, device=device)
-        chunk_cross = torch.zeros(len(index) // S, S, S, dtype=torch.float64, device=device)
-        with torch.no_grad():
-            for c in range(chunks):
-                uniform = hashed_uniform(stream_keys(eval_seed, _EVAL_STEP - c, _EVAL_SALT), n, EVAL_CHUNK)  # [1, n, B]
-                x = sample(uniform, rows, data)  # [k, n, B]
-                losses = sample_losses(Wc, bc, x, importance, f).double()  # [k, B]
-                chunk_sums += losses.sum(-1)
-                grouped = losses.view(-1, S, EVAL_CHUNK)  # [p, S, B]
-                chunk_cross += torch.einsum("psb,ptb->pst", grouped, grouped)
-        sums[index] = chunk_sums.cpu().numpy()
-        cross[index] = chunk_cross.reshape(-1, S).cpu().numpy()
+    for g in groups:
+        sums[g["index"]] = g["sums"].cpu().numpy()
+        cross[g["index"]] = g["cross"].reshape(-1, S).cpu().numpy()
     N = chunks * EVAL_CHUNK
     mean = sums / N
     own = cross[np.arange(K), np.arange(K) % S]  # sum of l_k^2
@@ -323,6 +320,20 @@ def evaluate(
         variance = np.maximum(own / N - mean**2, 0.0) * N / (N - 1)
         se = np.sqrt(variance / N)
     return Evaluation(mean, se, _paired_gap_se(table, mean, cross, S, N) if S > 1 and _seed_groups(table) else np.full(K, np.nan))
+
+
+def _eval_group(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, index: np.ndarray, S: int,
+                device) -> dict:
+    return dict(
+        index=index,
+        data=sampler_tensors(config, table, index, device),
+        W=torch.as_tensor(W[index], device=device),
+        b=torch.as_tensor(b[index], device=device),
+        importance=torch.as_tensor(table.importance[index], device=device),
+        rows=torch.zeros(len(index), dtype=torch.int64, device=device),  # every instance reads stream 0
+        sums=torch.zeros(len(index), dtype=torch.float64, device=device),  # [k] sum of losses
+        cross=torch.zeros(len(index) // S, S, S, dtype=torch.float64, device=device),  # [p, S, S] sums of products
+    )
 
 
 def _paired_gap_se(table: InstanceTable, mean: np.ndarray, cross: np.ndarray, S: int, N: int) -> np.ndarray:
