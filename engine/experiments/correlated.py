@@ -35,7 +35,20 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.experiments.base import Axis, Claim, Evidence, Experiment, Point, Sampler, Table, log_grid, register, series, tiny, verdict
+from engine.experiments.base import (
+    Axis,
+    Claim,
+    Evidence,
+    Experiment,
+    Point,
+    Sampler,
+    Table,
+    log_grid,
+    register,
+    series,
+    tiny,
+    verdict,
+)
 from engine.metrics import METRICS, PAIR_KINDS, feature_pairs, format_metric, pair_cosines, run_points
 
 KINDS = ("correlated", "anticorrelated")  # the pair kinds a run trains, in point order
@@ -153,7 +166,8 @@ class Correlated(Experiment):
             raise ConfigError("n", f"features come in pairs: n must be even, got {config.n}")
         for d in config.densities:
             if d > 0.5:
-                raise ConfigError("densities", f"an anticorrelated pair is present with probability 2p, so each density must be <= 0.5, got {d!r}")
+                raise ConfigError("densities", "an anticorrelated pair is present with probability 2p, so each density "
+                                               f"must be <= 0.5, got {d!r}")
 
     def axes(self, config: RunConfig) -> tuple[Axis, ...]:
         return (Axis("density", tuple(config.densities)), Axis("pairs", KINDS))

@@ -77,7 +77,8 @@ class Phase(Experiment):
     def validate(self, config: RunConfig) -> None:
         # RunConfig.validate has already held relative importances to n=2 (so m=1).
         if config.relative_importances is None:
-            raise ConfigError("relative_importances", "the phase experiment needs relative importances of feature 2 (e.g. --grid 12x12)")
+            raise ConfigError("relative_importances",
+                              "the phase experiment needs relative importances of feature 2 (e.g. --grid 12x12)")
 
     def grid(self, record):
         """The phase grid of a saved run (engine.phase.PhasePoint per point)."""
