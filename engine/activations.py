@@ -1,31 +1,86 @@
 """Output activations f in x' = f(WᵀWx + b), and a registry so new ones are added by name.
 
 Every activation maps pre-activations `z` of shape [..., n, batch] (features on dim -2, the
-layout the trainer uses) to outputs of the same shape. Univariate functions ignore the layout;
-SoLU takes its softmax over the n outputs of one sample, i.e. over dim -2.
+layout the trainer uses) to outputs of the same shape. Each is written once, as the maths the
+fused training step needs, and its forward is read off the same definition:
+
+- an elementwise activation is `value_and_slope(z) -> (f(z), f'(z))` (`elementwise(...)`);
+- one that couples the features of a sample (SoLU's softmax) is
+  `value_and_pullback(z) -> (f(z), dy -> dz)`, its vector-Jacobian product (`feature_coupled(...)`).
+
+A factory may also return a plain function f: it trains, but its gradient then comes from
+torch.func.vjp (slower), and training says so in a one-line warning.
+
+This module does not import torch: factories import it when an activation is built, so checking
+a config (`Activation.check`) never loads it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from engine.errors import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+
+    Tensor = torch.Tensor
+
 FEATURE_DIM = -2  # [..., n, batch]: the softmax of SoLU runs over the features of one sample
+
+ValueAndSlope = Callable[["Tensor"], "tuple[Tensor, Tensor]"]  # z -> (f(z), f'(z))
+ValueAndPullback = Callable[["Tensor"], "tuple[Tensor, Callable[[Tensor], Tensor]]"]  # z -> (f(z), dy -> dz)
+
+
+@dataclass(frozen=True)
+class ActivationMath:
+    """One built activation: its forward and, where written, the derivative the fast path uses."""
+
+    forward: Callable[["Tensor"], "Tensor"]
+    value_and_slope: ValueAndSlope | None = None  # elementwise activations
+    value_and_pullback: ValueAndPullback | None = None  # activations that couple the features
+    couples_features: bool = False  # f(z)_i depends on other features j of the same sample
+    feature_lists: bool = False  # value_and_pullback also takes (and gives) the features as a list
+
+    @property
+    def fast(self) -> bool:
+        """True when the training step has a written derivative (no torch.func fallback)."""
+        return self.value_and_slope is not None or self.value_and_pullback is not None
+
+
+def elementwise(value_and_slope: ValueAndSlope) -> ActivationMath:
+    """An activation applied to each element alone, defined by z -> (f(z), f'(z))."""
+    return ActivationMath(forward=lambda z: value_and_slope(z)[0], value_and_slope=value_and_slope)
+
+
+def feature_coupled(value_and_pullback: ValueAndPullback, feature_lists: bool = False) -> ActivationMath:
+    """An activation that mixes the features of a sample (dim -2), defined by its forward and its
+    vector-Jacobian product: z -> (f(z), dy -> dz). With feature_lists, it also takes z as a list
+    of n per-feature tensors (and returns lists), which the small-model path uses to stay fused."""
+    return ActivationMath(
+        forward=lambda z: value_and_pullback(z)[0], value_and_pullback=value_and_pullback, couples_features=True,
+        feature_lists=feature_lists,
+    )
+
+
+def plain(f: Callable[["Tensor"], "Tensor"]) -> ActivationMath:
+    """A bare function with no written derivative (treated as coupling the features, the safe
+    assumption): the training step differentiates it with torch.func."""
+    return ActivationMath(forward=f, couples_features=True)
 
 
 @dataclass(frozen=True)
 class Activation:
     name: str
-    make: Callable[..., Callable[[torch.Tensor], torch.Tensor]]  # params -> f(z)
+    make: Callable[..., ActivationMath | Callable]  # params -> maths (or a plain f)
     description: str
     defaults: dict[str, float] = field(default_factory=dict)
+    checks: Callable[..., None] | None = None  # params -> raises ConfigError; needs no torch
 
-    def build(self, params: dict[str, float] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    def check(self, params: dict[str, float] | None = None) -> dict[str, float]:
+        """The merged parameters, or ConfigError naming the bad one (never imports torch)."""
         merged = {**self.defaults, **(params or {})}
         unknown = set(merged) - set(self.defaults)
         if unknown:
@@ -33,23 +88,34 @@ class Activation:
             raise ConfigError(
                 "activation_params", f"{self.name} takes no parameter {sorted(unknown)[0]!r} (accepted: {accepted})"
             )
-        return self.make(**merged)
+        if self.checks is not None:
+            self.checks(**merged)
+        return merged
+
+    def build_math(self, params: dict[str, float] | None = None) -> ActivationMath:
+        made = self.make(**self.check(params))
+        return made if isinstance(made, ActivationMath) else plain(made)
+
+    def build(self, params: dict[str, float] | None = None) -> Callable[["Tensor"], "Tensor"]:
+        """The forward function f(z)."""
+        return self.build_math(params).forward
 
 
 _REGISTRY: dict[str, Activation] = {}
 
 
 def register_activation(
-    name: str, description: str = "", **defaults: float
-) -> Callable[[Callable[..., Callable[[torch.Tensor], torch.Tensor]]], Callable]:
-    """Decorator: register a factory `make(**params) -> f` under `name`.
+    name: str, description: str = "", *, checks: Callable[..., None] | None = None, **defaults: float
+) -> Callable[[Callable[..., ActivationMath | Callable]], Callable]:
+    """Decorator: register a factory `make(**params)` under `name`.
 
-    A plain activation with no parameters is `lambda: torch.tanh`; a parametrised one takes
-    keyword arguments whose defaults are given here (e.g. eps=0.1).
+    The factory returns `elementwise(value_and_slope)` or `feature_coupled(value_and_pullback)`
+    for the fast path, or a plain function f (trained through torch.func). Parameters get their
+    defaults here (e.g. eps=0.1); `checks(**params)` may reject values without building anything.
     """
 
     def decorate(make):
-        _REGISTRY[name] = Activation(name, make, description, dict(defaults))
+        _REGISTRY[name] = Activation(name, make, description, dict(defaults), checks)
         return make
 
     return decorate
@@ -66,33 +132,148 @@ def get_activation(name: str) -> Activation:
         raise ConfigError("activation", f"unknown activation {name!r} (accepted: {', '.join(_REGISTRY)})") from None
 
 
-def build_activation(name: str, params: dict[str, float] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+def build_activation(name: str, params: dict[str, float] | None = None) -> Callable[["Tensor"], "Tensor"]:
+    """The forward function f(z) of a registered activation."""
     return get_activation(name).build(params)
 
 
-def solu(z: torch.Tensor) -> torch.Tensor:
-    """SoLU without LayerNorm: z * softmax(z) over the n outputs of one sample."""
-    return z * torch.softmax(z, dim=FEATURE_DIM)
+def build_activation_math(name: str, params: dict[str, float] | None = None) -> ActivationMath:
+    """Forward and derivative of a registered activation, as the training step uses them."""
+    return get_activation(name).build_math(params)
 
 
-register_activation("linear", "identity: the baseline that cannot superpose")(lambda: (lambda z: z))
-register_activation("relu", "max(0, z): the activation of Toy Models of Superposition")(lambda: torch.relu)
-register_activation("gelu", "Gaussian error linear unit (exact erf form)")(lambda: torch.nn.functional.gelu)
-register_activation("silu", "z * sigmoid(z), also called swish")(lambda: torch.nn.functional.silu)
-register_activation("sigmoid", "1 / (1 + exp(-z)), range (0, 1)")(lambda: torch.sigmoid)
-register_activation("tanh", "hyperbolic tangent, range (-1, 1)")(lambda: torch.tanh)
-register_activation("solu", "z * softmax(z) over the features of a sample (no LayerNorm)")(lambda: solu)
+# --------------------------------------------------------------------------- the shipped ones
+
+
+@register_activation("linear", "identity: the baseline that cannot superpose")
+def _linear():
+    import torch
+
+    return elementwise(lambda z: (z, torch.ones_like(z)))
+
+
+@register_activation("relu", "max(0, z): the activation of Toy Models of Superposition")
+def _relu():
+    import torch
+
+    def value_and_slope(z):
+        positive = z > 0
+        return torch.where(positive, z, torch.zeros((), dtype=z.dtype, device=z.device)), positive.to(z.dtype)
+
+    return elementwise(value_and_slope)
+
+
+@register_activation("gelu", "Gaussian error linear unit (exact erf form)")
+def _gelu():
+    import torch
+
+    def value_and_slope(z):
+        cdf = 0.5 * (1.0 + torch.erf(z * (1.0 / math.sqrt(2.0))))  # Φ(z)
+        pdf = torch.exp(-0.5 * z * z) * (1.0 / math.sqrt(2.0 * math.pi))  # φ(z)
+        return z * cdf, cdf + z * pdf
+
+    return elementwise(value_and_slope)
+
+
+@register_activation("silu", "z * sigmoid(z), also called swish")
+def _silu():
+    import torch
+
+    def value_and_slope(z):
+        s = torch.sigmoid(z)
+        return z * s, s * (1.0 + z * (1.0 - s))
+
+    return elementwise(value_and_slope)
+
+
+@register_activation("sigmoid", "1 / (1 + exp(-z)), range (0, 1)")
+def _sigmoid():
+    import torch
+
+    def value_and_slope(z):
+        s = torch.sigmoid(z)
+        return s, s * (1.0 - s)
+
+    return elementwise(value_and_slope)
+
+
+@register_activation("tanh", "hyperbolic tangent, range (-1, 1)")
+def _tanh():
+    import torch
+
+    def value_and_slope(z):
+        t = 2.0 * torch.sigmoid(2.0 * z) - 1.0  # tanh through one exp: vectorises better than tanh itself
+        return t, 1.0 - t * t
+
+    return elementwise(value_and_slope)
+
+
+def _softmax_parts(zs: list["Tensor"]) -> list["Tensor"]:
+    """softmax across a list of per-feature tensors; for two, a sigmoid of the difference (one
+    exp instead of two)."""
+    import torch
+
+    if len(zs) == 2:
+        s = torch.sigmoid(zs[0] - zs[1])
+        return [s, 1.0 - s]
+    top = zs[0]
+    for z in zs[1:]:
+        top = torch.maximum(top, z)
+    exps = [torch.exp(z - top) for z in zs]
+    total = exps[0]
+    for e in exps[1:]:
+        total = total + e
+    return [e / total for e in exps]
+
+
+@register_activation("solu", "z * softmax(z) over the features of a sample (no LayerNorm)")
+def _solu():
+    import torch
+
+    def value_and_pullback(z):
+        # y_i = z_i s_i: dz_j = s_j (dy_j (1 + z_j) - sum_i dy_i y_i), the full Jacobian's product.
+        if isinstance(z, list):  # the features one by one (the unrolled small-model path): the same formulas
+            s = _softmax_parts(z)
+            y = [zi * si for zi, si in zip(z, s)]
+
+            def pullback(dy):
+                dot = sum(dyi * yi for dyi, yi in zip(dy, y))
+                return [si * (dyi * (1.0 + zi) - dot) for si, dyi, zi in zip(s, dy, z)]
+
+            return y, pullback
+        s = torch.softmax(z, dim=FEATURE_DIM)  # [..., n, batch]
+        y = z * s
+        return y, lambda dy: s * (dy * (1.0 + z) - (dy * y).sum(dim=FEATURE_DIM, keepdim=True))
+
+    return feature_coupled(value_and_pullback, feature_lists=True)
+
+
+def _check_eps(eps: float) -> None:
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+        raise ConfigError("activation_params.eps", f"must be a finite number >= 0, got {eps!r}")
 
 
 @register_activation(
-    "stretched_sigmoid", "sigmoid stretched to (-eps, 1 + eps), the blog's future work", eps=0.1
+    "stretched_sigmoid", "sigmoid stretched to (-eps, 1 + eps), the blog's future work", checks=_check_eps, eps=0.1
 )
 def _stretched_sigmoid(eps: float):
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ConfigError("activation_params.eps", f"must be a finite number >= 0, got {eps!r}")
+    import torch
+
     scale = 1.0 + 2.0 * eps
-    return lambda z: torch.sigmoid(z) * scale - eps
+
+    def value_and_slope(z):
+        s = torch.sigmoid(z)
+        return s * scale - eps, scale * s * (1.0 - s)
+
+    return elementwise(value_and_slope)
+
+
+def solu(z: "Tensor") -> "Tensor":
+    """SoLU without LayerNorm: z * softmax(z) over the n outputs of one sample."""
+    return build_activation("solu")(z)
 
 
 # The seven activations the blog compares, in its order; extras live in the registry only.
 BLOG_ACTIVATIONS = ("linear", "relu", "gelu", "silu", "sigmoid", "tanh", "solu")
+# Registered by supertui itself: each must keep its written derivative (tests check it).
+SHIPPED_ACTIVATIONS = tuple(_REGISTRY)

@@ -1,7 +1,8 @@
 """RunConfig: everything that defines one run (one activation, many instances), and its checks.
 
 A run trains K instances of the tied autoencoder as one batched tensor. n, m and the activation
-are shared; each instance has its own density, importance vector and seed (see engine.sweep).
+are shared; each instance has its own density, importance vector and seed, laid out by the run's
+experiment (`preset` names it; see engine.experiments).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from engine.activations import get_activation
 from engine.errors import ConfigError
 
-PRESETS = ("sparsity", "phase", "dims", "custom")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "linear", "cosine")
 INITS = ("xavier", "xavier_batched")
@@ -53,7 +55,9 @@ class RunConfig:
 
     @property
     def num_points(self) -> int:
-        return len(self.densities) * len(self.relative_importances or (None,))
+        from engine.experiments import experiment_for
+
+        return int(np.prod([len(axis.values) for axis in experiment_for(self).axes(self)]))
 
     @property
     def num_instances(self) -> int:
@@ -80,8 +84,10 @@ class RunConfig:
 
     def validate(self, available_memory_bytes: int | None = None) -> "RunConfig":
         """Raise ConfigError naming the first bad field; return self when all is well."""
-        _check(self.preset in PRESETS, "preset", f"unknown preset {self.preset!r} (accepted: {', '.join(PRESETS)})")
-        get_activation(self.activation).build(self.activation_params)
+        from engine.experiments import get_experiment
+
+        experiment = get_experiment(self.preset)  # names every experiment when it is unknown
+        get_activation(self.activation).check(self.activation_params)
         _int_at_least(self.n, "n", 2)
         _int_at_least(self.m, "m", 1)
         _check(self.m < self.n, "m", f"must be smaller than n={self.n} (superposition needs m < n), got {self.m}")
@@ -109,6 +115,7 @@ class RunConfig:
         _check(self.init in INITS, "init", f"unknown init {self.init!r} (accepted: {', '.join(INITS)})")
         _check(isinstance(self.snapshots, int) and self.snapshots >= 0, "snapshots", f"must be an integer >= 0, got {self.snapshots!r}")
         _check(_finite(self.phase_threshold) and self.phase_threshold > 0, "phase_threshold", f"must be a number > 0, got {self.phase_threshold!r}")
+        experiment.validate(self)
         if available_memory_bytes is not None:
             need = self.estimated_bytes()
             _check(

@@ -9,7 +9,14 @@ phase grid (many importances per density and seed) draws its data once per seed.
 
 from __future__ import annotations
 
+from typing import Callable, Mapping
+
 import torch
+
+# A data sampler: hashed uniforms [S, n, batch] (one stream per unique seed), the row of each
+# instance's seed [K] and per-instance parameters ({"density": [K], ...}) -> x [K, n, batch].
+# Elementwise ops only, so each instance's data depends on its own seed and parameters alone.
+SampleFn = Callable[[torch.Tensor, torch.Tensor, Mapping[str, torch.Tensor]], torch.Tensor]
 
 _MASK32 = 0xFFFFFFFF
 _INV_2_24 = 1.0 / (1 << 24)
@@ -48,16 +55,40 @@ def sparse_features(uniform: torch.Tensor, density: torch.Tensor) -> torch.Tenso
     return torch.where(uniform < p, uniform / p, torch.zeros((), dtype=uniform.dtype, device=uniform.device))
 
 
+def independent_features(uniform: torch.Tensor, seed_row: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The blog's data: every feature present with probability `density`, independently.
+    uniform [S, n, batch], seed_row [K], params["density"] [K] -> x [K, n, batch]."""
+    return sparse_features(uniform[seed_row], params["density"])
+
+
+def draw(
+    sample: SampleFn,
+    seeds: torch.Tensor,
+    params: Mapping[str, torch.Tensor],
+    n: int,
+    batch: int,
+    step: int | torch.Tensor = 0,
+    salt: int = 0,
+) -> torch.Tensor:
+    """One batch per instance from a sampler: seeds [K] and params ([K, ...] each) -> x [K, n, batch]."""
+    unique_seeds, seed_row = torch.unique(seeds, return_inverse=True)  # [S], [K]
+    uniform = hashed_uniform(stream_keys(unique_seeds, step, salt), n, batch)  # [S, n, batch]
+    return sample(uniform, seed_row, params)
+
+
 def feature_batch(
     seeds: torch.Tensor, density: torch.Tensor, n: int, batch: int, step: int | torch.Tensor = 0, salt: int = 0
 ) -> torch.Tensor:
-    """Sparse feature batch per instance: seeds [K], density [K] -> x [K, n, batch] (feature-major)."""
-    unique_seeds, seed_row = torch.unique(seeds, return_inverse=True)  # [S], [K]
-    uniform = hashed_uniform(stream_keys(unique_seeds, step, salt), n, batch)  # [S, n, batch]
-    return sparse_features(uniform[seed_row], density)
+    """Independent sparse features per instance: seeds [K], density [K] -> x [K, n, batch] (feature-major)."""
+    return draw(independent_features, seeds, {"density": density}, n, batch, step, salt)
 
 
 def input_batch(n: int, samples: int, density: float, seed: int = 0) -> torch.Tensor:
-    """The blog's "input batches" figure: one [n, samples] batch at a density 1 - S."""
-    x = feature_batch(torch.tensor([seed]), torch.tensor([density], dtype=torch.float32), n, samples)
-    return x[0]  # [n, samples]
+    """The blog's "input batches" figure: one [n, samples] batch at a density 1 - S, drawn by
+    the sparsity experiment's own sampler."""
+    from engine.config import RunConfig
+    from engine.experiments import get_experiment
+
+    experiment = get_experiment("sparsity")
+    config = RunConfig(preset="sparsity", n=n, m=1, densities=(float(density),), seed=seed)
+    return experiment.sample(experiment.instance_table(config), samples)[0]  # [n, samples]

@@ -46,6 +46,18 @@ def reconstruct(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, f: Callable[[
     return f(z)
 
 
+def sample_losses(
+    W: torch.Tensor,
+    b: torch.Tensor,
+    x: torch.Tensor,
+    importance: torch.Tensor,
+    f: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """Loss of each sample, sum_i I_i (x_i - x'_i)^2: -> [K, batch]."""
+    err = (reconstruct(W, b, x, f) - x) ** 2  # [K, n, batch]
+    return torch.einsum("kn,knb->kb", importance, err)
+
+
 def instance_losses(
     W: torch.Tensor,
     b: torch.Tensor,
@@ -54,5 +66,4 @@ def instance_losses(
     f: Callable[[torch.Tensor], torch.Tensor],
 ) -> torch.Tensor:
     """Per-instance loss, mean over the batch of sum_i I_i (x_i - x'_i)^2: -> [K]."""
-    err = (reconstruct(W, b, x, f) - x) ** 2  # [K, n, batch]
-    return torch.einsum("kn,knb->k", importance, err) / x.shape[-1]
+    return sample_losses(W, b, x, importance, f).mean(-1)

@@ -28,6 +28,8 @@ class PhasePoint:
     agreement: float  # fraction of this point's seeds in that phase
     winner: int  # instance index of the lowest-loss seed
     loss: float
+    loss_gap: float = float("nan")  # runner-up's loss minus the winner's (NaN with one seed)
+    loss_gap_se: float = float("nan")  # paired standard error of that gap, on the evaluation samples
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -35,7 +37,13 @@ class PhasePoint:
             "relative_importance": self.relative_importance,
             "phase": self.phase,
             "agreement": self.agreement,
+            "loss_gap": _finite_or_none(self.loss_gap),
+            "loss_gap_se": _finite_or_none(self.loss_gap_se),
         }
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 def phase_grid(
@@ -45,17 +53,21 @@ def phase_grid(
     relative_importance: np.ndarray,
     point: np.ndarray,
     threshold: float = 0.5,
+    gap_se: np.ndarray | None = None,
 ) -> list[PhasePoint]:
     """One PhasePoint per grid point: the lowest-loss seed decides, the others vote on agreement.
 
-    W [K, 1, 2], final_loss [K], density / relative_importance / point [K]. A diverged
-    instance (NaN loss) never wins."""
+    W [K, 1, 2], final_loss [K], density / relative_importance / point [K]; gap_se [K] (the
+    winner's entry: the paired standard error of runner-up minus winner, see engine.train.evaluate).
+    A diverged instance (NaN loss) never wins."""
     from engine.sweep import lowest_loss_instances  # engine.sweep loads torch; classify and PHASES need not
 
     phases = classify(W, threshold)  # [K]
     out = []
     for p, winner in zip(np.unique(point), lowest_loss_instances(point, final_loss)):
         members = np.flatnonzero(point == p)
+        rivals = np.sort(final_loss[members][np.isfinite(final_loss[members])])
+        gap = float(rivals[1] - rivals[0]) if len(rivals) > 1 else float("nan")
         out.append(
             PhasePoint(
                 density=float(density[winner]),
@@ -64,6 +76,8 @@ def phase_grid(
                 agreement=float(np.mean(phases[members] == phases[winner])),
                 winner=int(winner),
                 loss=float(final_loss[winner]),
+                loss_gap=gap,
+                loss_gap_se=float(gap_se[winner]) if gap_se is not None else float("nan"),
             )
         )
     return out

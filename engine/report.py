@@ -1,6 +1,8 @@
 """The scripting contract: a saved run as plain JSON (`supertui show RUN --json`).
 
-Names here are stable; add fields, never rename them.
+Names here are stable; add fields, never rename them. What is particular to an experiment (the
+phase grid, feature pairs) comes from the run's experiment; the per-point numbers come from
+engine.metrics.point_rows, the same function the app, export and reproduce use.
 """
 
 from __future__ import annotations
@@ -9,26 +11,24 @@ from typing import Any
 
 import numpy as np
 
-from engine.metrics import instance_summary
-from engine.phase import phase_grid
+from engine.experiments import experiment_for
+from engine.metrics import METRICS, instance_summary, point_rows
 from engine.store import RunRecord
 
 
 def _finite_or_none(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
+    return float(x) if x is not None and np.isfinite(x) else None
 
 
 def run_phase_grid(record: RunRecord):
-    """The phase grid of a phase-preset run (n=2, m=1, relative importances), else None."""
-    a = record.arrays
-    cfg = record.config
-    if cfg.relative_importances is None or cfg.n != 2 or cfg.m != 1:
-        return None
-    return phase_grid(a.W, a.final_loss, a.instances.density, a.instances.relative_importance, a.instances.point, cfg.phase_threshold)
+    """The phase grid of a run whose experiment has one (phase), else None."""
+    grid = getattr(experiment_for(record.config), "grid", None)
+    return grid(record) if grid is not None and record.has_arrays else None
 
 
 def run_to_json(record: RunRecord) -> dict[str, Any]:
     cfg = record.config
+    experiment = experiment_for(cfg)
     out: dict[str, Any] = {
         "id": record.id,
         "preset": cfg.preset,
@@ -47,6 +47,16 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "sweep": record.manifest.get("sweep"),
         "instances": [],
         "phase_grid": None,
+        "experiment": {
+            "name": experiment.name,
+            "title": experiment.title,
+            "panes": list(experiment.panes),
+            "compare_pane": experiment.compare_pane,
+            "figures": [*experiment.figures, "loss"],
+        },
+        "points": [],
+        "metrics": {key: {"label": METRICS[key].label, "formula": METRICS[key].formula} for key in experiment.point_metrics},
+        "headline": None,
     }
     if not record.has_arrays:
         return out
@@ -57,6 +67,7 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
             "importance": a.instances.importance[k].astype(float).tolist(),
             "seed": int(a.instances.seed[k]),
             "loss": _finite_or_none(a.final_loss[k]),
+            "loss_se": None if a.final_loss_se is None else _finite_or_none(a.final_loss_se[k]),
             "diverged": bool(a.diverged[k]),
             "W": a.W[k].astype(float).tolist(),
             "b": a.b[k].astype(float).tolist(),
@@ -64,8 +75,13 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         if a.instances.relative_importance is not None:
             entry["relative_importance"] = float(a.instances.relative_importance[k])
         entry.update(instance_summary(a.W[k]))
+        entry.update(experiment.instance_json(a, k))
         out["instances"].append(entry)
-    grid = run_phase_grid(record)
-    if grid is not None:
-        out["phase_grid"] = [p.to_dict() for p in grid]
+    out["points"] = [
+        {key: (_finite_or_none(v) if isinstance(v, float) else v) for key, v in row.items()}
+        for row in point_rows(a.instances, a.W, a.final_loss, experiment.point_metrics)
+    ]
+    label, value = experiment.headline(record)
+    out["headline"] = {"label": label, "value": _finite_or_none(value)}
+    out.update(experiment.run_json(record))
     return out

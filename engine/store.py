@@ -82,14 +82,21 @@ class RunArrays:
     snapshots: np.ndarray  # [S, K, m, n]
     diverged: np.ndarray  # [K] bool
     instances: InstanceTable
+    # Saved since the shared evaluation stream; absent (None) in older runs.
+    final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss
+    final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
 
-    _INSTANCE_KEYS = ("density", "importance", "seed", "point", "relative_importance")
+    _INSTANCE_KEYS = ("density", "importance", "seed", "point", "relative_importance", "partner", "pair_kind")
+    _OPTIONAL_KEYS = ("final_loss_se", "final_loss_gap_se")
 
     def to_npz(self) -> dict[str, np.ndarray]:
         out = {
             k: getattr(self, k)
             for k in ("W", "b", "final_loss", "loss_steps", "loss_history", "snapshot_steps", "snapshots", "diverged")
         }
+        for key in self._OPTIONAL_KEYS:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         for key in self._INSTANCE_KEYS:
             value = getattr(self.instances, key)
             if value is not None:
@@ -104,9 +111,12 @@ class RunArrays:
             seed=data["seed"],
             point=data["point"],
             relative_importance=data.get("relative_importance"),
+            partner=data.get("partner"),
+            pair_kind=data.get("pair_kind"),
         )
         fields = {k: data[k] for k in ("W", "b", "final_loss", "loss_steps", "loss_history", "snapshot_steps", "snapshots", "diverged")}
-        arrays = cls(**fields, instances=instances)
+        optional = {k: data.get(k) for k in cls._OPTIONAL_KEYS}
+        arrays = cls(**fields, instances=instances, **optional)
         arrays._check()
         return arrays
 
@@ -121,10 +131,20 @@ class RunArrays:
             "seed": (K,),
             "point": (K,),
         }
+        optional = {"final_loss_se": (K,), "final_loss_gap_se": (K,), "relative_importance": (K,), "partner": (K, n),
+                    "pair_kind": (K, n)}
+        for name, shape in optional.items():
+            value = getattr(self, name) if hasattr(self, name) else getattr(self.instances, name)
+            if value is not None:
+                expected[name] = shape
         for name, shape in expected.items():
             value = getattr(self, name) if hasattr(self, name) else getattr(self.instances, name)
             if value.shape != shape:
                 raise StoreError(f"{ARRAYS}: {name} has shape {value.shape}, expected {shape}")
+        for name, high in (("partner", n), ("pair_kind", 3)):  # indices: read from disk, so checked
+            value = getattr(self.instances, name)
+            if value is not None and (value.dtype.kind not in "iu" or value.min(initial=0) < 0 or value.max(initial=0) >= high):
+                raise StoreError(f"{ARRAYS}: {name} holds values outside [0, {high})")
         if self.loss_history.shape != (len(self.loss_steps), K):
             raise StoreError(f"{ARRAYS}: loss_history has shape {self.loss_history.shape}, expected ({len(self.loss_steps)}, {K})")
         if self.snapshots.shape != (len(self.snapshot_steps), K, m, n):
@@ -616,6 +636,8 @@ class RunWriter:
             snapshots=result.snapshots,
             diverged=result.diverged,
             instances=self.instances,
+            final_loss_se=getattr(result, "final_loss_se", None),
+            final_loss_gap_se=getattr(result, "final_loss_gap_se", None),
         )
         if not self.path.is_dir():
             raise StoreError(f"run {self.id}: its folder was removed while it trained")

@@ -1,4 +1,4 @@
-"""From a RunConfig to its instances, and from a sweep over config fields to several runs."""
+"""A run's instances (the table its experiment builds), and from a sweep over config fields to several runs."""
 
 from __future__ import annotations
 
@@ -16,36 +16,27 @@ from engine.errors import ConfigError
 class InstanceTable:
     """The K instances of a run, point-major and seed-minor: k = point * seeds + seed_index.
 
-    A grid point is one (density, relative importance) pair; each has `seeds` instances.
+    A grid point is what its seeds share: a density, and per experiment a relative importance
+    (phase) or a layout of partner pairs (correlated); each point has `seeds` instances.
     """
 
     density: np.ndarray  # [K] float32
     importance: np.ndarray  # [K, n] float32
     seed: np.ndarray  # [K] int64
     point: np.ndarray  # [K] int64, index of the grid point
-    relative_importance: np.ndarray | None  # [K] float32, phase preset only
+    relative_importance: np.ndarray | None  # [K] float32, phase experiment only
+    partner: np.ndarray | None = None  # [K, n] int64: each feature's partner (itself: unpaired)
+    pair_kind: np.ndarray | None = None  # [K, n] int8: index into engine.metrics.PAIR_KINDS
 
     def __len__(self) -> int:
         return len(self.seed)
 
 
-def importance_vector(config: RunConfig, relative_importance: float | None = None) -> np.ndarray:
-    if relative_importance is not None:
-        return np.array([1.0, relative_importance], dtype=np.float32)  # [2]
-    return (config.importance_decay ** np.arange(config.n)).astype(np.float32)  # [n]
-
-
 def instance_table(config: RunConfig) -> InstanceTable:
-    relatives: list[float | None] = list(config.relative_importances or [None])
-    points = list(itertools.product(config.densities, relatives))
-    density = np.repeat([d for d, _ in points], config.seeds).astype(np.float32)  # [K]
-    importance = np.repeat(np.stack([importance_vector(config, r) for _, r in points]), config.seeds, axis=0)  # [K, n]
-    seed = np.tile(config.seed + np.arange(config.seeds, dtype=np.int64), len(points))  # [K]
-    point = np.repeat(np.arange(len(points), dtype=np.int64), config.seeds)  # [K]
-    relative = None
-    if config.relative_importances is not None:
-        relative = np.repeat([r for _, r in points], config.seeds).astype(np.float32)
-    return InstanceTable(density, importance, seed, point, relative)
+    """The instances of a run, as its experiment lays them out."""
+    from engine.experiments import experiment_for
+
+    return experiment_for(config).instance_table(config)
 
 
 def lowest_loss_instances(point: np.ndarray, losses: np.ndarray | None) -> np.ndarray:

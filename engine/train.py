@@ -1,9 +1,11 @@
 """Training: K instances as one batched tensor, one fused step, progress and cancellation.
 
-The whole step (data generation, forward, the hand-written gradient, the Adam update and the
-divergence guard) is one function, `make_train_step`, which torch.compile fuses into one graph
-(one loop over instances and samples for small models). The eager path runs the very same
-function; it is used with `compile=False` and, after a one-line warning, where compiling fails.
+The whole step (data from the experiment's sampler, forward, the hand-written gradient, the Adam
+update and the divergence guard) is one function, `make_train_step`, which torch.compile fuses
+into one graph (one loop over instances and samples for small models). The eager path runs the
+very same function; it is used with `compile=False` and, after a one-line warning, where
+compiling fails. Final losses come from `evaluate`: one evaluation stream shared by every
+instance, so the seeds of a grid point are judged on the same samples.
 """
 
 from __future__ import annotations
@@ -17,19 +19,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engine.activations import build_activation
+from engine.activations import build_activation_math
 from engine.config import RunConfig
-from engine.data import feature_batch, hashed_uniform, sparse_features, stream_keys
+from engine.data import hashed_uniform, stream_keys
 from engine.device import describe_device, select_device
-from engine.gradients import (
-    UNROLL_MAX_WEIGHTS,
-    activation_slope,
-    activation_vjp,
-    autograd_vjp,
-    losses_and_grads,
-    losses_and_grads_unrolled,
-)
-from engine.model import init_weights, instance_losses
+from engine.experiments import experiment_for
+from engine.gradients import UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
+from engine.model import init_weights, sample_losses
 from engine.sweep import InstanceTable, instance_table
 
 ADAM_BETAS = (0.9, 0.999)
@@ -37,8 +33,14 @@ ADAM_EPS = 1e-8
 CHUNK_ELEMENTS = 3_000_000  # data elements per step call: keeps the intermediates in cache
 HISTORY_POINTS = 500  # loss-history rows kept, whatever the number of steps
 SNAPSHOT_FLOATS = 16_000_000  # bound on the W snapshots kept (64 MB of float32)
-EVAL_BATCH = 8192  # fixed evaluation batch for final losses, the same data for every seed
-_EVAL_STEP = 2**31 - 1
+# Final losses: one evaluation stream, the same samples for every instance of a run whatever its
+# seed, large enough that the standard error of a loss gap between two seeds is small against
+# the gaps it decides (the paired error is reported with it), evaluated in chunks.
+EVAL_SAMPLES = 65_536
+EVAL_CHUNK = 8_192
+EVAL_CHUNK_ELEMENTS = 8_000_000  # data elements per evaluation call (no gradients: more than a step's)
+EVAL_SEED = 0x5EED  # the evaluation stream's own seed: no instance's training data
+_EVAL_STEP = 2**31 - 1  # chunk c of the stream is "step" _EVAL_STEP - c
 _EVAL_SALT = 2
 
 
@@ -81,6 +83,8 @@ class TrainResult:
     compiled: bool
     elapsed: float
     warnings: list[str] = field(default_factory=list)
+    final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss (evaluation samples)
+    final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
 
 
 def lr_factor(schedule: str, t: torch.Tensor, steps: int | torch.Tensor) -> torch.Tensor:
@@ -98,41 +102,38 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
 
     Arguments (all tensors, so a compiled graph never specialises on a Python number):
       W [K, m, n], b [K, n], Adam moments of both, t [] int64 (0-based step, advanced here),
-      unique_seeds [S], seed_row [K] (instance -> its row of unique_seeds), density [K],
-      importance [K, n], loss_sum [K] (training loss accumulated here), diverged [K] bool,
+      unique_seeds [S], seed_row [K] (instance -> its row of unique_seeds), data (the sampler's
+      per-instance tensors, a dict of [K, ...]: density and whatever else the experiment's data
+      need), importance [K, n], loss_sum [K] (training loss accumulated here), diverged [K] bool,
       and optionally hyper [3] = (lr, steps, weight_decay); without it the config's values are
       baked in as constants.
     Returns the per-instance losses [K] of this step.
 
-    The gradient is written out (engine.model.losses_and_grads), so forward, backward and the
-    batch reductions fuse into one loop; for n*m <= UNROLL_MAX_WEIGHTS the features are unrolled
-    into separate [K, batch] tensors. Activations without a written derivative use torch.func.
+    The data come from the run's experiment's sampler only. The gradient is written out
+    (engine.gradients), so forward, backward and the batch reductions fuse into one loop; for
+    n*m <= UNROLL_MAX_WEIGHTS the features are unrolled into separate [K, batch] tensors.
     """
-    f = build_activation(config.activation, config.activation_params)
+    act = with_gradient(build_activation_math(config.activation, config.activation_params))
+    sample = experiment_for(config).sampler.build()
     n, batch, steps, base_lr = config.n, config.batch_size, config.steps, config.lr
     decoupled = config.optimizer == "adamw"
     weight_decay = config.weight_decay
     use_wd = weight_decay > 0
     beta1, beta2 = ADAM_BETAS
     schedule = config.schedule
+    # Unrolled features need a derivative of the features one by one (or stacked, when coupled).
+    unrolled = act.fast and config.m * config.n <= UNROLL_MAX_WEIGHTS
 
-    written_vjp = activation_vjp(config.activation, config.activation_params)
-    vjp = written_vjp or autograd_vjp(f)
-    softmax_coupled = config.activation == "solu"
-    slope = activation_slope(config.activation, config.activation_params)
-    unrolled = written_vjp is not None and config.m * config.n <= UNROLL_MAX_WEIGHTS
-
-    def step(W, b, mW, vW, mb, vb, t, unique_seeds, seed_row, density, importance, loss_sum, diverged, hyper=None):
+    def step(W, b, mW, vW, mb, vb, t, unique_seeds, seed_row, data, importance, loss_sum, diverged, hyper=None):
         # Hyperparameters travel as a tensor, so a new lr or step count reuses the compiled graph.
         lr0, total_steps, wd = (base_lr, steps, weight_decay) if hyper is None else (hyper[0], hyper[1], hyper[2])
         uniform = hashed_uniform(stream_keys(unique_seeds, t), n, batch)  # [S, n, batch]
+        x = sample(uniform, seed_row, data)  # [K, n, batch]
         # Each instance's gradient is that of its own loss: the same as summing the losses.
         if unrolled:
-            xs = [sparse_features(uniform[seed_row, i].unsqueeze(1), density).squeeze(1) for i in range(n)]  # n x [K, batch]
-            losses, gW, gb = losses_and_grads_unrolled(W, b, xs, importance, f, vjp, softmax_coupled, slope)
+            losses, gW, gb = losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, act)
         else:
-            x = sparse_features(uniform[seed_row], density)  # [K, n, batch]
-            losses, gW, gb = losses_and_grads(W, b, x, importance, f, vjp)  # [K], [K, m, n], [K, n]
+            losses, gW, gb = losses_and_grads(W, b, x, importance, act)  # [K], [K, m, n], [K, n]
         ok = torch.isfinite(losses) & ~diverged  # [K]
         ok = ok & torch.isfinite(gW).flatten(1).all(1) & torch.isfinite(gb).all(1)
         okW, okb = ok.view(-1, 1, 1), ok.view(-1, 1)
@@ -161,6 +162,12 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
     return step
 
 
+def sampler_tensors(config: RunConfig, table: InstanceTable, index: np.ndarray, device) -> dict[str, torch.Tensor]:
+    """The experiment's per-instance data parameters for the instances `index`: name -> [k, ...]."""
+    params = experiment_for(config).sampler.params(table)
+    return {name: torch.as_tensor(np.asarray(value)[index], device=device) for name, value in params.items()}
+
+
 class _Chunk:
     """The state of one slice of instances, trained by one call of the step."""
 
@@ -168,7 +175,7 @@ class _Chunk:
         self.index = index  # [k] instance indices (padded chunks repeat the last instance)
         seeds = torch.as_tensor(table.seed[index], device=device)
         self.unique_seeds, self.seed_row = torch.unique(seeds, return_inverse=True)
-        self.density = torch.as_tensor(table.density[index], device=device)  # [k]
+        self.data = sampler_tensors(config, table, index, device)  # {"density": [k], ...}
         self.importance = torch.as_tensor(table.importance[index], device=device)  # [k, n]
         self.W = W0[index].clone()  # [k, m, n]
         self.b = b0[index].clone()  # [k, n]
@@ -179,14 +186,14 @@ class _Chunk:
         self.diverged = torch.zeros(len(index), dtype=torch.bool, device=device)
         self.hyper = torch.tensor([config.lr, config.steps, config.weight_decay], dtype=torch.float32, device=device)
         # The instance count may differ from run to run: one compiled graph serves them all.
-        for tensor in (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.seed_row, self.density,
+        for tensor in (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.seed_row, *self.data.values(),
                        self.importance, self.loss_sum, self.diverged, self.unique_seeds):
             torch._dynamo.maybe_mark_dynamic(tensor, 0)
 
     def run(self, step_fn) -> None:
         step_fn(
             self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.t, self.unique_seeds, self.seed_row,
-            self.density, self.importance, self.loss_sum, self.diverged, self.hyper,
+            self.data, self.importance, self.loss_sum, self.diverged, self.hyper,
         )
 
 
@@ -214,13 +221,34 @@ def snapshot_schedule(config: RunConfig, K: int) -> np.ndarray:
 # (and dynamo's recompile limit is never reached in a long session of the app).
 _COMPILED_STEPS: dict[tuple, Callable] = {}
 
+# Config fields that never shape the compiled step: they reach it as tensor inputs (the
+# hyperparameters, and the instance table: densities, importances, seeds) or not at all. Every
+# other field is part of the graph's key, so a field added later recompiles until it is listed here.
+STEP_INPUT_FIELDS = frozenset({
+    "lr", "steps", "weight_decay",  # the `hyper` tensor (whether weight decay is on is keyed below)
+    "densities", "relative_importances", "importance_decay", "seeds", "seed",  # the instance tensors
+    "init", "snapshots", "compile", "phase_threshold", "device",  # outside the step (device: keyed below)
+})
+
+
+def _frozen(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
 
 def _graph_key(config: RunConfig, device: torch.device) -> tuple:
+    """The identity of the compiled step: the whole config but STEP_INPUT_FIELDS, plus what the
+    config names only by a string (the activation's factory, the experiment's sampler)."""
     from engine.activations import get_activation
 
+    fields = {k: v for k, v in config.to_dict().items() if k not in STEP_INPUT_FIELDS}
+    sampler = experiment_for(config).sampler
     return (
-        config.activation, id(get_activation(config.activation).make), tuple(sorted(config.activation_params.items())),
-        config.n, config.m, config.batch_size, config.optimizer, config.schedule, config.weight_decay > 0, str(device),
+        _frozen(fields), id(get_activation(config.activation).make), sampler.name, id(sampler.build),
+        config.weight_decay > 0, str(device),
     )
 
 
@@ -237,26 +265,105 @@ def _compile(step_fn, on_warning: Callable[[str], None]):
         return None
 
 
-def evaluate_losses(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, device="cpu") -> np.ndarray:
-    """Per-instance loss on a fixed batch that depends only on (seed, density), so every
-    seed of a grid point is judged on the same footing."""
-    f = build_activation(config.activation, config.activation_params)
-    out = np.zeros(len(table), dtype=np.float64)
-    for index in _chunk_indices(len(table), config.n, EVAL_BATCH):
-        index = np.unique(index)
-        seeds = torch.as_tensor(table.seed[index], device=device)
-        density = torch.as_tensor(table.density[index], device=device)
-        x = feature_batch(seeds, density, config.n, EVAL_BATCH, step=_EVAL_STEP, salt=_EVAL_SALT)  # [k, n, B]
-        with torch.no_grad():
-            losses = instance_losses(
-                torch.as_tensor(W[index], device=device),
-                torch.as_tensor(b[index], device=device),
-                x,
-                torch.as_tensor(table.importance[index], device=device),
-                f,
-            )
-        out[index] = losses.double().cpu().numpy()
+@dataclass
+class Evaluation:
+    """Final losses on the shared evaluation stream, with their sampling errors."""
+
+    loss: np.ndarray  # [K] mean loss per sample
+    se: np.ndarray  # [K] standard error of that mean
+    gap_se: np.ndarray  # [K] paired standard error of (loss_k - loss of its point's winner);
+    # for the winner, of (runner-up - winner): the gap that decided the point. NaN with one seed.
+
+
+def _seed_groups(table: InstanceTable) -> int | None:
+    """Seeds per point when the table is point-major with equal groups (as every experiment lays
+    it out), else None (then no paired errors are computed)."""
+    points, counts = np.unique(table.point, return_counts=True)
+    S = int(counts[0]) if len(counts) else 0
+    expected = np.repeat(np.arange(len(points)), S)
+    ok = S > 0 and (counts == S).all() and np.array_equal(table.point, points[expected])
+    return S if ok else None
+
+
+def evaluate(
+    config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, device="cpu", samples: int = EVAL_SAMPLES
+) -> Evaluation:
+    """Every instance's loss on the same `samples` samples: one evaluation stream of its own seed
+    (EVAL_SEED), drawn by the run's sampler with each instance's own data parameters, so two seeds
+    of one grid point are judged on exactly the same data. Chunked over instances and samples."""
+    f = build_activation_math(config.activation, config.activation_params).forward
+    sample = experiment_for(config).sampler.build()
+    K, n = len(table), config.n
+    S = _seed_groups(table) or 1
+    chunks = max(1, samples // EVAL_CHUNK)
+    per_chunk = S * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
+    # Chunks of whole points, each with what its instances need and their running sums.
+    groups = [_eval_group(config, table, W, b, np.arange(k0, min(K, k0 + per_chunk)), S, device)
+              for k0 in range(0, K, per_chunk)]
+    eval_seed = torch.tensor([EVAL_SEED], device=device)
+    with torch.no_grad():
+        for c in range(chunks):  # the samples outside: each chunk of the stream is hashed once
+            uniform = hashed_uniform(stream_keys(eval_seed, _EVAL_STEP - c, _EVAL_SALT), n, EVAL_CHUNK)  # [1, n, B]
+            for g in groups:
+                x = sample(uniform, g["rows"], g["data"])  # [k, n, B]
+                losses = sample_losses(g["W"], g["b"], x, g["importance"], f).double()  # [k, B]
+                g["sums"] += losses.sum(-1)
+                grouped = losses.view(-1, S, EVAL_CHUNK)  # [p, S, B]
+                g["cross"] += torch.einsum("psb,ptb->pst", grouped, grouped)
+    sums = np.zeros(K)
+    cross = np.full((K, S), np.nan)  # [K, S]: sum over samples of l_k * l_(its point's seed s)
+    for g in groups:
+        sums[g["index"]] = g["sums"].cpu().numpy()
+        cross[g["index"]] = g["cross"].reshape(-1, S).cpu().numpy()
+    N = chunks * EVAL_CHUNK
+    mean = sums / N
+    own = cross[np.arange(K), np.arange(K) % S]  # sum of l_k^2
+    with np.errstate(invalid="ignore"):
+        variance = np.maximum(own / N - mean**2, 0.0) * N / (N - 1)
+        se = np.sqrt(variance / N)
+    return Evaluation(mean, se, _paired_gap_se(table, mean, cross, S, N) if S > 1 and _seed_groups(table) else np.full(K, np.nan))
+
+
+def _eval_group(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, index: np.ndarray, S: int,
+                device) -> dict:
+    return dict(
+        index=index,
+        data=sampler_tensors(config, table, index, device),
+        W=torch.as_tensor(W[index], device=device),
+        b=torch.as_tensor(b[index], device=device),
+        importance=torch.as_tensor(table.importance[index], device=device),
+        rows=torch.zeros(len(index), dtype=torch.int64, device=device),  # every instance reads stream 0
+        sums=torch.zeros(len(index), dtype=torch.float64, device=device),  # [k] sum of losses
+        cross=torch.zeros(len(index) // S, S, S, dtype=torch.float64, device=device),  # [p, S, S] sums of products
+    )
+
+
+def _paired_gap_se(table: InstanceTable, mean: np.ndarray, cross: np.ndarray, S: int, N: int) -> np.ndarray:
+    """Standard error of loss_k - loss_o, o = k's point winner (the runner-up for the winner),
+    from the per-point sums of products of per-sample losses: cross [K, S]."""
+    from engine.sweep import lowest_loss_instances
+
+    out = np.full(len(mean), np.nan)
+    winners = lowest_loss_instances(table.point, mean)
+    for p, w in zip(np.unique(table.point), winners):
+        members = np.flatnonzero(table.point == p)
+        others = [k for k in members if k != w and np.isfinite(mean[k])]
+        if not others:
+            continue
+        runner_up = min(others, key=lambda k: mean[k])
+        for k in members:
+            o = runner_up if k == w else w
+            s_k, s_o = k % S, o % S
+            second = (cross[k, s_k] + cross[o, s_o] - 2 * cross[k, s_o]) / N  # mean of (l_k - l_o)^2
+            with np.errstate(invalid="ignore"):
+                variance = max(second - (mean[k] - mean[o]) ** 2, 0.0) * N / (N - 1)
+            out[k] = np.sqrt(variance / N)
     return out
+
+
+def evaluate_losses(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, device="cpu") -> np.ndarray:
+    """Per-instance loss on the shared evaluation stream (see `evaluate`): [K]."""
+    return evaluate(config, table, W, b, device).loss
 
 
 def train(
@@ -287,6 +394,8 @@ def train(
 
     device = select_device(config.device)
     table = instance_table(config)
+    if not build_activation_math(config.activation, config.activation_params).fast:
+        warn(f"activation {config.activation!r} has no written derivative: its gradient falls back to torch.func.vjp (slower)")
     K = len(table)
     W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
     chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
@@ -328,10 +437,14 @@ def train(
     def result(status: str, steps_done: int, elapsed: float) -> TrainResult:
         W, b = gather("W"), gather("b")
         kept = [s for s in snap_steps if s <= steps_done][: len(snapshots)]
+        unknown = np.full(K, np.nan)
+        final = evaluate(config, table, W, b, device) if status != "checkpoint" else Evaluation(unknown, unknown, unknown)
         return TrainResult(
             W=W,
             b=b,
-            final_loss=evaluate_losses(config, table, W, b, device) if status != "checkpoint" else np.full(K, np.nan),
+            final_loss=final.loss,
+            final_loss_se=final.se,
+            final_loss_gap_se=final.gap_se,
             loss_steps=np.asarray(loss_steps, dtype=np.int64),
             loss_history=np.asarray(loss_rows, dtype=np.float32).reshape(len(loss_rows), K),
             snapshot_steps=np.asarray(kept, dtype=np.int64),

@@ -30,6 +30,8 @@ RUNS = [
     ("dims", "relu", dict(steps=800, batch_size=256)),
     ("dims", "gelu", dict(steps=800, batch_size=256)),
     ("dims", "sigmoid", dict(steps=800, batch_size=256)),
+    ("correlated", "relu", dict(steps=2000)),
+    ("correlated", "tanh", dict(steps=2000)),
 ]
 
 
@@ -46,7 +48,7 @@ def train_runs(store: RunStore) -> dict[tuple[str, str], str]:
 
 async def shoot(data_dir: Path, ids: dict, out: Path, size: tuple[int, int]) -> None:
     from supertui.app import SupertuiApp
-    from supertui.screens.launch import LaunchScreen
+    from supertui.screens.launch import PRESET_CHOICES, LaunchScreen
 
     suffix = f"{size[0]}x{size[1]}"
 
@@ -64,7 +66,7 @@ async def shoot(data_dir: Path, ids: dict, out: Path, size: tuple[int, int]) -> 
                 app.open_run(run_id)
                 await save(app, pilot, f"run-{preset}")
                 app.pop_screen()
-        for preset in ("sparsity", "phase", "dims"):
+        for preset in ("sparsity", "phase", "dims", "correlated"):
             app.open_compare([run_id for (p, _), run_id in ids.items() if p == preset])
             await save(app, pilot, f"compare-{preset}")
             app.pop_screen()
@@ -74,7 +76,7 @@ async def shoot(data_dir: Path, ids: dict, out: Path, size: tuple[int, int]) -> 
         await pilot.press("n")
         launch = app.screen
         assert isinstance(launch, LaunchScreen)
-        launch.query_one("#presets").highlighted = 1  # phase
+        launch.query_one("#presets").highlighted = PRESET_CHOICES.index("phase")
         await pilot.press("ctrl+t")
         await save(app, pilot, "launch")
         launch.query_one("#field-steps").value = "-5"

@@ -2,7 +2,8 @@
 
 The same functions serve a live job (W and per-instance losses from the latest progress
 report) and a saved run (final W and final losses, or a W snapshot while scrubbing), so a
-run looks the same while it trains and after.
+run looks the same while it trains and after. Every per-point number comes from
+engine.metrics.point_rows: a grid point shows its lowest-loss seed, as export and the report do.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.config import RunConfig
-from engine.metrics import dims_per_feature, feature_dimensionality, represented, superposition
+from engine.experiments import experiment_for
+from engine.experiments.base import point_index, point_indices
+from engine.metrics import feature_dimensionality, point_rows
 from engine.phase import phase_grid
 from engine.sweep import InstanceTable, lowest_loss_instances
 
@@ -21,47 +24,86 @@ MAX_LOSS_CURVES = 8  # more grid points than this: mean and envelope instead of 
 
 @dataclass(frozen=True)
 class Selection:
-    """Which instance the single-model panes (WᵀW, neuron bars) show."""
+    """Which instance the single-model panes (WᵀW, neuron bars, norms) show: a position on each
+    axis of the run's grid of points (density first, see Experiment.axes) and a seed."""
 
-    density: int = 0
-    importance: int = 0  # index into relative_importances (phase preset)
+    indices: tuple[int, ...] = (0,)
     seed: int = 0
 
-    def instance(self, config: RunConfig) -> int:
-        R = len(config.relative_importances or (None,))
-        return (self.density * R + self.importance) * config.seeds + self.seed
+    @property
+    def density(self) -> int:
+        return self.indices[0]
 
-    def moved(self, config: RunConfig, density: int = 0, importance: int = 0, seed: int = 0) -> "Selection":
-        R = len(config.relative_importances or (None,))
-        return Selection(
-            (self.density + density) % len(config.densities),
-            (self.importance + importance) % R,
-            (self.seed + seed) % config.seeds,
-        )
+    @property
+    def importance(self) -> int:
+        """Position on the second axis (relative importance, or pair kind), 0 without one."""
+        return self.indices[1] if len(self.indices) > 1 else 0
+
+    @staticmethod
+    def axes(config: RunConfig):
+        return experiment_for(config).axes(config)
+
+    def point(self, config: RunConfig) -> int:
+        axes = self.axes(config)
+        return point_index(axes, self._fit(axes))
+
+    def instance(self, config: RunConfig) -> int:
+        return self.point(config) * config.seeds + self.seed
+
+    def _fit(self, axes) -> tuple[int, ...]:
+        return tuple(self.indices[i] if i < len(self.indices) else 0 for i in range(len(axes)))
+
+    def moved(self, config: RunConfig, axis: int = 0, delta: int = 0, seed: int = 0) -> "Selection":
+        axes = self.axes(config)
+        indices = list(self._fit(axes))
+        if delta and axis < len(axes):
+            indices[axis] = (indices[axis] + delta) % len(axes[axis].values)
+        return Selection(tuple(indices), (self.seed + seed) % config.seeds)
+
+    def at_point(self, config: RunConfig, point: int) -> "Selection":
+        return Selection(point_indices(self.axes(config), point), self.seed)
 
 
 def describe_instance(config: RunConfig, selection: Selection) -> str:
-    parts = [f"density {config.densities[selection.density]:.3g} ({selection.density + 1}/{len(config.densities)})"]
-    if config.relative_importances:
-        parts.append(f"r {config.relative_importances[selection.importance]:.3g}")
+    axes = Selection.axes(config)
+    indices = selection._fit(axes)
+    parts = [f"density {config.densities[indices[0]]:.3g} ({indices[0] + 1}/{len(config.densities)})"]
+    for axis, i in zip(axes[1:], indices[1:]):
+        value = axis.values[i]
+        parts.append(f"{axis.name} {value:.3g}" if isinstance(value, float) else f"{value}")
     if config.seeds > 1:
         parts.append(f"seed {config.seed + selection.seed} ({selection.seed + 1}/{config.seeds})")
     return ", ".join(parts)
 
 
+def point_labels(config: RunConfig) -> list[str]:
+    """A short label per grid point, in point order: "p=0.1", "p=0.1 r=3", "p=0.1 anticorrelated"."""
+    axes = Selection.axes(config)
+    labels = []
+    for combo in np.ndindex(*(len(a.values) for a in axes)):
+        parts = [f"p={axes[0].values[combo[0]]:.3g}"]
+        for axis, i in zip(axes[1:], combo[1:]):
+            value = axis.values[i]
+            parts.append(f"{axis.name}={value:.3g}" if isinstance(value, float) else str(value))
+        labels.append(" ".join(parts))
+    return labels
+
+
 def loss_curves(config: RunConfig, instances: InstanceTable, history: np.ndarray) -> dict[str, np.ndarray]:
-    """Loss curves to plot from history [T, K]: one per density when there are few grid points
-    (seeds averaged), else every instance as one [T, K] series (drawn as mean and envelope)."""
+    """Loss curves to plot from history [T, K]: one per grid point when there are few (seeds
+    averaged), else every instance as one [T, K] series (drawn as mean and envelope)."""
     if history.size == 0:
         return {}
-    with np.errstate(invalid="ignore"):
-        if config.num_points <= MAX_LOSS_CURVES and not config.relative_importances:
-            curves = {}
-            for d_index, density in enumerate(config.densities):
-                members = np.flatnonzero(instances.point == d_index)  # one importance: point = density index
-                curves[f"p={density:.3g}"] = np.nanmean(history[:, members], axis=1)
-            return curves
-        return {"loss": history}  # LossPlot draws the mean and a min/max envelope of many instances
+    labels = point_labels(config)
+    if len(labels) <= MAX_LOSS_CURVES and history.shape[1] == len(instances):
+        curves = {}
+        with np.errstate(invalid="ignore"):
+            for p, label in enumerate(labels):
+                members = np.flatnonzero(instances.point == p)
+                if members.size:
+                    curves[label] = np.nanmean(history[:, members], axis=1)
+        return curves
+    return {"loss": history}  # LossPlot draws the mean and a min/max envelope of many instances
 
 
 def winners(instances: InstanceTable, losses: np.ndarray | None) -> np.ndarray:
@@ -70,38 +112,29 @@ def winners(instances: InstanceTable, losses: np.ndarray | None) -> np.ndarray:
 
 
 def dstar_curve(config: RunConfig, instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None):
-    """(1/(1-S) [D], D* [D], D_i of each feature [D, n]) from the winning seed at each density."""
-    best = winners(instances, losses)
-    inv_density = 1.0 / instances.density[best].astype(float)
-    dstar = dims_per_feature(W[best]).astype(float)
-    per_feature = feature_dimensionality(W[best])
-    order = np.argsort(inv_density)
+    """(1/(1-S) [P], D* [P], D_i of each feature [P, n]) from the winning seed of each point."""
+    rows = point_rows(instances, W, losses, ("dims_per_feature",))
+    best = np.array([r["winner"] for r in rows], dtype=np.int64)
+    inv_density = 1.0 / np.array([r["density"] for r in rows], dtype=float)
+    dstar = np.array([r["dims_per_feature"] for r in rows], dtype=float)
+    per_feature = feature_dimensionality(W[best]) if len(best) else np.zeros((0, W.shape[-1]))
+    order = np.argsort(inv_density, kind="stable")
     return inv_density[order], dstar[order], per_feature[order]
 
 
 def phase_cells(config: RunConfig, instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None):
     """The phase (a PHASES name) and seed agreement of each grid point, in point order
     (density-major): the lowest-loss seed decides, as in the saved report."""
-    if instances.relative_importance is None:
-        return None
     loss = losses if losses is not None else np.zeros(len(instances))
     grid = phase_grid(W, loss, instances.density, instances.relative_importance, instances.point, config.phase_threshold)
     return [p.phase for p in grid], [p.agreement for p in grid]
 
 
-def density_rows(config: RunConfig, instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None) -> list[tuple]:
-    """Per density (winning seed): density, loss, features represented, mean interference, D*."""
-    best = winners(instances, losses)
-    rows = []
-    for k in best:
-        w = W[k]
-        rows.append(
-            (
-                float(instances.density[k]),
-                float(losses[k]) if losses is not None else float("nan"),
-                int(represented(w).sum()),
-                float(superposition(w).mean()),
-                float(dims_per_feature(w)),
-            )
-        )
-    return rows
+def partner_cosine_curves(instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None):
+    """{pair kind: (densities [D], winners' partner cosine [D])}, one curve per kind of pairs."""
+    curves: dict[str, tuple[list, list]] = {}
+    for row in point_rows(instances, W, losses, ("partner_cosine",)):
+        densities, cosines = curves.setdefault(row.get("pairs", "pairs"), ([], []))
+        densities.append(row["density"])
+        cosines.append(row["partner_cosine"])
+    return {kind: (np.array(d), np.array(c)) for kind, (d, c) in curves.items()}

@@ -28,7 +28,7 @@ BAD_INPUTS = [
     (["train", "dims", "--batch-size", "100000000"], "batch_size: this run needs about"),
     (["train", "phase", "--grid", "40by40"], "grid: cannot read '40by40'"),
     (["train", "sparsity", "--grid", "4x4"], "grid: applies to the phase preset only"),
-    (["train", "bogus"], "preset: unknown preset 'bogus'"),
+    (["train", "bogus"], "preset: unknown preset 'bogus' (accepted: sparsity, phase, dims, correlated, custom)"),
     (["train", "sparsity", "-a", "stretched_sigmoid", "--param", "eps=-1"], "activation_params.eps: must be a finite number >= 0"),
     (["train", "sparsity", "-a", "relu", "--param", "eps=1"], "activation_params: relu takes no parameter 'eps'"),
     (["show", "no-such-run"], "run: no run 'no-such-run'"),
@@ -73,9 +73,11 @@ def test_runs_json_and_show_json_contract(capsys):
     assert len(entry["W"]) == 1 and len(entry["W"][0]) == 2 and len(entry["importance"]) == 2
     assert len(shown["phase_grid"]) == 6
     point = shown["phase_grid"][0]
-    assert set(point) == {"density", "relative_importance", "phase", "agreement"}
+    assert set(point) >= {"density", "relative_importance", "phase", "agreement"}  # fields are only added
     assert point["phase"] in {"feature1", "feature2", "superposition", "neither"}
     assert 0 < point["agreement"] <= 1
+    # the gap that decided the point, with its paired standard error on the shared evaluation samples
+    assert point["loss_gap"] >= 0 and point["loss_gap_se"] >= 0
 
 
 def test_show_json_of_a_non_phase_run_has_null_phase_grid(capsys):

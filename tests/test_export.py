@@ -49,7 +49,7 @@ def inches(width: float, height: float) -> tuple[int, int]:
 
 # Figure sizes follow from each layout: (width, height) in inches for these tiny runs.
 EXPECTED = {
-    ("sparsity", "wtw"): inches(1.55 * 3 + 1.6, 4.2),  # one column per density (3)
+    ("sparsity", "wtw"): inches(1.55 * 3 + 1.6, 5.9),  # one column per density (3), three rows
     ("sparsity", "loss"): inches(6.4, 4.0),
     ("phase", "phase"): inches(6.2, 4.2),
     ("phase", "loss"): inches(6.4, 4.0),

@@ -1,7 +1,8 @@
 """The fast training path: hand-written gradients, the compiled step, and the eager fallback.
 
 The gradient tests are exact checks against torch.func for every registered activation on each
-of the three code paths (features unrolled, broadcast, batched matmul). Two tests compile for
+of the three code paths (features unrolled, broadcast, batched matmul): the derivative comes from
+the activation's own definition (value and slope, or value and pullback). Two tests compile for
 real (marked slow: a cold compile takes 10-30 s on 2 cores, a warm one a few).
 """
 
@@ -14,18 +15,10 @@ import pytest
 import torch
 
 from engine import activations
-from engine.activations import activation_names, build_activation
+from engine.activations import SHIPPED_ACTIVATIONS, activation_names, build_activation_math
 from engine.config import RunConfig
 from engine.data import feature_batch
-from engine.gradients import (
-    SMALL_MODEL_WEIGHTS,
-    UNROLL_MAX_WEIGHTS,
-    activation_slope,
-    activation_vjp,
-    autograd_vjp,
-    losses_and_grads,
-    losses_and_grads_unrolled,
-)
+from engine.gradients import SMALL_MODEL_WEIGHTS, UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
 from engine.model import instance_losses
 from engine.phase import classify
 from engine.train import train
@@ -57,24 +50,36 @@ def problem(n, m, K=3, batch=64, scale=1.0):
 @pytest.mark.parametrize("name", activation_names())
 @pytest.mark.parametrize("n,m", [(2, 1), (3, 2), (10, 5), (20, 6)])
 def test_written_gradients_match_torch_func(name, n, m):
-    f = build_activation(name)
-    vjp = activation_vjp(name)
-    assert vjp is not None, f"{name} has no written derivative"
+    act = build_activation_math(name)
     W, b, x, importance = problem(n, m, scale=1.5)  # large enough that SoLU and sigmoid saturate somewhere
-    want = reference(W, b, x, importance, f)
-    got = losses_and_grads(W, b, x, importance, f, vjp)
+    want = reference(W, b, x, importance, act.forward)
+    got = losses_and_grads(W, b, x, importance, with_gradient(act))
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
-    if m * n <= UNROLL_MAX_WEIGHTS:
-        unrolled = losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, f, vjp, name == "solu")
+    if m * n <= UNROLL_MAX_WEIGHTS and act.fast:
+        unrolled = losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, act)
         for g, w in zip(unrolled, want):
             torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
-        slope = activation_slope(name)
-        assert (slope is None) == (name == "solu")  # every elementwise built-in has value and slope
-        if slope is not None:
-            together = losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, f, vjp, slope=slope)
-            for g, w in zip(together, want):
-                torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", SHIPPED_ACTIVATIONS)
+def test_every_shipped_activation_is_on_the_fast_path(name):
+    act = build_activation_math(name)
+    assert act.fast, f"{name} has no written derivative: it would train through torch.func"
+    # elementwise ones say so (their features are unrolled one by one); only SoLU couples features
+    assert act.couples_features == (name == "solu")
+    assert (act.value_and_slope is None) == act.couples_features
+
+
+def test_the_forward_is_read_off_the_same_definition():
+    z = torch.linspace(-4, 4, 41, dtype=torch.float64).view(1, 41, 1)
+    for name, reference_f in [("relu", torch.relu), ("gelu", torch.nn.functional.gelu), ("silu", torch.nn.functional.silu),
+                              ("sigmoid", torch.sigmoid), ("tanh", torch.tanh)]:
+        act = build_activation_math(name)
+        torch.testing.assert_close(act.forward(z), reference_f(z))
+        y, slope = act.value_and_slope(z)
+        torch.testing.assert_close(y, act.forward(z))
+        torch.testing.assert_close(slope, torch.func.vmap(torch.func.grad(lambda t: reference_f(t)))(z.flatten()).view_as(z))
 
 
 def test_the_three_paths_are_all_exercised():
@@ -82,10 +87,10 @@ def test_the_three_paths_are_all_exercised():
 
 
 def test_parametrised_activation_gets_its_parameter():
-    f = build_activation("stretched_sigmoid", {"eps": 0.3})
+    act = build_activation_math("stretched_sigmoid", {"eps": 0.3})
     W, b, x, importance = problem(3, 2)
-    want = reference(W, b, x, importance, f)
-    got = losses_and_grads(W, b, x, importance, f, activation_vjp("stretched_sigmoid", {"eps": 0.3}))
+    want = reference(W, b, x, importance, act.forward)
+    got = losses_and_grads(W, b, x, importance, act)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
 
@@ -100,23 +105,27 @@ def user_activation(monkeypatch):
     return "test_softplus"
 
 
-def test_user_activation_falls_back_to_autograd(user_activation):
-    assert activation_vjp(user_activation) is None
-    f = build_activation(user_activation)
+def test_user_activation_falls_back_to_autograd_with_one_warning(user_activation):
+    act = build_activation_math(user_activation)
+    assert not act.fast
     W, b, x, importance = problem(10, 5)
-    want = reference(W, b, x, importance, f)
-    got = losses_and_grads(W, b, x, importance, f, autograd_vjp(f))
+    want = reference(W, b, x, importance, act.forward)
+    got = losses_and_grads(W, b, x, importance, with_gradient(act))
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
-    result = train(RunConfig(activation=user_activation, n=2, m=1, steps=30, batch_size=64, compile=False))
+    seen = []
+    result = train(RunConfig(activation=user_activation, n=2, m=1, steps=30, batch_size=64, compile=False),
+                   on_warning=seen.append)
     assert result.status == "completed" and np.isfinite(result.W).all()
     assert result.loss_history[-1, 0] < result.loss_history[0, 0]
+    assert len(seen) == 1 and "torch.func.vjp" in seen[0] and user_activation in seen[0] and "\n" not in seen[0]
 
 
 def test_a_builtin_name_registered_anew_never_uses_the_old_derivative(monkeypatch):
     monkeypatch.setitem(activations._REGISTRY, "relu", activations._REGISTRY["relu"])
     activations.register_activation("relu", "a user's own relu")(lambda: torch.nn.functional.softplus)
-    assert activation_vjp("relu") is None
+    act = build_activation_math("relu")
+    assert not act.fast and act.forward is torch.nn.functional.softplus
 
 
 def phase_grid_config(**changes) -> RunConfig:
@@ -195,3 +204,56 @@ def test_no_compile_means_no_compiling_stage():
     result = train(phase_grid_config(steps=5, compile=False), on_progress=lambda p: stages.append(p.stage),
                    progress_interval=0.0)
     assert not result.compiled and "compiling" not in stages and result.warnings == []
+
+
+# --- which compiled graph serves which config -------------------------------------------------
+
+_CHANGED = {"preset": "correlated", "activation": "gelu", "optimizer": "adamw", "schedule": "cosine",
+            "init": "xavier_batched", "device": "cpu", "activation_params": {"eps": 0.2}}
+
+
+def _changed(config: RunConfig, name: str):
+    value = getattr(config, name)
+    if name in _CHANGED:
+        return _CHANGED[name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value * 2 + 1
+    if isinstance(value, tuple):
+        return value + (0.5,)
+    raise AssertionError(f"no change known for config field {name!r}: add one to _CHANGED")
+
+
+def test_every_config_field_either_shapes_the_graph_or_travels_as_a_tensor():
+    """A field is in the compiled step's key unless it is listed as a tensor input, so a new
+    data option can never silently reuse a graph built for the old data."""
+    import dataclasses
+
+    base = phase_grid_config(weight_decay=0.01)  # weight decay on: its value is then an input
+    key = train_module._graph_key(base, torch.device("cpu"))
+    for field in dataclasses.fields(RunConfig):
+        changed = base.replace(**{field.name: _changed(base, field.name)})
+        same = train_module._graph_key(changed, torch.device("cpu")) == key
+        assert same == (field.name in train_module.STEP_INPUT_FIELDS), field.name
+    # turning weight decay on or off changes the step's code, its value does not
+    assert train_module._graph_key(base.replace(weight_decay=0.0), torch.device("cpu")) != key
+
+
+def test_a_new_sampler_compiles_anew_and_new_data_values_reuse_the_graph(monkeypatch):
+    built = []
+
+    def counting_compile(step_fn, on_warning):
+        built.append(step_fn)
+        return step_fn  # the eager step stands in for the compiled one: only the caching is tested
+
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(train_module, "_compile", counting_compile)
+    config = RunConfig(preset="custom", n=4, m=2, densities=(0.3,), steps=3, batch_size=32, snapshots=0)
+    train(config)
+    train(config.replace(densities=(0.1, 0.05), seeds=2, lr=0.01, steps=5))  # tensors and hyperparameters
+    assert len(built) == 1
+    train(config.replace(preset="correlated"))  # another experiment's sampler: another graph
+    assert len(built) == 2
+    train(config.replace(preset="correlated", densities=(0.4, 0.2)))
+    assert len(built) == 2

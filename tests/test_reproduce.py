@@ -1,5 +1,5 @@
 """`reproduce` end to end at the tiny quality: every experiment for all seven activations, every
-figure, a report.md with the measured tables; reuse of saved runs; refusal to overwrite."""
+figure, a report.md with each claim's numbers and verdict; reuse of saved runs; refusal to overwrite."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ import pytest
 from engine import BLOG_ACTIVATIONS, RunStore
 from engine.errors import ConfigError
 from engine.export import FigureExistsError
-from engine.reproduce import (
-    EXPERIMENTS,
-    experiment_configs,
-    phase_measures,
-    planned_paths,
-    reproduce,
-    same_experiment,
-    tiny_config,
-)
+from engine.experiments import get_experiment
+from engine.experiments.phase import phase_measures
+from engine.reproduce import EXPERIMENTS, experiment_configs, planned_paths, reproduce, same_experiment, tiny_config
 from supertui.cli import main
+from supertui.cli.reproduce_report import render_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,13 +25,17 @@ def job(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("reproduce-data"))
     out = tmp_path_factory.mktemp("reproduce-out")
     events = []
-    result = reproduce(store, out, quality="tiny", on_progress=events.append)
+    result = reproduce(store, out, quality="tiny", on_progress=events.append, report=render_report)
     return store, out, result, events
+
+
+RUNS = len(EXPERIMENTS) * 7
 
 
 def test_every_experiment_trains_for_all_seven_activations(job):
     store, _, result, _ = job
-    assert len(result.trained) == 3 * 7 and not result.reused
+    assert EXPERIMENTS == ("sparsity", "phase", "dims", "correlated")
+    assert len(result.trained) == RUNS and not result.reused
     assert set(result.runs) == {(p, a) for p in EXPERIMENTS for a in BLOG_ACTIVATIONS}
     for (preset, activation), record in result.runs.items():
         assert record.status == "completed" and record.config.activation == activation
@@ -48,7 +47,8 @@ def test_every_figure_is_written_as_a_png(job):
     _, out, result, _ = job
     expected = planned_paths(out)
     assert sorted(result.figures) == sorted(p for key, p in expected.items() if key != "report")
-    assert len(result.figures) == 1 + 3 * 7 + 3 + 3 * 7  # input batches, per activation, combined, losses
+    per_run = sum(len(get_experiment(e).figures) for e in EXPERIMENTS)
+    assert len(result.figures) == 1 + 7 * per_run + len(EXPERIMENTS) + RUNS  # input batches, per run, combined, losses
     for path in result.figures:
         assert path.read_bytes()[:8] == PNG_SIGNATURE, path.name
 
@@ -61,8 +61,19 @@ def test_report_sets_figures_beside_claims_with_measured_tables(job):
     links = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
     assert len(set(links)) == len(result.figures)
     assert all((out / link).exists() for link in links)
-    assert text.count("> Blog:") == 2 + 2 * 7  # input batches, dims, and each activation twice
-    assert "Features represented" in text and "| 1/(1−S) |" in text and "feature 1 only" in text
+    # every claim of every experiment is there with its verdict; the blog's words beside the blog's claims only
+    claims = [c for e in EXPERIMENTS for c in get_experiment(e).claims]
+    for claim in claims:
+        assert f"`{claim.id}` · {claim.statement}" in text
+    assert text.count("> Blog:") == 1 + sum(not c.id.startswith("correlated.") for c in claims)
+    from engine.metrics import METRICS
+
+    # the tables name each metric by the one formula the app's headers and the JSON use
+    for key in ("represented", "max_interference", "features_per_neuron", "dims_per_feature", "partner_cosine"):
+        assert METRICS[key].formula in text, key
+    assert "| 1/(1−S) |" in text
+    assert "What each activation does with partner pairs" in text
+    assert all(f"- **{a}**: correlated: " in text for a in BLOG_ACTIVATIONS)
     # the D* table: one row per density, one column per activation, numbers measured from the runs
     dims = result.runs[("dims", "relu")]
     lines = text.splitlines()
@@ -74,7 +85,7 @@ def test_report_sets_figures_beside_claims_with_measured_tables(job):
 
     first = float(dstar_rows[0].split("|")[3])  # column 2 is relu (after linear)
     assert first == pytest.approx(float(dims_per_feature(dims.arrays.W[0])), rel=5e-3)
-    assert "ReLU check" in text and "grid points are in the exact phase" in text
+    assert "`phase.relu_matches_closed_form`" in text
 
 
 def test_progress_covers_the_whole_job(job):
@@ -89,18 +100,18 @@ def test_progress_covers_the_whole_job(job):
 def test_a_second_run_reuses_saved_runs_and_refuses_to_overwrite(job):
     store, out, first, _ = job
     with pytest.raises(FigureExistsError, match="report.md"):
-        reproduce(store, out, quality="tiny")
-    assert len(store.list_runs()) == 21, "the refusal came before any training"
+        reproduce(store, out, quality="tiny", report=render_report)
+    assert len(store.list_runs()) == RUNS, "the refusal came before any training"
     subset = ("relu", "tanh")  # fewer figures to draw; the reuse logic is the same for all
-    again = reproduce(store, out, quality="tiny", force=True, activations=subset)
+    again = reproduce(store, out, quality="tiny", force=True, activations=subset, report=render_report)
     assert not again.trained
     assert sorted(again.reused) == sorted(first.runs[(p, a)].id for p in EXPERIMENTS for a in subset)
 
 
 def test_fresh_trains_again(job, tmp_path):
     store, *_ = job
-    result = reproduce(store, tmp_path, quality="tiny", fresh=True, activations=("relu",))
-    assert len(result.trained) == 3 and not result.reused
+    result = reproduce(store, tmp_path, quality="tiny", fresh=True, activations=("relu",), report=render_report)
+    assert len(result.trained) == len(EXPERIMENTS) and not result.reused
     assert (tmp_path / "report.md").exists()
 
 
@@ -113,7 +124,7 @@ def test_matching_ignores_how_a_run_was_computed():
 
 def test_quick_and_paper_use_the_presets():
     quick = experiment_configs("quick")
-    assert len(quick) == 21 and {c.preset for c in quick} == set(EXPERIMENTS)
+    assert len(quick) == RUNS and {c.preset for c in quick} == set(EXPERIMENTS)
     assert quick[0].to_dict() == {**quick[0].to_dict(), "steps": 5_000, "n": 10, "m": 5}
     with pytest.raises(ConfigError, match="quality"):
         experiment_configs("fast")
@@ -134,9 +145,9 @@ def test_cli_reproduce_reuses_runs_and_prints_plain_lines(job, tmp_path, capsys)
     code = main(["reproduce", "--quality", "tiny", "--out", str(out), "--data-dir", str(store.data_dir)])
     assert code == 0
     printed = capsys.readouterr()
-    assert "reuse 1/21 sparsity · linear" in printed.out
+    assert f"reuse 1/{RUNS} sparsity · linear" in printed.out
     assert str(out / "report.md") in printed.out
-    assert "0 runs trained, 21 reused" in printed.err
+    assert f"0 runs trained, {RUNS} reused" in printed.err
     code = main(["reproduce", "--quality", "tiny", "--out", str(out), "--data-dir", str(store.data_dir)])
     assert code == 2 and "already exists" in capsys.readouterr().err
 
@@ -146,7 +157,8 @@ def test_stopping_cancels_cleanly_and_keeps_the_run(tmp_path):
 
     store = RunStore(tmp_path / "data")
     with pytest.raises(ReproduceCancelled, match="sparsity · relu"):
-        reproduce(store, tmp_path / "out", quality="tiny", activations=("relu",), should_stop=lambda: True)
+        reproduce(store, tmp_path / "out", quality="tiny", activations=("relu",), should_stop=lambda: True,
+                  report=render_report)
     (record,) = store.list_runs()
     assert record.status == "cancelled"
     assert not (tmp_path / "out" / "report.md").exists()

@@ -15,7 +15,7 @@ import torch
 
 from engine.config import RunConfig
 from engine.data import feature_batch
-from engine.model import init_weights, instance_losses
+from engine.model import init_weights, instance_losses, sample_losses
 from engine.sweep import instance_table
 from engine.train import lr_factor, make_train_step, train
 
@@ -105,7 +105,7 @@ def _state(W, b, table, device="cpu"):
     K = len(table)
     return [
         W.clone(), b.clone(), torch.zeros_like(W), torch.zeros_like(W), torch.zeros_like(b), torch.zeros_like(b),
-        torch.zeros((), dtype=torch.int64), unique, rows, torch.as_tensor(table.density),
+        torch.zeros((), dtype=torch.int64), unique, rows, {"density": torch.as_tensor(table.density)},
         torch.as_tensor(table.importance), torch.zeros(K), torch.zeros(K, dtype=torch.bool),
     ]
 
@@ -213,8 +213,49 @@ def test_update_is_torch_adam_with_the_schedule(optimizer, weight_decay, schedul
     np.testing.assert_allclose(result.b, b.detach().numpy(), rtol=1e-4, atol=1e-6)
 
 
-def test_final_loss_is_judged_on_a_batch_shared_by_every_seed():
+def test_final_loss_is_the_evaluation_of_the_final_weights():
     config = small_config(steps=5)
     result = train(config)
     again = train_module.evaluate_losses(config, instance_table(config), result.W, result.b)
     np.testing.assert_allclose(result.final_loss, again)
+
+
+@pytest.mark.parametrize("preset", ["custom", "correlated"])
+def test_every_seed_of_a_point_is_judged_on_the_same_samples(preset):
+    """Identical weights must score identically whatever the instance's seed: the evaluation
+    stream is one for the whole run, drawn through the experiment's sampler."""
+    config = small_config(preset=preset, n=4, densities=(0.3, 0.05), seeds=3, importance_decay=1.0)
+    table = instance_table(config)
+    rng = np.random.default_rng(0)
+    W = np.repeat(rng.normal(size=(1, config.m, config.n)).astype(np.float32), len(table), axis=0)  # [K, m, n]
+    b = np.zeros((len(table), config.n), dtype=np.float32)
+    evaluation = train_module.evaluate(config, table, W, b)
+    for p in np.unique(table.point):
+        losses = evaluation.loss[table.point == p]
+        assert np.all(losses == losses[0]), (p, losses)
+        assert np.all(evaluation.gap_se[table.point == p] == 0)  # identical per-sample losses: no gap, no error
+
+
+def test_evaluation_reports_standard_errors_small_against_loss_gaps():
+    config = small_config(densities=(0.3,), seeds=3, steps=200)
+    result = train(config)
+    assert train_module.EVAL_SAMPLES >= 65_536
+    assert np.all(result.final_loss_se > 0) and np.all(result.final_loss_se < 0.01 * result.final_loss)
+    # the errors against a direct computation from the per-sample losses of the same stream
+    table = instance_table(config)
+    samples = 2 * train_module.EVAL_CHUNK
+    evaluation = train_module.evaluate(config, table, result.W, result.b, samples=samples)
+    per_sample = torch.cat([
+        sample_losses(torch.as_tensor(result.W), torch.as_tensor(result.b),
+                      feature_batch(torch.full((len(table),), train_module.EVAL_SEED), torch.as_tensor(table.density),
+                                    config.n, train_module.EVAL_CHUNK, step=train_module._EVAL_STEP - c,
+                                    salt=train_module._EVAL_SALT),
+                      torch.as_tensor(table.importance), torch.relu).double()
+        for c in range(2)
+    ], dim=1).numpy()  # [K, samples]
+    np.testing.assert_allclose(evaluation.loss, per_sample.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(evaluation.se, per_sample.std(1, ddof=1) / np.sqrt(samples), rtol=1e-4)
+    winner = int(np.argmin(evaluation.loss))
+    runner_up = int(np.argsort(evaluation.loss)[1])
+    gap = per_sample[runner_up] - per_sample[winner]
+    assert evaluation.gap_se[winner] == pytest.approx(gap.std(ddof=1) / np.sqrt(samples), rel=1e-4)

@@ -2,8 +2,9 @@
 
     export_runs(records, out_dir, fmt="png", force=False) -> [paths written]
 
-One run gives its preset's figure (WᵀW row, phase diagram or D* curve) and its loss curves;
-several runs of one preset also give the combined figure. Every figure is rendered to bytes
+One run gives the figures its experiment names (WᵀW rows, a phase diagram, a D* curve, partner
+pairs...) and its loss curves; several runs sharing an experiment's compare figure also give that
+combined figure. Every figure is rendered to bytes
 first and then written under a temporary name and renamed, and existing files are refused
 unless force. matplotlib is imported on first use only, so `import engine` stays light.
 """
@@ -16,20 +17,25 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import ConfigError, StoreError, SupertuiError
+from engine.experiments import experiment_for
 from engine.store import RunRecord, atomic_write_bytes
 
 FORMATS = ("png", "svg")
 # What each single-run figure holds, as the file-name suffix: <run-id>_<suffix>.<fmt>
 SINGLE_FIGURES = {
-    "wtw": "WᵀW per density with neuron-feature weight bars",
+    "wtw": "WᵀW per density with neuron-feature weight bars and feature norms by superposition",
     "phase": "phase diagram with the exact ReLU boundary",
     "dims": "D* and each feature's D_i against 1/(1-S)",
+    "pairs": "WᵀW per grid point with partner pairs outlined",
+    "cosine": "cosine between partner features against density",
     "loss": "training loss of every instance",
 }
+# The combined figure of several runs, as the file-name part: compare_<part>_<n>runs_...
 COMPARE_FIGURES = {
     "wtw": "wtw_rows",
     "phase": "phase",
     "dims": "dims_dstar",
+    "cosine": "partner_cosine",
 }
 
 
@@ -55,28 +61,23 @@ def check_format(fmt: str) -> str:
 
 
 def figure_kinds(record: RunRecord) -> list[str]:
-    """The figures one run gets: its preset's own figure(s), then the loss curves. Custom runs
-    get what their shape supports (a phase grid needs n=2, m=1 and relative importances)."""
-    cfg = record.config
-    phase_shaped = cfg.relative_importances is not None and cfg.n == 2 and cfg.m == 1
-    kinds = []
-    if phase_shaped:
-        kinds.append("phase")
-    elif cfg.preset == "sparsity" or (cfg.preset != "dims" and cfg.n <= 64):
-        kinds.append("wtw")
-    if not phase_shaped and (cfg.preset == "dims" or (cfg.preset == "custom" and len(cfg.densities) >= 3)):
-        kinds.append("dims")
-    kinds.append("loss")
-    return kinds
+    """The figures one run gets: the ones its experiment names, then the loss curves."""
+    return [*experiment_for(record.config).figures, "loss"]
 
 
-def _builder(kind: str, records: list[RunRecord]) -> Callable[[], object]:
+def compare_kind(record: RunRecord) -> str | None:
+    """The combined figure a run joins when several are exported together (its experiment's)."""
+    return experiment_for(record.config).compare_figure
+
+
+def figure_builder(kind: str, records: list[RunRecord]) -> Callable[[], object]:
+    """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of several."""
     from engine.export import compare, figures
 
     single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "dims": figures.figure_dims,
-              "loss": figures.figure_loss}
+              "pairs": figures.figure_pairs, "cosine": figures.figure_partner_cosine, "loss": figures.figure_loss}
     many = {"wtw": compare.figure_compare_gram, "phase": compare.figure_compare_phase,
-            "dims": compare.figure_compare_dims}
+            "dims": compare.figure_compare_dims, "cosine": compare.figure_compare_cosine}
     if len(records) == 1:
         return lambda: single[kind](records[0])
     return lambda: many[kind](records)
@@ -106,13 +107,13 @@ def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png") -> l
         if not record.has_arrays:
             raise StoreError(f"run {record.id}: nothing to export (status {record.status}, no saved weights yet)")
         for kind in figure_kinds(record):
-            planned.append(PlannedFigure(out_dir / f"{record.id}_{kind}.{fmt}", kind, _builder(kind, [record])))
-            if kind in COMPARE_FIGURES:
-                groups.setdefault(kind, []).append(record)
+            planned.append(PlannedFigure(out_dir / f"{record.id}_{kind}.{fmt}", kind, figure_builder(kind, [record])))
+        if compare_kind(record) is not None:
+            groups.setdefault(compare_kind(record), []).append(record)
     for kind, group in groups.items():
         if len(group) >= 2:
             name = compare_name(kind, group)
-            planned.append(PlannedFigure(out_dir / f"{name}.{fmt}", f"compare_{kind}", _builder(kind, group)))
+            planned.append(PlannedFigure(out_dir / f"{name}.{fmt}", f"compare_{kind}", figure_builder(kind, group)))
     return planned
 
 
@@ -154,6 +155,7 @@ def export_input_batches(out_dir: Path, fmt: str = "png", force: bool = False, *
 
 
 __all__ = [
-    "FORMATS", "FigureExistsError", "PlannedFigure", "check_format", "compare_name", "export_input_batches",
+    "FORMATS", "FigureExistsError", "PlannedFigure", "check_format", "compare_kind", "compare_name", "export_input_batches",
+    "figure_builder",
     "export_runs", "figure_kinds", "plan_exports", "refuse_existing", "write_figure",
 ]

@@ -1,5 +1,5 @@
-"""Figures of several runs of one preset: the blog's "bringing them all together" D* plot, and
-phase diagrams or WᵀW rows as small multiples sharing one scale."""
+"""Figures of several runs of one experiment: the blog's "bringing them all together" D* plot,
+phase diagrams or WᵀW rows as small multiples sharing one scale, partner cosines on one axis."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import numpy as np
 
 from engine.export.figures import (
     DSTAR_CAP,
+    _cosine_axes,
     _dims_axes,
     best_instances,
     draw_dims,
     draw_gram,
+    draw_partner_cosine,
     draw_phase,
     gram_scale,
     signed_sqrt_norm,
@@ -117,4 +119,29 @@ def figure_compare_gram(records: list[RunRecord]):
     cfg = records[0].config
     fig.suptitle(f"WᵀW by feature density (columns) and activation (rows)\nn={cfg.n}, m={cfg.m}, lowest-loss seed per density",
                  fontsize=10)
+    return fig
+
+
+@styled
+def figure_compare_cosine(records: list[RunRecord]):
+    """Partner cosine against density of several runs on one axis: one colour per run (its
+    activation's), solid for correlated pairs and dashed for anticorrelated ones."""
+    from matplotlib.lines import Line2D
+
+    from engine.export.style import activation_style
+
+    fig = new_figure(7.2, 4.6)
+    ax = fig.subplots()
+    labels = _labels(records)
+    for record in records:
+        draw_partner_cosine(ax, record, colour_by_activation=True, band=False)
+    _cosine_axes(ax)
+    cfg = records[0].config
+    ax.set_title(f"Cosine between partner features by activation (n={cfg.n}, m={cfg.m}, lowest-loss seed)")
+    # One entry per run (its colour) and one per pair kind (its line): not one per curve.
+    handles = [Line2D([], [], color=activation_style(r.activation, i)["color"], linewidth=2, label=label)
+               for i, (r, label) in enumerate(zip(records, labels))]
+    handles += [Line2D([], [], color="#444444", linestyle=(0, ()), marker="o", label="correlated"),
+                Line2D([], [], color="#444444", linestyle=(0, (4, 2)), marker="v", label="anticorrelated")]
+    fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=min(len(handles), 5))
     return fig

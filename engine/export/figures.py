@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import NamedTuple
+
 from engine.export.style import (
     DIVERGING_CMAP,
     PHASE_COLOURS,
@@ -16,9 +18,19 @@ from engine.export.style import (
     activation_style,
     format_density,
     new_figure,
+    sequential_cmap,
     styled,
 )
-from engine.metrics import STICKY_FRACTIONS, dims_per_feature, feature_dimensionality, gram
+from engine.metrics import (
+    STICKY_FRACTIONS,
+    feature_dimensionality,
+    feature_norms,
+    gram,
+    point_rows,
+    point_spread,
+    superposition,
+)
+from engine.palette import PAIR_COLORS, feature_color
 from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
 from engine.store import RunRecord
 from engine.sweep import lowest_loss_instances
@@ -39,22 +51,29 @@ def best_instances(record: RunRecord) -> list[int]:
     return [int(k) for k in lowest_loss_instances(a.instances.point, a.final_loss)]
 
 
-def dims_curve(record: RunRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(densities [P] in config order, D* [P] averaged over seeds, D_i [P, seeds * n]) of a run."""
+class DimsCurve(NamedTuple):
+    """D* per grid point of a run, in point order: the lowest-loss seed's value (the one meaning
+    of D* everywhere), with the other seeds' range as a band."""
+
+    density: np.ndarray  # [P]
+    dstar: np.ndarray  # [P] of the lowest-loss seed
+    feature_dims: np.ndarray  # [P, n] D_i of the lowest-loss seed's features
+    low: np.ndarray  # [P] lowest D* over the point's seeds (diverged ones left out)
+    high: np.ndarray  # [P] highest
+
+
+def dims_curve(record: RunRecord) -> DimsCurve:
     a = record.arrays
-    densities, dstar, features = [], [], []
-    for p in np.unique(a.instances.point):
-        members = np.flatnonzero((a.instances.point == p) & ~a.diverged)
-        if members.size == 0:
-            members = np.flatnonzero(a.instances.point == p)
-        densities.append(float(a.instances.density[members[0]]))
-        dstar.append(float(np.mean(dims_per_feature(a.W[members]))))
-        features.append(feature_dimensionality(a.W[members]).reshape(-1))
-    width = max(len(f) for f in features)
-    padded = np.full((len(features), width), np.nan)
-    for i, f in enumerate(features):
-        padded[i, : len(f)] = f
-    return np.array(densities), np.array(dstar), padded
+    rows = point_rows(a.instances, a.W, a.final_loss, ("dims_per_feature",))
+    winners = [r["winner"] for r in rows]
+    low, high = point_spread(a.instances, a.W, a.final_loss, "dims_per_feature", a.diverged)
+    return DimsCurve(
+        np.array([r["density"] for r in rows]),
+        np.array([r["dims_per_feature"] for r in rows]),
+        feature_dimensionality(a.W[winners]),
+        low,
+        high,
+    )
 
 
 def run_label(record: RunRecord) -> str:
@@ -128,11 +147,26 @@ def draw_neuron_bars(ax, W: np.ndarray, colours, ylim: float, label_axes: bool =
         ax.set_ylabel("weight W[k, i], stacked")
 
 
-def feature_colours(n: int):
-    from matplotlib import colormaps
+def feature_colours(n: int) -> list[str]:
+    """engine.palette's feature colours, the ones the app's neuron bars use."""
+    return [feature_color(i) for i in range(n)]
 
-    cmap = colormaps[SEQUENTIAL_CMAP]
-    return [cmap(0.9 * i / max(n - 1, 1)) for i in range(n)]
+
+def draw_norm_bars(ax, W: np.ndarray, label_axes: bool = True):
+    """Toy Models' feature figure: a bar of ‖W_i‖ per feature, coloured by its superposition
+    Σ_{j≠i}(Ŵ_i·W_j)² on engine.palette's sequential scale (0 dark, >= 1 bright)."""
+    from matplotlib.colors import Normalize
+
+    norms, shared = feature_norms(W), superposition(W)
+    cmap, norm = sequential_cmap(), Normalize(0.0, 1.0)
+    y = np.arange(len(norms))
+    ax.barh(y, norms, color=cmap(norm(np.minimum(shared, 1.0))), height=0.8, linewidth=0)
+    ax.set_yticks(y[:: max(1, len(y) // 5)])
+    ax.invert_yaxis()
+    ax.set_xlabel("‖W_i‖")
+    if label_axes:
+        ax.set_ylabel("feature i")
+    return cmap, norm
 
 
 @styled
@@ -150,26 +184,32 @@ def figure_gram_row(record: RunRecord):
     vmax = gram_scale([record])
     stack = max(float(np.clip(W, 0, None).sum(-1).max()), float(-np.clip(W, None, 0).sum(-1).min()), 1e-6)
     columns = len(chosen)
-    fig = new_figure(1.55 * columns + 1.6, 4.2)
-    axes = fig.subplots(2, columns, squeeze=False, gridspec_kw={"height_ratios": [1.0, 0.85]})
+    fig = new_figure(1.55 * columns + 1.6, 5.9)
+    axes = fig.subplots(3, columns, squeeze=False, gridspec_kw={"height_ratios": [1.0, 0.85, 0.85]})
     colours = feature_colours(cfg.n)
-    image = None
+    norm_top = max(1.0, float(feature_norms(W).max()) * 1.05)
+    image = shading = None
     for c, k in enumerate(chosen):
         density = float(a.instances.density[k])
         image = draw_gram(axes[0, c], G[c], vmax, f"1−S = {format_density(density)}", label_axes=c == 0)
         draw_neuron_bars(axes[1, c], W[c], colours, stack * 1.05, label_axes=c == 0)
+        shading = draw_norm_bars(axes[2, c], W[c], label_axes=c == 0)
+        axes[2, c].set_xlim(0, norm_top)
         if c:
             axes[1, c].tick_params(labelleft=False)
+            axes[2, c].tick_params(labelleft=False)
     fig.colorbar(image, ax=axes[0, :].tolist(), label="WᵀW entry", shrink=0.9, pad=0.01)
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(cfg.n + 1) - 0.5, cfg.n)
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[1, :].tolist(), shrink=0.9, pad=0.01)
     bar.set_label(_importance_label(record))
     bar.set_ticks(np.arange(0, cfg.n, max(1, cfg.n // 5)))
+    fig.colorbar(ScalarMappable(norm=shading[1], cmap=shading[0]), ax=axes[2, :].tolist(), shrink=0.9, pad=0.01,
+                 label="superposition Σⱼ≠ᵢ(Ŵᵢ·Wⱼ)²")
     fig.suptitle(
-        f"{record.activation}: WᵀW (top) and neuron–feature weights (bottom) by feature density\n"
-        f"n={cfg.n}, m={cfg.m}, {_steps(record)} steps, lowest-loss seed per density",
-        fontsize=10,
+        f"{record.activation}: WᵀW, neuron–feature weights W[k, i], and ‖W_i‖ coloured by superposition\n"
+        f"by feature density; n={cfg.n}, m={cfg.m}, {_steps(record)} steps, lowest-loss seed per density",
+        fontsize=9,
     )
     return fig
 
@@ -312,13 +352,18 @@ def draw_sticky_lines(ax) -> None:
 
 
 def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None):
-    densities, dstar, features = dims_curve(record)
-    x = 1.0 / densities
+    """D* of the lowest-loss seed per density; with several seeds, their range as a band."""
+    curve = dims_curve(record)
+    dstar = curve.dstar
+    x = 1.0 / curve.density
     style = activation_style(record.activation, style_index)
     if scatter:
-        xs = np.repeat(x[:, None], features.shape[1], axis=1)
-        ax.scatter(xs.ravel(), features.ravel(), s=5, color="#666666", alpha=0.35, linewidths=0, zorder=1,
+        xs = np.repeat(x[:, None], curve.feature_dims.shape[1], axis=1)
+        ax.scatter(xs.ravel(), curve.feature_dims.ravel(), s=5, color="#666666", alpha=0.35, linewidths=0, zorder=1,
                    label="each feature's D_i")
+    if record.config.seeds > 1:
+        ax.fill_between(x, np.minimum(curve.low, DSTAR_CAP), np.minimum(curve.high, DSTAR_CAP), color=style["color"],
+                        alpha=0.15, linewidth=0, zorder=2)
     shown = np.minimum(dstar, DSTAR_CAP)
     capped = dstar > DSTAR_CAP
     ax.plot(x, shown, color=style["color"], linestyle=style["linestyle"], linewidth=1.5, zorder=3,
@@ -355,6 +400,106 @@ def figure_dims(record: RunRecord):
     fig.legend(loc="outside lower center", frameon=False, ncols=2, markerscale=2)
     if (dstar > DSTAR_CAP).any():
         ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
+    return fig
+
+
+# --------------------------------------------------------------------------- partner pairs
+
+
+def _pair_rows(record: RunRecord) -> list[dict]:
+    a = record.arrays
+    return point_rows(a.instances, a.W, a.final_loss, ("partner_cosine",))
+
+
+@styled
+def figure_pairs(record: RunRecord):
+    """WᵀW of the lowest-loss seed at each grid point of a run with partner pairs: one row per
+    pair kind, one column per density, partner entries (i, j) outlined."""
+    from matplotlib.patches import Rectangle
+
+    from engine.metrics import feature_pairs
+
+    a = record.arrays
+    cfg = record.config
+    rows = _pair_rows(record)
+    kinds = list(dict.fromkeys(r["pairs"] for r in rows))
+    densities = list(dict.fromkeys(r["density"] for r in rows))
+    vmax = max(float(np.abs(gram(a.W[r["winner"]])).max()) for r in rows) or 1.0
+    fig = new_figure(max(5.2, 1.55 * len(densities) + 1.6), 1.9 * len(kinds) + 1.0)
+    axes = fig.subplots(len(kinds), len(densities), squeeze=False)
+    image = None
+    for r in rows:
+        row, col = kinds.index(r["pairs"]), densities.index(r["density"])
+        ax = axes[row, col]
+        k = r["winner"]
+        cosine = r["partner_cosine"]
+        title = "cos " + ("–" if not np.isfinite(cosine) else f"{cosine:+.2f}")
+        if row == 0:
+            title = f"1−S = {format_density(r['density'])}\n{title}"
+        image = draw_gram(ax, gram(a.W[k]), vmax, title, label_axes=False)
+        ax.title.set_fontsize(8)
+        for i, j, kind in feature_pairs(a.instances.partner[k], a.instances.pair_kind[k]):
+            for x, y in ((j, i), (i, j)):
+                ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=PAIR_COLORS[kind], linewidth=1.6))
+        ax.set_xlabel("")
+        if col == 0:
+            ax.set_ylabel(r["pairs"], fontsize=9, color=PAIR_COLORS.get(r["pairs"], "black"))
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="WᵀW entry", shrink=0.9, pad=0.01)
+    fig.suptitle(f"{record.activation}: WᵀW, partner pairs outlined; rows: pair kind\n"
+                 f"n={cfg.n}, m={cfg.m}, {_steps(record)} steps, lowest-loss seed; cos: mean partner cosine", fontsize=9)
+    return fig
+
+
+COSINE_REFERENCES = {-1.0: "antipodal", 0.0: "orthogonal", 1.0: "one direction"}
+
+
+def draw_partner_cosine(ax, record: RunRecord, *, colour_by_activation: bool = False, band: bool = True,
+                        label_prefix: str = "") -> None:
+    """Mean partner cosine of the lowest-loss seed per density, one line per pair kind; with
+    several seeds, their range as a band."""
+    a = record.arrays
+    rows = _pair_rows(record)
+    low, high = point_spread(a.instances, a.W, a.final_loss, "partner_cosine", a.diverged)
+    style = activation_style(record.activation)
+    for kind in dict.fromkeys(r["pairs"] for r in rows):
+        index = [i for i, r in enumerate(rows) if r["pairs"] == kind]
+        x = np.array([rows[i]["density"] for i in index])
+        y = np.array([rows[i]["partner_cosine"] for i in index])
+        colour = style["color"] if colour_by_activation else PAIR_COLORS.get(kind, "black")
+        dash = (0, ()) if kind == "correlated" else (0, (4, 2))
+        if band and record.config.seeds > 1:
+            ax.fill_between(x, low[index], high[index], color=colour, alpha=0.15, linewidth=0)
+        ax.plot(x, y, color=colour, linestyle=dash, marker="o" if kind == "correlated" else "v", markersize=4,
+                linewidth=1.5, label=f"{label_prefix}{kind}")
+
+
+def _cosine_axes(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.transforms import blended_transform_factory
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(-1.1, 1.1)
+    ax.set_xlabel("feature density 1−S (log scale)")
+    ax.set_ylabel("partner cosine Ŵ_i·Ŵ_j")
+    where = blended_transform_factory(ax.transAxes, ax.transData)
+    for value, label in COSINE_REFERENCES.items():
+        ax.axhline(value, color="#888888", linewidth=0.7, linestyle=(0, (2, 2)), zorder=0)
+        ax.text(1.01, value, label, transform=where, fontsize=7, va="center", color="#444444")
+
+
+@styled
+def figure_partner_cosine(record: RunRecord):
+    cfg = record.config
+    fig = new_figure(6.4, 4.2)
+    ax = fig.subplots()
+    draw_partner_cosine(ax, record)
+    _cosine_axes(ax)
+    ax.set_title(f"{record.activation}: cosine between partner features (n={cfg.n}, m={cfg.m}, {_steps(record)} steps,"
+                 f" lowest-loss seed{', band: all seeds' if cfg.seeds > 1 else ''})")
+    fig.legend(loc="outside lower center", frameon=False, ncols=2)
     return fig
 
 

@@ -12,45 +12,29 @@ import functools
 import io
 from typing import Any, Callable, TypeVar
 
+from engine.palette import PHASE_COLORS as PHASE_COLOURS  # noqa: F401  (one palette for the app and the PNGs)
+from engine.palette import SEQUENTIAL_STOPS, activation_color
+
 DPI = 200  # raster figures; print wants >= 150
 
-# Okabe & Ito (2008): eight colours distinguishable under the common colour-vision deficiencies.
-OKABE_ITO = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-}
-PHASE_COLOURS = {
-    "feature1": OKABE_ITO["blue"],
-    "feature2": OKABE_ITO["orange"],
-    "superposition": OKABE_ITO["green"],
-    "neither": "#DDDDDD",
-}
 PHASE_LABELS = {
     "feature1": "feature 1 only",
     "feature2": "feature 2 only",
     "superposition": "superposition (both)",
     "neither": "neither",
 }
-# One colour, marker and dash per activation, so curves stay apart in greyscale print too.
-_ACTIVATION_STYLE = {
-    "linear": (OKABE_ITO["black"], "o", (0, ())),
-    "relu": (OKABE_ITO["vermillion"], "s", (0, ())),
-    "gelu": (OKABE_ITO["blue"], "^", (0, (5, 2))),
-    "silu": (OKABE_ITO["sky"], "v", (0, (1, 1.5))),
-    "sigmoid": (OKABE_ITO["green"], "D", (0, (6, 2, 1, 2))),
-    "tanh": (OKABE_ITO["orange"], "P", (0, (3, 1, 1, 1, 1, 1))),
-    "solu": (OKABE_ITO["purple"], "X", (0, (8, 3))),
+# A marker and a dash per activation (its colour comes from engine.palette), so curves stay
+# apart in greyscale print too.
+_ACTIVATION_MARKS = {
+    "linear": ("o", (0, ())),
+    "relu": ("s", (0, ())),
+    "gelu": ("^", (0, (5, 2))),
+    "silu": ("v", (0, (1, 1.5))),
+    "sigmoid": ("D", (0, (6, 2, 1, 2))),
+    "tanh": ("P", (0, (3, 1, 1, 1, 1, 1))),
+    "solu": ("X", (0, (8, 3))),
 }
-_SPARE_STYLES = [
-    (OKABE_ITO["yellow"], "h", (0, (2, 2))),
-    ("#555555", "*", (0, (4, 1, 1, 1))),
-]
+_SPARE_MARKS = [("h", (0, (2, 2))), ("*", (0, (4, 1, 1, 1)))]
 DIVERGING_CMAP = "RdBu_r"  # ColorBrewer RdBu: colour-blind safe, red positive, blue negative
 SEQUENTIAL_CMAP = "viridis"  # perceptually uniform, colour-blind safe, prints in greyscale
 
@@ -108,9 +92,16 @@ def render(fig, fmt: str = "png") -> bytes:
 
 
 def activation_style(name: str, index: int = 0) -> dict[str, Any]:
-    colour, marker, dash = _ACTIVATION_STYLE.get(name, _SPARE_STYLES[index % len(_SPARE_STYLES)])
-    return {"color": colour, "marker": marker, "linestyle": dash}
+    marker, dash = _ACTIVATION_MARKS.get(name.lower(), _SPARE_MARKS[index % len(_SPARE_MARKS)])
+    return {"color": activation_color(name), "marker": marker, "linestyle": dash}
 
 
 def format_density(d: float) -> str:
     return f"{d:.3g}"
+
+
+def sequential_cmap():
+    """engine.palette's sequential stops as a colormap (superposition colouring of feature norms)."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list("supertui_sequential", list(SEQUENTIAL_STOPS))

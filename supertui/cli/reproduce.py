@@ -1,5 +1,6 @@
-"""`supertui reproduce`: every experiment of the blog for all seven activations, every figure,
-and report.md setting each figure beside the blog's claim with the measured numbers."""
+"""`supertui reproduce`: every experiment of the blog (and the correlated-features one) for all
+seven activations, every figure, and report.md setting each figure beside the blog's claim with
+the measured numbers and a verdict (supertui.cli.reproduce_report)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ def register(subparsers) -> None:
         "reproduce",
         help="train the blog's experiments for all activations and write every figure and report.md",
         description=(
-            "Train the sparsity, phase and dims experiments for linear, relu, gelu, silu, sigmoid, tanh and solu "
-            "(reusing completed saved runs with the same config unless --fresh), export every figure, and write "
-            "report.md beside them. quick takes minutes on a laptop CPU; paper is the blog's full settings."
+            "Train the sparsity, phase, dims and correlated experiments for linear, relu, gelu, silu, sigmoid, tanh "
+            "and solu (reusing completed saved runs with the same config unless --fresh), export every figure, and "
+            "write report.md beside them. quick takes minutes on a laptop CPU; paper is the blog's full settings."
         ),
     )
     p.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
@@ -88,12 +89,13 @@ class _Display:
 
 def run(args) -> int:
     from engine.reproduce import ReproduceCancelled, reproduce
+    from supertui.cli.reproduce_report import render_report
 
     store = open_store(args)
     try:
         with graceful_sigint(second_raises=True) as stop, _Display(live=sys.stdout.isatty()) as display:
             result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
-                               force=args.force, should_stop=stop.is_set)
+                               force=args.force, should_stop=stop.is_set, report=render_report)
     except ReproduceCancelled as exc:
         print(f"supertui: {exc}", file=sys.stderr)
         return 130

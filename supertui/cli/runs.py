@@ -8,6 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from engine.experiments import experiment_for
 from supertui.cli.common import open_store, report_skipped
 
 
@@ -15,7 +16,8 @@ def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
     p = subparsers.add_parser("runs", help="list saved runs", description="List saved runs, newest first.")
-    p.add_argument("--json", action="store_true", help="one JSON list (id, preset, activation, status, created, final_loss)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON list (id, preset, experiment, activation, status, created, final_loss)")
     p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep (id or unique prefix, see `supertui sweeps`)")
     add_data_dir(p)
     p.set_defaults(func=run)
@@ -26,6 +28,7 @@ def run_rows(store, only: set[str] | None = None) -> list[dict]:
         {
             "id": r.id,
             "preset": r.preset,
+            "experiment": experiment_for(r.config).title,
             "activation": r.activation,
             "status": r.status,
             "created": r.created,

@@ -9,7 +9,9 @@ from collections import Counter
 import numpy as np
 
 from engine import run_phase_grid, run_to_json
-from engine.metrics import dims_per_feature, represented
+from engine.experiments import experiment_for
+from engine.experiments.base import point_indices
+from engine.metrics import METRICS, format_metric, point_rows
 from supertui.cli.common import open_store, safe_text
 
 
@@ -43,15 +45,23 @@ def run(args) -> int:
     if not record.has_arrays:
         return 0
     a = record.arrays
+    experiment = experiment_for(cfg)
+    label, value = experiment.headline(record)
+    print(f"  {experiment.title}: {label} = {value:.4g}")
     grid = run_phase_grid(record)
     if grid is not None:
         counts = Counter(p.phase for p in grid)
         share = ", ".join(f"{k} {100 * v / len(grid):.0f}%" for k, v in counts.most_common())
         print(f"  phase grid ({len(grid)} points): {share}; mean seed agreement {np.mean([p.agreement for p in grid]):.2f}")
         return 0
-    print("  density   final loss   D*      represented")
-    for k in range(len(a.instances)):
-        loss = a.final_loss[k]
-        print(f"  {a.instances.density[k]:<8.4g}  {loss:<11.4g}  {float(dims_per_feature(a.W[k])):<6.3f}  "
-              f"{int(represented(a.W[k]).sum())}/{cfg.n}{'  (diverged)' if a.diverged[k] else ''}")
+    # One line per grid point: its lowest-loss seed's numbers (the app, export and report show the same).
+    axes = experiment.axes(cfg)
+    keys = experiment.point_metrics
+    print("  " + "  ".join(f"{name:<14}" for name in [*(axis.name for axis in axes), *(METRICS[k].label for k in keys)]))
+    for row in point_rows(a.instances, a.W, a.final_loss, keys):
+        values = [axis.values[i] for axis, i in zip(axes, point_indices(axes, row["point"]))]
+        coordinates = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in values]
+        cells = [*coordinates, *(format_metric(k, row[k], cfg.n) for k in keys)]
+        diverged = "  (diverged)" if a.diverged[row["winner"]] else ""
+        print("  " + "  ".join(f"{c:<14}" for c in cells) + diverged)
     return 0

@@ -16,11 +16,12 @@ from engine.activations import BLOG_ACTIVATIONS, activation_names
 from engine.config import RunConfig
 from engine.device import check_device_name, host_memory_bytes, needs_hardware_check
 from engine.errors import ConfigError
-from engine.presets import PRESETS, QUALITIES, phase_axes, preset_config
+from engine.experiments import experiment_names
+from engine.presets import QUALITIES, phase_axes, preset_config
 from engine.sweep_plan import CONFIRM_ABOVE, SweepPlan, SweepPoint, new_sweep_id, parse_sweep_flag
 from supertui.cli.common import open_store
 
-PRESET_NAMES = (*PRESETS, "custom")
+PRESET_NAMES = tuple(experiment_names())
 
 
 def register(subparsers) -> None:

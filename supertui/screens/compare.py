@@ -1,12 +1,13 @@
 """Two or more runs side by side, the same pane for each, and a diff of their configs.
 
-Sparsity-style runs show WᵀW at the same density on one shared colour scale; phase runs show
-their phase grids as small multiples; D* runs share one plot, one stable colour per activation.
+Each run's experiment names the pane compare shows for it (supertui.panes.COMPARE_PANES): WᵀW
+at the same density on one shared colour scale (sparsity), phase grids as small multiples, D*
+curves on one plot (dims, custom), partner cosines on one plot (correlated); one stable colour
+per activation. `[` `]` step the density of the WᵀW panes and act only when some are shown.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,13 +15,10 @@ from textual.containers import HorizontalScroll, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from engine.metrics import gram
+from engine.experiments import experiment_for
 from engine.store import RunRecord, StoreError
 from supertui.exporting import export_in_background
-from supertui.run_model import dstar_curve, phase_cells, winners
-from supertui.widgets.dstar_plot import DStarPlot
-from supertui.widgets.heatmap import HeatMap
-from supertui.widgets.phase_grid import PhaseGrid
+from supertui.panes import COMPARE_PANES
 from supertui.widgets.runs_table import format_loss
 
 ALWAYS_SHOWN = ("preset", "activation")
@@ -28,12 +26,8 @@ PANE_MIN_WIDTH = 38
 
 
 def pane_kind(record: RunRecord) -> str:
-    cfg = record.config
-    if cfg.relative_importances and cfg.n == 2 and cfg.m == 1:
-        return "phase"
-    if cfg.preset == "dims":
-        return "dims"
-    return "gram"
+    """The compare pane of a run: its experiment says which."""
+    return experiment_for(record.config).compare_pane
 
 
 def format_field(value) -> str:
@@ -78,16 +72,18 @@ class CompareScreen(Screen):
         yield Header()
         yield Static("", id="compare-status")
         with HorizontalScroll(id="compare-panes"):
-            dims = [r for r in self.records if pane_kind(r) == "dims"]
-            if dims:
-                with Vertical(classes="compare-pane", id="pane-dims"):
-                    yield DStarPlot(id="dstar")
+            shared_done: set[str] = set()
             for i, record in enumerate(self.records):
-                kind = pane_kind(record)
-                if kind == "dims":
-                    continue
-                with Vertical(classes="compare-pane", id=f"pane-{i}"):
-                    yield PhaseGrid(id=f"view-{i}") if kind == "phase" else HeatMap(id=f"view-{i}")
+                pane = COMPARE_PANES[pane_kind(record)]
+                if pane.shared:
+                    if pane.id in shared_done:
+                        continue
+                    shared_done.add(pane.id)
+                    with Vertical(classes="compare-pane", id=f"pane-{pane.id}"):
+                        yield pane.make(f"view-{pane.id}")
+                else:
+                    with Vertical(classes="compare-pane", id=f"pane-{i}"):
+                        yield pane.make(f"view-{i}")
         yield DataTable(id="diff", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -97,15 +93,15 @@ class CompareScreen(Screen):
         if self.skipped:
             self.notify(f"no saved arrays yet, left out: {', '.join(self.skipped)}", severity="warning")
         for i, record in enumerate(self.records):
-            if pane_kind(record) != "dims":
-                pane = self.query_one(f"#pane-{i}")
-                pane.border_title = f"{record.activation} · {record.id}"
-        if self.query("#pane-dims"):
-            self.query_one("#pane-dims").border_title = "D* against 1/(1-S), one colour per activation"
+            pane = COMPARE_PANES[pane_kind(record)]
+            if pane.shared:
+                self.query_one(f"#pane-{pane.id}").border_title = pane.title
+            else:
+                self.query_one(f"#pane-{i}").border_title = f"{record.activation} · {record.id}"
         self._size_panes()
         self.redraw()
         self._fill_diff()
-        first = self.query("HeatMap, PhaseGrid, DStarPlot").first()
+        first = self.query("#compare-panes > .compare-pane > *").first()
         if first.can_focus:
             first.focus()
 
@@ -122,40 +118,23 @@ class CompareScreen(Screen):
             pane.styles.width = width
 
     def _densities(self) -> list[float]:
-        return sorted({d for r in self.records if pane_kind(r) == "gram" for d in r.config.densities}, reverse=True)
+        """The densities [ ] step through: those of runs whose compare pane shows one density."""
+        stepping = [r for r in self.records if COMPARE_PANES[pane_kind(r)].steps_density]
+        return sorted({d for r in stepping for d in r.config.densities}, reverse=True)
 
     def redraw(self) -> None:
         densities = self._densities()
         target = densities[self.density_index % len(densities)] if densities else None
-        grams: dict[int, tuple[np.ndarray, str]] = {}
-        curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        groups: dict[str, list] = {}
         for i, record in enumerate(self.records):
             try:
                 arrays = record.arrays
             except StoreError as exc:
                 self.notify(str(exc), severity="error")
                 continue
-            kind = pane_kind(record)
-            cfg = record.config
-            if kind == "phase":
-                phases, agreement = phase_cells(cfg, arrays.instances, arrays.W, arrays.final_loss)
-                self.query_one(f"#view-{i}", PhaseGrid).update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
-            elif kind == "dims":
-                inv_density, dstar, _ = dstar_curve(cfg, arrays.instances, arrays.W, arrays.final_loss)
-                label = cfg.activation if cfg.activation not in curves else f"{cfg.activation} ({record.id[-4:]})"
-                curves[label] = (inv_density, dstar)
-            else:
-                # The density nearest the shared target; the lowest-loss seed there.
-                d_index = int(np.argmin(np.abs(np.log(np.asarray(cfg.densities)) - np.log(target))))
-                point = d_index * len(cfg.relative_importances or (None,))
-                k = winners(arrays.instances, arrays.final_loss)[point]
-                grams[i] = (gram(arrays.W[k]), f"density {cfg.densities[d_index]:.3g}")
-        if grams:
-            vmax = max(float(np.abs(g).max()) for g, _ in grams.values()) or 1.0
-            for i, (matrix, where) in grams.items():
-                self.query_one(f"#view-{i}", HeatMap).update_matrix(matrix, title=where, vmax=vmax)
-        if curves:
-            self.query_one(DStarPlot).update_curves(curves)
+            groups.setdefault(pane_kind(record), []).append((i, record, arrays))
+        for kind, items in groups.items():
+            COMPARE_PANES[kind].update(self, items, target)
         status = Text(f"{len(self.records)} runs", style="bold")
         if target is not None:
             status.append(f"   WᵀW at density {target:.3g} ({self.density_index % len(densities) + 1}/{len(densities)}), one colour scale   [ ] density")
@@ -173,6 +152,11 @@ class CompareScreen(Screen):
             table.add_row(Text(name, style="bold" if distinct else "dim"), *[Text(v, style="yellow" if distinct else "") for v in values])
         table.add_row(Text("final loss", style="bold"), *[format_loss(r.final_loss) for r in self.records])
         table.add_row(Text("status", style="bold"), *[r.status for r in self.records])
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "density":
+            return bool(self._densities())  # only where WᵀW panes are shown: else not even in the footer
+        return True
 
     def action_density(self, delta: int) -> None:
         if self._densities():

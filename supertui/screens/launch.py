@@ -18,19 +18,20 @@ from engine.activations import BLOG_ACTIVATIONS, activation_names
 from engine.config import RunConfig
 from engine.device import select_device
 from engine.errors import ConfigError
-from engine.presets import PRESETS, QUALITIES
+from engine.experiments import experiment_names, get_experiment
+from engine.presets import QUALITIES
 from engine.sweep import SWEEPABLE, expand_sweep
 from supertui.messages import JobUpdated
 from supertui.widgets.config_form import FIELD_NAMES, SPEC, ConfigForm, parse_value
 from supertui.widgets.job_queue import JobQueueTable
 
-PRESET_CHOICES = (*PRESETS, "custom")
+PRESET_CHOICES = tuple(experiment_names())
 SWEEP_FIELDS = tuple(name for name in SWEEPABLE if name != "activation")  # activations are picked in the list
 SWEEP_ROWS = 2
 
 
 def preset_base(preset: str, quality: str) -> RunConfig:
-    return RunConfig(preset="custom") if preset == "custom" else PRESETS[preset].config(quality)
+    return get_experiment(preset).config(quality)
 
 
 def collect_errors(config: RunConfig, fallback: RunConfig) -> dict[str, str]:
@@ -96,10 +97,8 @@ class LaunchScreen(Screen):
 
     @staticmethod
     def _preset_label(name: str) -> Text:
-        if name == "custom":
-            return Text.assemble(("custom", "bold"), "\nyour own n, m, densities")
-        preset = PRESETS[name]
-        return Text.assemble((preset.title, "bold"), f"\n{preset.description}")
+        experiment = get_experiment(name)
+        return Text.assemble((experiment.title, "bold"), f"\n{experiment.description}")
 
     @staticmethod
     def _activation_choices() -> list[str]:

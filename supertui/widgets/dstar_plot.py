@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.metrics import STICKY_FRACTIONS
 from supertui.widgets.loss_plot import Series, downsample_indices, log_ticks, nice_ticks, tick_label
-from supertui.widgets.plot_base import SafePlot
+from supertui.widgets.plot_base import SafePlot, sorted_finite
 from supertui.widgets.palette import blend, hex_to_rgb, label_color, label_colors
 
 REFERENCE_COLOR = "#6E6E6E"
@@ -63,12 +63,7 @@ class DStarPlot(SafePlot):
         colors = label_colors(list(curves))
         series = []
         for label, (x, y) in curves.items():
-            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-            if x.shape != y.shape:
-                raise ValueError(f"curves[{label!r}]: x has shape {x.shape} but D* has {y.shape}")
-            keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-            order = np.argsort(x[keep], kind="stable")
-            series.append(Series(label, x[keep][order], y[keep][order], colors[label]))
+            series.append(Series(label, *sorted_finite(label, x, y, "D*"), colors[label]))
         scatter = []
         for label, (x, y) in (feature_dims or {}).items():
             x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()

@@ -1,10 +1,9 @@
-"""Stable, colour-blind-safe colours shared by every pane, so relu is the same orange in the
-runs table, the D* plot and a comparison, and feature 3 has one colour everywhere.
+"""Colours of every pane, built on the one palette of `engine.palette` (the exported figures use
+the same values), so relu is the same vermillion in the runs table, the D* plot, a comparison and
+a PNG, and feature 3 has one colour everywhere.
 
-Categories use Okabe & Ito's palette (safe for the common colour-vision deficiencies) extended
-with Paul Tol's "muted" set; signed values use ColorBrewer's RdBu (blue negative, near-white 0,
-red positive), also colour-blind safe. Colours are given as 24-bit RGB; Textual downgrades them
-on 256-colour terminals.
+Signed values use ColorBrewer's RdBu (blue negative, near-white 0, red positive), colour-blind
+safe. Colours are given as 24-bit RGB; Textual downgrades them on 256-colour terminals.
 """
 
 from __future__ import annotations
@@ -14,43 +13,17 @@ from functools import lru_cache
 
 from rich.color import Color
 
-# Okabe-Ito without black (invisible on dark terminals), then Tol's muted colours.
-CATEGORICAL: tuple[str, ...] = (
-    "#E69F00",  # orange
-    "#56B4E9",  # sky blue
-    "#009E73",  # bluish green
-    "#F0E442",  # yellow
-    "#0072B2",  # blue
-    "#D55E00",  # vermillion
-    "#CC79A7",  # reddish purple
-    "#88CCEE",  # Tol cyan
-    "#44AA99",  # Tol teal
-    "#999933",  # Tol olive
-    "#CC6677",  # Tol rose
-    "#AA4499",  # Tol purple
-    "#DDCC77",  # Tol sand
-    "#BBBBBB",  # grey
+from engine.palette import (  # noqa: F401  (re-exported: the widgets import colours from here)
+    ACTIVATION_COLORS,
+    CATEGORICAL,
+    PAIR_COLORS,
+    PHASE_COLORS,
+    activation_color,
+    feature_color,
+    hex_to_rgb,
+    sequential_color,
 )
 
-# The blog's seven activations, fixed so every plot and every run agrees.
-ACTIVATION_COLORS: dict[str, str] = {
-    "linear": "#BBBBBB",  # the baseline: neutral grey
-    "relu": "#E69F00",
-    "gelu": "#56B4E9",
-    "silu": "#009E73",
-    "sigmoid": "#F0E442",
-    "tanh": "#0072B2",
-    "solu": "#CC79A7",
-}
-# Colours left for activations users add by name, picked by a stable hash of the name.
-_FALLBACK_COLORS: tuple[str, ...] = ("#D55E00", "#88CCEE", "#44AA99", "#999933", "#CC6677", "#AA4499", "#DDCC77")
-
-PHASE_COLORS: dict[str, str] = {
-    "feature1": "#0072B2",  # blue
-    "feature2": "#E69F00",  # orange
-    "superposition": "#009E73",  # bluish green
-    "neither": "#6E6E6E",  # grey
-}
 PHASE_LABELS: dict[str, str] = {
     "feature1": "feature 1 only",
     "feature2": "feature 2 only",
@@ -73,14 +46,6 @@ _DIVERGING_STOPS: tuple[tuple[int, int, int], ...] = (
     (0xB2, 0x18, 0x2B),
 )
 DIVERGING_LEVELS = 64  # per sign: fine enough to read, coarse enough to cache every Style
-
-
-def activation_color(name: str) -> str:
-    """Hex colour of an activation; unknown names hash to a stable fallback colour."""
-    key = name.lower()
-    if key in ACTIVATION_COLORS:
-        return ACTIVATION_COLORS[key]
-    return _FALLBACK_COLORS[zlib.crc32(key.encode()) % len(_FALLBACK_COLORS)]
 
 
 def label_color(label: str, index: int | None = None) -> str:
@@ -121,18 +86,10 @@ def label_colors(labels: list[str]) -> dict[str, str]:
     return out
 
 
-def feature_color(index: int) -> str:
-    """Colour of feature i (cycles after len(CATEGORICAL) features)."""
-    return CATEGORICAL[index % len(CATEGORICAL)]
 
 
 def phase_color(phase: str) -> str:
     return PHASE_COLORS[phase]
-
-
-def hex_to_rgb(color: str) -> tuple[int, int, int]:
-    color = color.lstrip("#")
-    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
 
 
 def blend(color: str, toward: str, amount: float) -> str:

@@ -4,6 +4,7 @@ inside the plot area, over the top-left corner, where loss curves start)."""
 
 from __future__ import annotations
 
+import numpy as np
 from rich.style import Style
 from rich.text import Text
 from textual_plotext import PlotextPlot
@@ -34,6 +35,17 @@ def legend_lines(entries: list[tuple[str, str]], width: int, max_lines: int) -> 
 
 def _row_width(row: list[Text]) -> int:
     return sum(item.cell_len for item in row) + len(SEPARATOR) * max(0, len(row) - 1)
+
+
+def sorted_finite(label: str, x, y, what: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """A curve's points ready for a log x axis: finite, x > 0, sorted by x (ValueError naming the
+    curve when x and y differ in shape)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"curves[{label!r}]: x has shape {x.shape} but {what} has {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    order = np.argsort(x[keep], kind="stable")
+    return x[keep][order], y[keep][order]
 
 
 class SafePlot(PlotextPlot):

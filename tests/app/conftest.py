@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.app.fixtures import make_fixture_runs
+from tests.app.fixtures import CORRELATED_CONFIGS, make_fixture_runs
 
 
 @pytest.fixture(autouse=True)
@@ -37,4 +37,12 @@ def saved_runs(_fixture_runs_master, tmp_path):
 def empty_data_dir(tmp_path):
     data_dir = tmp_path / "empty"
     data_dir.mkdir()
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def correlated_runs(tmp_path_factory):
+    """Two correlated-features runs (relu, tanh), in a data directory of their own."""
+    data_dir = tmp_path_factory.mktemp("correlated-runs")
+    make_fixture_runs(data_dir, configs=CORRELATED_CONFIGS)
     return data_dir

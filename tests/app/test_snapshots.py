@@ -46,3 +46,16 @@ def test_compare(snap_compare, saved_runs, size, preset):
     app = SupertuiApp(saved_runs)
     runs = [f"run-{preset}-relu", f"run-{preset}-gelu"]
     assert snap_compare(app, terminal_size=size, run_before=opened(lambda app: app.open_compare(runs)))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_correlated_run_view(snap_compare, correlated_runs, size):
+    app = SupertuiApp(correlated_runs)
+    assert snap_compare(app, terminal_size=size, run_before=opened(lambda app: app.open_run("run-correlated-relu")))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_correlated_compare(snap_compare, correlated_runs, size):
+    app = SupertuiApp(correlated_runs)
+    runs = ["run-correlated-relu", "run-correlated-tanh"]
+    assert snap_compare(app, terminal_size=size, run_before=opened(lambda app: app.open_compare(runs)))

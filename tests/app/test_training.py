@@ -14,7 +14,7 @@ from supertui.app import SupertuiApp
 from supertui.jobs import COMPLETED, BoundedHistory
 from supertui.screens.confirm import ConfirmScreen
 from supertui.screens.help import HelpScreen
-from supertui.screens.launch import LaunchScreen
+from supertui.screens.launch import PRESET_CHOICES, LaunchScreen
 from supertui.screens.run_view import RunViewScreen
 
 TINY_RUN = {"n": "6", "m": "3", "densities": "1, 0.1", "steps": "50", "batch_size": "64", "snapshots": "5"}
@@ -33,7 +33,7 @@ async def launch(pilot, fields: dict[str, str]) -> RunViewScreen:
     await pilot.press("n")
     screen = pilot.app.screen
     assert isinstance(screen, LaunchScreen)
-    screen.query_one("#presets").highlighted = 3  # custom
+    screen.query_one("#presets").highlighted = PRESET_CHOICES.index("custom")
     await pilot.pause()
     for name, value in fields.items():
         screen.query_one(f"#field-{name}").value = value

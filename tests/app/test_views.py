@@ -47,7 +47,7 @@ async def test_phase_run_cursor_picks_the_instance_shown(saved_runs):
     app = SupertuiApp(saved_runs)
     async with app.run_test(size=(120, 40)) as pilot:
         view = await open_run(pilot, "run-phase-relu")
-        grid = view.query_one("#preset-pane")
+        grid = view.query_one("#phase")
         assert grid.trained_count == 25
         await pilot.press("4")  # focus the phase grid
         await pilot.press("right", "up")
@@ -64,7 +64,7 @@ async def test_narrow_terminal_shows_one_pane_at_a_time(saved_runs):
         assert shown == ["pane-gram"]
         await pilot.press("4")
         shown = [p.id for p in view.query(".pane") if p.styles.display != "none"]
-        assert shown == ["pane-preset"]
+        assert shown == ["pane-dstar"]
 
 
 async def test_compare_two_sparsity_runs_on_one_scale_with_a_config_diff(saved_runs):

@@ -1,7 +1,7 @@
 """A small app that shows each visual widget with realistic data: the harness of the widget
 tests, and a demo to look at by hand:
 
-    python -m tests.widgets.harness heatmap     # or bars, phase, loss, loss7, dstar, all
+    python -m tests.widgets.harness heatmap     # or bars, phase, loss, loss7, dstar, norms, cosine, all
 """
 
 from __future__ import annotations
@@ -141,6 +141,20 @@ def demo(which: str) -> WidgetHarness:
         plot = DStarPlot(id="dstar")
         curves, dims = sample_dstar_curves()
         plot.update_curves(curves, feature_dims=dims)
+        widgets.append(plot)
+    if which == "norms":
+        from supertui.widgets.norm_bars import FeatureNormBars
+
+        bars = FeatureNormBars(title="feature norms  relu  density 0.1", id="norms")
+        bars.update_model(sample_W())
+        widgets.append(bars)
+    if which == "cosine":
+        from supertui.widgets.partner_cosine import PartnerCosinePlot
+
+        plot = PartnerCosinePlot(id="cosine")
+        densities = np.geomspace(0.5, 0.01, 6)
+        plot.update_curves({"correlated": (densities, np.array([1.0, -0.05, -0.02, -0.01, 0.0, 0.0])),
+                            "anticorrelated": (densities, np.full(6, -1.0))})
         widgets.append(plot)
     return WidgetHarness(*widgets)
 

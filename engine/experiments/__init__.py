@@ -1,0 +1,28 @@
+"""The experiments supertui runs, one module each, and their registry.
+
+    get_experiment("phase")        the experiment of that name (ConfigError naming all if unknown)
+    experiment_for(config)         the experiment a config (or a saved run) belongs to
+    experiment_names()             every registered name, in the order the app and the CLI list them
+
+Importing this package registers the shipped experiments; it never imports torch.
+"""
+
+from engine.experiments.base import (
+    QUALITIES,
+    Axis,
+    Claim,
+    Evidence,
+    Experiment,
+    Point,
+    Sampler,
+    experiment_for,
+    experiment_names,
+    get_experiment,
+    register,
+)
+from engine.experiments import sparsity, phase, dims, correlated, custom  # noqa: E402,F401  (registration order)
+
+__all__ = [
+    "QUALITIES", "Axis", "Claim", "Evidence", "Experiment", "Point", "Sampler", "experiment_for",
+    "experiment_names", "get_experiment", "register",
+]

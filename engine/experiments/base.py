@@ -1,0 +1,318 @@
+"""What an experiment is: one object that owns everything particular to it.
+
+An `Experiment` holds its name and prose, its quick / paper / tiny settings, its own checks of a
+config, its instance table (which models a run trains, point-major and seed-minor), its data
+sampler, the per-point metrics it reports, the panes the app shows (in order) and the one it
+compares runs with, the figures export draws, the headline number of a sweep, and the claims
+`reproduce` measures. The engine, the CLI, the app, export and reproduce ask the run's experiment
+(`experiment_for(config)`); none of them guesses from the config's shape.
+
+A new experiment is one module in this package: subclass `Experiment`, call `register(...)`.
+
+This module never imports torch: samplers import it when they are built.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from engine.config import RunConfig
+from engine.errors import ConfigError
+from engine.sweep import InstanceTable
+
+if TYPE_CHECKING:
+    from engine.data import SampleFn
+    from engine.store import RunArrays, RunRecord
+
+QUALITIES = ("quick", "paper", "tiny")
+
+# Pane ids an experiment may list (the app maps each to a widget; see supertui/panes.py):
+#   loss      training loss          gram     WᵀW of the selected model    bars   neuron-feature weights
+#   norms     ‖W_i‖ coloured by superposition                             points one row per grid point
+#   phase     the n=2 phase grid     dstar    D* against 1/(1-S)
+#   pairs     WᵀW with partner pairs marked                               cosine partner cosine by density
+PANES = ("loss", "gram", "bars", "norms", "points", "phase", "dstar", "pairs", "cosine")
+# Figure kinds export may draw for one run (engine/export/figures.py) and for several.
+FIGURES = ("wtw", "phase", "dims", "pairs", "cosine", "loss")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """An input distribution behind one interface (swap this one object to change the data).
+
+    `build()` returns the sampling function (engine.data.SampleFn): hashed uniforms [S, n, batch],
+    each instance's seed row [K] and the per-instance tensors from `params(table)` -> x [K, n, batch].
+    It must use elementwise ops (torch.where, gather along features), so an instance's data depend
+    on its own seed and parameters alone, identically on every device and inside a compiled graph.
+    `name` is its identity: a compiled training step is reused only for the same sampler.
+    """
+
+    name: str
+    build: Callable[[], "SampleFn"]
+    params: Callable[[InstanceTable], dict[str, np.ndarray]]
+
+
+def _build_independent() -> "SampleFn":
+    from engine.data import independent_features
+
+    return independent_features
+
+
+INDEPENDENT = Sampler("independent", _build_independent, lambda table: {"density": table.density})
+
+
+# --------------------------------------------------------------------------- claims
+
+
+VERDICTS = ("reproduced", "not reproduced", "not measured")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a claim's measurement found: named numbers and a verdict (one of VERDICTS)."""
+
+    numbers: dict[str, Any]
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A measurable statement about an experiment's runs: an id, our own one-line statement, and
+    a function of the runs (by activation) that returns the evidence and a verdict."""
+
+    id: str
+    statement: str
+    activations: tuple[str, ...]  # the runs it reads
+    measure: Callable[[Mapping[str, "RunRecord"]], Evidence]
+
+    def evaluate(self, runs: Mapping[str, "RunRecord"]) -> Evidence:
+        missing = [a for a in self.activations if a not in runs]
+        if missing:
+            return Evidence({"missing": ", ".join(missing)}, "not measured")
+        return self.measure(runs)
+
+
+def verdict(ok: bool) -> str:
+    return "reproduced" if ok else "not reproduced"
+
+
+def series(values, digits: int = 3) -> str:
+    """Numbers as one comparable string, e.g. "5, 7, 9" or "0.12, 0.34"."""
+    out = []
+    for v in values:
+        if isinstance(v, (int, np.integer)):
+            out.append(str(int(v)))
+        else:
+            out.append("–" if not np.isfinite(v) else f"{float(v):.{digits}g}")
+    return ", ".join(out)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of measurements the report prints as is: a title, column names, rows of text."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+# --------------------------------------------------------------------------- grid points
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of a run's grid of points: a name for people and its values."""
+
+    name: str
+    values: tuple
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: what its instances (one per seed) share."""
+
+    density: float
+    importance: np.ndarray  # [n]
+    relative_importance: float | None = None
+    partner: np.ndarray | None = None  # [n] int: each feature's partner (itself when unpaired)
+    pair_kind: np.ndarray | None = None  # [n] int: engine.metrics.PAIR_KINDS index, 0 unpaired
+
+
+def log_grid(low: float, high: float, count: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.geomspace(low, high, count))
+
+
+def tiny(config: RunConfig) -> RunConfig:
+    """Seconds on a CPU: the pipeline end to end (tests, trying `reproduce --quality tiny`), not the science."""
+    return config.replace(steps=40, batch_size=128, compile=False, snapshots=2, lr=3e-3)
+
+
+def importance_vector(config: RunConfig, relative_importance: float | None = None) -> np.ndarray:
+    if relative_importance is not None:
+        return np.array([1.0, relative_importance], dtype=np.float32)  # [2]
+    return (config.importance_decay ** np.arange(config.n)).astype(np.float32)  # [n]
+
+
+def table_of_points(config: RunConfig, points: Sequence[Point]) -> InstanceTable:
+    """The instance table: point-major, seed-minor (k = point * seeds + seed index)."""
+    seeds = config.seeds
+    density = np.repeat([p.density for p in points], seeds).astype(np.float32)  # [K]
+    importance = np.repeat(np.stack([p.importance for p in points]), seeds, axis=0).astype(np.float32)  # [K, n]
+    seed = np.tile(config.seed + np.arange(seeds, dtype=np.int64), len(points))  # [K]
+    point = np.repeat(np.arange(len(points), dtype=np.int64), seeds)  # [K]
+
+    def optional(name: str, dtype) -> np.ndarray | None:
+        values = [getattr(p, name) for p in points]
+        if all(v is None for v in values):
+            return None
+        return np.repeat(np.asarray(values, dtype=dtype), seeds, axis=0)
+
+    return InstanceTable(
+        density, importance, seed, point, optional("relative_importance", np.float32),
+        partner=optional("partner", np.int64), pair_kind=optional("pair_kind", np.int8),
+    )
+
+
+# --------------------------------------------------------------------------- the experiment
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Base class; each experiment module defines a subclass instance and registers it."""
+
+    name: str
+    title: str
+    description: str
+    configs: Mapping[str, RunConfig]  # quality ("quick", "paper", "tiny") -> settings
+    panes: tuple[str, ...]  # run-view panes, in key order 1..N
+    compare_pane: str  # the pane compare shows for runs of this experiment
+    figures: tuple[str, ...]  # export's figures of one run (the loss curves come last, always)
+    compare_figure: str | None  # export's figure of several runs
+    point_metrics: tuple[str, ...] = ("loss", "represented", "mean_superposition", "dims_per_feature")
+    sampler: Sampler = INDEPENDENT
+    claims: tuple[Claim, ...] = ()
+    in_reproduction: bool = False  # trained and reported by `supertui reproduce`
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for pane in (*self.panes, self.compare_pane):
+            if pane not in PANES:
+                raise ValueError(f"{self.name}: unknown pane {pane!r} (known: {', '.join(PANES)})")
+        for figure in (*self.figures, *([self.compare_figure] if self.compare_figure else [])):
+            if figure not in FIGURES:
+                raise ValueError(f"{self.name}: unknown figure {figure!r} (known: {', '.join(FIGURES)})")
+
+    # settings ---------------------------------------------------------------------------
+    def config(self, quality: str = "quick") -> RunConfig:
+        if quality not in self.configs:
+            raise ConfigError("quality", f"unknown quality {quality!r} (accepted: {', '.join(self.configs)})")
+        return self.configs[quality]
+
+    @property
+    def quick(self) -> RunConfig:
+        return self.config("quick")
+
+    @property
+    def paper(self) -> RunConfig:
+        return self.config("paper")
+
+    def validate(self, config: RunConfig) -> None:
+        """Checks particular to this experiment (RunConfig.validate does the common ones)."""
+        if config.relative_importances is not None:
+            raise ConfigError(
+                "relative_importances",
+                f"belong to the phase experiment (I = (1, r) for n=2); the {self.name} experiment takes none",
+            )
+
+    # instances --------------------------------------------------------------------------
+    def axes(self, config: RunConfig) -> tuple[Axis, ...]:
+        """The axes of the grid of points (density first), point index = their row-major ravel.
+        By default density, and the relative importance of feature 2 where the config has some."""
+        axes = [Axis("density", tuple(config.densities))]
+        if config.relative_importances is not None:
+            axes.append(Axis("r", tuple(config.relative_importances)))
+        return tuple(axes)
+
+    def points(self, config: RunConfig) -> list[Point]:
+        relatives = config.relative_importances or (None,)
+        return [Point(float(d), importance_vector(config, r), r) for d, r in itertools.product(config.densities, relatives)]
+
+    def instance_table(self, config: RunConfig) -> InstanceTable:
+        return table_of_points(config, self.points(config))
+
+    def sample(self, table: InstanceTable, batch: int, step: int = 0, salt: int = 0, device: str = "cpu"):
+        """Draw one batch per instance with this experiment's sampler: -> x [K, n, batch] (torch)."""
+        import torch
+
+        from engine.data import draw
+
+        params = {k: torch.as_tensor(v, device=device) for k, v in self.sampler.params(table).items()}
+        seeds = torch.as_tensor(table.seed, device=device)
+        return draw(self.sampler.build(), seeds, params, table.importance.shape[1], batch, step, salt)
+
+    # what it reports --------------------------------------------------------------------
+    def headline(self, record: "RunRecord") -> tuple[str, float]:
+        """One number that sums a run up, to compare the runs of a sweep: (label, value)."""
+        from engine.metrics import run_points
+
+        rows = run_points(record, ("dims_per_feature",))
+        sparsest = min(rows, key=lambda r: r["density"])
+        return f"D* at density {sparsest['density']:.3g}", float(sparsest["dims_per_feature"])
+
+    def tables(self, runs: Mapping[str, "RunRecord"]) -> list[Table]:
+        """Measurement tables across the runs of this experiment (by activation) for the report."""
+        return []
+
+    def instance_json(self, arrays: "RunArrays", k: int) -> dict[str, Any]:
+        """Fields this experiment adds to each instance of `show --json`."""
+        return {}
+
+    def run_json(self, record: "RunRecord") -> dict[str, Any]:
+        """Top-level fields this experiment adds to `show --json` (fields are never renamed)."""
+        return {}
+
+
+# --------------------------------------------------------------------------- the registry
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    _REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def experiment_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_experiment(name: str) -> Experiment:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError("preset", f"unknown preset {name!r} (accepted: {', '.join(_REGISTRY)})") from None
+
+
+def experiment_for(config: RunConfig) -> Experiment:
+    """The experiment a run belongs to: its config's `preset` names it. A run saved by a newer
+    supertui with an experiment this one does not know opens as `custom`."""
+    return _REGISTRY.get(config.preset) or _REGISTRY["custom"]
+
+
+def grid_shape(axes: Sequence[Axis]) -> tuple[int, ...]:
+    return tuple(len(a.values) for a in axes)
+
+
+def point_index(axes: Sequence[Axis], indices: Sequence[int]) -> int:
+    return int(np.ravel_multi_index(tuple(indices), grid_shape(axes)))
+
+
+def point_indices(axes: Sequence[Axis], point: int) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(point, grid_shape(axes)))

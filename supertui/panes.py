@@ -1,0 +1,351 @@
+"""The panes of the run view and of compare, by the ids experiments list (engine.experiments.base.PANES).
+
+A run-view pane is a class with an id, a short tab name, the widgets it composes and an
+`update(ctx)` that feeds them from a `PaneContext` (the run's data at one moment, the selected
+instance, and the per-point rows every view shares). The run view composes the panes its
+experiment names, in that order (keys 1..N); it never asks what kind of run it shows.
+
+A compare pane is either shared (one widget for every run: D* curves, partner cosines) or one
+widget per run (WᵀW at one density, phase grids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from engine.experiments import Experiment
+from engine.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
+from supertui.run_model import Selection, dstar_curve, loss_curves, partner_cosine_curves, phase_cells, winners
+from supertui.run_source import RunData
+from supertui.widgets.dstar_plot import DStarPlot
+from supertui.widgets.heatmap import HeatMap
+from supertui.widgets.loss_plot import LossPlot
+from supertui.widgets.neuron_bars import NeuronBars
+from supertui.widgets.norm_bars import FeatureNormBars
+from supertui.widgets.partner_cosine import PartnerCosinePlot
+from supertui.widgets.phase_grid import PhaseGrid
+
+SETTLED_REPORTS = 3  # while training, a phase cell fills in once its phase held this many reports
+LEGEND_PAIRS = 3  # partner pairs listed under WᵀW
+
+
+@dataclass(frozen=True)
+class PaneContext:
+    data: RunData
+    experiment: Experiment
+    selection: Selection
+    where: str  # the selected instance, in words
+    rows: list[dict]  # engine.metrics.point_rows of the experiment's point metrics
+    progress_step: int  # the live report this moment belongs to (-1 when saved)
+
+    @property
+    def k(self) -> int:
+        return self.selection.instance(self.data.config)
+
+
+class Pane:
+    id = ""
+    tab = ""  # its name on the one-pane-at-a-time tab line
+    title = ""  # its border title
+
+    def __init__(self) -> None:
+        self.container: Widget | None = None
+
+    def widgets(self) -> list[Widget]:
+        raise NotImplementedError
+
+    def update(self, ctx: PaneContext) -> None:
+        raise NotImplementedError
+
+    def set_title(self, title: str) -> None:
+        if self.container is not None:
+            self.container.border_title = title
+
+
+class LossPane(Pane):
+    id, tab, title = "loss", "loss", "loss (log)"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._version: tuple | None = None
+
+    def widgets(self):
+        self.plot = LossPlot(id="loss")
+        return [self.plot]
+
+    def update(self, ctx):
+        steps, history = ctx.data.loss_steps, ctx.data.loss_history
+        version = (len(steps), int(steps[-1]) if len(steps) else 0, ctx.data.live)
+        if version == self._version:
+            return
+        self._version = version
+        curves = loss_curves(ctx.data.config, ctx.data.instances, history)
+        if curves:
+            self.plot.update_curves(np.asarray(steps), curves, log_y=True)
+
+
+class ModelPane(Pane):
+    """A pane that draws the selected model W [m, n]; its border says which one."""
+
+    label = ""  # the border title before " · <which model>"
+
+    def draw(self, W: np.ndarray, moment: str) -> None:
+        raise NotImplementedError
+
+    def update(self, ctx):
+        if ctx.data.W is not None:
+            self.draw(ctx.data.W[ctx.k], ctx.data.moment)
+            self.set_title(f"{self.label} · {ctx.where}")
+
+
+class GramPane(ModelPane):
+    id, tab, title, label = "gram", "WᵀW", "WᵀW", "WᵀW"
+
+    def widgets(self):
+        self.heatmap = HeatMap(id="gram")
+        return [self.heatmap]
+
+    def draw(self, W, moment):
+        self.heatmap.update_matrix(gram(W), title=moment)
+
+
+class BarsPane(ModelPane):
+    id, tab, title = "bars", "neuron bars", "neuron-feature weights W[k, i]"
+    label = title
+
+    def widgets(self):
+        self.bars = NeuronBars(id="bars")
+        return [self.bars]
+
+    def draw(self, W, moment):
+        self.bars.update_weights(W, title=moment)
+
+
+class NormsPane(ModelPane):
+    id, tab, title, label = "norms", "norms", "feature norms ‖W_i‖, colour: superposition", "‖W_i‖ by superposition"
+
+    def widgets(self):
+        self.bars = FeatureNormBars(id="norms")
+        return [self.bars]
+
+    def draw(self, W, moment):
+        self.bars.update_model(W, title=moment)
+
+
+class PointsPane(Pane):
+    """One row per grid point: its coordinates and the lowest-loss seed's metrics; the row under
+    the cursor picks the instance the other panes show."""
+
+    id, tab, title = "points", "points", "per grid point, lowest-loss seed (enter picks)"
+
+    def widgets(self):
+        self.table = DataTable(id="points", cursor_type="row", zebra_stripes=True)
+        self._columns: list[str] = []
+        return [self.table]
+
+    def _ensure_columns(self, ctx) -> None:
+        if self._columns:
+            return
+        axes = Selection.axes(ctx.data.config)
+        self._columns = [axis.name for axis in axes] + list(ctx.experiment.point_metrics)
+        for name in self._columns:
+            label = METRICS[name].label if name in METRICS else name
+            self.table.add_column(label, key=name)
+
+    def _cells(self, ctx, row: dict) -> list[str]:
+        axes = Selection.axes(ctx.data.config)
+        coordinates = Selection().at_point(ctx.data.config, row["point"]).indices
+        cells = []
+        for axis, i in zip(axes, coordinates):
+            value = axis.values[i]
+            cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
+        if ctx.data.losses is None:
+            row = {**row, "loss": float("nan")}
+        cells += [format_metric(key, row[key], ctx.data.config.n) for key in ctx.experiment.point_metrics]
+        return cells
+
+    def update(self, ctx):
+        self._ensure_columns(ctx)
+        table = self.table
+        if table.row_count != len(ctx.rows):
+            table.clear()
+            for row in ctx.rows:
+                table.add_row(*self._cells(ctx, row), key=str(row["point"]))
+        else:
+            for row in ctx.rows:
+                for column, value in zip(self._columns, self._cells(ctx, row)):
+                    table.update_cell(str(row["point"]), column, value, update_width=True)
+        point = ctx.selection.point(ctx.data.config)
+        if table.cursor_row != point:
+            table.move_cursor(row=point, animate=False)
+
+
+class PhasePane(Pane):
+    id, tab, title = "phase", "phase grid", "phase of the winning seed (ReLU boundary drawn)"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._recent: list[list[str]] = []  # live phase grids of the last few reports
+        self._step = -1
+
+    def widgets(self):
+        self.grid = PhaseGrid(id="phase")
+        return [self.grid]
+
+    def update(self, ctx):
+        if ctx.data.W is None:
+            return
+        cfg = ctx.data.config
+        phases, agreement = phase_cells(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
+        if ctx.data.live:
+            phases = self._settled(phases, ctx.progress_step)
+        self.grid.update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+
+    def _settled(self, phases: list[str], step: int) -> list[str | None]:
+        """Live cells fill in one by one as their phase stops changing; the rest stay blank.
+        One entry per progress report, so redraws for other reasons do not count as time."""
+        if step != self._step:
+            self._step = step
+            self._recent = (self._recent + [phases])[-SETTLED_REPORTS:]
+        if len(self._recent) < SETTLED_REPORTS:
+            return [None] * len(phases)
+        return [p if all(h[i] == p for h in self._recent) else None for i, p in enumerate(phases)]
+
+
+class DStarPane(Pane):
+    id, tab, title = "dstar", "D* curve", "D* = m/‖W‖²_F against 1/(1-S), lowest-loss seed"
+
+    def widgets(self):
+        self.plot = DStarPlot(id="dstar")
+        return [self.plot]
+
+    def update(self, ctx):
+        if ctx.data.W is None:
+            return
+        cfg = ctx.data.config
+        inv_density, dstar, per_feature = dstar_curve(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
+        x = np.broadcast_to(inv_density[:, None], per_feature.shape)  # [P, n]
+        self.plot.update_curves({cfg.activation: (inv_density, dstar)}, feature_dims={cfg.activation: (x, per_feature)})
+
+
+class PairsPane(Pane):
+    """WᵀW of the selected model with its partner pairs listed under it: each pair's entry
+    (WᵀW)_ij and the cosine of the two directions."""
+
+    id, tab, title = "pairs", "WᵀW pairs", "WᵀW, partner pairs marked"
+
+    def widgets(self):
+        self.heatmap = HeatMap(id="pairs")
+        self.legend = Static("", id="pairs-legend")
+        return [self.heatmap, self.legend]
+
+    def update(self, ctx):
+        if ctx.data.W is None:
+            return
+        W = ctx.data.W[ctx.k]
+        G = gram(W)
+        instances = ctx.data.instances
+        pairs = feature_pairs(instances.partner[ctx.k], instances.pair_kind[ctx.k]) if instances.partner is not None else []
+        self.heatmap.update_matrix(G, title=ctx.data.moment)
+        lines = []
+        for (i, j, kind), cosine in zip(pairs, pair_cosines(W, pairs)):
+            lines.append(Text.assemble((f"({i},{j}) ", "bold"), f"{kind}: WᵀW {G[i, j]:+.2f}, cos {format_metric('partner_cosine', cosine)}"))
+        if len(lines) > LEGEND_PAIRS:
+            lines = lines[: LEGEND_PAIRS - 1] + [Text(f"… {len(lines) - LEGEND_PAIRS + 1} more pairs", style="dim")]
+        self.legend.update(Text("\n").join(lines))
+        self.set_title(f"WᵀW, pairs {', '.join(f'({i},{j})' for i, j, _ in pairs)} · {ctx.where}")
+
+
+class CosinePane(Pane):
+    id, tab, title = "cosine", "partner cos", "partner cosine by density, lowest-loss seed"
+
+    def widgets(self):
+        self.plot = PartnerCosinePlot(id="cosine")
+        return [self.plot]
+
+    def update(self, ctx):
+        if ctx.data.W is not None:
+            self.plot.update_curves(partner_cosine_curves(ctx.data.instances, ctx.data.W, ctx.data.losses))
+
+
+PANES: dict[str, Callable[[], Pane]] = {
+    cls.id: cls
+    for cls in (LossPane, GramPane, BarsPane, NormsPane, PointsPane, PhasePane, DStarPane, PairsPane, CosinePane)
+}
+
+
+# --------------------------------------------------------------------------- compare
+# A compare pane draws a group of runs (those whose experiment names it): items are
+# (index, record, arrays); a per-run widget has id "view-<index>", a shared one "view-<pane id>".
+
+
+def _compare_gram(screen, items, target: float | None) -> None:
+    """WᵀW of each run at the density nearest the shared target, lowest-loss seed, one scale."""
+    grams = {}
+    for i, record, arrays in items:
+        cfg = record.config
+        d_index = int(np.argmin(np.abs(np.log(np.asarray(cfg.densities)) - np.log(target))))
+        point = Selection((d_index,)).point(cfg)
+        k = winners(arrays.instances, arrays.final_loss)[point]
+        grams[i] = (gram(arrays.W[k]), f"density {cfg.densities[d_index]:.3g}")
+    vmax = max(float(np.abs(g).max()) for g, _ in grams.values()) or 1.0
+    for i, (matrix, where) in grams.items():
+        screen.query_one(f"#view-{i}").update_matrix(matrix, title=where, vmax=vmax)
+
+
+def _compare_phase(screen, items, target) -> None:
+    for i, record, arrays in items:
+        cfg = record.config
+        phases, agreement = phase_cells(cfg, arrays.instances, arrays.W, arrays.final_loss)
+        screen.query_one(f"#view-{i}").update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+
+
+def _labelled(curves: dict, label: str, record, curve) -> None:
+    curves[label if label not in curves else f"{label} ({record.id[-4:]})"] = curve
+
+
+def _compare_dstar(screen, items, target) -> None:
+    curves: dict[str, tuple] = {}
+    for _, record, arrays in items:
+        inv_density, dstar, _ = dstar_curve(record.config, arrays.instances, arrays.W, arrays.final_loss)
+        _labelled(curves, record.config.activation, record, (inv_density, dstar))
+    screen.query_one("#view-dstar").update_curves(curves)
+
+
+def _compare_cosine(screen, items, target) -> None:
+    curves: dict[str, tuple] = {}
+    for _, record, arrays in items:
+        for kind, curve in partner_cosine_curves(arrays.instances, arrays.W, arrays.final_loss).items():
+            _labelled(curves, f"{record.config.activation} · {kind}", record, curve)
+    screen.query_one("#view-cosine").update_curves(curves)
+
+
+@dataclass(frozen=True)
+class ComparePane:
+    """How compare shows runs whose experiment names this pane: `shared` panes draw every such
+    run into one widget; the others get one widget per run. `steps_density`: [ ] move the density
+    these panes show."""
+
+    id: str
+    shared: bool
+    title: str
+    make: Callable[[str], Widget]  # widget id -> widget
+    update: Callable  # (screen, items, target density) -> None
+    steps_density: bool = False
+
+
+COMPARE_PANES: dict[str, ComparePane] = {
+    "gram": ComparePane("gram", False, "WᵀW at one density, one colour scale", lambda wid: HeatMap(id=wid),
+                        _compare_gram, steps_density=True),
+    "phase": ComparePane("phase", False, "phase of the winning seed", lambda wid: PhaseGrid(id=wid), _compare_phase),
+    "dstar": ComparePane("dstar", True, "D* against 1/(1-S), one colour per activation", lambda wid: DStarPlot(id=wid),
+                         _compare_dstar),
+    "cosine": ComparePane("cosine", True, "partner cosine by density, one colour per activation",
+                          lambda wid: PartnerCosinePlot(id=wid), _compare_cosine),
+}
