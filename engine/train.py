@@ -471,7 +471,7 @@ def train(
 ) -> TrainResult:
     """Train every instance of `config` together; return when done or when should_stop() says so.
 
-    should_stop is checked after every step, so cancelling stops within one step and keeps
+    should_stop is checked before every step, so cancelling stops within one step and keeps
     what was trained (status "cancelled"). With config.compile the eager step trains at once and
     the compiled one takes over when it is ready (StepPath); compile_first instead compiles before
     the first step, as a benchmark's baseline.
