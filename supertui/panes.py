@@ -205,7 +205,7 @@ class PhasePane(Pane):
         phases, agreement = phase_cells(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
         if ctx.data.live:
             phases = self._settled(phases, ctx.progress_step)
-        self.grid.update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+        self.grid.update_grid(cfg.densities, cfg.relative_importances, phases, agreement, seeds=cfg.seeds)
 
     def _settled(self, phases: list[str], step: int) -> list[str | None]:
         """Live cells fill in one by one as their phase stops changing; the rest stay blank.
@@ -303,7 +303,8 @@ def _compare_phase(screen, items, target) -> None:
     for i, record, arrays in items:
         cfg = record.config
         phases, agreement = phase_cells(cfg, arrays.instances, arrays.W, arrays.final_loss)
-        screen.query_one(f"#view-{i}").update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+        screen.query_one(f"#view-{i}").update_grid(cfg.densities, cfg.relative_importances, phases, agreement,
+                                                   seeds=cfg.seeds)
 
 
 def _labelled(curves: dict, label: str, record, curve) -> None:
