@@ -25,7 +25,7 @@ CLAIMS = {
                                                 "important feature.)",
     "phase.relu_polysemantic_when_sparse": "Below 1−S = 0.1 ReLU is highly polysemantic for all relative importances; at low "
                                            "sparsity it embeds the more important feature, mirroring Toy Models of Superposition.",
-    "phase.relu_matches_closed_form": "This result mirrors the phase diagram in Toy Models of Superposition, as expected.",
+    "phase.relu_matches_exact_reference": "This result mirrors the phase diagram in Toy Models of Superposition, as expected.",
     "phase.gelu_monosemantic_when_sparse": "GeLU is markedly different from ReLU: significant monosemanticity at high sparsity.",
     "phase.silu_monosemantic_when_sparse": "SiLU, like GeLU, stays largely monosemantic at high sparsity.",
     "phase.sigmoid_like_relu": "Sigmoid's phase diagram is very similar to ReLU's: polysemantic below 1−S = 0.1.",

@@ -21,7 +21,16 @@ from textual.widgets import DataTable, Static
 
 from engine.experiments import Experiment
 from engine.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
-from supertui.run_model import Selection, dstar_curve, loss_curves, partner_cosine_curves, phase_cells, winners
+from engine.phase import seed_init_products
+from supertui.run_model import (
+    Selection,
+    dstar_curve,
+    loss_curves,
+    partner_cosine_curves,
+    phase_cells,
+    seed_cells,
+    winners,
+)
 from supertui.run_source import RunData
 from supertui.widgets.dstar_plot import DStarPlot
 from supertui.widgets.heatmap import HeatMap
@@ -30,6 +39,7 @@ from supertui.widgets.neuron_bars import NeuronBars
 from supertui.widgets.norm_bars import FeatureNormBars
 from supertui.widgets.partner_cosine import PartnerCosinePlot
 from supertui.widgets.phase_grid import PhaseGrid
+from supertui.widgets.seed_grid import SeedGrid
 
 SETTLED_REPORTS = 3  # while training, a phase cell fills in once its phase held this many reports
 LEGEND_PAIRS = 3  # partner pairs listed under WᵀW
@@ -43,6 +53,7 @@ class PaneContext:
     where: str  # the selected instance, in words
     rows: list[dict]  # engine.metrics.point_rows of the experiment's point metrics
     progress_step: int  # the live report this moment belongs to (-1 when saved)
+    initial_W: np.ndarray | None = None  # [K, m, n] W at step 0, where a saved run kept it
 
     @property
     def k(self) -> int:
@@ -218,6 +229,27 @@ class PhasePane(Pane):
         return [p if all(h[i] == p for h in self._recent) else None for i, p in enumerate(phases)]
 
 
+class SeedsPane(Pane):
+    """Every seed of every grid point: shares per phase and the loss gap, or (v) one seed's own
+    diagram, beside the best-of-seeds phase pane."""
+
+    id, tab, title = "seeds", "seeds", "every seed: shares per phase (v: each seed alone)"
+
+    def widgets(self):
+        self.grid = SeedGrid(id="seeds")
+        return [self.grid]
+
+    def update(self, ctx):
+        if ctx.data.W is None:
+            return
+        cfg, instances = ctx.data.config, ctx.data.instances
+        populations, singles = seed_cells(cfg, instances, ctx.data.W, ctx.data.losses)
+        products = None
+        if ctx.initial_W is not None:
+            products = list(seed_init_products(ctx.initial_W, instances.seed).values())
+        self.grid.update_populations(cfg.densities, cfg.relative_importances, populations, singles, products)
+
+
 class DStarPane(Pane):
     id, tab, title = "dstar", "D* curve", "D* = m/‖W‖²_F against 1/(1-S), lowest-loss seed"
 
@@ -276,7 +308,8 @@ class CosinePane(Pane):
 
 PANES: dict[str, Callable[[], Pane]] = {
     cls.id: cls
-    for cls in (LossPane, GramPane, BarsPane, NormsPane, PointsPane, PhasePane, DStarPane, PairsPane, CosinePane)
+    for cls in (LossPane, GramPane, BarsPane, NormsPane, PointsPane, PhasePane, SeedsPane, DStarPane, PairsPane,
+                CosinePane)
 }
 
 

@@ -52,6 +52,7 @@ EXPECTED = {
     ("sparsity", "wtw"): inches(1.55 * 3 + 1.6, 5.9),  # one column per density (3), three rows
     ("sparsity", "loss"): inches(6.4, 4.0),
     ("phase", "phase"): inches(6.2, 4.2),
+    ("phase", "seeds"): inches(2.35 * 3 + 1.4, 6.0),  # best-of-seeds, shares, loss gap; one panel per seed (2)
     ("phase", "loss"): inches(6.4, 4.0),
     ("dims", "dims"): inches(6.4, 4.2),
     ("dims", "loss"): inches(6.4, 4.0),

@@ -85,7 +85,7 @@ def test_report_sets_figures_beside_claims_with_measured_tables(job):
 
     first = float(dstar_rows[0].split("|")[3])  # column 2 is relu (after linear)
     assert first == pytest.approx(float(dims_per_feature(dims.arrays.W[0])), rel=5e-3)
-    assert "`phase.relu_matches_closed_form`" in text
+    assert "`phase.relu_matches_exact_reference`" in text
 
 
 def test_progress_covers_the_whole_job(job):

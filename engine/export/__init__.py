@@ -25,6 +25,7 @@ FORMATS = ("png", "svg")
 SINGLE_FIGURES = {
     "wtw": "WᵀW per density with neuron-feature weight bars and feature norms by superposition",
     "phase": "phase diagram with the exact ReLU boundary",
+    "seeds": "every seed of a phase grid: shares per phase, loss gap, each seed's own diagram",
     "dims": "D* and each feature's D_i against 1/(1-S)",
     "pairs": "WᵀW per grid point with partner pairs outlined",
     "cosine": "cosine between partner features against density",
@@ -72,9 +73,10 @@ def compare_kind(record: RunRecord) -> str | None:
 
 def figure_builder(kind: str, records: list[RunRecord]) -> Callable[[], object]:
     """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of several."""
-    from engine.export import compare, figures
+    from engine.export import compare, figures, seeds
 
-    single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "dims": figures.figure_dims,
+    single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "seeds": seeds.figure_seeds,
+              "dims": figures.figure_dims,
               "pairs": figures.figure_pairs, "cosine": figures.figure_partner_cosine, "loss": figures.figure_loss}
     many = {"wtw": compare.figure_compare_gram, "phase": compare.figure_compare_phase,
             "dims": compare.figure_compare_dims, "cosine": compare.figure_compare_cosine}

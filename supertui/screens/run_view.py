@@ -124,7 +124,7 @@ class RunViewScreen(Screen):
         data = self.source.data(self.scrub)
         rows = [] if data.W is None else point_rows(data.instances, data.W, data.losses, self.experiment.point_metrics)
         ctx = PaneContext(data, self.experiment, self.selection, describe_instance(self.config, self.selection), rows,
-                          self.source.progress_step())
+                          self.source.progress_step(), self._initial_W())
         for pane in self.panes:
             pane.update(ctx)
         scrubber = self.query_one(Scrubber)
@@ -132,6 +132,13 @@ class RunViewScreen(Screen):
             scrubber.set_steps(data.snapshot_steps, self.config.steps)
         else:
             scrubber.set_steps(np.zeros(0), self.config.steps, live=True)
+
+    def _initial_W(self) -> np.ndarray | None:
+        """W at step 0 of a saved run (its first snapshot), for the panes that ask where seeds started."""
+        arrays = self.source.arrays()
+        if arrays is None or not len(arrays.snapshot_steps) or int(arrays.snapshot_steps[0]) != 0:
+            return None
+        return arrays.snapshots[0]
 
     def _select(self, selection: Selection) -> None:
         if selection != self.selection:
