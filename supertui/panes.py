@@ -31,6 +31,8 @@ from supertui.run_model import (
     seed_cells,
     winners,
 )
+from supertui.reference_overlay import current as current_overlay
+from supertui.reference_overlay import overlay_curves
 from supertui.run_source import RunData
 from supertui.widgets.dstar_plot import DStarPlot
 from supertui.widgets.heatmap import HeatMap
@@ -263,7 +265,11 @@ class DStarPane(Pane):
         cfg = ctx.data.config
         inv_density, dstar, per_feature = dstar_curve(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
         x = np.broadcast_to(inv_density[:, None], per_feature.shape)  # [P, n]
-        self.plot.update_curves({cfg.activation: (inv_density, dstar)}, feature_dims={cfg.activation: (x, per_feature)})
+        curves = {cfg.activation: (inv_density, dstar)}
+        reference, summary = overlay_curves(current_overlay(self.plot.app), curves)
+        self.plot.update_curves(curves, feature_dims={cfg.activation: (x, per_feature)}, reference=reference)
+        if self.container is not None:
+            self.container.border_subtitle = summary
 
 
 class PairsPane(Pane):
@@ -349,7 +355,9 @@ def _compare_dstar(screen, items, target) -> None:
     for _, record, arrays in items:
         inv_density, dstar, _ = dstar_curve(record.config, arrays.instances, arrays.W, arrays.final_loss)
         _labelled(curves, record.config.activation, record, (inv_density, dstar))
-    screen.query_one("#view-dstar").update_curves(curves)
+    reference, summary = overlay_curves(current_overlay(screen.app), curves)
+    screen.query_one("#view-dstar").update_curves(curves, reference=reference)
+    screen.query_one("#pane-dstar").border_subtitle = summary
 
 
 def _compare_cosine(screen, items, target) -> None:

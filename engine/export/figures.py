@@ -397,15 +397,48 @@ def _dims_axes(ax, max_dstar: float) -> None:
     draw_sticky_lines(ax)
 
 
+def draw_reference_curves(ax, curves, run_curves: dict[str, tuple[np.ndarray, np.ndarray]], *,
+                          only_matching: bool = False) -> None:
+    """Published curves (engine.reference_curves) over D* plots: a curve whose label names a drawn
+    run's activation in that activation's colour, with its MAE against that run in the legend;
+    the others in grey (left out with only_matching, unless none matches)."""
+    from engine.reference_curves import curve_error
+
+    lowered = {label.lower(): label for label in run_curves}
+    matched = [c for c in curves if c.label.lower() in lowered]
+    for curve in curves if not (only_matching and matched) else matched:
+        run = lowered.get(curve.label.lower())
+        colour = activation_style(run)["color"] if run else "#777777"
+        label = f"reference: {curve.label}"
+        if run:
+            error = curve_error(curve, *run_curves[run])
+            label += f" (MAE {error.mae:.3g})"
+        ax.plot(curve.x, np.minimum(curve.y, DSTAR_CAP), color=colour, linestyle=(0, (1, 1.5)), linewidth=1.0,
+                marker="*", markersize=9, markeredgecolor="black", markeredgewidth=0.5, zorder=5, label=label)
+
+
+def run_dims_curves(records: list[RunRecord]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each run's D* curve as a reference is held against it: {activation: (1/(1-S) [P], D* [P])}
+    (a repeated activation keeps its first run)."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for record in records:
+        if record.activation not in out:
+            curve = dims_curve(record)
+            out[record.activation] = (1.0 / curve.density, curve.dstar)
+    return out
+
+
 @styled
-def figure_dims(record: RunRecord):
+def figure_dims(record: RunRecord, reference=None):
     cfg = record.config
     fig = new_figure(6.4, 4.2)
     ax = fig.subplots()
     dstar = draw_dims(ax, record)
+    if reference:
+        draw_reference_curves(ax, reference, run_dims_curves([record]), only_matching=True)
     _dims_axes(ax, float(np.nanmax(dstar)) if np.isfinite(dstar).any() else 1.0)
     ax.set_title(f"{record.activation}: dimensions per feature (n={cfg.n}, m={cfg.m}, {_steps(record)} steps)")
-    fig.legend(loc="outside lower center", frameon=False, ncols=2, markerscale=2)
+    fig.legend(loc="outside lower center", frameon=False, ncols=2, markerscale=2 if not reference else 1)
     if (dstar > DSTAR_CAP).any():
         ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
     return fig

@@ -89,13 +89,15 @@ class _Display:
 
 def run(args) -> int:
     from engine.reproduce import ReproduceCancelled, reproduce
+    from supertui.blog import dims_reference
     from supertui.cli.reproduce_report import render_report
 
     store = open_store(args)
     try:
         with graceful_sigint(second_raises=True) as stop, _Display(live=sys.stdout.isatty()) as display:
             result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
-                               force=args.force, should_stop=stop.is_set, report=render_report)
+                               force=args.force, should_stop=stop.is_set, report=render_report,
+                               reference=dims_reference())
     except ReproduceCancelled as exc:
         print(f"supertui: {exc}", file=sys.stderr)
         return 130

@@ -26,6 +26,7 @@ from supertui.messages import JobUpdated
 from supertui.panes import PANES, PaneContext
 from supertui.run_model import Selection, describe_instance
 from supertui.run_source import RunSource
+from supertui.screens.reference_path import ask_reference
 from supertui.widgets.heatmap import HeatMap
 from supertui.widgets.phase_grid import PhaseGrid
 from supertui.widgets.scrubber import Scrubber
@@ -47,6 +48,7 @@ class RunViewScreen(Screen):
         Binding("j", "running_job", "Running job", id="run.running_job"),
         Binding("e", "export", "Export PNG", id="run.export"),
         Binding("z", "zoom", "Zoom pane", id="run.zoom"),
+        Binding("o", "reference", "Reference curves", id="run.reference"),
         *[Binding(str(i + 1), f"pane({i})", f"Pane {i + 1}", id=f"run.pane_{i + 1}", show=False) for i in range(MAX_PANES)],
         Binding("escape,q", "back", "Back", id="run.back"),
     ]
@@ -179,6 +181,8 @@ class RunViewScreen(Screen):
             return True if self.source.arrays() is not None else None
         if action == "pane":
             return bool(parameters) and parameters[0] < len(self.panes)
+        if action == "reference":
+            return True if self.pane("dstar") is not None else None
         return True
 
     def on_scrubber_moved(self, message: Scrubber.Moved) -> None:
@@ -220,6 +224,10 @@ class RunViewScreen(Screen):
             self.notify("Export works once the run is saved.", severity="warning")
             return
         export_in_background(self.app, [self.record])
+
+    def action_reference(self) -> None:
+        """Ask for a file of published D* curves to overlay (kept for the session)."""
+        ask_reference(self, self.redraw)
 
     def action_zoom(self) -> None:
         if self.maximized is not None:
