@@ -159,7 +159,7 @@ class CompareScreen(Screen):
         if action == "density":
             return bool(self._densities())  # only where WᵀW panes are shown: else not even in the footer
         if action == "reference":
-            return True if any(pane_kind(r) == "dstar" for r in self.records) else None
+            return any(pane_kind(r) == "dstar" for r in self.records)  # hidden without a D* pane
         return True
 
     def action_density(self, delta: int) -> None:

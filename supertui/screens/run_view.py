@@ -182,7 +182,7 @@ class RunViewScreen(Screen):
         if action == "pane":
             return bool(parameters) and parameters[0] < len(self.panes)
         if action == "reference":
-            return True if self.pane("dstar") is not None else None
+            return self.pane("dstar") is not None  # hidden where there is no D* pane
         return True
 
     def on_scrubber_moved(self, message: Scrubber.Moved) -> None:
