@@ -166,3 +166,15 @@ def test_a_reference_for_runs_without_dstar_is_refused(runs, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError):
         export_runs([phase], tmp_path / "out", reference=parse_reference("x,y,label\n1,1,relu\n"))
+
+
+def test_a_reference_with_only_a_sweep_is_refused(tmp_path, capsys):
+    """The sweep summary draws no D*: a reference needs runs to be held against (before any sweep is read)."""
+    path = tmp_path / "ref.csv"
+    path.write_text("x,y,label\n1,1,relu\n")
+    out = tmp_path / "out"
+    code = main(["export", "--sweep", "any", "--out", str(out), "--data-dir", str(tmp_path / "data"),
+                 "--reference", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "reference: overlays the D* figures of runs" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
