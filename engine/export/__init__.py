@@ -25,6 +25,7 @@ FORMATS = ("png", "svg")
 SINGLE_FIGURES = {
     "wtw": "WᵀW per density with neuron-feature weight bars and feature norms by superposition",
     "phase": "phase diagram with the exact ReLU boundary",
+    "seeds": "every seed of a phase grid: shares per phase, loss gap, each seed's own diagram",
     "dims": "D* and each feature's D_i against 1/(1-S)",
     "pairs": "WᵀW per grid point with partner pairs outlined",
     "cosine": "cosine between partner features against density",
@@ -70,17 +71,42 @@ def compare_kind(record: RunRecord) -> str | None:
     return experiment_for(record.config).compare_figure
 
 
-def figure_builder(kind: str, records: list[RunRecord]) -> Callable[[], object]:
-    """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of several."""
-    from engine.export import compare, figures
+def figure_builder(kind: str, records: list[RunRecord], reference=None) -> Callable[[], object]:
+    """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of
+    several; `reference` (engine.reference_curves curves) is drawn over the D* figures."""
+    from engine.export import compare, figures, seeds
 
-    single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "dims": figures.figure_dims,
+    single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "seeds": seeds.figure_seeds,
+              "dims": figures.figure_dims,
               "pairs": figures.figure_pairs, "cosine": figures.figure_partner_cosine, "loss": figures.figure_loss}
     many = {"wtw": compare.figure_compare_gram, "phase": compare.figure_compare_phase,
             "dims": compare.figure_compare_dims, "cosine": compare.figure_compare_cosine}
+    extra = {"reference": reference} if kind == "dims" and reference else {}
     if len(records) == 1:
-        return lambda: single[kind](records[0])
-    return lambda: many[kind](records)
+        return lambda: single[kind](records[0], **extra)
+    return lambda: many[kind](records, **extra)
+
+
+def draws_dstar(record: RunRecord) -> bool:
+    """Whether a run's figures include a D* curve (where a reference can be overlaid)."""
+    return "dims" in figure_kinds(record) or compare_kind(record) == "dims"
+
+
+def reference_errors(records: list[RunRecord], curves) -> list[tuple[str, RunRecord | None, object]]:
+    """Each reference curve against the run of its label's activation (the first such run that
+    draws D*): [(label, record or None, engine.reference_curves.CurveError or None)]."""
+    from engine.export.figures import dims_curve
+    from engine.reference_curves import curve_error
+
+    out = []
+    for curve in curves:
+        record = next((r for r in records if draws_dstar(r) and r.activation.lower() == curve.label.lower()), None)
+        if record is None:
+            out.append((curve.label, None, None))
+            continue
+        run = dims_curve(record)
+        out.append((curve.label, record, curve_error(curve, 1.0 / run.density, run.dstar)))
+    return out
 
 
 def compare_name(kind: str, records: list[RunRecord]) -> str:
@@ -93,7 +119,7 @@ def compare_name(kind: str, records: list[RunRecord]) -> str:
     return f"compare_{COMPARE_FIGURES[kind]}_{len(records)}runs_{tail}"
 
 
-def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png") -> list[PlannedFigure]:
+def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png", reference=None) -> list[PlannedFigure]:
     """Every figure export_runs would write, in order, without rendering anything."""
     check_format(fmt)
     out_dir = Path(out_dir)
@@ -107,13 +133,14 @@ def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png") -> l
         if not record.has_arrays:
             raise StoreError(f"run {record.id}: nothing to export (status {record.status}, no saved weights yet)")
         for kind in figure_kinds(record):
-            planned.append(PlannedFigure(out_dir / f"{record.id}_{kind}.{fmt}", kind, figure_builder(kind, [record])))
+            planned.append(PlannedFigure(out_dir / f"{record.id}_{kind}.{fmt}", kind,
+                                         figure_builder(kind, [record], reference)))
         if compare_kind(record) is not None:
             groups.setdefault(compare_kind(record), []).append(record)
     for kind, group in groups.items():
         if len(group) >= 2:
             name = compare_name(kind, group)
-            planned.append(PlannedFigure(out_dir / f"{name}.{fmt}", f"compare_{kind}", figure_builder(kind, group)))
+            planned.append(PlannedFigure(out_dir / f"{name}.{fmt}", f"compare_{kind}", figure_builder(kind, group, reference)))
     return planned
 
 
@@ -134,13 +161,20 @@ def write_figure(fig, path: Path, fmt: str | None = None) -> Path:
     return Path(path)
 
 
-def export_runs(records: list[RunRecord], out_dir: Path, fmt: str = "png", force: bool = False) -> list[Path]:
-    """Write every figure of these runs into out_dir; returns the paths written.
+def export_runs(records: list[RunRecord], out_dir: Path, fmt: str = "png", force: bool = False,
+                reference=None) -> list[Path]:
+    """Write every figure of these runs into out_dir; returns the paths written. `reference`:
+    published curves (engine.reference_curves) drawn over the D* figures; a reference for runs
+    that draw no D* is refused.
 
     All names are checked before anything is drawn, so a refusal writes nothing."""
     if not records:
         raise ConfigError("runs", "name at least one run to export")
-    planned = plan_exports(records, Path(out_dir), fmt)
+    if reference and not any(draws_dstar(r) for r in records):
+        kinds = sorted({k for r in records for k in figure_kinds(r)})
+        raise ConfigError("reference", f"overlays D* curves, and none of these runs draws one (their figures: "
+                                       f"{', '.join(kinds)})")
+    planned = plan_exports(records, Path(out_dir), fmt, reference)
     refuse_existing([p.path for p in planned], force)
     return [write_figure(p.build(), p.path, fmt) for p in planned]
 
@@ -169,5 +203,5 @@ __all__ = [
     "export_sweep",
     "FORMATS", "FigureExistsError", "PlannedFigure", "check_format", "compare_kind", "compare_name", "export_input_batches",
     "figure_builder",
-    "export_runs", "figure_kinds", "plan_exports", "refuse_existing", "write_figure",
+    "draws_dstar", "export_runs", "figure_kinds", "plan_exports", "reference_errors", "refuse_existing", "write_figure",
 ]
