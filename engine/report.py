@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.experiments import experiment_for
 from engine.metrics import METRICS, instance_summary, point_rows
+from engine.profiles import profile_label
 from engine.store import RunRecord
 
 
@@ -45,6 +46,9 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "tags": record.tags,
         "note": record.note,
         "sweep": record.manifest.get("sweep"),
+        "profile": profile_label(cfg),  # the bundle of reference choices, with any field given otherwise
+        "parent": record.manifest.get("parent"),  # the run this one continues (`train --resume`), else null
+        "resumed_from_step": record.manifest.get("resumed_from_step"),
         "instances": [],
         "phase_grid": None,
         "experiment": {

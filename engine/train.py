@@ -25,7 +25,7 @@ from engine.data import hashed_uniform, stream_keys
 from engine.device import describe_device, select_device
 from engine.experiments import experiment_for
 from engine.gradients import UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
-from engine.model import init_weights, sample_losses
+from engine.model import init_weights, loss_weights, sample_losses
 from engine.sweep import InstanceTable, instance_table
 
 ADAM_BETAS = (0.9, 0.999)
@@ -68,6 +68,29 @@ class TrainProgress:
 
 
 @dataclass
+class OptimizerState:
+    """What the step needs, besides W and b, to continue a run exactly: Adam's moments and the
+    step counter (the data of step t are a pure function of (seed, t, ...), so resuming at t
+    continues the very same stream)."""
+
+    mW: np.ndarray  # [K, m, n] first moment of W
+    vW: np.ndarray  # [K, m, n] second moment of W
+    mb: np.ndarray  # [K, n]
+    vb: np.ndarray  # [K, n]
+    step: int  # steps done: the 0-based index of the next step
+
+
+@dataclass
+class TrainState:
+    """Where training starts: a fresh run (from the config's init) or a saved one to continue."""
+
+    W: np.ndarray  # [K, m, n]
+    b: np.ndarray  # [K, n]
+    optimizer: OptimizerState
+    diverged: np.ndarray  # [K] bool: frozen instances stay frozen
+
+
+@dataclass
 class TrainResult:
     W: np.ndarray  # [K, m, n]
     b: np.ndarray  # [K, n]
@@ -85,6 +108,7 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss (evaluation samples)
     final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
+    optimizer: OptimizerState | None = None  # the state to resume from (engine.resume)
 
 
 def lr_factor(schedule: str, t: torch.Tensor, steps: int | torch.Tensor) -> torch.Tensor:
@@ -171,19 +195,24 @@ def sampler_tensors(config: RunConfig, table: InstanceTable, index: np.ndarray, 
 class _Chunk:
     """The state of one slice of instances, trained by one call of the step."""
 
-    def __init__(self, table: InstanceTable, index: np.ndarray, config: RunConfig, device: torch.device, W0, b0):
+    def __init__(self, table: InstanceTable, index: np.ndarray, config: RunConfig, device: torch.device,
+                 start: TrainState):
         self.index = index  # [k] instance indices (padded chunks repeat the last instance)
         seeds = torch.as_tensor(table.seed[index], device=device)
         self.unique_seeds, self.seed_row = torch.unique(seeds, return_inverse=True)
         self.data = sampler_tensors(config, table, index, device)  # {"density": [k], ...}
-        self.importance = torch.as_tensor(table.importance[index], device=device)  # [k, n]
-        self.W = W0[index].clone()  # [k, m, n]
-        self.b = b0[index].clone()  # [k, n]
-        self.mW, self.vW = torch.zeros_like(self.W), torch.zeros_like(self.W)
-        self.mb, self.vb = torch.zeros_like(self.b), torch.zeros_like(self.b)
-        self.t = torch.zeros((), dtype=torch.int64, device=device)
+        # [k, n]: the loss's weight of each feature (importance, over n when the loss averages features)
+        self.importance = torch.as_tensor(loss_weights(table.importance[index], config.loss_reduction), device=device)
+
+        def part(array: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(array[index]), device=device).clone()
+
+        self.W, self.b = part(start.W), part(start.b)  # [k, m, n], [k, n]
+        opt = start.optimizer
+        self.mW, self.vW, self.mb, self.vb = part(opt.mW), part(opt.vW), part(opt.mb), part(opt.vb)
+        self.t = torch.tensor(opt.step, dtype=torch.int64, device=device)
         self.loss_sum = torch.zeros(len(index), device=device)
-        self.diverged = torch.zeros(len(index), dtype=torch.bool, device=device)
+        self.diverged = part(start.diverged)  # [k] bool
         self.hyper = torch.tensor([config.lr, config.steps, config.weight_decay], dtype=torch.float32, device=device)
         # The instance count may differ from run to run: one compiled graph serves them all.
         for tensor in (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.seed_row, *self.data.values(),
@@ -197,6 +226,23 @@ class _Chunk:
         )
 
 
+def chunk_plan(config: RunConfig, K: int) -> list[np.ndarray]:
+    """The instances each call of the step trains. An activation that couples the instances
+    (SoLU with axis=instance) needs them all in one chunk, unpadded: a repeated instance would
+    enter the others' softmax."""
+    if build_activation_math(config.activation, config.activation_params).couples_instances:
+        return [np.arange(K)]
+    return _chunk_indices(K, config.n, config.batch_size)
+
+
+def fresh_state(config: RunConfig, table: InstanceTable, device) -> TrainState:
+    """The state before step 0: the config's init, zero moments."""
+    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
+    W, b = W0.cpu().numpy(), b0.cpu().numpy()
+    zeros = OptimizerState(np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b), 0)
+    return TrainState(W, b, zeros, np.zeros(len(table), dtype=bool))
+
+
 def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
     """Equal-size chunks (the last padded with repeats), so one compiled graph serves them all."""
     per_chunk = max(1, CHUNK_ELEMENTS // (n * batch))
@@ -207,7 +253,8 @@ def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
 
 
 def snapshot_schedule(config: RunConfig, K: int) -> np.ndarray:
-    """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes."""
+    """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes. A resumed
+    run keeps those after the step it starts from."""
     budget = max(2, SNAPSHOT_FLOATS // max(1, K * config.m * config.n))
     count = min(config.snapshots, budget)
     if count <= 0:
@@ -228,6 +275,7 @@ STEP_INPUT_FIELDS = frozenset({
     "lr", "steps", "weight_decay",  # the `hyper` tensor (whether weight decay is on is keyed below)
     "densities", "relative_importances", "importance_decay", "seeds", "seed",  # the instance tensors
     "init", "snapshots", "compile", "phase_threshold", "device",  # outside the step (device: keyed below)
+    "loss_reduction", "profile",  # the importance tensor carries the reduction; the profile is a name
 })
 
 
@@ -291,12 +339,15 @@ def evaluate(
     """Every instance's loss on the same `samples` samples: one evaluation stream of its own seed
     (EVAL_SEED), drawn by the run's sampler with each instance's own data parameters, so two seeds
     of one grid point are judged on exactly the same data. Chunked over instances and samples."""
-    f = build_activation_math(config.activation, config.activation_params).forward
+    act = build_activation_math(config.activation, config.activation_params)
+    f = act.forward
     sample = experiment_for(config).sampler.build()
     K, n = len(table), config.n
     S = _seed_groups(table) or 1
     chunks = max(1, samples // EVAL_CHUNK)
-    per_chunk = S * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
+    # An instance-coupled activation sees every instance at once: one group, cut along the samples.
+    per_chunk = K if act.couples_instances else S * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
+    width = min(EVAL_CHUNK, max(1, EVAL_CHUNK_ELEMENTS // (n * per_chunk)))  # samples per call
     # Chunks of whole points, each with what its instances need and their running sums.
     groups = [_eval_group(config, table, W, b, np.arange(k0, min(K, k0 + per_chunk)), S, device)
               for k0 in range(0, K, per_chunk)]
@@ -305,11 +356,12 @@ def evaluate(
         for c in range(chunks):  # the samples outside: each chunk of the stream is hashed once
             uniform = hashed_uniform(stream_keys(eval_seed, _EVAL_STEP - c, _EVAL_SALT), n, EVAL_CHUNK)  # [1, n, B]
             for g in groups:
-                x = sample(uniform, g["rows"], g["data"])  # [k, n, B]
-                losses = sample_losses(g["W"], g["b"], x, g["importance"], f).double()  # [k, B]
-                g["sums"] += losses.sum(-1)
-                grouped = losses.view(-1, S, EVAL_CHUNK)  # [p, S, B]
-                g["cross"] += torch.einsum("psb,ptb->pst", grouped, grouped)
+                for lo in range(0, EVAL_CHUNK, width):
+                    x = sample(uniform[..., lo : lo + width], g["rows"], g["data"])  # [k, n, B]
+                    losses = sample_losses(g["W"], g["b"], x, g["importance"], f).double()  # [k, B]
+                    g["sums"] += losses.sum(-1)
+                    grouped = losses.view(-1, S, losses.shape[-1])  # [p, S, B]
+                    g["cross"] += torch.einsum("psb,ptb->pst", grouped, grouped)
     sums = np.zeros(K)
     cross = np.full((K, S), np.nan)  # [K, S]: sum over samples of l_k * l_(its point's seed s)
     for g in groups:
@@ -331,7 +383,7 @@ def _eval_group(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.nd
         data=sampler_tensors(config, table, index, device),
         W=torch.as_tensor(W[index], device=device),
         b=torch.as_tensor(b[index], device=device),
-        importance=torch.as_tensor(table.importance[index], device=device),
+        importance=torch.as_tensor(loss_weights(table.importance[index], config.loss_reduction), device=device),
         rows=torch.zeros(len(index), dtype=torch.int64, device=device),  # every instance reads stream 0
         sums=torch.zeros(len(index), dtype=torch.float64, device=device),  # [k] sum of losses
         cross=torch.zeros(len(index) // S, S, S, dtype=torch.float64, device=device),  # [p, S, S] sums of products
@@ -376,11 +428,13 @@ def train(
     checkpoint_interval: float = 30.0,
     send_weights: bool = True,
     on_warning: Callable[[str], None] | None = None,
+    initial: TrainState | None = None,
 ) -> TrainResult:
     """Train every instance of `config` together; return when done or when should_stop() says so.
 
     should_stop is checked after every step, so cancelling stops within one step and keeps
-    what was trained (status "cancelled").
+    what was trained (status "cancelled"). `initial` continues a saved run from its step counter
+    up to config.steps (engine.resume); the result then holds the steps after it.
     """
     config.validate()
     notes: list[str] = []
@@ -397,8 +451,15 @@ def train(
     if not build_activation_math(config.activation, config.activation_params).fast:
         warn(f"activation {config.activation!r} has no written derivative: its gradient falls back to torch.func.vjp (slower)")
     K = len(table)
-    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
-    chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
+    start = initial if initial is not None else fresh_state(config, table, device)
+    first_step = int(start.optimizer.step)
+    if not 0 <= first_step < config.steps:
+        raise ValueError(f"the initial state is at step {first_step}, not before the last step {config.steps}")
+
+    def make_chunks() -> list[_Chunk]:
+        return [_Chunk(table, idx, config, device, start) for idx in chunk_plan(config, K)]
+
+    chunks = make_chunks()
 
     eager_step = make_train_step(config)
     step_fn, graph_key = None, _graph_key(config, device)
@@ -412,6 +473,7 @@ def train(
 
     record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
     snap_steps = snapshot_schedule(config, K)
+    snap_steps = snap_steps[snap_steps > first_step] if first_step else snap_steps
     snapshots: list[np.ndarray] = []
     loss_steps: list[int] = []
     loss_rows: list[np.ndarray] = []
@@ -456,6 +518,7 @@ def train(
             compiled=compiled,
             elapsed=elapsed,
             warnings=notes,
+            optimizer=OptimizerState(gather("mW"), gather("vW"), gather("mb"), gather("vb"), int(steps_done)),
         )
 
     reported_rows = 0
@@ -491,7 +554,7 @@ def train(
             warn(f"compiling the training step failed ({type(exc).__name__}); training eagerly instead")
             _COMPILED_STEPS.pop(graph_key, None)
             compiled, step_fn = False, None
-            chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
+            chunks = make_chunks()
     if not compiled:
         step_fn = eager_step
         for chunk in chunks:
@@ -499,7 +562,7 @@ def train(
     # Step 0 has run above (compilation stays outside the timed region); `done` counts steps.
     started = time.perf_counter()
     last_report = last_checkpoint = started
-    interval_start, done, status = 0, 1, "completed"
+    interval_start, done, status = first_step, first_step + 1, "completed"
     while True:
         if done % record_every == 0 or done == config.steps:
             loss_rows.append((take_loss_sums() / (done - interval_start)).astype(np.float32))
@@ -518,7 +581,7 @@ def train(
         now = time.perf_counter()
         if now - last_report >= progress_interval:
             losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
-            report("training", done, now - started, (done - 1) / max(now - started, 1e-9), losses)
+            report("training", done, now - started, (done - first_step - 1) / max(now - started, 1e-9), losses)
             last_report = now
         if on_checkpoint is not None and now - last_checkpoint >= checkpoint_interval:
             on_checkpoint(result("checkpoint", done, now - started))
@@ -528,5 +591,5 @@ def train(
         done += 1
     elapsed = time.perf_counter() - started
     final = result(status, done, elapsed)
-    report("done", done, elapsed, (done - 1) / max(elapsed, 1e-9), final.loss_history[-1])
+    report("done", done, elapsed, (done - first_step - 1) / max(elapsed, 1e-9), final.loss_history[-1])
     return final

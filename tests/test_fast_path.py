@@ -95,6 +95,20 @@ def test_parametrised_activation_gets_its_parameter():
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("n,m", [(2, 1), (10, 5), (20, 6)])  # unrolled, broadcast and matmul paths
+def test_instance_axis_solu_has_the_exact_gradient_of_the_summed_loss(n, m):
+    """Its softmax runs over the instances, so instance k's gradient collects every instance's
+    loss: the written pullback must equal torch.func's gradient of the sum."""
+    act = build_activation_math("solu", {"axis": "instance"})
+    assert act.fast and act.couples_instances and not act.couples_features
+    W, b, x, importance = problem(n, m, scale=1.5)
+    want = reference(W, b, x, importance, act.forward)
+    for got in [losses_and_grads(W, b, x, importance, act)] + (
+            [losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, act)] if m * n <= UNROLL_MAX_WEIGHTS else []):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+
+
 @pytest.fixture
 def user_activation(monkeypatch):
     """A user's activation registered by name only: no derivative written anywhere."""
@@ -209,7 +223,8 @@ def test_no_compile_means_no_compiling_stage():
 # --- which compiled graph serves which config -------------------------------------------------
 
 _CHANGED = {"preset": "correlated", "activation": "gelu", "optimizer": "adamw", "schedule": "cosine",
-            "init": "xavier_batched", "device": "cpu", "activation_params": {"eps": 0.2}}
+            "init": "xavier_batched", "device": "cpu", "activation_params": {"eps": 0.2}, "loss_reduction": "mean",
+            "profile": "anthropic"}
 
 
 def _changed(config: RunConfig, name: str):
