@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.convergence import run_dstar_history
 from engine.experiments import experiment_for
 from engine.metrics import METRICS, instance_summary, point_rows
 from engine.profiles import profile_label
@@ -61,6 +62,7 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "points": [],
         "metrics": {key: {"label": METRICS[key].label, "formula": METRICS[key].formula} for key in experiment.point_metrics},
         "headline": None,
+        "dstar_history": None,  # runs whose experiment shows D*: D* against step and whether it still moves
     }
     if not record.has_arrays:
         return out
@@ -85,6 +87,8 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         {key: (_finite_or_none(v) if isinstance(v, float) else v) for key, v in row.items()}
         for row in point_rows(a.instances, a.W, a.final_loss, experiment.point_metrics)
     ]
+    if "dstar" in experiment.panes:  # D* against training step, and whether it is still moving (engine.convergence)
+        out["dstar_history"] = run_dstar_history(record).to_json()
     label, value = experiment.headline(record)
     out["headline"] = {"label": label, "value": _finite_or_none(value)}
     out.update(experiment.run_json(record))
