@@ -31,6 +31,7 @@ class RunData:
     loss_history: np.ndarray  # [T, K]
     snapshot_steps: np.ndarray | None  # [S] for the scrubber; None while live
     live: bool
+    snapshots: np.ndarray | None = None  # [S, K, m, n] the W snapshots (saved runs): D* against step
 
 
 class RunSource:
@@ -91,7 +92,7 @@ class RunSource:
                 losses = arrays.loss_history[min(row, len(arrays.loss_history) - 1)] if len(arrays.loss_history) else None
                 W, moment = arrays.snapshots[scrub], f"step {step:,}"
             return RunData(self.config, arrays.instances, W, losses, moment, arrays.loss_steps, arrays.loss_history,
-                           arrays.snapshot_steps, live=False)
+                           arrays.snapshot_steps, live=False, snapshots=arrays.snapshots)
         W = losses = None
         moment = "waiting for the first weights"
         if self.job is not None and self.job.progress is not None and self.job.progress.W is not None:
