@@ -252,15 +252,16 @@ def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
     return [np.minimum(order[i * size : (i + 1) * size], K - 1) for i in range(count)]
 
 
-def snapshot_schedule(config: RunConfig, K: int) -> np.ndarray:
-    """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes. A resumed
-    run keeps those after the step it starts from."""
+def snapshot_schedule(config: RunConfig, K: int, after: int = 0) -> np.ndarray:
+    """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes. A run that
+    continues another from step `after` keeps those past it (the parent kept the rest)."""
     budget = max(2, SNAPSHOT_FLOATS // max(1, K * config.m * config.n))
     count = min(config.snapshots, budget)
     if count <= 0:
         return np.zeros(0, dtype=np.int64)
     steps = np.unique(np.round(np.geomspace(1, config.steps, max(1, count - 1))).astype(np.int64))
-    return np.concatenate([[0], steps])
+    steps = np.concatenate([[0], steps])
+    return steps[steps > after] if after else steps
 
 
 # Compiled steps, kept for the life of the process: what shapes the graph is the key; the
@@ -472,8 +473,7 @@ def train(
     compiled = step_fn is not None
 
     record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
-    snap_steps = snapshot_schedule(config, K)
-    snap_steps = snap_steps[snap_steps > first_step] if first_step else snap_steps
+    snap_steps = snapshot_schedule(config, K, after=first_step)
     snapshots: list[np.ndarray] = []
     loss_steps: list[int] = []
     loss_rows: list[np.ndarray] = []
@@ -559,7 +559,7 @@ def train(
         step_fn = eager_step
         for chunk in chunks:
             chunk.run(step_fn)
-    # Step 0 has run above (compilation stays outside the timed region); `done` counts steps.
+    # The first step has run above (compilation stays outside the timed region); `done` counts steps.
     started = time.perf_counter()
     last_report = last_checkpoint = started
     interval_start, done, status = first_step, first_step + 1, "completed"
