@@ -171,7 +171,8 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.key: m
     for m in (
-        Metric("loss", "loss", "importance-weighted squared error per sample, on the shared evaluation batch", None),
+        Metric("loss", "loss", "importance-weighted squared error per sample (summed over features; averaged with "
+                               "loss_reduction=mean), on the shared evaluation batch", None),
         Metric("dims_per_feature", "D*", "m / ‖W‖²_F", lambda W, pairs: float(dims_per_feature(W))),
         Metric("represented", "represented", f"features with ‖W_i‖ ≥ {REPRESENTED_NORM}",
                lambda W, pairs: int(represented(W).sum()), integer=True),
