@@ -5,10 +5,11 @@ after the loss has flattened: a D* read off a short run can be far from where tr
 (issue 14, section 5). So every D* the tool shows comes with its history and a flag.
 
 Definition (SCIENCE.md, 5.1): T is the last step of the run and t0 the latest snapshot step at or
-before T/10 (snapshots are log-spaced, so one lies close). A grid point's D* is **still moving**
-when |D*(T) − D*(t0)| > MOVING_THRESHOLD · D*(T): it changed by more than 5 % over the last decade
-of training. Each point's D* is that of its lowest-loss seed (by the final loss) at every step, as
-everywhere else. A run shorter than 10 steps has no decade to compare: nothing is flagged.
+before T/√10 (snapshots are log-spaced, so one lies close). A grid point's D* is **still moving**
+when |D*(T) − D*(t0)| > MOVING_THRESHOLD · D*(T): it changed by more than 5 % over the last
+half-decade of training (training 3.2 times longer moved it that much). Each point's D* is that of
+its lowest-loss seed (by the final loss) at every step, as everywhere else. A run of fewer than
+MIN_STEPS steps is not judged: nothing is flagged.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 from engine.metrics import dims_per_feature
 from engine.sweep import InstanceTable, lowest_loss_instances
 
-MOVING_THRESHOLD = 0.05  # relative change of D* over the last decade of steps that counts as moving
-DECADE = 10.0
+MOVING_THRESHOLD = 0.05  # relative change of D* over the window that counts as moving
+WINDOW = 10**0.5  # the window: the last half-decade of steps, from T/√10 to T
+MIN_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ class DStarHistory:
     steps: np.ndarray  # [S] steps of the snapshots, ending with the run's last step T
     density: np.ndarray  # [P] each grid point's density, in point order
     dstar: np.ndarray  # [S, P] D* of each point's lowest-loss seed at each step
-    reference_step: int | None  # t0: the latest snapshot step at or before T/10 (None: no decade yet)
-    change: np.ndarray  # [P] |D*(T) - D*(t0)| / D*(T); NaN without a decade
+    reference_step: int | None  # t0: the latest snapshot step at or before T/√10 (None: too short to judge)
+    change: np.ndarray  # [P] |D*(T) - D*(t0)| / D*(T); NaN when not judged
 
     @property
     def last_step(self) -> int:
@@ -38,13 +40,13 @@ class DStarHistory:
 
     @property
     def moving(self) -> np.ndarray:
-        """[P] bool: D* changed by more than MOVING_THRESHOLD over the last decade."""
+        """[P] bool: D* changed by more than MOVING_THRESHOLD over the last half-decade."""
         with np.errstate(invalid="ignore"):
             return np.nan_to_num(self.change, nan=0.0) > MOVING_THRESHOLD
 
     @property
     def dstar_at_reference(self) -> np.ndarray | None:
-        """[P] D* at t0, or None without a decade."""
+        """[P] D* at t0, or None when not judged."""
         if self.reference_step is None:
             return None
         return self.dstar[list(self.steps).index(self.reference_step)]
@@ -90,8 +92,8 @@ def dstar_history(instances: InstanceTable, snapshot_steps: np.ndarray, snapshot
     dstar = dims_per_feature(np.stack(frames)) if frames else np.zeros((0, len(points)))  # [S, P]
     density = instances.density[winners].astype(float)
     T = steps[-1]
-    earlier = [s for s in steps if s <= T / DECADE]
-    if T < DECADE or not earlier:
+    earlier = [s for s in steps if s <= T / WINDOW]
+    if T < MIN_STEPS or not earlier:
         return DStarHistory(np.asarray(steps), density, dstar, None, np.full(len(points), np.nan))
     t0 = max(earlier)
     with np.errstate(invalid="ignore", divide="ignore"):

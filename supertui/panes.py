@@ -220,9 +220,9 @@ class PhasePane(Pane):
 
 
 class DStarPane(Pane):
-    """D* against 1/(1-S), and whether it has stopped moving: the curve at the step a decade
-    before the end is drawn faded behind it, and a line under the plot says at how many
-    densities D* still changed by more than 5% over that decade (engine.convergence)."""
+    """D* against 1/(1-S), and whether it has stopped moving: the curve at the step a half-decade
+    before the end (T/√10) is drawn faded behind it, and a line under the plot says at how many
+    densities D* still changed by more than 5% since (engine.convergence)."""
 
     id, tab, title = "dstar", "D* curve", "D* = m/‖W‖²_F against 1/(1-S), lowest-loss seed"
 

@@ -419,12 +419,12 @@ def moving_note(records: list[RunRecord]) -> str | None:
 
     if not any(run_dstar_history(r).moving.any() for r in records):
         return None
-    return f"hollow: D* still moving (changed > {MOVING_THRESHOLD:.0%} over the last decade of steps)"
+    return f"hollow: D* still moving (changed > {MOVING_THRESHOLD:.0%} over the last half-decade of steps)"
 
 
 def draw_dstar_steps(ax, record: RunRecord) -> None:
     """D* of each density's lowest-loss seed against training step (log), from the W snapshots;
-    the last decade, which decides whether D* is still moving, is shaded."""
+    the last half-decade, which decides whether D* is still moving, is shaded."""
     from matplotlib.colors import LogNorm, Normalize
 
     from engine.convergence import run_dstar_history
@@ -444,7 +444,7 @@ def draw_dstar_steps(ax, record: RunRecord) -> None:
         ax.axvspan(history.reference_step, history.last_step, color="#888888", alpha=0.12, linewidth=0)
     ax.set_xlabel("training step (log scale)")
     ax.set_ylabel("D*")
-    ax.set_title(f"{history.summary()}\nsolid: moving, dashed: settled; shaded: the last decade", fontsize=8)
+    ax.set_title(f"{history.summary()}\nsolid: moving, dashed: settled; shaded: the last half-decade", fontsize=8)
     from matplotlib.cm import ScalarMappable
 
     ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="1−S", pad=0.01)
