@@ -111,9 +111,10 @@ def history_dtype(instances: int) -> np.dtype:
 class LiveReader:
     """A client's side: `poll()` returns True when anything new arrived; `state` holds it all."""
 
-    def __init__(self, run_path: Path, instances: int):
+    def __init__(self, run_path: Path, instances: int, weights: bool = True):
         self.run_path = Path(run_path)
         self.instances = instances
+        self.weights = weights  # read W and b too (a view that draws them); progress alone is cheaper
         self.state = LiveState()
         self._live_stamp: tuple[int, int] | None = None
         self._history_offset = 0
@@ -136,9 +137,12 @@ class LiveReader:
         stamp = (info.st_mtime_ns, info.st_ino)
         if stamp == self._live_stamp:
             return False
+        wanted = ("step", "steps", "stage", "elapsed", "steps_per_second", "losses", "diverged")
+        if self.weights:
+            wanted += ("W", "b")
         try:
             with np.load(path, allow_pickle=False) as data:
-                values = {key: data[key] for key in data.files}
+                values = {key: data[key] for key in wanted if key in data.files}  # members load on access
         except Exception:
             return False  # vanished between stat and open: the run just ended
         self._live_stamp = stamp
@@ -153,6 +157,12 @@ class LiveReader:
         if W is not None and W.ndim == 3 and W.shape[0] == self.instances and b is not None:
             s.W, s.b = W, b
         return True
+
+    def want_weights(self, weights: bool) -> None:
+        """Start (or stop) reading W: starting re-reads the current file at the next poll."""
+        if weights and not self.weights:
+            self._live_stamp = None
+        self.weights = weights
 
     def _read_history(self) -> bool:
         dtype = history_dtype(self.instances)

@@ -21,6 +21,7 @@ def run_experiment(
     send_weights: bool = True,
     progress_interval: float = 0.25,
     parent: RunRecord | None = None,
+    extra: dict | None = None,
 ) -> RunRecord:
     """Train `config` in this process, saving as it goes; a failure marks the run failed and
     re-raises. The worker processes (engine.worker) train queued runs; this is the same job for
@@ -33,7 +34,9 @@ def run_experiment(
     import torch
 
     config.validate()
-    writer = store.create(config, extra=resume_extra(parent) if parent is not None else None)
+    if parent is not None:
+        extra = {**(extra or {}), **resume_extra(parent)}
+    writer = store.create(config, extra)
     writer.start(versions={"torch": torch.__version__})
     if on_created:
         on_created(writer.id)

@@ -667,6 +667,7 @@ class RunWriter:
             status=status,
             device=result.device,
             compiled=result.compiled,
+            compiled_from_step=getattr(result, "compiled_from_step", None),
             steps_done=int(result.steps_done),
             elapsed_seconds=round(float(result.elapsed), 3),
             warnings=list(result.warnings),

@@ -25,5 +25,23 @@ def export_in_background(app, records: list) -> None:
         else:
             app.post_message(ExportFinished([str(p) for p in paths], str(out_dir)))
 
-    app.notify(f"exporting {len(records)} run(s) to {out_dir}…", timeout=3)
+    app.notify(f"exporting {len(records)} run(s) to {out_dir}…", timeout=3, markup=False)
+    app.run_worker(export, name="export", group="export", thread=True, exit_on_error=False)
+
+
+def export_sweep_in_background(app, sweep_id: str, records: list) -> None:
+    """The sweep's summary figure under <data dir>/exports; the app is told by ExportFinished."""
+    out_dir = app.store.data_dir / EXPORT_DIR
+
+    def export() -> None:
+        from engine.export import export_sweep
+
+        try:
+            path = export_sweep(sweep_id, records, out_dir, fmt="png", force=True)
+        except Exception as exc:
+            app.post_message(ExportFinished([], str(out_dir), f"{type(exc).__name__}: {exc}"))
+        else:
+            app.post_message(ExportFinished([str(path)], str(out_dir)))
+
+    app.notify(f"exporting the summary of {sweep_id} to {out_dir}…", timeout=3, markup=False)
     app.run_worker(export, name="export", group="export", thread=True, exit_on_error=False)

@@ -145,6 +145,17 @@ def export_runs(records: list[RunRecord], out_dir: Path, fmt: str = "png", force
     return [write_figure(p.build(), p.path, fmt) for p in planned]
 
 
+def export_sweep(sweep_id: str, records: list[RunRecord], out_dir: Path, fmt: str = "png", force: bool = False) -> Path:
+    """The summary figure of a sweep: final loss and headline metric against its swept fields."""
+    from engine.export.sweep import figure_sweep_summary
+    from engine.store import validate_run_id
+    from engine.sweep_summary import summarize
+
+    path = Path(out_dir) / f"{validate_run_id(sweep_id)}.{check_format(fmt)}"
+    refuse_existing([path], force)
+    return write_figure(figure_sweep_summary(summarize(sweep_id, records)), path, fmt)
+
+
 def export_input_batches(out_dir: Path, fmt: str = "png", force: bool = False, **kwargs) -> Path:
     """The blog's "input batches" figure (n=20, 100 samples, S=0.5 and S=0.99)."""
     from engine.export.figures import figure_input_batches
@@ -155,6 +166,7 @@ def export_input_batches(out_dir: Path, fmt: str = "png", force: bool = False, *
 
 
 __all__ = [
+    "export_sweep",
     "FORMATS", "FigureExistsError", "PlannedFigure", "check_format", "compare_kind", "compare_name", "export_input_batches",
     "figure_builder",
     "export_runs", "figure_kinds", "plan_exports", "refuse_existing", "write_figure",

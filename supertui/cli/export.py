@@ -21,7 +21,9 @@ def register(subparsers) -> None:
             "small multiples). Prints each path written. Existing files are refused unless --force."
         ),
     )
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) or unique prefixes (see `supertui runs`)")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run id(s) or unique prefixes (see `supertui runs`)")
+    p.add_argument("--sweep", metavar="ID", help="the sweep's summary figure (final loss and its experiment's headline "
+                                                 "metric against the swept fields; see `supertui sweeps`)")
     p.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for the figures, created if needed (default: ./{DEFAULT_OUT})")
     p.add_argument("--format", "-f", choices=("png", "svg"), default="png", dest="fmt",
@@ -32,10 +34,18 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from engine.export import export_runs
+    from engine.errors import ConfigError
+    from engine.export import export_runs, export_sweep
 
     store = open_store(args)
+    if not args.runs and not args.sweep:
+        raise ConfigError("runs", "name at least one run to export, or --sweep ID")
     records = [store.load(run_id) for run_id in resolve_run_ids(store, args.runs)]
-    for path in export_runs(records, Path(args.out), fmt=args.fmt, force=args.force):
-        print(path)
+    if args.sweep:
+        sweep = store.load_sweep(args.sweep)
+        members = [store.load(run_id) for run_id in sweep["runs"] if (store.runs_dir / run_id).is_dir()]
+        print(export_sweep(sweep["id"], members, Path(args.out), fmt=args.fmt, force=args.force))
+    if records:
+        for path in export_runs(records, Path(args.out), fmt=args.fmt, force=args.force):
+            print(path)
     return 0

@@ -9,6 +9,7 @@ import sys
 from engine.live import LiveReader
 from engine.store import RunRecord
 from supertui.cli.common import open_store, safe_text
+from supertui.formatting import format_seconds
 
 
 def register(subparsers) -> None:
@@ -44,17 +45,6 @@ def job_row(record: RunRecord, position: int | None) -> dict:
     }
 
 
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
 def run(args) -> int:
     store = open_store(args)
     records = store.live_runs()
@@ -73,5 +63,5 @@ def run(args) -> int:
         rate = f"{row['steps_per_second']:,.0f} it/s" if row["steps_per_second"] else "-"
         device = row["device"] or "-"
         print(f"{safe_text(row['id']):<42} {row['status']:<8} {safe_text(device)[:16]:<16} {step:>15} {rate:>12} "
-              f"{format_seconds(row['seconds_left']):>7}")
+              f"{format_seconds(row['seconds_left']).replace('–', '-'):>7}")
     return 0
