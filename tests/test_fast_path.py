@@ -190,6 +190,20 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
     # the same graph, again: no helper, no waiting, compiled from the first step
     again = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3))
     assert again.compiled and again.compiled_from_step == 0
+    # continuing a run (train --resume) on that graph: compiled from the step it resumes at, and
+    # the same as training straight through on it
+    from engine.resume import initial_state
+    from engine.store import RunArrays
+
+    first = train(phase_grid_config(lr=3e-3, steps=12, densities=(0.5,), seeds=3))
+    saved = RunArrays(first.W, first.b, first.final_loss, first.loss_steps, first.loss_history, first.snapshot_steps,
+                      first.snapshots, first.diverged, instances=None, adam_mW=first.optimizer.mW,
+                      adam_vW=first.optimizer.vW, adam_mb=first.optimizer.mb, adam_vb=first.optimizer.vb,
+                      optimizer_step=np.asarray(first.optimizer.step))
+    rest = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3), initial=initial_state(saved))
+    assert rest.compiled and rest.compiled_from_step == 12 and rest.steps_done == 30
+    np.testing.assert_allclose(rest.W, again.W, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rest.optimizer.vW, again.optimizer.vW, rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.slow

@@ -103,6 +103,12 @@ def test_cli_resume_queues_a_new_run_and_refuses_old_runs_in_one_line(tmp_path, 
     assert done.returncode == 0, done.stderr
     child = store.load(done.stdout.split()[-1])
     assert child.status == "completed" and child.manifest["parent"] == parent.id and child.manifest["steps_done"] == 12
+    # the queue's worker continued from the parent's optimiser state: the same as 12 steps straight
+    straight = run_experiment(small_config(steps=12), store)
+    for name in ("W", "b", "adam_mW", "adam_vW", "optimizer_step"):
+        np.testing.assert_array_equal(getattr(child.arrays, name), getattr(straight.arrays, name), err_msg=name)
+    on_ray = cli("--resume", parent.id, "--steps", "4", "--executor", "ray")
+    assert on_ray.returncode == 2 and "executor" in on_ray.stderr
     refused = cli("--resume", parent.id, "--steps", "4", "--lr", "0.1")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "lr" in refused.stderr
     missing_steps = cli("--resume", parent.id)

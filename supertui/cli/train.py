@@ -249,6 +249,9 @@ def resume_from_args(args, store) -> tuple[RunConfig, dict]:
         flag = given[0] if given else "paper"
         raise ConfigError("resume", f"a resumed run keeps its parent's config: drop {flag} (accepted with --resume: "
                                     "--steps, --device, --no-compile and the queue options)")
+    if args.executor != "local":
+        raise ConfigError("executor", "a resumed run trains on this machine's workers: drop --executor ray "
+                                      "(accepted with --resume: local)")
     record = store.load(store.resolve(args.resume))
     overrides = {"device": check_device_name(args.device)} if args.device else {}
     if args.no_compile:
