@@ -97,6 +97,18 @@ def test_show_json_of_a_non_phase_run_has_null_phase_grid(capsys):
     assert "D*" in capsys.readouterr().out
 
 
+def test_show_names_the_activation_parameters(capsys, isolated_data_dir):
+    from engine.config import RunConfig
+    from engine.runner import run_experiment
+    from engine.store import RunStore
+
+    config = RunConfig(preset="custom", activation="solu", activation_params={"axis": "instance"}, n=5, m=2,
+                       densities=(1.0, 0.1), steps=3, batch_size=16, compile=False)
+    run = run_experiment(config, RunStore(isolated_data_dir))
+    assert main(["show", run.id]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{run.id}  custom/solu (axis=instance)  completed"
+
+
 def test_rm_deletes_and_runs_skips_corrupt_folders(capsys, isolated_data_dir):
     assert main(["train", "custom", *TINY]) == 0
     run_id = capsys.readouterr().out.strip().splitlines()[-1]

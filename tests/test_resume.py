@@ -116,3 +116,17 @@ def test_cli_resume_queues_a_new_run_and_refuses_old_runs_in_one_line(tmp_path, 
     shown = json.loads(subprocess.run([sys.executable, "-m", "supertui", "show", child.id, "--json"],
                                       capture_output=True, text=True, timeout=120).stdout)
     assert shown["parent"] == parent.id and shown["resumed_from_step"] == 8
+
+
+def test_a_continued_run_prints_no_loss_before_its_first_interval(capsys):
+    """Its first report comes at its parent's step, before any loss of its own: no 'loss nan' line."""
+    from engine.live import LiveState
+    from supertui.cli.progress import RunTask, TrainDisplay
+
+    config = small_config(steps=600)
+    task = RunTask(TrainDisplay(live=False, plain_interval=0.0), config, "run-id")
+    capsys.readouterr()
+    task.update_live(LiveState(step=300, steps=600, stage="eager", losses=np.full(6, np.nan)))
+    assert capsys.readouterr().out == ""
+    task.update_live(LiveState(step=310, steps=600, stage="eager", steps_per_second=50.0, losses=np.full(6, 0.25)))
+    assert "step 310/600 loss 0.25" in capsys.readouterr().out

@@ -36,7 +36,11 @@ def run(args) -> int:
         return 0
     cfg = record.config
     m = record.manifest
-    print(f"{record.id}  {cfg.preset}/{cfg.activation}  {record.status}")
+    # Named parameters change what the activation is (solu's axis=instance couples the instances).
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                       for k, v in sorted(cfg.activation_params.items()))
+    activation = f"{cfg.activation} ({safe_text(params)})" if params else cfg.activation
+    print(f"{record.id}  {cfg.preset}/{activation}  {record.status}")
     print(f"  n={cfg.n} m={cfg.m} steps={m.get('steps_done')}/{cfg.steps} instances={m.get('instances')} "
           f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init} "
           f"loss={cfg.loss_reduction} profile={safe_text(profile_label(cfg))}")
