@@ -527,7 +527,7 @@ def train(
 ) -> TrainResult:
     """Train every instance of `config` together; return when done or when should_stop() says so.
 
-    should_stop is checked after every step, so cancelling stops within one step and keeps
+    should_stop is checked before every step, so cancelling stops within one step and keeps
     what was trained (status "cancelled"). `initial` continues a saved run from its step counter
     up to config.steps (engine.resume); the result then holds the steps after it. With
     config.compile the eager step trains at once and the compiled one takes over when it is ready

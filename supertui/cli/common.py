@@ -6,14 +6,16 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from engine.store import RunStore
+if TYPE_CHECKING:
+    from engine.store import RunStore
 
 
 def open_store(args) -> RunStore:
-    store = RunStore(args.data_dir)
-    return store
+    from engine.store import RunStore  # imports numpy: only commands that read runs pay for it
+
+    return RunStore(args.data_dir)
 
 
 def report_skipped(path, message: str) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from engine.live import LiveReader
-from engine.store import RunRecord
 from supertui.cli.common import open_store, safe_text
 from supertui.formatting import format_seconds
+
+if TYPE_CHECKING:
+    from engine.store import RunRecord
 
 
 def register(subparsers) -> None:
@@ -23,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def job_row(record: RunRecord, position: int | None) -> dict:
+    from engine.live import LiveReader
+
     state = None
     if record.status == "running":
         reader = LiveReader(record.path, record.config.num_instances)

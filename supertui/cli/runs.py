@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-from rich.console import Console
-from rich.table import Table
-
-from engine.experiments import experiment_for
 from supertui.cli.common import open_store, report_skipped
 
 
@@ -24,6 +20,8 @@ def register(subparsers) -> None:
 
 
 def run_rows(store, only: set[str] | None = None) -> list[dict]:
+    from engine.experiments import experiment_for
+
     return [
         {
             "id": r.id,
@@ -53,6 +51,9 @@ def run(args) -> int:
     if not rows:
         print(f"no runs in {store.runs_dir}")
         return 0
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     for column in ("id", "preset", "activation", "status", "created", "final loss"):
         table.add_column(column, no_wrap=column != "created")

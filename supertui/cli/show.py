@@ -6,14 +6,6 @@ import json
 import sys
 from collections import Counter
 
-import numpy as np
-
-from engine import run_phase_grid, run_to_json
-from engine.convergence import run_dstar_history
-from engine.profiles import profile_label
-from engine.experiments import experiment_for
-from engine.experiments.base import point_indices
-from engine.metrics import METRICS, format_metric, point_rows
 from supertui.cli.common import open_store, safe_text
 
 
@@ -28,6 +20,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from engine import run_phase_grid, run_to_json
+    from engine.convergence import run_dstar_history
+    from engine.experiments import experiment_for
+    from engine.experiments.base import point_indices
+    from engine.metrics import METRICS, format_metric, point_rows
+    from engine.profiles import profile_label
+
     store = open_store(args)
     record = store.load(store.resolve(args.run))
     if args.json:
