@@ -447,7 +447,9 @@ def draw_dstar_steps(ax, record: RunRecord) -> None:
     ax.set_title(f"{history.summary()}\nsolid: moving, dashed: settled; shaded: the last half-decade", fontsize=8)
     from matplotlib.cm import ScalarMappable
 
-    ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="1−S", pad=0.01)
+    # The bar's name under it: at its side it would read as the next panel's axis label.
+    bar = ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01)
+    bar.ax.set_xlabel("1−S")
 
 
 def draw_represented(ax, records: list[RunRecord], labels: list[str] | None = None) -> None:
