@@ -25,6 +25,8 @@ _PUBLIC = {
     "get_activation": "engine.activations",
     "register_activation": "engine.activations",
     "RunConfig": "engine.config",
+    "dstar_history": "engine.convergence",
+    "run_dstar_history": "engine.convergence",
     "select_device": "engine.device",
     "ConfigError": "engine.errors",
     "DeviceError": "engine.errors",
@@ -33,8 +35,11 @@ _PUBLIC = {
     "PRESETS": "engine.presets",
     "get_preset": "engine.presets",
     "preset_config": "engine.presets",
+    "PROFILES": "engine.profiles",
+    "apply_profile": "engine.profiles",
     "run_phase_grid": "engine.report",
     "run_to_json": "engine.report",
+    "resume_config": "engine.resume",
     "run_experiment": "engine.runner",
     "RunRecord": "engine.store",
     "RunStore": "engine.store",
@@ -85,10 +90,13 @@ if TYPE_CHECKING:  # for readers and type checkers: the same names, eagerly
         register_activation,
     )
     from engine.config import RunConfig  # noqa: F401
+    from engine.convergence import dstar_history, run_dstar_history  # noqa: F401
     from engine.device import select_device  # noqa: F401
     from engine.errors import ConfigError, DeviceError, StoreError, SupertuiError  # noqa: F401
     from engine.presets import PRESETS, get_preset, preset_config  # noqa: F401
+    from engine.profiles import PROFILES, apply_profile  # noqa: F401
     from engine.report import run_phase_grid, run_to_json  # noqa: F401
+    from engine.resume import resume_config  # noqa: F401
     from engine.runner import run_experiment  # noqa: F401
     from engine.store import RunRecord, RunStore, default_data_dir  # noqa: F401
     from engine.sweep import InstanceTable, expand_sweep, instance_table  # noqa: F401

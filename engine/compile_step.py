@@ -207,16 +207,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.config import RunConfig
     from engine.device import select_device
-    from engine.model import init_weights
     from engine.sweep import instance_table
-    from engine.train import Chunk, compile_step, make_train_step
+    from engine.train import Chunk, compile_step, fresh_state, make_train_step
 
     config = RunConfig.from_dict(json.loads(args.config))
     device = select_device(config.device)
     table = instance_table(config)
     index = __import__("numpy").minimum(__import__("numpy").arange(args.chunk_size), len(table) - 1)
-    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
-    chunk = Chunk(table, index, config, device, W0, b0)
+    chunk = Chunk(table, index, config, device, fresh_state(config, table, device))
     compiled = compile_step(make_train_step(config))
     compiled(*chunk.step_args(copy=True))
     return 0

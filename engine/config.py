@@ -16,10 +16,13 @@ import numpy as np
 
 from engine.activations import get_activation
 from engine.errors import ConfigError
+from engine.profiles import get_profile
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "linear", "cosine")
 INITS = ("xavier", "xavier_batched")
+# How the loss combines the features of a sample: summed (the blog's formula) or averaged (Anthropic's code).
+LOSS_REDUCTIONS = ("sum", "mean")
 
 # float32 bytes of the largest live tensors of one step, times this, must fit in memory.
 _MEMORY_SAFETY_FACTOR = 12
@@ -44,11 +47,13 @@ class RunConfig:
     weight_decay: float = 0.0
     schedule: str = "constant"
     init: str = "xavier"
+    loss_reduction: str = "sum"  # over the features of a sample: sum_i I_i (x_i - x'_i)^2, or its mean
+    profile: str = "default"  # the bundle of reference choices applied first (engine.profiles); for display
     device: str = "auto"
     snapshots: int = 50  # W snapshots kept, log-spaced over training
     compile: bool = True  # the fused compiled step; eager is used where compiling fails
     phase_threshold: float = 0.5
-    activation_params: dict[str, float] = field(default_factory=dict)
+    activation_params: dict[str, float | str] = field(default_factory=dict)  # numbers, or names (axis=instance)
 
     def replace(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -113,6 +118,9 @@ class RunConfig:
         _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", f"must be a number >= 0, got {self.weight_decay!r}")
         _check(self.schedule in SCHEDULES, "schedule", f"unknown schedule {self.schedule!r} (accepted: {', '.join(SCHEDULES)})")
         _check(self.init in INITS, "init", f"unknown init {self.init!r} (accepted: {', '.join(INITS)})")
+        _check(self.loss_reduction in LOSS_REDUCTIONS, "loss_reduction",
+               f"unknown loss reduction {self.loss_reduction!r} (accepted: {', '.join(LOSS_REDUCTIONS)})")
+        get_profile(self.profile)
         _check(isinstance(self.snapshots, int) and self.snapshots >= 0, "snapshots", f"must be an integer >= 0, got {self.snapshots!r}")
         _check(_finite(self.phase_threshold) and self.phase_threshold > 0, "phase_threshold", f"must be a number > 0, got {self.phase_threshold!r}")
         experiment.validate(self)

@@ -45,6 +45,17 @@ def represented(W: np.ndarray, threshold: float = REPRESENTED_NORM) -> np.ndarra
     return feature_norms(W) >= threshold
 
 
+def represented_norm_sq(W: np.ndarray, threshold: float = REPRESENTED_NORM) -> np.ndarray:
+    """Mean ‖W_i‖² over the represented features (‖W_i‖ ≥ threshold): [..., m, n] -> [...]; NaN
+    where none is. Beside D* it says whether a small D* means many features per dimension or a
+    few features with long weights (D* = m / Σ ‖W_i‖²)."""
+    norms_sq = feature_norms(W) ** 2  # [..., n]
+    kept = represented(W, threshold)  # [..., n]
+    count = kept.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.where(kept, norms_sq, 0.0).sum(-1) / np.maximum(count, 1), np.nan)
+
+
 def _unit_columns(W: np.ndarray) -> np.ndarray:
     return W / np.maximum(feature_norms(W), _TINY)[..., None, :]
 
@@ -160,10 +171,13 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.key: m
     for m in (
-        Metric("loss", "loss", "importance-weighted squared error per sample, on the shared evaluation batch", None),
+        Metric("loss", "loss", "importance-weighted squared error per sample (summed over features; averaged with "
+                               "loss_reduction=mean), on the shared evaluation batch", None),
         Metric("dims_per_feature", "D*", "m / ‖W‖²_F", lambda W, pairs: float(dims_per_feature(W))),
         Metric("represented", "represented", f"features with ‖W_i‖ ≥ {REPRESENTED_NORM}",
                lambda W, pairs: int(represented(W).sum()), integer=True),
+        Metric("represented_norm_sq", "‖W_i‖² repr.", f"mean of ‖W_i‖² over the features with ‖W_i‖ ≥ {REPRESENTED_NORM}",
+               lambda W, pairs: float(represented_norm_sq(W))),
         Metric("mean_superposition", "superposition", "mean over features i of Σ_{j≠i} (Ŵ_i·W_j)²",
                lambda W, pairs: float(superposition(W).mean())),
         Metric("max_interference", "max |WᵀW|", "largest off-diagonal |(WᵀW)_ij|, i ≠ j",

@@ -39,6 +39,14 @@ def init_weights(
     return W, b
 
 
+def loss_weights(importance, loss_reduction: str = "sum"):
+    """The per-feature weights of the loss, [..., n] (numpy or torch): the importances I_i when the
+    loss sums over features (the blog), I_i / n when it averages over them (Anthropic's code)."""
+    if loss_reduction == "mean":
+        return importance / importance.shape[-1]
+    return importance
+
+
 def reconstruct(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, f: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """x' = f(WᵀWx + b): W [K, m, n], b [K, n], x [K, n, batch] -> [K, n, batch]."""
     h = torch.einsum("kmn,knb->kmb", W, x)  # [K, m, batch]

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.convergence import run_dstar_history
 from engine.experiments import experiment_for
 from engine.metrics import METRICS, instance_summary, point_rows
+from engine.profiles import profile_label
 from engine.store import RunRecord
 
 
@@ -45,6 +47,9 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "tags": record.tags,
         "note": record.note,
         "sweep": record.manifest.get("sweep"),
+        "profile": profile_label(cfg),  # the bundle of reference choices, with any field given otherwise
+        "parent": record.manifest.get("parent"),  # the run this one continues (`train --resume`), else null
+        "resumed_from_step": record.manifest.get("resumed_from_step"),
         "instances": [],
         "phase_grid": None,
         "experiment": {
@@ -57,6 +62,7 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "points": [],
         "metrics": {key: {"label": METRICS[key].label, "formula": METRICS[key].formula} for key in experiment.point_metrics},
         "headline": None,
+        "dstar_history": None,  # runs whose experiment shows D*: D* against step and whether it still moves
     }
     if not record.has_arrays:
         return out
@@ -81,6 +87,8 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         {key: (_finite_or_none(v) if isinstance(v, float) else v) for key, v in row.items()}
         for row in point_rows(a.instances, a.W, a.final_loss, experiment.point_metrics)
     ]
+    if "dstar" in experiment.panes:  # D* against training step, and whether it is still moving (engine.convergence)
+        out["dstar_history"] = run_dstar_history(record).to_json()
     label, value = experiment.headline(record)
     out["headline"] = {"label": label, "value": _finite_or_none(value)}
     out.update(experiment.run_json(record))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from engine.config import RunConfig
+from engine.resume import continuation, resume_extra
 from engine.store import RunRecord, RunStore
 from engine.train import TrainProgress, train
 
@@ -19,6 +20,7 @@ def run_experiment(
     on_created: Callable[[str], None] | None = None,
     send_weights: bool = True,
     progress_interval: float = 0.25,
+    parent: RunRecord | None = None,
     extra: dict | None = None,
 ) -> RunRecord:
     """Train `config` in this process, saving as it goes; a failure marks the run failed and
@@ -26,27 +28,33 @@ def run_experiment(
     tests, benchmarks and scripts that want a run without the queue.
 
     The run folder exists (status running, its lock held) from the first moment, so a killed
-    process leaves a readable run that the store reports as interrupted.
+    process leaves a readable run that the store reports as interrupted. With `parent`, the run
+    continues that one (config from engine.resume.resume_config), as `train --resume` does.
     """
     import torch
 
     config.validate()
+    if parent is not None:
+        extra = {**(extra or {}), **resume_extra(parent)}
     writer = store.create(config, extra)
     writer.start(versions={"torch": torch.__version__})
     if on_created:
         on_created(writer.id)
     try:
+        resumed = continuation(store, writer.manifest, config)
+        join = resumed.join if resumed else (lambda result: result)
         result = train(
             config,
             on_progress=on_progress,
             should_stop=should_stop,
-            on_checkpoint=writer.checkpoint,
+            on_checkpoint=lambda checkpoint: writer.checkpoint(join(checkpoint)),
             on_warning=on_warning,
             send_weights=send_weights,
             progress_interval=progress_interval,
+            initial=resumed.initial if resumed else None,
         )
     except BaseException as exc:
         writer.fail(f"{type(exc).__name__}: {exc}")
         raise
-    writer.finish(result)
+    writer.finish(join(result))
     return store.load(writer.id)

@@ -85,9 +85,20 @@ class RunArrays:
     # Saved since the shared evaluation stream; absent (None) in older runs.
     final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss
     final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
+    # Saved since `train --resume`: the optimiser state to continue from; absent in older runs.
+    adam_mW: np.ndarray | None = None  # [K, m, n] Adam's first moment of W
+    adam_vW: np.ndarray | None = None  # [K, m, n] second moment
+    adam_mb: np.ndarray | None = None  # [K, n]
+    adam_vb: np.ndarray | None = None  # [K, n]
+    optimizer_step: np.ndarray | None = None  # [] int64: steps the moments have seen (the next step's index)
 
     _INSTANCE_KEYS = ("density", "importance", "seed", "point", "relative_importance", "partner", "pair_kind")
-    _OPTIONAL_KEYS = ("final_loss_se", "final_loss_gap_se")
+    _OPTIONAL_KEYS = ("final_loss_se", "final_loss_gap_se", "adam_mW", "adam_vW", "adam_mb", "adam_vb", "optimizer_step")
+    _OPTIMIZER_KEYS = ("adam_mW", "adam_vW", "adam_mb", "adam_vb", "optimizer_step")
+
+    @property
+    def has_optimizer_state(self) -> bool:
+        return all(getattr(self, key) is not None for key in self._OPTIMIZER_KEYS)
 
     def to_npz(self) -> dict[str, np.ndarray]:
         out = {
@@ -132,7 +143,8 @@ class RunArrays:
             "point": (K,),
         }
         optional = {"final_loss_se": (K,), "final_loss_gap_se": (K,), "relative_importance": (K,), "partner": (K, n),
-                    "pair_kind": (K, n)}
+                    "pair_kind": (K, n), "adam_mW": (K, m, n), "adam_vW": (K, m, n), "adam_mb": (K, n), "adam_vb": (K, n),
+                    "optimizer_step": ()}
         for name, shape in optional.items():
             value = getattr(self, name) if hasattr(self, name) else getattr(self.instances, name)
             if value is not None:
@@ -141,6 +153,9 @@ class RunArrays:
             value = getattr(self, name) if hasattr(self, name) else getattr(self.instances, name)
             if value.shape != shape:
                 raise StoreError(f"{ARRAYS}: {name} has shape {value.shape}, expected {shape}")
+        step = self.optimizer_step
+        if step is not None and (step.dtype.kind not in "iu" or int(step) < 0):
+            raise StoreError(f"{ARRAYS}: optimizer_step must be a whole number >= 0")
         for name, high in (("partner", n), ("pair_kind", 3)):  # indices: read from disk, so checked
             value = getattr(self.instances, name)
             if value is not None and (value.dtype.kind not in "iu" or value.min(initial=0) < 0 or value.max(initial=0) >= high):
@@ -502,7 +517,7 @@ class RunStore:
         run_id = make_run_id(config)
         lock = try_lock(self.lock_path(run_id))
         if lock is None:  # pragma: no cover - 32 random bits collided with a live run
-            return self.create(config)
+            return self.create(config, extra)
         _, path = self._new_folder(config, "running", extra, run_id=run_id)
         return RunWriter(self, self._read(path), lock)
 
@@ -626,6 +641,11 @@ class RunWriter:
         atomic_write_json(self.path / MANIFEST, self.manifest, make_parents=False)
 
     def _write(self, result, status: str) -> None:
+        optimizer = getattr(result, "optimizer", None)
+        saved_state = {} if optimizer is None else dict(
+            adam_mW=optimizer.mW, adam_vW=optimizer.vW, adam_mb=optimizer.mb, adam_vb=optimizer.vb,
+            optimizer_step=np.asarray(optimizer.step, dtype=np.int64),
+        )
         arrays = RunArrays(
             W=result.W,
             b=result.b,
@@ -638,6 +658,7 @@ class RunWriter:
             instances=self.instances,
             final_loss_se=getattr(result, "final_loss_se", None),
             final_loss_gap_se=getattr(result, "final_loss_gap_se", None),
+            **saved_state,
         )
         if not self.path.is_dir():
             raise StoreError(f"run {self.id}: its folder was removed while it trained")

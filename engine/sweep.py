@@ -52,7 +52,8 @@ def lowest_loss_instances(point: np.ndarray, losses: np.ndarray | None) -> np.nd
 
 
 # Config fields a sweep may vary (one run per combination); instance axes vary inside a run.
-SWEEPABLE = ("activation", "importance_decay", "lr", "batch_size", "steps", "m", "n", "weight_decay", "init", "optimizer", "schedule")
+SWEEPABLE = ("activation", "importance_decay", "lr", "batch_size", "steps", "m", "n", "weight_decay", "init", "optimizer", "schedule",
+             "loss_reduction")
 
 
 def expand_sweep(base: RunConfig, axes: dict[str, Iterable[Any]]) -> list[RunConfig]:

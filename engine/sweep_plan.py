@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import INITS, OPTIMIZERS, SCHEDULES, RunConfig
+from engine.config import INITS, LOSS_REDUCTIONS, OPTIMIZERS, SCHEDULES, RunConfig
 from engine.errors import ConfigError
 
 # The fields a sweep may vary, with how their values are read. Instance axes (densities, the
@@ -45,8 +45,9 @@ FIELD_KINDS: dict[str, str] = {
     "init": "choice",
     "optimizer": "choice",
     "schedule": "choice",
+    "loss_reduction": "choice",
 }
-CHOICES = {"init": INITS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+CHOICES = {"init": INITS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss_reduction": LOSS_REDUCTIONS}
 PARAM_PREFIX = "param."
 MODES = ("grid", "random")
 MAX_VALUES = 10_000  # values of one axis: a range asking for more is a typo
@@ -59,7 +60,7 @@ def sweepable_fields() -> list[str]:
 
 def field_kind(name: str) -> str:
     if name.startswith(PARAM_PREFIX) and len(name) > len(PARAM_PREFIX):
-        return "float"
+        return "param"  # a number, or a name the activation checks (param.axis=feature,instance)
     if name not in FIELD_KINDS:
         raise ConfigError("sweep", f"cannot sweep {name!r} (accepted: {', '.join(sweepable_fields())}; "
                                    "activations with -a, densities inside a run)")
@@ -69,6 +70,11 @@ def field_kind(name: str) -> str:
 def parse_value(name: str, text: Any) -> Any:
     """One value of field `name`, from text (flags) or a TOML value."""
     kind = field_kind(name)
+    if kind == "param" and not isinstance(text, (int, float)):
+        try:
+            float(text)
+        except (TypeError, ValueError):
+            return str(text).strip()
     if kind == "choice":
         value = str(text).strip().lower()
         if value not in CHOICES[name]:
@@ -100,6 +106,8 @@ def parse_values(name: str, text: str) -> list[Any]:
         if len(parts) != 3:
             raise ConfigError(name, f"cannot read range {text!r} (accepted: LOW:HIGH:COUNT, e.g. 1e-4:1e-2:5)")
         low, high = (parse_value(name, p) for p in parts[:2])
+        if isinstance(low, str) or isinstance(high, str):
+            raise ConfigError(name, f"a range needs numbers, got {text!r}")
         try:
             count = int(parts[2])
         except ValueError:

@@ -25,7 +25,7 @@ from engine.data import hashed_uniform, stream_keys
 from engine.device import describe_device, select_device
 from engine.experiments import experiment_for
 from engine.gradients import UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
-from engine.model import init_weights, sample_losses
+from engine.model import init_weights, loss_weights, sample_losses
 from engine.sweep import InstanceTable, instance_table
 
 ADAM_BETAS = (0.9, 0.999)
@@ -68,6 +68,29 @@ class TrainProgress:
 
 
 @dataclass
+class OptimizerState:
+    """What the step needs, besides W and b, to continue a run exactly: Adam's moments and the
+    step counter (the data of step t are a pure function of (seed, t, ...), so resuming at t
+    continues the very same stream)."""
+
+    mW: np.ndarray  # [K, m, n] first moment of W
+    vW: np.ndarray  # [K, m, n] second moment of W
+    mb: np.ndarray  # [K, n]
+    vb: np.ndarray  # [K, n]
+    step: int  # steps done: the 0-based index of the next step
+
+
+@dataclass
+class TrainState:
+    """Where training starts: a fresh run (from the config's init) or a saved one to continue."""
+
+    W: np.ndarray  # [K, m, n]
+    b: np.ndarray  # [K, n]
+    optimizer: OptimizerState
+    diverged: np.ndarray  # [K] bool: frozen instances stay frozen
+
+
+@dataclass
 class TrainResult:
     W: np.ndarray  # [K, m, n]
     b: np.ndarray  # [K, n]
@@ -87,6 +110,7 @@ class TrainResult:
     step_rates: dict[str, float] = field(default_factory=dict)  # measured steps/s: "eager", "compiled"
     final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss (evaluation samples)
     final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
+    optimizer: OptimizerState | None = None  # the state to resume from (engine.resume)
 
 
 def lr_factor(schedule: str, t: torch.Tensor, steps: int | torch.Tensor) -> torch.Tensor:
@@ -173,19 +197,24 @@ def sampler_tensors(config: RunConfig, table: InstanceTable, index: np.ndarray, 
 class Chunk:
     """The state of one slice of instances, trained by one call of the step."""
 
-    def __init__(self, table: InstanceTable, index: np.ndarray, config: RunConfig, device: torch.device, W0, b0):
+    def __init__(self, table: InstanceTable, index: np.ndarray, config: RunConfig, device: torch.device,
+                 start: TrainState):
         self.index = index  # [k] instance indices (padded chunks repeat the last instance)
         seeds = torch.as_tensor(table.seed[index], device=device)
         self.unique_seeds, self.seed_row = torch.unique(seeds, return_inverse=True)
         self.data = sampler_tensors(config, table, index, device)  # {"density": [k], ...}
-        self.importance = torch.as_tensor(table.importance[index], device=device)  # [k, n]
-        self.W = W0[index].clone()  # [k, m, n]
-        self.b = b0[index].clone()  # [k, n]
-        self.mW, self.vW = torch.zeros_like(self.W), torch.zeros_like(self.W)
-        self.mb, self.vb = torch.zeros_like(self.b), torch.zeros_like(self.b)
-        self.t = torch.zeros((), dtype=torch.int64, device=device)
+        # [k, n]: the loss's weight of each feature (importance, over n when the loss averages features)
+        self.importance = torch.as_tensor(loss_weights(table.importance[index], config.loss_reduction), device=device)
+
+        def part(array: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(array[index]), device=device).clone()
+
+        self.W, self.b = part(start.W), part(start.b)  # [k, m, n], [k, n]
+        opt = start.optimizer
+        self.mW, self.vW, self.mb, self.vb = part(opt.mW), part(opt.vW), part(opt.mb), part(opt.vb)
+        self.t = torch.tensor(opt.step, dtype=torch.int64, device=device)
         self.loss_sum = torch.zeros(len(index), device=device)
-        self.diverged = torch.zeros(len(index), dtype=torch.bool, device=device)
+        self.diverged = part(start.diverged)  # [k] bool
         self.hyper = torch.tensor([config.lr, config.steps, config.weight_decay], dtype=torch.float32, device=device)
         # The instance count may differ from run to run: one compiled graph serves them all.
         for tensor in (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.seed_row, *self.data.values(),
@@ -213,6 +242,23 @@ def _copy_like(value):
     return copy
 
 
+def chunk_plan(config: RunConfig, K: int) -> list[np.ndarray]:
+    """The instances each call of the step trains. An activation that couples the instances
+    (SoLU with axis=instance) needs them all in one chunk, unpadded: a repeated instance would
+    enter the others' softmax."""
+    if build_activation_math(config.activation, config.activation_params).couples_instances:
+        return [np.arange(K)]
+    return _chunk_indices(K, config.n, config.batch_size)
+
+
+def fresh_state(config: RunConfig, table: InstanceTable, device) -> TrainState:
+    """The state before step 0: the config's init, zero moments."""
+    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
+    W, b = W0.cpu().numpy(), b0.cpu().numpy()
+    zeros = OptimizerState(np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b), 0)
+    return TrainState(W, b, zeros, np.zeros(len(table), dtype=bool))
+
+
 def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
     """Equal-size chunks (the last padded with repeats), so one compiled graph serves them all."""
     per_chunk = max(1, CHUNK_ELEMENTS // (n * batch))
@@ -222,14 +268,16 @@ def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
     return [np.minimum(order[i * size : (i + 1) * size], K - 1) for i in range(count)]
 
 
-def snapshot_schedule(config: RunConfig, K: int) -> np.ndarray:
-    """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes."""
+def snapshot_schedule(config: RunConfig, K: int, after: int = 0) -> np.ndarray:
+    """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes. A run that
+    continues another from step `after` keeps those past it (the parent kept the rest)."""
     budget = max(2, SNAPSHOT_FLOATS // max(1, K * config.m * config.n))
     count = min(config.snapshots, budget)
     if count <= 0:
         return np.zeros(0, dtype=np.int64)
     steps = np.unique(np.round(np.geomspace(1, config.steps, max(1, count - 1))).astype(np.int64))
-    return np.concatenate([[0], steps])
+    steps = np.concatenate([[0], steps])
+    return steps[steps > after] if after else steps
 
 
 # Compiled steps, kept for the life of the process: what shapes the graph is the key; the
@@ -244,6 +292,7 @@ STEP_INPUT_FIELDS = frozenset({
     "lr", "steps", "weight_decay",  # the `hyper` tensor (whether weight decay is on is keyed below)
     "densities", "relative_importances", "importance_decay", "seeds", "seed",  # the instance tensors
     "init", "snapshots", "compile", "phase_threshold", "device",  # outside the step (device: keyed below)
+    "loss_reduction", "profile",  # the importance tensor carries the reduction; the profile is a name
 })
 
 
@@ -304,12 +353,15 @@ def evaluate(
     """Every instance's loss on the same `samples` samples: one evaluation stream of its own seed
     (EVAL_SEED), drawn by the run's sampler with each instance's own data parameters, so two seeds
     of one grid point are judged on exactly the same data. Chunked over instances and samples."""
-    f = build_activation_math(config.activation, config.activation_params).forward
+    act = build_activation_math(config.activation, config.activation_params)
+    f = act.forward
     sample = experiment_for(config).sampler.build()
     K, n = len(table), config.n
     S = _seed_groups(table) or 1
     chunks = max(1, samples // EVAL_CHUNK)
-    per_chunk = S * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
+    # An instance-coupled activation sees every instance at once: one group, cut along the samples.
+    per_chunk = K if act.couples_instances else S * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
+    width = min(EVAL_CHUNK, max(1, EVAL_CHUNK_ELEMENTS // (n * per_chunk)))  # samples per call
     # Chunks of whole points, each with what its instances need and their running sums.
     groups = [_eval_group(config, table, W, b, np.arange(k0, min(K, k0 + per_chunk)), S, device)
               for k0 in range(0, K, per_chunk)]
@@ -318,11 +370,12 @@ def evaluate(
         for c in range(chunks):  # the samples outside: each chunk of the stream is hashed once
             uniform = hashed_uniform(stream_keys(eval_seed, _EVAL_STEP - c, _EVAL_SALT), n, EVAL_CHUNK)  # [1, n, B]
             for g in groups:
-                x = sample(uniform, g["rows"], g["data"])  # [k, n, B]
-                losses = sample_losses(g["W"], g["b"], x, g["importance"], f).double()  # [k, B]
-                g["sums"] += losses.sum(-1)
-                grouped = losses.view(-1, S, EVAL_CHUNK)  # [p, S, B]
-                g["cross"] += torch.einsum("psb,ptb->pst", grouped, grouped)
+                for lo in range(0, EVAL_CHUNK, width):
+                    x = sample(uniform[..., lo : lo + width], g["rows"], g["data"])  # [k, n, B]
+                    losses = sample_losses(g["W"], g["b"], x, g["importance"], f).double()  # [k, B]
+                    g["sums"] += losses.sum(-1)
+                    grouped = losses.view(-1, S, losses.shape[-1])  # [p, S, B]
+                    g["cross"] += torch.einsum("psb,ptb->pst", grouped, grouped)
     sums = np.zeros(K)
     cross = np.full((K, S), np.nan)  # [K, S]: sum over samples of l_k * l_(its point's seed s)
     for g in groups:
@@ -344,7 +397,7 @@ def _eval_group(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.nd
         data=sampler_tensors(config, table, index, device),
         W=torch.as_tensor(W[index], device=device),
         b=torch.as_tensor(b[index], device=device),
-        importance=torch.as_tensor(table.importance[index], device=device),
+        importance=torch.as_tensor(loss_weights(table.importance[index], config.loss_reduction), device=device),
         rows=torch.zeros(len(index), dtype=torch.int64, device=device),  # every instance reads stream 0
         sums=torch.zeros(len(index), dtype=torch.float64, device=device),  # [k] sum of losses
         cross=torch.zeros(len(index) // S, S, S, dtype=torch.float64, device=device),  # [p, S, S] sums of products
@@ -385,14 +438,16 @@ class StepPath:
     when this process compiled that graph before. `stage` is what progress reports show:
     "eager", "compiling" (eager, with the compiled step on its way) or "compiled"."""
 
-    def __init__(self, config: RunConfig, device, chunks: list[Chunk], warn: Callable[[str], None]):
+    def __init__(self, config: RunConfig, device, chunks: list[Chunk], warn: Callable[[str], None],
+                 first_step: int = 0):
         from engine.compile_step import HotSwap
 
         self.config = config
+        self.first_step = first_step  # a continued run starts at its parent's step counter
         self.eager = make_train_step(config)
         self.key = _graph_key(config, device)
         self.fn = _COMPILED_STEPS.get(self.key) if config.compile else None
-        self.compiled_from: int | None = 0 if self.fn is not None else None
+        self.compiled_from: int | None = first_step if self.fn is not None else None
         self.stage = "compiled" if self.fn is not None else "eager"
         self.fn = self.fn or self.eager
         self.hot = HotSwap(config, chunks[0], self.key, compile_step, warn) if config.compile and self.stage == "eager" else None
@@ -407,7 +462,7 @@ class StepPath:
         if self.hot is None:
             return
         now = time.perf_counter()
-        if self._timing is None and done >= 1:
+        if self._timing is None and done >= self.first_step + 1:
             self._timing = (done, now)  # the first step pays for warm-up: time from the second
         if self.hot.stage == "eager" and self._timing is not None and done - self._timing[0] >= MEASURE_STEPS:
             eager_rate = (done - self._timing[0]) / max(now - self._timing[1], 1e-9)
@@ -433,8 +488,8 @@ class StepPath:
         compiled = compile_step(self.eager)
         compiled(*chunk.step_args(copy=True))
         _COMPILED_STEPS[self.key] = compiled
-        self.fn, self.stage, self.compiled_from, self.hot = compiled, "compiled", 0, None
-        self._swap_time = (0, time.perf_counter())
+        self.fn, self.stage, self.compiled_from, self.hot = compiled, "compiled", self.first_step, None
+        self._swap_time = (self.first_step, time.perf_counter())
 
     def step(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:
@@ -467,14 +522,16 @@ def train(
     checkpoint_interval: float = 30.0,
     send_weights: bool = True,
     on_warning: Callable[[str], None] | None = None,
+    initial: TrainState | None = None,
     compile_first: bool = False,
 ) -> TrainResult:
     """Train every instance of `config` together; return when done or when should_stop() says so.
 
     should_stop is checked before every step, so cancelling stops within one step and keeps
-    what was trained (status "cancelled"). With config.compile the eager step trains at once and
-    the compiled one takes over when it is ready (StepPath); compile_first instead compiles before
-    the first step, as a benchmark's baseline.
+    what was trained (status "cancelled"). `initial` continues a saved run from its step counter
+    up to config.steps (engine.resume); the result then holds the steps after it. With
+    config.compile the eager step trains at once and the compiled one takes over when it is ready
+    (StepPath); compile_first instead compiles before the first step, as a benchmark's baseline.
     """
     config.validate()
     notes: list[str] = []
@@ -491,14 +548,17 @@ def train(
     if not build_activation_math(config.activation, config.activation_params).fast:
         warn(f"activation {config.activation!r} has no written derivative: its gradient falls back to torch.func.vjp (slower)")
     K = len(table)
-    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
-    chunks = [Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
-    path = StepPath(config, device, chunks, warn)
+    start = initial if initial is not None else fresh_state(config, table, device)
+    first_step = int(start.optimizer.step)
+    if not 0 <= first_step < config.steps:
+        raise ValueError(f"the initial state is at step {first_step}, not before the last step {config.steps}")
+    chunks = [Chunk(table, idx, config, device, start) for idx in chunk_plan(config, K)]
+    path = StepPath(config, device, chunks, warn, first_step=first_step)
     if compile_first and config.compile:
         path.compile_now(chunks[0])
 
     record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
-    snap_steps = snapshot_schedule(config, K)
+    snap_steps = snapshot_schedule(config, K, after=first_step)
     snapshots: list[np.ndarray] = []
     loss_steps: list[int] = []
     loss_rows: list[np.ndarray] = []
@@ -545,6 +605,7 @@ def train(
             step_rates=dict(path.rates),
             elapsed=elapsed,
             warnings=notes,
+            optimizer=OptimizerState(gather("mW"), gather("vW"), gather("mb"), gather("vb"), int(steps_done)),
         )
 
     reported_rows = 0
@@ -574,11 +635,11 @@ def train(
     # Training starts at once on the eager step; the compiled one takes over when it is ready.
     started = time.perf_counter()
     last_report = last_checkpoint = started
-    interval_start, done, status = 0, 0, "completed"
-    report(path.stage, 0, 0.0, 0.0, np.full(K, np.nan))
+    interval_start, done, status = first_step, first_step, "completed"
+    report(path.stage, done, 0.0, 0.0, np.full(K, np.nan))
     try:
         while True:
-            if done and (done % record_every == 0 or done == config.steps):
+            if done > first_step and (done % record_every == 0 or done == config.steps):
                 loss_rows.append((take_loss_sums() / (done - interval_start)).astype(np.float32))
                 loss_steps.append(done)
                 interval_start = done
@@ -596,7 +657,7 @@ def train(
             now = time.perf_counter()
             if now - last_report >= progress_interval:
                 losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
-                report(path.stage, done, now - started, done / max(now - started, 1e-9), losses)
+                report(path.stage, done, now - started, (done - first_step) / max(now - started, 1e-9), losses)
                 last_report = now
             if on_checkpoint is not None and now - last_checkpoint >= checkpoint_interval:
                 on_checkpoint(result("checkpoint", done, now - started))
@@ -607,6 +668,6 @@ def train(
         path.close(done)
     elapsed = time.perf_counter() - started
     final = result(status, done, elapsed)
-    report("done", done, elapsed, done / max(elapsed, 1e-9),
+    report("done", done, elapsed, (done - first_step) / max(elapsed, 1e-9),
            final.loss_history[-1] if len(final.loss_history) else np.full(K, np.nan))
     return final

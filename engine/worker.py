@@ -74,6 +74,7 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
 
     from engine.device import available_memory_bytes, describe_device, select_device
     from engine.live import PUBLISH_INTERVAL, LiveWriter
+    from engine.resume import continuation
     from engine.train import train
 
     if threads:
@@ -88,18 +89,21 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
         device = select_device(device_name)
         config = writer.config.replace(device=str(device))
         config.validate(available_memory_bytes=available_memory_bytes(device))
+        resumed = continuation(writer.store, writer.manifest, writer.config)  # None unless `train --resume`
+        join = resumed.join if resumed else (lambda result: result)
         writer.start(device=describe_device(device), versions={"torch": torch.__version__})
         live = LiveWriter(writer.path, len(writer.instances))
         result = train(
             config,
             on_progress=live.publish,
             should_stop=stop,
-            on_checkpoint=writer.checkpoint,
+            on_checkpoint=lambda checkpoint: writer.checkpoint(join(checkpoint)),
             on_warning=lambda text: print(f"warning: {writer.id}: {text}", file=sys.stderr, flush=True),
             send_weights=True,
             progress_interval=PUBLISH_INTERVAL,
+            initial=resumed.initial if resumed else None,
         )
-        writer.finish(result)
+        writer.finish(join(result))
     except BaseException as exc:
         traceback.print_exc(file=sys.stderr)
         writer.fail(one_line(exc))

@@ -1,8 +1,17 @@
-"""Regenerate screenshots/*.svg from real small runs: `python scripts/take_screenshots.py`.
+"""Regenerate screenshots/ from real runs.
 
-Trains a few small runs of each preset (CPU, a minute or two) into a temporary data directory,
-then drives the app with Textual's Pilot and saves each screen as SVG. Nothing touches the
-user's own data directory.
+    python scripts/take_screenshots.py                     # the app's SVGs, from small runs (a few minutes)
+    python scripts/take_screenshots.py --figures --data-dir DIR   # the README's PNGs, from converged runs
+
+The SVGs: a few small runs of each preset (CPU, a minute or two) trained into a temporary data
+directory, then the app driven with Textual's Pilot, each screen saved as SVG.
+
+The PNGs (`--figures`): the README's figures, drawn from runs trained to convergence (FIGURE_RUNS:
+the paper settings, 10,000 steps at batch 1024, except the correlated runs, whose README table
+uses the quick settings). Completed runs of the same experiment in DIR are reused, the missing
+ones trained there (hours on a 2-core CPU: train them detached first, e.g.
+`supertui train dims --paper -a all --detach --data-dir DIR`, then `supertui wait`). Each figure
+states its steps and batch. Nothing touches the user's own data directory.
 """
 
 from __future__ import annotations
@@ -22,6 +31,15 @@ from engine.runner import run_experiment  # noqa: E402
 from engine.store import RunStore  # noqa: E402
 
 SMALL = dict(compile=False, device="cpu", batch_size=512)
+BLOG = ("linear", "relu", "gelu", "silu", "sigmoid", "tanh", "solu")
+# The README's figures: (file, figure kind, quality, preset, activations).
+FIGURE_RUNS = [
+    ("export_dims_all.png", "dims", "paper", "dims", BLOG),
+    ("export_phase_relu.png", "phase", "paper", "phase", ("relu",)),
+    ("export_sparsity_relu.png", "wtw", "paper", "sparsity", ("relu",)),
+    ("export_correlated_cosine_all.png", "cosine", "quick", "correlated", BLOG),
+    ("export_correlated_pairs_relu.png", "pairs", "quick", "correlated", ("relu",)),
+]
 RUNS = [
     ("sparsity", "relu", dict(steps=2000)),
     ("sparsity", "gelu", dict(steps=2000)),
@@ -117,11 +135,41 @@ async def shoot(data_dir: Path, ids: dict, out: Path, size: tuple[int, int]) -> 
         await save(app, pilot, "sweep")
 
 
+def converged_run(store: RunStore, saved: list, preset: str, activation: str, quality: str):
+    """The newest completed run of this experiment in the store, else one trained now."""
+    from engine.reproduce import find_saved
+
+    config = preset_config(preset, quality, activation=activation)
+    record = find_saved(store, config, saved)
+    if record is None:
+        started = time.perf_counter()
+        record = run_experiment(config, store, progress_interval=3600)
+        print(f"trained {record.id} in {time.perf_counter() - started:.0f}s")
+    return record
+
+
+def draw_figures(store: RunStore, out: Path) -> None:
+    from engine.export import figure_builder, write_figure
+
+    saved = store.list_runs()
+    for name, kind, quality, preset, activations in FIGURE_RUNS:
+        records = [converged_run(store, saved, preset, a, quality) for a in activations]
+        write_figure(figure_builder(kind, records)(), out / name)
+        print("saved", (out / name).relative_to(ROOT), "from", ", ".join(r.id for r in records))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    parser.add_argument("--figures", action="store_true", help="the README's PNGs from converged runs (not the SVGs)")
+    parser.add_argument("--data-dir", type=Path, help="with --figures: where runs are reused from and trained into")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.figures:
+        if args.data_dir is None:
+            parser.error("--figures needs --data-dir (the converged runs take hours to train; keep them)")
+        draw_figures(RunStore(args.data_dir), args.out)
+        return
     with tempfile.TemporaryDirectory(prefix="supertui-shots-") as tmp:
         data_dir = Path(tmp)
         ids = train_runs(RunStore(data_dir))

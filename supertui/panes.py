@@ -19,6 +19,7 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from engine.convergence import dstar_history
 from engine.experiments import Experiment
 from engine.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
 from engine.phase import seed_init_products
@@ -253,11 +254,20 @@ class SeedsPane(Pane):
 
 
 class DStarPane(Pane):
+    """D* against 1/(1-S), and whether it has stopped moving: the curve at the step a half-decade
+    before the end (T/√10) is drawn faded behind it, and a line under the plot says at how many
+    densities D* still changed by more than 5% since (engine.convergence)."""
+
     id, tab, title = "dstar", "D* curve", "D* = m/‖W‖²_F against 1/(1-S), lowest-loss seed"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._history = None  # the saved run's D* history, computed once at its final weights
 
     def widgets(self):
         self.plot = DStarPlot(id="dstar")
-        return [self.plot]
+        self.convergence = Static("", id="dstar-convergence")
+        return [self.plot, self.convergence]
 
     def update(self, ctx):
         if ctx.data.W is None:
@@ -267,9 +277,31 @@ class DStarPane(Pane):
         x = np.broadcast_to(inv_density[:, None], per_feature.shape)  # [P, n]
         curves = {cfg.activation: (inv_density, dstar)}
         reference, summary = overlay_curves(current_overlay(self.plot.app), curves)
-        self.plot.update_curves(curves, feature_dims={cfg.activation: (x, per_feature)}, reference=reference)
+        history = self._dstar_history(ctx)
+        earlier = None
+        if history is not None and history.reference_step is not None:
+            order = np.argsort(1.0 / history.density, kind="stable")
+            earlier = {cfg.activation: (1.0 / history.density[order], history.dstar_at_reference[order],
+                                        f"step {history.reference_step:,}")}
+        self.plot.update_curves(curves, feature_dims={cfg.activation: (x, per_feature)}, reference=reference,
+                                earlier=earlier)
         if self.container is not None:
             self.container.border_subtitle = summary
+        if history is None:
+            line = Text(f"{ctx.data.moment}: D* against step appears once the run is saved", style="dim")
+        else:
+            line = Text(history.summary() + ("; faded: D* at that step" if earlier else ""),
+                        style="bold yellow" if history.moving.any() else "green")
+        self.convergence.update(line)
+
+    def _dstar_history(self, ctx):
+        data = ctx.data
+        if data.live or data.snapshots is None or data.snapshot_steps is None or not len(data.loss_steps):
+            self._history = None
+        elif data.moment == "final":  # the final weights and losses: what the JSON and the PNG judge
+            self._history = dstar_history(data.instances, data.snapshot_steps, data.snapshots, data.W, data.losses,
+                                          int(data.loss_steps[-1]))
+        return self._history
 
 
 class PairsPane(Pane):

@@ -37,6 +37,7 @@ class RunData:
     loss_history: np.ndarray  # [T, K]
     snapshot_steps: np.ndarray | None  # [S] for the scrubber; None while live
     live: bool
+    snapshots: np.ndarray | None = None  # [S, K, m, n] the W snapshots (saved runs): D* against step
 
 
 class RunSource:
@@ -101,7 +102,7 @@ class RunSource:
                 losses = arrays.loss_history[min(row, len(arrays.loss_history) - 1)] if len(arrays.loss_history) else None
                 W, moment = arrays.snapshots[scrub], f"step {step:,}"
             return RunData(self.config, arrays.instances, W, losses, moment, arrays.loss_steps, arrays.loss_history,
-                           arrays.snapshot_steps, live=False)
+                           arrays.snapshot_steps, live=False, snapshots=arrays.snapshots)
         if self._table is None:
             self._table = instance_table(self.config)
         W = losses = None

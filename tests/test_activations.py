@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -54,3 +55,41 @@ def test_batched_xavier_reproduces_the_3d_tensor_fans_of_anthropics_notebook():
     # and it matches what torch's own xavier_normal_ gives on that tensor
     reference = torch.nn.init.xavier_normal_(torch.empty(40, 200, 20))
     assert W.std().item() == pytest.approx(reference.std().item(), rel=0.03)
+
+
+def _losses_after_changing_instance(axis: str, k: int):
+    """Per-instance losses of three models sharing a batch, before and after instance k's
+    weights change (engine.model.instance_losses with SoLU's softmax on `axis`)."""
+    from engine.data import feature_batch
+    from engine.model import instance_losses
+
+    f = build_activation("solu", {"axis": axis})
+    generator = torch.Generator().manual_seed(3)
+    W = torch.randn(3, 2, 5, generator=generator)  # [K, m, n]
+    b = torch.zeros(3, 5)
+    x = feature_batch(torch.arange(3), torch.tensor([1.0, 0.5, 0.2]), 5, 64)  # [K, n, batch]
+    importance = torch.ones(3, 5)
+    before = instance_losses(W, b, x, importance, f)
+    W2 = W.clone()
+    W2[k] *= 3.0
+    return before, instance_losses(W2, b, x, importance, f)
+
+
+def test_instance_axis_solu_couples_the_instances_and_the_feature_axis_does_not():
+    before, after = _losses_after_changing_instance("feature", 0)
+    assert after[0] != before[0]
+    assert torch.equal(after[1:], before[1:])  # the others never see instance 0
+    before, after = _losses_after_changing_instance("instance", 0)
+    assert after[0] != before[0]
+    assert (after[1:] != before[1:]).all()  # instance 0 enters their softmax
+
+
+def test_solu_axis_is_a_checked_choice_and_other_parameters_numbers():
+    RunConfig(activation="solu", activation_params={"axis": "instance"}).validate()
+    with pytest.raises(ConfigError, match=r"activation_params.axis: solu's axis must be one of feature, instance, got 'batch'"):
+        RunConfig(activation="solu", activation_params={"axis": "batch"}).validate()
+    with pytest.raises(ConfigError, match=r"activation_params.eps: stretched_sigmoid's eps must be a finite number, got 'x'"):
+        RunConfig(activation="stretched_sigmoid", activation_params={"eps": "x"}).validate()
+    # a config with a named parameter survives JSON
+    config = RunConfig(activation="solu", activation_params={"axis": "instance"})
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

@@ -31,6 +31,12 @@ BAD_INPUTS = [
     (["train", "bogus"], "preset: unknown preset 'bogus' (accepted: sparsity, phase, dims, correlated, custom)"),
     (["train", "sparsity", "-a", "stretched_sigmoid", "--param", "eps=-1"], "activation_params.eps: must be a finite number >= 0"),
     (["train", "sparsity", "-a", "relu", "--param", "eps=1"], "activation_params: relu takes no parameter 'eps'"),
+    (["train", "dims", "--profile", "bogus"], "profile: unknown profile 'bogus' (accepted: default, anthropic)"),
+    (["train", "dims", "--loss-reduction", "median"], "loss_reduction: unknown loss reduction 'median' (accepted: sum, mean)"),
+    (["train", "dims", "-a", "solu", "--param", "axis=batch"],
+     "activation_params.axis: solu's axis must be one of feature, instance, got 'batch'"),
+    (["train", "dims", "--param", "eps"], "param: cannot read 'eps' (accepted: NAME=VALUE"),
+    (["train", "--resume", "no-such-run", "--steps", "5"], "run: no run 'no-such-run'"),
     (["show", "no-such-run"], "run: no run 'no-such-run'"),
     (["show", "../../etc"], "run: invalid run id '../../etc'"),
     (["rm", "no-such-run"], "run: no run 'no-such-run'"),
@@ -91,6 +97,18 @@ def test_show_json_of_a_non_phase_run_has_null_phase_grid(capsys):
     assert "D*" in capsys.readouterr().out
 
 
+def test_show_names_the_activation_parameters(capsys, isolated_data_dir):
+    from engine.config import RunConfig
+    from engine.runner import run_experiment
+    from engine.store import RunStore
+
+    config = RunConfig(preset="custom", activation="solu", activation_params={"axis": "instance"}, n=5, m=2,
+                       densities=(1.0, 0.1), steps=3, batch_size=16, compile=False)
+    run = run_experiment(config, RunStore(isolated_data_dir))
+    assert main(["show", run.id]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{run.id}  custom/solu (axis=instance)  completed"
+
+
 def test_rm_deletes_and_runs_skips_corrupt_folders(capsys, isolated_data_dir):
     assert main(["train", "custom", *TINY]) == 0
     run_id = capsys.readouterr().out.strip().splitlines()[-1]
@@ -117,6 +135,24 @@ def test_the_console_script_runs_as_a_module(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "supertui: error: steps: must be an integer >= 1, got 0"
+
+
+def test_a_profile_sets_its_fields_and_flags_after_it_override_them():
+    from supertui.cli import build_parser
+    from supertui.cli.train import configs_from_args
+
+    def config(*flags):
+        (only,) = configs_from_args(build_parser().parse_args(["train", "dims", *flags]), check_hardware=False)
+        return only
+
+    anthropic = config("--profile", "anthropic")
+    assert (anthropic.profile, anthropic.loss_reduction, anthropic.optimizer, anthropic.weight_decay, anthropic.init) == (
+        "anthropic", "mean", "adamw", 0.01, "xavier_batched")
+    overridden = config("--profile", "anthropic", "--weight-decay", "0", "--loss-reduction", "sum")
+    assert overridden.profile == "anthropic" and overridden.weight_decay == 0 and overridden.loss_reduction == "sum"
+    assert overridden.init == "xavier_batched"
+    assert config().profile == "default" and config("-a", "solu", "--param", "axis=instance").activation_params == {
+        "axis": "instance"}
 
 
 def test_commands_that_do_not_train_never_import_torch(capsys, isolated_data_dir):

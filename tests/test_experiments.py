@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TORCH_FREE = ("engine.activations", "engine.config", "engine.experiments", "engine.experiments.base",
               "engine.experiments.sparsity", "engine.experiments.phase", "engine.experiments.dims",
               "engine.experiments.custom", "engine.experiments.correlated", "engine.metrics", "engine.phase",
-              "engine.report", "engine.store", "engine.palette")
+              "engine.report", "engine.store", "engine.palette", "engine.profiles", "engine.convergence", "engine.resume")
 
 
 def test_describing_runs_never_imports_torch():

@@ -55,7 +55,7 @@ EXPECTED = {
     ("phase", "phase"): inches(6.2, 4.2),
     ("phase", "seeds"): inches(2.35 * 3 + 1.4, 6.0),  # best-of-seeds, shares, loss gap; one panel per seed (2)
     ("phase", "loss"): inches(6.4, 4.0),
-    ("dims", "dims"): inches(6.4, 4.2),
+    ("dims", "dims"): inches(8.4, 7.4),  # D* by density over D* by step and the represented features
     ("dims", "loss"): inches(6.4, 4.0),
 }
 
@@ -165,3 +165,27 @@ def test_a_custom_run_gets_the_figures_its_shape_supports(store, tmp_path):
     assert [p.name.split("_", 1)[1] for p in paths] == ["wtw.png", "dims.png", "loss.png"]
     for path in paths:
         png_size(path)
+
+
+def figure_text(fig) -> str:
+    """Every title, suptitle and text of a matplotlib figure, joined."""
+    texts = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        texts += [ax.get_title(), *(t.get_text() for t in ax.texts)]
+    if fig._suptitle is not None:
+        texts.append(fig._suptitle.get_text())
+    return "\n".join(texts)
+
+
+def test_every_figure_states_its_steps_and_batch(runs, store):
+    from engine.export import figure_builder
+
+    for (preset, activation), record in runs.items():
+        for kind in figure_kinds(record):
+            text = figure_text(figure_builder(kind, [record])())
+            assert "15 steps, batch 128" in text, (preset, kind, text)
+    pair = [runs[("dims", "relu")], runs[("dims", "gelu")]]
+    assert "15 steps, batch 128" in figure_text(figure_builder("dims", pair)())
+    longer = run_experiment(tiny_config("dims", "relu").replace(steps=20), store)
+    text = figure_text(figure_builder("dims", [runs[("dims", "gelu")], longer])())
+    assert "steps and batch per run" in text  # and each label says its own

@@ -97,6 +97,20 @@ def test_parametrised_activation_gets_its_parameter():
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("n,m", [(2, 1), (10, 5), (20, 6)])  # unrolled, broadcast and matmul paths
+def test_instance_axis_solu_has_the_exact_gradient_of_the_summed_loss(n, m):
+    """Its softmax runs over the instances, so instance k's gradient collects every instance's
+    loss: the written pullback must equal torch.func's gradient of the sum."""
+    act = build_activation_math("solu", {"axis": "instance"})
+    assert act.fast and act.couples_instances and not act.couples_features
+    W, b, x, importance = problem(n, m, scale=1.5)
+    want = reference(W, b, x, importance, act.forward)
+    for got in [losses_and_grads(W, b, x, importance, act)] + (
+            [losses_and_grads_unrolled(W, b, list(x.unbind(1)), importance, act)] if m * n <= UNROLL_MAX_WEIGHTS else []):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+
+
 @pytest.fixture
 def user_activation(monkeypatch):
     """A user's activation registered by name only: no derivative written anywhere."""
@@ -176,6 +190,20 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
     # the same graph, again: no helper, no waiting, compiled from the first step
     again = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3))
     assert again.compiled and again.compiled_from_step == 0
+    # continuing a run (train --resume) on that graph: compiled from the step it resumes at, and
+    # the same as training straight through on it
+    from engine.resume import initial_state
+    from engine.store import RunArrays
+
+    first = train(phase_grid_config(lr=3e-3, steps=12, densities=(0.5,), seeds=3))
+    saved = RunArrays(first.W, first.b, first.final_loss, first.loss_steps, first.loss_history, first.snapshot_steps,
+                      first.snapshots, first.diverged, instances=None, adam_mW=first.optimizer.mW,
+                      adam_vW=first.optimizer.vW, adam_mb=first.optimizer.mb, adam_vb=first.optimizer.vb,
+                      optimizer_step=np.asarray(first.optimizer.step))
+    rest = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3), initial=initial_state(saved))
+    assert rest.compiled and rest.compiled_from_step == 12 and rest.steps_done == 30
+    np.testing.assert_allclose(rest.W, again.W, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rest.optimizer.vW, again.optimizer.vW, rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.slow
@@ -285,7 +313,8 @@ def _cmdline(proc: Path) -> bytes:
 # --- which compiled graph serves which config -------------------------------------------------
 
 _CHANGED = {"preset": "correlated", "activation": "gelu", "optimizer": "adamw", "schedule": "cosine",
-            "init": "xavier_batched", "device": "cpu", "activation_params": {"eps": 0.2}}
+            "init": "xavier_batched", "device": "cpu", "activation_params": {"eps": 0.2}, "loss_reduction": "mean",
+            "profile": "anthropic"}
 
 
 def _changed(config: RunConfig, name: str):

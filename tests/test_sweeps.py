@@ -112,6 +112,20 @@ def test_ranges_are_log_spaced_and_whole_numbers_rounded():
     assert parse_sweep_flag("param.eps=0.1,0.2") == ("param.eps", [0.1, 0.2])
 
 
+def test_reference_switches_sweep_by_name():
+    from engine.errors import ConfigError
+    from engine.presets import preset_config
+
+    assert parse_sweep_flag("param.axis=feature,instance") == ("param.axis", ["feature", "instance"])
+    assert parse_sweep_flag("loss_reduction=sum,mean") == ("loss_reduction", ["sum", "mean"])
+    plan = SweepPlan(preset_config("dims", n=20, m=4, steps=10), ["solu"], {"param.axis": ["feature", "instance"]})
+    assert [p.config.activation_params for p in plan.points()] == [{"axis": "feature"}, {"axis": "instance"}]
+    with pytest.raises(ConfigError, match="a range needs numbers"):
+        parse_sweep_flag("param.axis=a:b:2")
+    with pytest.raises(ConfigError, match="axis must be one of feature, instance"):
+        SweepPlan(preset_config("dims", n=20, m=4), ["solu"], {"param.axis": ["batch"]}).points()
+
+
 def test_a_sweep_of_four_runs_completes_and_runs_lists_exactly_those(isolated_data_dir):
     proc = supertui(isolated_data_dir, "train", "sparsity", "--n", "6", "--m", "3", "--steps", "40", "--batch-size",
                     "64", "--no-compile", "--sweep", "lr=1e-3,3e-3", "--sweep", "init=xavier,xavier_batched",

@@ -209,7 +209,8 @@ class Experiment:
     compare_pane: str  # the pane compare shows for runs of this experiment
     figures: tuple[str, ...]  # export's figures of one run (the loss curves come last, always)
     compare_figure: str | None  # export's figure of several runs
-    point_metrics: tuple[str, ...] = ("loss", "represented", "mean_superposition", "dims_per_feature")
+    point_metrics: tuple[str, ...] = ("loss", "represented", "represented_norm_sq", "mean_superposition",
+                                      "dims_per_feature")
     sampler: Sampler = INDEPENDENT
     claims: tuple[Claim, ...] = ()
     in_reproduction: bool = False  # trained and reported by `supertui reproduce`

@@ -3,11 +3,19 @@ m=20 dimensions across densities; D* = m/‖W‖²_F against 1/(1-S), with each 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Mapping
+
 import numpy as np
 
+from engine.activations import BLOG_ACTIVATIONS
 from engine.config import RunConfig
 from engine.experiments.base import Claim, Evidence, Experiment, Table, register, series, tiny, verdict
 from engine.metrics import METRICS, REPRESENTED_NORM, feature_dimensionality, feature_norms, format_metric, run_points
+from engine.profiles import apply_profile
+
+if TYPE_CHECKING:
+    from engine.store import RunRecord
 
 STICKY_TOLERANCE = 0.05  # "at a sticky value": D_i within this of 1 or 1/2
 
@@ -18,16 +26,19 @@ def dims_densities(count: int = 20, max_inverse: float = 20.0) -> tuple[float, .
 
 
 def dims_measures(record) -> dict:
-    """D* per density (lowest-loss seed) and the share of represented features, over every
-    density, whose D_i sits within STICKY_TOLERANCE of 1 or 1/2 (ReLU's sticky values)."""
-    rows = run_points(record, ("dims_per_feature",))
+    """D* per density (lowest-loss seed), its represented features and their mean ‖W_i‖², and
+    the share of represented features, over every density, whose D_i sits within
+    STICKY_TOLERANCE of 1 or 1/2 (ReLU's sticky values)."""
+    rows = run_points(record, ("dims_per_feature", "represented", "represented_norm_sq"))
     W = record.arrays.W[[r["winner"] for r in rows]]  # [P, m, n]
     Di = feature_dimensionality(W)
     live = feature_norms(W) >= REPRESENTED_NORM
     sticky = (np.abs(Di - 1.0) < STICKY_TOLERANCE) | (np.abs(Di - 0.5) < STICKY_TOLERANCE)
     return {"density": np.array([r["density"] for r in rows]), "dstar": np.array([r["dims_per_feature"] for r in rows]),
             "sticky_share": float(sticky[live].mean()) if live.any() else float("nan"),
-            "represented": int(live.sum()), "features": int(live.size)}
+            "represented": int(live.sum()), "features": int(live.size),
+            "represented_per_point": np.array([r["represented"] for r in rows]),
+            "norm_sq_per_point": np.array([r["represented_norm_sq"] for r in rows])}
 
 
 def _sticky(runs):
@@ -58,6 +69,75 @@ def _tanh_like_linear(runs):
                      "D* tanh": series(dims_measures(runs["tanh"])["dstar"])}, verdict(float(np.nanmax(gap)) < 0.1))
 
 
+# --------------------------------------------------------------------------- reference switches
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Another reference's choices, as a change of config: trained beside the project's own runs,
+    its D* curve measures what the choice does (the blog's SoLU axis, Anthropic's code)."""
+
+    name: str
+    description: str
+    activations: tuple[str, ...]  # the runs it applies to
+    apply: Callable[[RunConfig], RunConfig]
+
+
+def _instance_axis(config: RunConfig) -> RunConfig:
+    return config.replace(activation_params={**config.activation_params, "axis": "instance"})
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("anthropic", "the anthropic profile: loss averaged over features, AdamW with weight decay 0.01, "
+                             "Xavier of the batched [K, n, m] tensor", BLOG_ACTIVATIONS,
+                lambda config: apply_profile(config, "anthropic")),
+        Variant("solu_instance_axis", "SoLU's softmax over the instance axis (the models trained side by side), "
+                                      "which the blog's plotted curve matches", ("solu",), _instance_axis),
+    )
+}
+
+
+def variant_effect(runs: Mapping[str, "RunRecord"], variant_runs: Mapping[str, "RunRecord"]) -> dict[str, dict]:
+    """Per activation present in both: D* per density of the project's run and of the variant's
+    (lowest-loss seeds), and their largest and mean absolute difference. The numbers a report
+    quotes for a reference switch, e.g. variant_effect(default_runs, anthropic_runs)."""
+    out = {}
+    for activation in runs:
+        if activation not in variant_runs:
+            continue
+        ours, theirs = dims_measures(runs[activation]), dims_measures(variant_runs[activation])
+        if not np.allclose(ours["density"], theirs["density"]):
+            raise ValueError(f"{activation}: the two runs have different densities")
+        gap = np.abs(ours["dstar"] - theirs["dstar"])
+        out[activation] = {
+            "density": ours["density"], "dstar": ours["dstar"], "variant_dstar": theirs["dstar"],
+            "max_abs_difference": float(np.nanmax(gap)), "mean_abs_difference": float(np.nanmean(gap)),
+            "densest": (float(ours["dstar"][0]), float(theirs["dstar"][0])),
+            "sparsest": (float(ours["dstar"][-1]), float(theirs["dstar"][-1])),
+        }
+    return out
+
+
+def variant_table(variant: Variant, runs: Mapping[str, "RunRecord"], variant_runs: Mapping[str, "RunRecord"]) -> Table:
+    """The report's table of one reference switch: D* at the densest and sparsest density, ours
+    and the variant's, and the largest and mean |ΔD*| over all densities, per activation."""
+    rows = []
+    for activation, e in variant_effect(runs, variant_runs).items():
+        rows.append([activation, *(format_metric("dims_per_feature", v) for v in (*e["densest"], *e["sparsest"])),
+                     f"{e['max_abs_difference']:.3f}", f"{e['mean_abs_difference']:.3f}"])
+    return Table(f"D* with {variant.description} ({variant.name}) against the project's choices",
+                 ["activation", "D* at 1−S=1", f"{variant.name}", "D* sparsest", f"{variant.name}", "max |ΔD*|",
+                  "mean |ΔD*|"], rows)
+
+
+def _represented_cell(measures: dict, i: int) -> str:
+    n = measures["features"] // len(measures["density"])
+    return (f"{format_metric('represented', measures['represented_per_point'][i], n)} · "
+            f"{format_metric('represented_norm_sq', measures['norm_sq_per_point'][i])}")
+
+
 class Dims(Experiment):
     def tables(self, runs):
         measures = {a: dims_measures(r) for a, r in runs.items()}
@@ -66,9 +146,13 @@ class Dims(Experiment):
                 for i, d in enumerate(first["density"])]
         sticky = [[a, "–" if not np.isfinite(m["sticky_share"]) else f"{100 * m['sticky_share']:.0f}%",
                    f"{m['represented']} of {m['features']}"] for a, m in measures.items()]
+        represented = [[f"{1 / d:.3g}"] + [_represented_cell(m, i) for m in measures.values()]
+                       for i, d in enumerate(first["density"])]
         return [
             Table(f"{METRICS['dims_per_feature'].label} = {METRICS['dims_per_feature'].formula} per density, lowest-loss seed",
                   ["1/(1−S)", *runs], rows),
+            Table(f"Represented features (‖W_i‖ ≥ {REPRESENTED_NORM}) · their mean ‖W_i‖², per density, lowest-loss seed: "
+                  "a small D* from many features per dimension, or from a few long weights", ["1/(1−S)", *runs], represented),
             Table(f"Share of represented features (‖W_i‖ ≥ {REPRESENTED_NORM}) with D_i within {STICKY_TOLERANCE} of 1 "
                   "or 1/2, over all densities", ["activation", "sticky share", "represented features"], sticky),
         ]
@@ -86,11 +170,13 @@ DIMS = register(Dims(
         "paper": _quick.replace(steps=10_000),
         "tiny": tiny(_quick.replace(n=12, m=3, densities=dims_densities(4))),
     },
-    panes=("loss", "gram", "bars", "dstar"),
+    panes=("loss", "gram", "bars", "dstar", "points"),
     compare_pane="dstar",
     figures=("dims",),
     compare_figure="dims",
+    point_metrics=("loss", "dims_per_feature", "represented", "represented_norm_sq", "mean_superposition"),
     in_reproduction=True,
+    extras={"variants": VARIANTS},
     claims=(
         Claim("dims.only_relu_sticky",
               f"ReLU's represented features sit at D_i = 1 or 1/2 (within {STICKY_TOLERANCE}) more often than not, and "

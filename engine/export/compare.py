@@ -17,10 +17,13 @@ from engine.export.figures import (
     draw_partner_cosine,
     draw_phase,
     draw_reference_curves,
+    draw_represented,
     gram_scale,
+    moving_note,
     run_dims_curves,
     signed_sqrt_norm,
     phase_legend_handles,
+    training_note,
 )
 from engine.export.style import format_density, new_figure, styled
 from engine.metrics import gram
@@ -28,20 +31,31 @@ from engine.store import RunRecord
 
 
 def _labels(records: list[RunRecord]) -> list[str]:
-    """Activation names, with the run id added where two runs share an activation."""
+    """Activation names, with the run id added where two runs share an activation, and how each
+    trained where the runs differ in that (else the title says it once: `_training`)."""
     names = [r.activation for r in records]
-    return [r.activation if names.count(r.activation) == 1 else f"{r.activation} ({r.id})" for r in records]
+    labels = [r.activation if names.count(r.activation) == 1 else f"{r.activation} ({r.id})" for r in records]
+    if len({training_note(r) for r in records}) > 1:
+        labels = [f"{label}, {training_note(r)}" for label, r in zip(labels, records)]
+    return labels
+
+
+def _training(records: list[RunRecord]) -> str:
+    """The runs' steps and batch for a title: "10,000 steps, batch 1024", or "steps and batch per run"."""
+    notes = {training_note(r) for r in records}
+    return notes.pop() if len(notes) == 1 else "steps and batch per run"
 
 
 @styled
 def figure_compare_dims(records: list[RunRecord], reference=None):
-    """D* of every run against 1/(1-S) on one axis, with the sticky reference lines, and any
-    published curves (engine.reference_curves) over them."""
-    fig = new_figure(7.2, 4.6)
-    ax = fig.subplots()
+    """D* of every run against 1/(1-S) on one axis, with the sticky reference lines and any
+    published curves (engine.reference_curves) over them; below, what each D* is made of."""
+    fig = new_figure(7.2, 6.8)
+    ax, lower = fig.subplots(2, 1, height_ratios=[2.2, 1.0])
     top = 1.0
     capped = False
-    for i, (record, label) in enumerate(zip(records, _labels(records))):
+    labels = _labels(records)
+    for i, (record, label) in enumerate(zip(records, labels)):
         dstar = draw_dims(ax, record, scatter=False, style_index=i, label=label)
         if np.isfinite(dstar).any():
             top = max(top, float(np.nanmax(dstar)))
@@ -50,8 +64,15 @@ def figure_compare_dims(records: list[RunRecord], reference=None):
         draw_reference_curves(ax, reference, run_dims_curves(records))
     _dims_axes(ax, top)
     cfg = records[0].config
-    ax.set_title(f"Dimensions per feature by activation (n={cfg.n}, m={cfg.m}, m/n = {cfg.m / cfg.n:.2g})")
-    fig.legend(loc="outside lower center", frameon=False, ncols=min(len(records), 7 if not reference else 4))
+    ax.set_title(f"Dimensions per feature by activation (n={cfg.n}, m={cfg.m}, m/n = {cfg.m / cfg.n:.2g}; "
+                 f"{_training(records)})", fontsize=9)
+    draw_represented(lower, records, labels)
+    lower.set_title("what D* = m / Σ‖W_i‖² is made of: features represented, and their mean ‖W_i‖²", fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False,
+               ncols=min(len(records), 4 if reference or len(labels[0]) > 12 else 7))
+    note = moving_note(records)
+    if note:
+        ax.text(0.01, 0.01, f"○ {note}", transform=ax.transAxes, ha="left", va="bottom", fontsize=7)
     if capped:
         ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
     return fig
@@ -80,7 +101,7 @@ def figure_compare_phase(records: list[RunRecord]):
         axes[index // columns, index % columns].set_visible(False)
     handles = phase_legend_handles(seeds, present)
     fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=min(4, len(handles)))
-    fig.suptitle("Phase diagrams (n=2, m=1): which feature the lowest-loss seed represents")
+    fig.suptitle(f"Phase diagrams (n=2, m=1): which feature the lowest-loss seed represents ({_training(records)})")
     return fig
 
 
@@ -122,7 +143,8 @@ def figure_compare_gram(records: list[RunRecord]):
         ticks = [t for t in (0.25, 1, 2, 4, 8, 16, 32) if t <= vmax]
         bar.set_ticks([-t for t in reversed(ticks)] + [0] + ticks, labels=[f"{t:g}" for t in [-t for t in reversed(ticks)] + [0] + ticks])
     cfg = records[0].config
-    fig.suptitle(f"WᵀW by feature density (columns) and activation (rows)\nn={cfg.n}, m={cfg.m}, lowest-loss seed per density",
+    fig.suptitle(f"WᵀW by feature density (columns) and activation (rows)\nn={cfg.n}, m={cfg.m}, {_training(records)}, "
+                 "lowest-loss seed per density",
                  fontsize=10)
     return fig
 
@@ -142,7 +164,8 @@ def figure_compare_cosine(records: list[RunRecord]):
         draw_partner_cosine(ax, record, colour_by_activation=True, band=False)
     _cosine_axes(ax)
     cfg = records[0].config
-    ax.set_title(f"Cosine between partner features by activation (n={cfg.n}, m={cfg.m}, lowest-loss seed)")
+    ax.set_title(f"Cosine between partner features by activation (n={cfg.n}, m={cfg.m}, {_training(records)}, "
+                 "lowest-loss seed)", fontsize=9)
     # One entry per run (its colour) and one per pair kind (its line): not one per curve.
     handles = [Line2D([], [], color=activation_style(r.activation, i)["color"], linewidth=2, label=label)
                for i, (r, label) in enumerate(zip(records, labels))]

@@ -209,7 +209,7 @@ def figure_gram_row(record: RunRecord):
                  label="superposition Σⱼ≠ᵢ(Ŵᵢ·Wⱼ)²")
     fig.suptitle(
         f"{record.activation}: WᵀW, neuron–feature weights W[k, i], and ‖W_i‖ coloured by superposition\n"
-        f"by feature density; n={cfg.n}, m={cfg.m}, {_steps(record)} steps, lowest-loss seed per density",
+        f"by feature density; n={cfg.n}, m={cfg.m}, {training_note(record)}, lowest-loss seed per density",
         fontsize=9,
     )
     return fig
@@ -225,6 +225,17 @@ def _importance_label(record: RunRecord) -> str:
 def _steps(record: RunRecord) -> str:
     done = record.manifest.get("steps_done") or record.config.steps
     return f"{int(done):,}"
+
+
+def training_note(record: RunRecord) -> str:
+    """How long and on what the run trained, as every figure states it: "10,000 steps, batch 1024"
+    (and the profile when it is not the default one)."""
+    note = f"{_steps(record)} steps, batch {record.config.batch_size}"
+    if record.config.profile != "default":
+        from engine.profiles import profile_label
+
+        note += f", {profile_label(record.config)} profile"
+    return note
 
 
 # --------------------------------------------------------------------------- phase diagram
@@ -335,7 +346,7 @@ def figure_phase(record: RunRecord):
     fig = new_figure(6.2, 4.2)
     ax = fig.subplots()
     draw_phase(ax, grid, seeds=seeds)
-    ax.set_title(f"{record.activation}: phase of the lowest-loss seed (n=2, m=1, {_steps(record)} steps, {seeds} seeds/point)")
+    ax.set_title(f"{record.activation}: phase of the lowest-loss seed (n=2, m=1, {training_note(record)}, {seeds} seeds/point)")
     ax.legend(
         handles=phase_legend_handles(seeds, {p.phase for p in grid}),
         loc="upper left",
@@ -360,8 +371,12 @@ def draw_sticky_lines(ax) -> None:
 
 
 def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None):
-    """D* of the lowest-loss seed per density; with several seeds, their range as a band."""
+    """D* of the lowest-loss seed per density; with several seeds, their range as a band. A point
+    whose D* is still moving at the end of training (engine.convergence) is drawn hollow."""
+    from engine.convergence import run_dstar_history
+
     curve = dims_curve(record)
+    moving = run_dstar_history(record).moving  # [P], in point order like the curve
     dstar = curve.dstar
     x = 1.0 / curve.density
     style = activation_style(record.activation, style_index)
@@ -375,21 +390,30 @@ def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int =
     shown = np.minimum(dstar, DSTAR_CAP)
     capped = dstar > DSTAR_CAP
     ax.plot(x, shown, color=style["color"], linestyle=style["linestyle"], linewidth=1.5, zorder=3,
-            marker=style["marker"], markersize=4, markevery=list(np.flatnonzero(~capped)),
+            marker=style["marker"], markersize=4, markevery=list(np.flatnonzero(~capped & ~moving)),
             label=label or f"D* ({record.activation})")
+    hollow = ~capped & moving
+    if hollow.any():
+        ax.scatter(x[hollow], shown[hollow], marker=style["marker"], s=22, facecolors="white", edgecolors=style["color"],
+                   linewidths=1.0, zorder=4)
     if capped.any():
         ax.scatter(x[capped], shown[capped], marker="^", s=30, color=style["color"], zorder=4, edgecolors="black",
                    linewidths=0.5)
     return dstar
 
 
-def _dims_axes(ax, max_dstar: float) -> None:
+def log_x_ticks(ax) -> None:
+    """1, 2, 5, 10, 20 ... on a log x axis."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _dims_axes(ax, max_dstar: float) -> None:
+    ax.set_xscale("log")
+    log_x_ticks(ax)
     ax.set_xlabel("1/(1−S), inverse feature density (log scale)")
     ax.set_ylabel("dimensions per feature D* = m/‖W‖²_F")
     top = min(max(1.1, max_dstar * 1.05), DSTAR_CAP * 1.05)
@@ -428,19 +452,96 @@ def run_dims_curves(records: list[RunRecord]) -> dict[str, tuple[np.ndarray, np.
     return out
 
 
+def moving_note(records: list[RunRecord]) -> str | None:
+    """The legend line for hollow markers, when some drawn point is still moving."""
+    from engine.convergence import MOVING_THRESHOLD, run_dstar_history
+
+    if not any(run_dstar_history(r).moving.any() for r in records):
+        return None
+    return f"hollow: D* still moving (changed > {MOVING_THRESHOLD:.0%} over the last half-decade of steps)"
+
+
+def draw_dstar_steps(ax, record: RunRecord) -> None:
+    """D* of each density's lowest-loss seed against training step (log), from the W snapshots;
+    the last half-decade, which decides whether D* is still moving, is shaded."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    from engine.convergence import run_dstar_history
+
+    history = run_dstar_history(record)
+    keep = history.steps > 0  # a log axis: the init (step 0) is left out
+    lo, hi = float(history.density.min()), float(history.density.max())
+    norm = LogNorm(lo, hi) if lo < hi else Normalize(lo - 1e-9, hi + 1e-9)
+    cmap = sequential_cmap()
+    for p, density in enumerate(history.density):
+        moving = bool(history.moving[p])
+        ax.plot(history.steps[keep], np.minimum(history.dstar[keep, p], DSTAR_CAP), color=cmap(norm(density) * 0.9),
+                linewidth=1.3 if moving else 0.8, linestyle="-" if moving else (0, (3, 2)))
+    ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
+    if history.reference_step:
+        ax.axvspan(history.reference_step, history.last_step, color="#888888", alpha=0.12, linewidth=0)
+    ax.set_xlabel("training step (log scale)")
+    ax.set_ylabel("D*")
+    ax.set_title(f"{history.summary()}\nsolid: moving, dashed: settled; shaded: the last half-decade", fontsize=8)
+    from matplotlib.cm import ScalarMappable
+
+    # The bar's name under it: at its side it would read as the next panel's axis label.
+    bar = ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01)
+    bar.ax.set_xlabel("1−S")
+
+
+def draw_represented(ax, records: list[RunRecord], labels: list[str] | None = None) -> None:
+    """Beside D*: how many features are represented (‖W_i‖ ≥ 0.5, solid, left axis) and their
+    mean ‖W_i‖² (dotted, right axis), per density, lowest-loss seed."""
+    from engine.metrics import REPRESENTED_NORM
+
+    twin = ax.twinx()
+    for i, record in enumerate(records):
+        a = record.arrays
+        rows = point_rows(a.instances, a.W, a.final_loss, ("represented", "represented_norm_sq"))
+        x = 1.0 / np.array([r["density"] for r in rows])
+        style = activation_style(record.activation, i)
+        label = labels[i] if labels else record.activation
+        ax.plot(x, [r["represented"] for r in rows], color=style["color"], marker=style["marker"], markersize=3,
+                linewidth=1.2, label=label)
+        twin.plot(x, [r["represented_norm_sq"] for r in rows], color=style["color"], linestyle=(0, (1, 1.5)),
+                  linewidth=1.2)
+    ax.set_xscale("log")
+    log_x_ticks(ax)
+    ax.set_ylim(0, records[0].config.n * 1.05)
+    ax.set_xlabel("1/(1−S) (log scale)")
+    ax.set_ylabel(f"represented (‖W_i‖ ≥ {REPRESENTED_NORM}), solid")
+    twin.set_ylim(bottom=0)
+    twin.set_ylabel("their mean ‖W_i‖², dotted", fontsize=8)
+
+
 @styled
 def figure_dims(record: RunRecord, reference=None):
     cfg = record.config
-    fig = new_figure(6.4, 4.2)
-    ax = fig.subplots()
+    fig = new_figure(8.4, 7.4)
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.35, 1.0])
+    ax = fig.add_subplot(grid[0, :])
     dstar = draw_dims(ax, record)
     if reference:
         draw_reference_curves(ax, reference, run_dims_curves([record]), only_matching=True)
     _dims_axes(ax, float(np.nanmax(dstar)) if np.isfinite(dstar).any() else 1.0)
-    ax.set_title(f"{record.activation}: dimensions per feature (n={cfg.n}, m={cfg.m}, {_steps(record)} steps)")
-    fig.legend(loc="outside lower center", frameon=False, ncols=2, markerscale=2 if not reference else 1)
+    ax.set_title(f"{record.activation}: dimensions per feature (n={cfg.n}, m={cfg.m}, {training_note(record)})")
+    handles, texts = ax.get_legend_handles_labels()
+    note = moving_note([record])
+    if note:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="#444444"))
+        texts.append(note)
+    ax.legend(handles, texts, loc="lower left", bbox_to_anchor=(0.0, 1.06), ncols=3, frameon=False, fontsize=7,
+              markerscale=1.5)
     if (dstar > DSTAR_CAP).any():
-        ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
+        ax.text(0.01, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="left", va="top", fontsize=7)
+    draw_dstar_steps(fig.add_subplot(grid[1, 0]), record)
+    represented = fig.add_subplot(grid[1, 1])
+    draw_represented(represented, [record])
+    represented.set_title("what D* = m / Σ‖W_i‖² is made of", fontsize=8)
     return fig
 
 
@@ -487,7 +588,7 @@ def figure_pairs(record: RunRecord):
             ax.set_ylabel(r["pairs"], fontsize=9, color=PAIR_COLORS.get(r["pairs"], "black"))
     fig.colorbar(image, ax=axes.ravel().tolist(), label="WᵀW entry", shrink=0.9, pad=0.01)
     fig.suptitle(f"{record.activation}: WᵀW, partner pairs outlined; rows: pair kind\n"
-                 f"n={cfg.n}, m={cfg.m}, {_steps(record)} steps, lowest-loss seed; cos: mean partner cosine", fontsize=9)
+                 f"n={cfg.n}, m={cfg.m}, {training_note(record)}, lowest-loss seed; cos: mean partner cosine", fontsize=9)
     return fig
 
 
@@ -538,7 +639,7 @@ def figure_partner_cosine(record: RunRecord):
     ax = fig.subplots()
     draw_partner_cosine(ax, record)
     _cosine_axes(ax)
-    ax.set_title(f"{record.activation}: cosine between partner features (n={cfg.n}, m={cfg.m}, {_steps(record)} steps,"
+    ax.set_title(f"{record.activation}: cosine between partner features (n={cfg.n}, m={cfg.m}, {training_note(record)},"
                  f" lowest-loss seed{', band: all seeds' if cfg.seeds > 1 else ''})")
     fig.legend(loc="outside lower center", frameon=False, ncols=2)
     return fig
@@ -619,11 +720,12 @@ def figure_loss(record: RunRecord):
     note = f", {diverged} diverged" if diverged else ""
     how = f"moving average over {window * max(1, record.config.steps // max(len(a.loss_steps), 1))} steps" if window > 1 else "per interval"
     if few:
-        ax.set_title(f"{record.activation} · {record.preset}: training loss of {K} instances{note}\n({how})", fontsize=9)
+        ax.set_title(f"{record.activation} · {record.preset}: training loss of {K} instances{note}\n"
+                     f"({training_note(record)}; {how})", fontsize=9)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
     else:
         ax.set_title(f"{record.activation} · {record.preset}: training loss, median over the {K // len(np.unique(density))} "
-                     f"instances per density, 10–90% band{note}\n({how})", fontsize=9)
+                     f"instances per density, 10–90% band{note}\n({training_note(record)}; {how})", fontsize=9)
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="feature density 1−S")
     return fig
 

@@ -91,14 +91,16 @@ class RunTask:
                 self.task_id,
                 completed=state.step,
                 stage=stage,
-                loss=f"{loss:.4g}",
+                loss=f"{loss:.4g}" if np.isfinite(loss) else "-",
                 rate=f"{state.steps_per_second:,.0f} steps/s" if state.steps_per_second else "",
             )
             return
         now = time.monotonic()
         if state.stage != self.last_stage and state.stage in ("compiling", "compiled"):
             self.display.line(f"{self.name}: {STAGE_LABELS.get(state.stage, state.stage)} (step {state.step})")
-        elif now - self.last_line >= self.display.plain_interval and state.step:
+        # Not before the first interval's loss: a continued run's first report (at its parent's
+        # step) has none yet.
+        elif now - self.last_line >= self.display.plain_interval and state.step and np.isfinite(loss):
             self.display.line(f"{self.name}: step {state.step}/{state.steps} loss {loss:.4g} "
                               f"({state.steps_per_second:,.0f} steps/s)")
             self.last_line = now

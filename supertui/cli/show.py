@@ -23,9 +23,11 @@ def run(args) -> int:
     import numpy as np
 
     from engine import run_phase_grid, run_to_json
+    from engine.convergence import run_dstar_history
     from engine.experiments import experiment_for
     from engine.experiments.base import point_indices
     from engine.metrics import METRICS, format_metric, point_rows
+    from engine.profiles import profile_label
 
     store = open_store(args)
     record = store.load(store.resolve(args.run))
@@ -35,9 +37,16 @@ def run(args) -> int:
         return 0
     cfg = record.config
     m = record.manifest
-    print(f"{record.id}  {cfg.preset}/{cfg.activation}  {record.status}")
+    # Named parameters change what the activation is (solu's axis=instance couples the instances).
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                       for k, v in sorted(cfg.activation_params.items()))
+    activation = f"{cfg.activation} ({safe_text(params)})" if params else cfg.activation
+    print(f"{record.id}  {cfg.preset}/{activation}  {record.status}")
     print(f"  n={cfg.n} m={cfg.m} steps={m.get('steps_done')}/{cfg.steps} instances={m.get('instances')} "
-          f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init}")
+          f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init} "
+          f"loss={cfg.loss_reduction} profile={safe_text(profile_label(cfg))}")
+    if m.get("parent"):
+        print(f"  continues run {safe_text(str(m['parent']))} from step {m.get('resumed_from_step')}")
     print(f"  device={m.get('device')} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s created={record.created}")
     if record.tags or record.note:
         print(f"  tags={','.join(record.tags) or '-'} note={record.note or '-'}")
@@ -49,6 +58,8 @@ def run(args) -> int:
     experiment = experiment_for(cfg)
     label, value = experiment.headline(record)
     print(f"  {experiment.title}: {label} = {value:.4g}")
+    if "dstar" in experiment.panes:
+        print(f"  {run_dstar_history(record).summary()}")
     grid = run_phase_grid(record)
     if grid is not None:
         counts = Counter(p.phase for p in grid)

@@ -18,6 +18,7 @@ from engine.device import check_device_name, host_memory_bytes, needs_hardware_c
 from engine.errors import ConfigError
 from engine.experiments import experiment_names
 from engine.presets import QUALITIES, phase_axes, preset_config
+from engine.profiles import PROFILES, get_profile
 from engine.sweep_plan import CONFIRM_ABOVE, SweepPlan, SweepPoint, new_sweep_id, parse_sweep_flag
 from supertui.cli.common import open_store
 
@@ -55,11 +56,16 @@ def register(subparsers) -> None:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", help="constant, linear or cosine")
     p.add_argument("--init", help="xavier (per model) or xavier_batched (Anthropic's 3-D tensor)")
+    p.add_argument("--loss-reduction", help="sum (the blog's loss) or mean (Anthropic's code) over the features of a sample")
+    p.add_argument("--profile", help="a bundle of reference choices applied first, the flags after it: "
+                   + "; ".join(f"{name}: {profile.description}" for name, profile in PROFILES.items()))
     p.add_argument("--snapshots", type=int, help="W snapshots kept for replay")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="activation parameter, e.g. --param eps=0.2 for stretched_sigmoid")
+                   help="activation parameter, e.g. --param eps=0.2 for stretched_sigmoid, --param axis=instance for solu")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--no-compile", action="store_true", help="train eagerly instead of the compiled step")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue RUN for --steps more steps as a new run (same config; its manifest names RUN)")
     p.add_argument("--sweep", action="append", default=[], metavar="FIELD=VALUES",
                    help="one run per value (several --sweep: every combination): V1,V2,... or LOW:HIGH:COUNT "
                         "(log-spaced), e.g. --sweep lr=1e-4:1e-2:5 --sweep init=xavier,xavier_batched; "
@@ -113,16 +119,18 @@ def parse_grid(text: str) -> tuple[int, int]:
     return d, r
 
 
-def parse_params(items: list[str]) -> dict[str, float]:
-    params = {}
+def parse_params(items: list[str]) -> dict[str, float | str]:
+    """NAME=VALUE pairs: a number where VALUE reads as one, else the name it spells (the
+    activation then checks it against its choices, e.g. axis=instance)."""
+    params: dict[str, float | str] = {}
     for item in items:
         name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError("param", f"cannot read {item!r} (accepted: NAME=VALUE, e.g. eps=0.2 or axis=instance)")
         try:
             params[name.strip()] = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise ConfigError("param", f"cannot read {item!r} (accepted: NAME=NUMBER, e.g. eps=0.2)")
+            params[name.strip()] = value.strip()
     return params
 
 
@@ -145,13 +153,15 @@ def preset_and_activations(args) -> tuple[str, list[str]]:
     return preset, [known.get(a, a) for a in activations]
 
 
+CONFIG_FLAGS = ("n", "m", "steps", "batch_size", "lr", "seeds", "seed", "importance_decay", "optimizer", "weight_decay",
+                "schedule", "init", "loss_reduction", "snapshots", "device")
+
+
 def overrides_from_args(args, preset: str) -> dict:
-    overrides = {
-        field: getattr(args, field)
-        for field in ("n", "m", "steps", "batch_size", "lr", "seeds", "seed", "importance_decay", "optimizer",
-                      "weight_decay", "schedule", "init", "snapshots", "device")
-        if getattr(args, field) is not None
-    }
+    """The config fields the flags set: a profile's fields first, then every flag given (so a
+    flag overrides the profile)."""
+    overrides = dict(get_profile(args.profile).fields, profile=args.profile) if args.profile else {}
+    overrides.update({field: getattr(args, field) for field in CONFIG_FLAGS if getattr(args, field) is not None})
     if args.densities:
         overrides["densities"] = parse_densities(args.densities)
     if args.grid:
@@ -222,14 +232,55 @@ def executor_from_args(args, configs: list[RunConfig]) -> dict | None:
 
 
 def run(args) -> int:
+    if args.resume is not None:
+        return queue_resume(args)
     return queue_plan(args, plan_from_args(args))
+
+
+def resume_from_args(args, store) -> tuple[RunConfig, dict]:
+    """The resumed run's config and manifest fields: `--resume RUN --steps N`, plus where it runs."""
+    from engine.resume import resume_config, resume_extra
+
+    if args.steps is None:
+        raise ConfigError("steps", "--resume needs --steps N, the number of steps to add")
+    given = [flag for flag in ("preset", "activation", "densities", "grid", "profile", "sweep", "param", *CONFIG_FLAGS)
+             if flag not in ("steps", "device") and getattr(args, flag)]
+    if given or args.quality != "quick":
+        flag = given[0] if given else "paper"
+        raise ConfigError("resume", f"a resumed run keeps its parent's config: drop {flag} (accepted with --resume: "
+                                    "--steps, --device, --no-compile and the queue options)")
+    if args.executor != "local":
+        raise ConfigError("executor", "a resumed run trains on this machine's workers: drop --executor ray "
+                                      "(accepted with --resume: local)")
+    record = store.load(store.resolve(args.resume))
+    overrides = {"device": check_device_name(args.device)} if args.device else {}
+    if args.no_compile:
+        overrides["compile"] = False
+    return resume_config(record, args.steps, **overrides), resume_extra(record)
+
+
+def queue_resume(args) -> int:
+    """`train --resume RUN --steps N`: check, queue the continuation as a new run, follow it."""
+    from engine.scheduler import ensure_scheduler
+
+    store = open_store(args)
+    config, extra = resume_from_args(args, store)
+    config.validate(available_memory_bytes=host_memory_bytes())
+    if needs_hardware_check(config.device):
+        from engine.device import select_device
+
+        select_device(config.device)
+    run_id = store.submit(config, extra=extra).id
+    print(f"supertui: queued {run_id} (continues {extra['parent']} from step {extra['resumed_from_step']:,})",
+          file=sys.stderr, flush=True)
+    ensure_scheduler(store)
+    return follow_or_detach(args, store, [run_id])
 
 
 def queue_plan(args, plan: SweepPlan) -> int:
     """Check everything, queue every run of the plan (as one sweep when fields are swept), then
     follow them unless --detach. Shared by `train` and `sweep FILE`."""
     from engine.scheduler import ensure_scheduler, parse_devices, save_devices
-    from supertui.cli.follow import follow
 
     # Every check happens before anything is written; a Ray run's device must exist on the cluster.
     points = checked_points(plan, args, check_hardware=args.executor == "local")
@@ -251,6 +302,13 @@ def queue_plan(args, plan: SweepPlan) -> int:
     if sweep_id:
         store.record_sweep(sweep_id, plan.describe(), ids)
     ensure_scheduler(store)
+    return follow_or_detach(args, store, ids)
+
+
+def follow_or_detach(args, store, ids: list[str]) -> int:
+    """Print the run ids at once (--detach), or follow the runs to their end and then print them."""
+    from supertui.cli.follow import follow
+
     if args.detach:
         for run_id in ids:
             print(run_id)

@@ -3,6 +3,9 @@
 Text is turned into values leniently and then judged by `RunConfig.validate()` itself, so the
 form accepts exactly what the engine and the CLI accept and shows the very same messages: a
 field that cannot be read as a number is passed through as text and validate() names it.
+
+Picking a profile (engine.profiles) fills in the fields it bundles, as `--profile` does on the
+command line; editing one of them afterwards overrides the profile, as a flag after it does.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from engine.config import INITS, OPTIMIZERS, SCHEDULES, RunConfig
+from engine.config import INITS, LOSS_REDUCTIONS, OPTIMIZERS, SCHEDULES, RunConfig
 from engine.errors import ConfigError
+from engine.profiles import PROFILE_NAMES, get_profile
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,14 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("weight_decay", "float", ">= 0"),
     FieldSpec("schedule", "choice", "learning-rate schedule", SCHEDULES),
     FieldSpec("init", "choice", "xavier per model, or batched as in Anthropic's notebook", INITS),
+    FieldSpec("loss_reduction", "choice", "the loss over the features of a sample: sum (the blog) or mean (Anthropic)",
+              LOSS_REDUCTIONS),
+    FieldSpec("profile", "choice", "a bundle of reference choices; picking one fills in its fields", PROFILE_NAMES),
     FieldSpec("device", "text", "auto, cpu, cuda, cuda:N, mps"),
     FieldSpec("snapshots", "int", "W snapshots kept for the scrubber"),
     FieldSpec("compile", "bool", "torch.compile the training step"),
     FieldSpec("phase_threshold", "float", "|w| needed to count a feature as represented"),
-    FieldSpec("activation_params", "params", "name=value, … (e.g. eps=0.1 for stretched_sigmoid)"),
+    FieldSpec("activation_params", "params", "name=value, … (e.g. eps=0.1 for stretched_sigmoid, axis=instance for solu)"),
 )
 FIELD_NAMES = tuple(spec.name for spec in FIELDS)
 SPEC = {spec.name: spec for spec in FIELDS}
@@ -59,7 +66,7 @@ def format_value(kind: str, value: Any) -> str:
     if kind == "float":
         return f"{value:.6g}"
     if kind == "params":
-        return ", ".join(f"{k}={v:g}" for k, v in value.items())
+        return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in value.items())
     return str(value)
 
 
@@ -89,13 +96,13 @@ def parse_value(spec: FieldSpec, text: str) -> Any:
             return None
         return tuple(_number(t) for t in re.split(r"[,\s]+", text) if t)
     if spec.kind == "params":
-        params: dict[str, float] = {}
+        # A value that is not a number stays a name (axis=instance): the activation checks it.
+        params: dict[str, float | str] = {}
         for item in filter(None, (t.strip() for t in text.split(","))):
             name, eq, value = item.partition("=")
-            number = _number(value)
-            if not eq or not name.strip() or not isinstance(number, float):
-                raise ConfigError(spec.name, f"expected name=value pairs with numeric values, got {item!r}")
-            params[name.strip()] = number
+            if not eq or not name.strip() or not value.strip():
+                raise ConfigError(spec.name, f"expected name=value pairs, got {item!r}")
+            params[name.strip()] = _number(value)
         return params
     return text
 
@@ -107,6 +114,7 @@ class ConfigForm(Vertical):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._exact: dict[str, tuple[str, Any]] = {}  # untouched text keeps the exact preset value
+        self._profile: str | None = None  # the profile the fields were last filled from
 
     def compose(self) -> ComposeResult:
         for spec in FIELDS:
@@ -127,6 +135,7 @@ class ConfigForm(Vertical):
 
     def fill(self, config: RunConfig) -> None:
         self._exact.clear()
+        self._profile = config.profile  # filling the select is not the user picking a profile
         for spec in FIELDS:
             value = getattr(config, spec.name)
             widget = self.query_one(f"#field-{spec.name}")
@@ -138,6 +147,18 @@ class ConfigForm(Vertical):
                 text = format_value(spec.kind, value)
                 self._exact[spec.name] = (text, value)
                 widget.value = text
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """A profile picked by the user: fill in its fields (the event still reaches the screen)."""
+        if event.select.id != "field-profile" or event.value == self._profile or not isinstance(event.value, str):
+            return
+        self._profile = event.value
+        for name, value in get_profile(event.value).fields.items():
+            widget = self.query_one(f"#field-{name}")
+            if SPEC[name].kind == "choice":
+                widget.value = value
+            else:
+                widget.value = format_value(SPEC[name].kind, value)
 
     def read(self) -> tuple[dict[str, Any], dict[str, str]]:
         values: dict[str, Any] = {}

@@ -8,6 +8,7 @@ colour, horizontal reference lines at the sticky fractions (engine.metrics.STICK
     dims = {"relu": (np.repeat(1 / densities, n), feature_dimensionality(W).ravel())}
     plot.update_curves(curves, feature_dims=dims)
     plot.update_curves(curves, reference={"ref relu": (x_ref, y_ref, "relu")})  # published points
+    plot.update_curves(curves, earlier={"relu": (1 / densities, dstar_at_step_1000, "step 1,000")})  # faded
 
 Reference points (supertui.reference_overlay) are drawn as × marks joined by a line, in the colour
 of the curve they are held against.
@@ -26,6 +27,7 @@ from supertui.widgets.palette import blend, hex_to_rgb, label_color, label_color
 
 REFERENCE_COLOR = "#6E6E6E"
 SCATTER_TOWARD = "#333333"  # D_i dots: the curve's colour, darker, so curves stay on top
+EARLIER_TOWARD = "#1E1E1E"  # an earlier step's curve: the label's colour faded toward the background
 MAX_SCATTER_POINTS = 4000
 
 
@@ -51,6 +53,7 @@ class DStarPlot(SafePlot):
         self._series: list[Series] = []
         self._scatter: list[Series] = []
         self._reference: list[Series] = []
+        self._earlier: list[Series] = []
 
     @property
     def series(self) -> list[Series]:
@@ -64,16 +67,27 @@ class DStarPlot(SafePlot):
     def reference(self) -> list[Series]:
         return list(self._reference)
 
+    @property
+    def earlier(self) -> list[Series]:
+        return list(self._earlier)
+
     def update_curves(
         self,
         curves: dict[str, tuple[np.ndarray, np.ndarray]],
         feature_dims: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         reference: dict[str, tuple[np.ndarray, np.ndarray, str]] | None = None,
+        earlier: dict[str, tuple[np.ndarray, np.ndarray, str]] | None = None,
     ) -> None:
+        """`earlier`: per label, the same curve at an earlier training step (x, D*, "step 1,000"),
+        drawn faded in the label's colour, so a D* still moving shows as a gap between the two."""
         colors = label_colors(list(curves))
         series = []
         for label, (x, y) in curves.items():
             series.append(Series(label, *sorted_finite(label, x, y, "D*"), colors[label]))
+        ghosts = []
+        for label, (x, y, when) in (earlier or {}).items():
+            colour = blend(colors.get(label) or label_color(label), EARLIER_TOWARD, 0.55)
+            ghosts.append(Series(f"{label} at {when}", *sorted_finite(label, x, y, "D*"), colour))
         scatter = []
         for label, (x, y) in (feature_dims or {}).items():
             x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
@@ -86,9 +100,10 @@ class DStarPlot(SafePlot):
             scatter.append(Series(f"{label} D_i", x[idx], y[idx], colour))
         marks = [Series(name, *sorted_finite(name, x, y, "y"), colors.get(against) or label_color(against))
                  for name, (x, y, against) in (reference or {}).items()]
-        if self._same(series, self._series) and self._same(scatter, self._scatter) and self._same(marks, self._reference):
+        if (self._same(series, self._series) and self._same(scatter, self._scatter)
+                and self._same(marks, self._reference) and self._same(ghosts, self._earlier)):
             return
-        self._series, self._scatter, self._reference = series, scatter, marks
+        self._series, self._scatter, self._reference, self._earlier = series, scatter, marks, ghosts
         self._draw()
 
     def toggle_reference(self) -> None:
@@ -107,7 +122,7 @@ class DStarPlot(SafePlot):
         plt.clear_data()
         plt.title(self.title)  # "" takes no row: use it when the pane has its own border title
         plt.xlabel("1/(1-S)  (log)")
-        everything = [s for s in self._series + self._scatter + self._reference if len(s.x)]
+        everything = [s for s in self._series + self._scatter + self._reference + self._earlier if len(s.x)]
         # x is drawn as log10(1/(1-S)) on a linear axis with labelled ticks: plotext 5's own log
         # scale transforms the stored data in place and fails on the next redraw.
         if everything:
@@ -128,6 +143,9 @@ class DStarPlot(SafePlot):
             for s in self._scatter:
                 if len(s.x):
                     plt.scatter(np.log10(s.x).tolist(), s.y.tolist(), color=hex_to_rgb(s.color), marker="dot")
+            for s in self._earlier:
+                if len(s.x):
+                    plt.plot(np.log10(s.x).tolist(), s.y.tolist(), label=s.label, color=hex_to_rgb(s.color), marker="braille")
             for s in self._series:
                 if len(s.x):
                     plt.plot(np.log10(s.x).tolist(), s.y.tolist(), label=s.label, color=hex_to_rgb(s.color), marker="braille")

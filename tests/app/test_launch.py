@@ -79,3 +79,34 @@ async def test_activation_params_and_device_are_checked(empty_data_dir):
         screen.query_one("#activations").deselect_all()
         await pilot.pause()
         assert "activation" in screen.errors and screen.configs == []
+
+
+async def test_a_profile_fills_its_fields_and_a_field_edited_after_it_overrides_it(empty_data_dir):
+    app = SupertuiApp(empty_data_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_launch(pilot)
+        screen.query_one("#field-profile").value = "anthropic"
+        await pilot.pause()
+        await pilot.pause()
+        config = screen.configs[0]
+        assert (config.profile, config.loss_reduction, config.optimizer, config.weight_decay, config.init) == (
+            "anthropic", "mean", "adamw", 0.01, "xavier_batched")
+        screen.query_one("#field-weight_decay").value = "0"
+        await pilot.pause()
+        assert screen.configs[0].profile == "anthropic" and screen.configs[0].weight_decay == 0.0
+
+
+async def test_solu_axis_is_a_named_activation_parameter(empty_data_dir):
+    app = SupertuiApp(empty_data_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_launch(pilot)
+        activations = screen.query_one("#activations")
+        activations.deselect_all()
+        activations.select("solu")
+        screen.query_one("#field-activation_params").value = "axis=instance"
+        await pilot.pause()
+        assert screen.errors == {} and screen.configs[0].activation_params == {"axis": "instance"}
+        screen.query_one("#field-activation_params").value = "axis=batch"
+        await pilot.pause()
+        assert screen.errors["activation_params"] == (
+            "activation_params.axis: solu's axis must be one of feature, instance, got 'batch'")

@@ -106,6 +106,18 @@ async def test_dstar_run_ids_get_stable_distinct_colours_and_x_is_sorted():
         assert plot.series[0] is a
 
 
+async def test_dstar_draws_an_earlier_step_faded_in_the_curves_colour():
+    x = np.array([1.0, 5.0, 20.0])
+    plot = DStarPlot()
+    async with WidgetHarness(plot).run_test(size=(80, 24)):
+        plot.update_curves({"sigmoid": (x, [0.6, 0.2, 0.05])}, earlier={"sigmoid": (x, [0.7, 0.5, 0.3], "step 1,000")})
+        (ghost,) = plot.earlier
+        assert ghost.label == "sigmoid at step 1,000" and list(ghost.y) == [0.7, 0.5, 0.3]
+        assert ghost.color != plot.series[0].color != "" and "sigmoid at step 1,000" in rendered(plot)
+        plot.update_curves({"sigmoid": (x, [0.6, 0.2, 0.05])})
+        assert plot.earlier == []
+
+
 def test_dstar_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match=r"curves\['relu'\]"):
         DStarPlot().update_curves({"relu": (np.ones(3), np.ones(2))})

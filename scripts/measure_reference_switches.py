@@ -1,0 +1,119 @@
+"""Measure what the reference switches do to D*, and how D* moves with training, at the dims
+experiment's paper settings (n=200, m=20, 20 densities, 10,000 steps, batch 1024):
+
+    python scripts/measure_reference_switches.py --data-dir DIR [--train]
+
+- the anthropic profile (loss averaged over features, AdamW with weight decay 0.01, batched Xavier)
+  against the project's choices, per activation;
+- SoLU's softmax over the instance axis against the feature axis, beside the blog's D* ≈ 0.54 at
+  density 1;
+- sigmoid's D* at the sparsest density against training step (its W snapshots; a run continued
+  with `supertui train --resume` extends the history).
+
+Completed runs of each experiment in DIR are reused (engine.reproduce.find_saved); with --train
+the missing ones are trained there (hours on a 2-core CPU; queue them detached instead:
+`supertui train dims --paper -a all --profile anthropic --detach --data-dir DIR`). Prints
+markdown tables; README.md and SCIENCE.md quote them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from engine.activations import BLOG_ACTIVATIONS  # noqa: E402
+from engine.convergence import run_dstar_history  # noqa: E402
+from engine.experiments.base import Table  # noqa: E402
+from engine.experiments.dims import VARIANTS, variant_effect, variant_table  # noqa: E402
+from engine.presets import preset_config  # noqa: E402
+from engine.reproduce import find_saved  # noqa: E402
+from engine.store import RunStore  # noqa: E402
+
+BLOG_SOLU_DENSE_DSTAR = 0.54  # the blog's plotted SoLU D* at density 1 (issue 14, section 3)
+SIGMOID_STEPS = (1_000, 3_000, 10_000, 30_000)  # the steps the sigmoid history is read at (where reached)
+
+
+def markdown(table: Table) -> str:
+    lines = [f"**{table.title}**", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def find(store: RunStore, saved: list, config, train: bool):
+    record = find_saved(store, config, saved)
+    if record is None and train:
+        from engine.runner import run_experiment
+
+        record = run_experiment(config, store, progress_interval=3600)
+        print(f"trained {record.id}", file=sys.stderr)
+    return record
+
+
+def runs_of(store: RunStore, saved: list, activations, change, train: bool, label: str) -> dict:
+    """{activation: the saved (or, with train, new) paper-settings dims run of `change(config)`}."""
+    out = {}
+    for activation in activations:
+        record = find(store, saved, change(preset_config("dims", "paper", activation=activation)), train)
+        if record is not None:
+            out[activation] = record
+        else:
+            print(f"missing: {label} {activation}", file=sys.stderr)
+    return out
+
+
+def _what(config) -> dict:
+    """A config without its step count and what only says how it ran."""
+    fields = config.to_dict()
+    for key in ("steps", "compile", "device", "snapshots"):
+        fields.pop(key, None)
+    return fields
+
+
+def longest_sigmoid_history(saved: list):
+    """The completed paper-settings sigmoid dims run with the most steps (a resumed one goes further)."""
+    base = _what(preset_config("dims", "paper", activation="sigmoid"))
+    candidates = [r for r in saved if r.status == "completed" and r.has_arrays and _what(r.config) == base]
+    return max(candidates, key=lambda r: r.config.steps) if candidates else None
+
+
+def sigmoid_table(record) -> Table:
+    history = run_dstar_history(record)
+    sparsest = int(np.argmin(history.density))
+    rows = []
+    for target in SIGMOID_STEPS:
+        if target > history.last_step:
+            continue
+        i = int(np.argmin(np.abs(history.steps - target)))
+        rows.append([f"{int(history.steps[i]):,}", f"{history.dstar[i, sparsest]:.3f}"])
+    return Table(f"sigmoid: D* at 1/(1−S) = {1 / history.density[sparsest]:.3g} against training step "
+                 f"(run {record.id}; {history.summary()})", ["step", "D*"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--train", action="store_true", help="train the missing runs (slow)")
+    args = parser.parse_args()
+    store = RunStore(args.data_dir)
+    saved = store.list_runs()
+    ours = runs_of(store, saved, BLOG_ACTIVATIONS, lambda c: c, args.train, "default")
+    for variant in VARIANTS.values():
+        theirs = runs_of(store, saved, variant.activations, variant.apply, args.train, variant.name)
+        print(markdown(variant_table(variant, ours, theirs)), "\n")
+        if variant.name == "solu_instance_axis" and "solu" in theirs and "solu" in ours:
+            effect = variant_effect(ours, theirs)["solu"]
+            print(f"SoLU D* at density 1: feature axis {effect['densest'][0]:.3f}, instance axis "
+                  f"{effect['densest'][1]:.3f}; the blog plots about {BLOG_SOLU_DENSE_DSTAR}\n")
+    record = longest_sigmoid_history(saved)
+    if record is not None:
+        print(markdown(sigmoid_table(record)))
+
+
+if __name__ == "__main__":
+    main()
