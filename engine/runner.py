@@ -44,8 +44,11 @@ def run_experiment(
             send_weights=send_weights,
             progress_interval=progress_interval,
         )
-    except BaseException as exc:
-        writer.fail(f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        writer.interrupt("stopped by Ctrl+C; the last checkpoint is kept")
         raise
-    writer.finish(result)
+    except BaseException as exc:
+        writer.fail(" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+        raise
+    writer.finish(result)  # Ctrl+C waits for it; a full disk marks the run failed and raises OSError
     return store.load(writer.id)

@@ -218,7 +218,10 @@ class Scheduler:
 
     def log(self, text: str) -> None:
         stamp = _dt.datetime.now().isoformat(timespec="seconds")
-        print(f"{stamp} scheduler[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+        try:
+            print(f"{stamp} scheduler[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+        except OSError:
+            pass  # a full disk loses a log line, never the scheduler
 
     # The loop -------------------------------------------------------------------------------
     def run(self) -> None:

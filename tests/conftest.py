@@ -49,3 +49,42 @@ def isolated_data_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COLORTERM", "truecolor")
     yield data_dir
     kill_processes_using(data_dir)
+
+
+@pytest.fixture
+def unprivileged():
+    """A context manager that drops to an unprivileged user where the tests run as root (file
+    permissions do not stop root), so a permission test meets a real permission error. Use it
+    with `public_data_dir`, which that user can reach. Modules are imported before dropping."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def drop():
+        if os.geteuid() != 0:
+            yield
+            return
+        os.setegid(65534)
+        os.seteuid(65534)
+        try:
+            yield
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+
+    return drop
+
+
+@pytest.fixture
+def public_data_dir(monkeypatch):
+    """A data directory any user can reach (tmp_path is private to the user running pytest)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="supertui-public-"))
+    path.chmod(0o755)
+    monkeypatch.setenv("SUPERTUI_DATA_DIR", str(path))
+    yield path
+    for folder, dirs, _ in os.walk(path):
+        for name in dirs:
+            (Path(folder) / name).chmod(0o755)
+    shutil.rmtree(path, ignore_errors=True)
