@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from supertui.cli.common import open_store, resolve_run_ids
+from supertui.cli.common import graceful_sigint, open_store, resolve_run_ids, safe_text
 
 DEFAULT_OUT = "supertui-figures"
 
@@ -32,10 +33,27 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from engine.errors import ConfigError
     from engine.export import export_runs
 
+    if not args.out.strip():
+        raise ConfigError("out", "is empty (give a folder for the figures)")
     store = open_store(args)
     records = [store.load(run_id) for run_id in resolve_run_ids(store, args.runs)]
-    for path in export_runs(records, Path(args.out), fmt=args.fmt, force=args.force):
-        print(path)
+    # Each path is printed as it lands: if the disk fills up half way, what was written is known.
+    with graceful_sigint("supertui: stopping after this figure (Ctrl+C again to abort)") as stop:
+        def written(path: Path) -> None:
+            print(safe_text(path), flush=True)
+            if stop.is_set():
+                raise ExportStopped
+
+        try:
+            export_runs(records, Path(args.out), fmt=args.fmt, force=args.force, on_written=written)
+        except ExportStopped:
+            print("supertui: export stopped; the figures above are complete", file=sys.stderr)
+            return 130
     return 0
+
+
+class ExportStopped(Exception):
+    """Ctrl+C between two figures."""

@@ -8,7 +8,7 @@ import sys
 
 from engine.live import LiveReader
 from engine.store import RunRecord
-from supertui.cli.common import open_store, safe_text
+from supertui.cli.common import open_store, report_skipped, safe_text
 
 
 def register(subparsers) -> None:
@@ -57,7 +57,7 @@ def format_seconds(seconds: float | None) -> str:
 
 def run(args) -> int:
     store = open_store(args)
-    records = store.live_runs()
+    records = store.live_runs(on_error=report_skipped)
     queued = [r for r in records if r.status == "queued"]
     rows = [job_row(r, queued.index(r) + 1 if r in queued else None) for r in records]
     if args.json:
@@ -72,6 +72,6 @@ def run(args) -> int:
         step = f"{row['step']}/{row['steps']}" if row["status"] == "running" else f"#{row['queue_position']} in queue"
         rate = f"{row['steps_per_second']:,.0f} it/s" if row["steps_per_second"] else "-"
         device = row["device"] or "-"
-        print(f"{safe_text(row['id']):<42} {row['status']:<8} {safe_text(device)[:16]:<16} {step:>15} {rate:>12} "
-              f"{format_seconds(row['seconds_left']):>7}")
+        print(safe_text(f"{row['id']:<42} {row['status']:<8} {str(device)[:16]:<16} {step:>15} {rate:>12} "
+                        f"{format_seconds(row['seconds_left']):>7}"))
     return 0

@@ -25,6 +25,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def header_lines(record) -> list[str]:
+    """The run's settings and story; text from its folder is printed through safe_text."""
+    cfg = record.config
+    m = record.manifest
+    lines = [
+        f"{record.id}  {cfg.preset}/{cfg.activation}  {record.status}",
+        f"  n={cfg.n} m={cfg.m} steps={m.get('steps_done')}/{cfg.steps} instances={m.get('instances')} "
+        f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init}",
+        f"  device={m.get('device')} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s created={record.created}",
+    ]
+    if record.tags or record.note:
+        lines.append(f"  tags={','.join(record.tags) or '-'} note={record.note or '-'}")
+    if m.get("error"):
+        lines.append(f"  error: {m['error']}")
+    diverged = (record.summary or {}).get("diverged")
+    if diverged:
+        lines.append(f"  diverged: {diverged} instance(s) (their losses are unknown and never rank best)")
+    return lines
+
+
 def run(args) -> int:
     store = open_store(args)
     record = store.load(store.resolve(args.run))
@@ -32,22 +52,16 @@ def run(args) -> int:
         json.dump(run_to_json(record), sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
         return 0
-    cfg = record.config
-    m = record.manifest
-    print(f"{record.id}  {cfg.preset}/{cfg.activation}  {record.status}")
-    print(f"  n={cfg.n} m={cfg.m} steps={m.get('steps_done')}/{cfg.steps} instances={m.get('instances')} "
-          f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init}")
-    print(f"  device={m.get('device')} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s created={record.created}")
-    if record.tags or record.note:
-        print(f"  tags={','.join(record.tags) or '-'} note={record.note or '-'}")
-    if m.get("error"):
-        print(f"  error: {m['error']}")
+    for line in header_lines(record):
+        print(safe_text(line))
     if not record.has_arrays:
         return 0
     a = record.arrays
+    cfg = record.config
     experiment = experiment_for(cfg)
     label, value = experiment.headline(record)
-    print(f"  {experiment.title}: {label} = {value:.4g}")
+    shown = f"{value:.4g}" if isinstance(value, (int, float)) and np.isfinite(value) else "unknown (diverged)"
+    print(f"  {experiment.title}: {label} = {shown}")
     grid = run_phase_grid(record)
     if grid is not None:
         counts = Counter(p.phase for p in grid)
