@@ -9,8 +9,10 @@ the TERM of whoever runs the tests (widgets quantise their colours to the termin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,28 @@ def public_data_dir(monkeypatch):
         for name in dirs:
             (Path(folder) / name).chmod(0o755)
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(path: Path, options: str):
+    """A small tmpfs at `path` (root only); skips the test where mounting is not allowed."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-limited filesystem needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill(folder: Path, leave: int) -> None:
+    """Fill the filesystem of `folder` until about `leave` bytes are free."""
+    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    with open(folder / "filler", "wb") as fh:
+        try:
+            fh.write(bytes(max(0, free - leave)))
+        except OSError:
+            pass

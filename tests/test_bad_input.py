@@ -4,7 +4,6 @@ trained or written, in one line naming the field, exit status 2; export never wr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.memory import EVAL_CHUNK, estimate, snapshot_count
 from engine.store import RunRecord, RunStore
+from conftest import fill, mounted_tmpfs
 from handmade import CONFIG, write_run
 from supertui.cli import main
 
@@ -142,31 +142,6 @@ def test_the_apps_export_never_overwrites(isolated_data_dir):
 
 
 # --------------------------------------------------------------------------- unwritable and full disks
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(path: Path, options: str):
-    """A small tmpfs at `path` (root only); skips the test where mounting is not allowed."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited filesystem needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def fill(folder: Path, leave: int) -> None:
-    """Fill the filesystem of `folder` until about `leave` bytes are free."""
-    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
-    with open(folder / "filler", "wb") as fh:
-        try:
-            fh.write(bytes(max(0, free - leave)))
-        except OSError:
-            pass
 
 
 def test_export_to_a_read_only_folder_is_refused_before_drawing(isolated_data_dir, tmp_path, capsys, unprivileged,
