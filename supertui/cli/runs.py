@@ -67,8 +67,9 @@ def run(args) -> int:
     only = set(store.load_sweep(args.sweep)["runs"]) if args.sweep else None
     rows = run_rows(store, only)
     if args.json:
-        json.dump(rows, sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        # One run per line: json's C encoder (an indented dump runs the pure-Python one, 3x slower).
+        body = ",\n".join(f"  {json.dumps(row, allow_nan=False)}" for row in rows)
+        sys.stdout.write(f"[\n{body}\n]\n" if rows else "[]\n")
         return 0
     if not rows:
         print(f"no runs in {safe_text(store.runs_dir)}")
