@@ -131,9 +131,10 @@ def history_dtype(instances: int) -> np.dtype:
 class LiveReader:
     """A client's side: `poll()` returns True when anything new arrived; `state` holds it all."""
 
-    def __init__(self, run_path: Path, instances: int):
+    def __init__(self, run_path: Path, instances: int, weights: bool = True):
         self.run_path = Path(run_path)
         self.instances = instances
+        self.weights = weights  # read W and b too (a view that draws them); progress alone is cheaper
         self.state = LiveState()
         self._live_stamp: tuple[int, int] | None = None
         self._history_offset = 0
@@ -161,8 +162,9 @@ class LiveReader:
         stamp = (info.st_mtime_ns, info.st_ino)
         if stamp == self._live_stamp:
             return False
+        limits = {key: limit for key, limit in self._limits.items() if self.weights or key not in ("W", "b")}
         try:
-            values = load_npz(path, self._limits)
+            values = load_npz(path, limits)  # only these members, each checked for size, load
         except Exception:
             return False  # vanished between stat and open (the run just ended), or not ours
         self._live_stamp = stamp
@@ -177,6 +179,12 @@ class LiveReader:
         if W is not None and W.ndim == 3 and W.shape[0] == self.instances and b is not None:
             s.W, s.b = W, b
         return True
+
+    def want_weights(self, weights: bool) -> None:
+        """Start (or stop) reading W: starting re-reads the current file at the next poll."""
+        if weights and not self.weights:
+            self._live_stamp = None
+        self.weights = weights
 
     def _read_history(self) -> bool:
         dtype = history_dtype(self.instances)

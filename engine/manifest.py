@@ -149,6 +149,7 @@ FIELDS: dict[str, Check] = {
     "finished": _nullable(_text),
     "device": _nullable(_text),
     "compiled": _nullable(_flag),
+    "compiled_from_step": _nullable(_integer),
     "steps_done": _nullable(_integer),
     "elapsed_seconds": _nullable(_number),
     "versions": _nullable(_versions),

@@ -87,3 +87,41 @@ def sequential_color(value: float) -> str:
     f = position - i
     lo, hi = hex_to_rgb(SEQUENTIAL_STOPS[i]), hex_to_rgb(SEQUENTIAL_STOPS[i + 1])
     return "#{:02X}{:02X}{:02X}".format(*(round(a + (b - a) * f) for a, b in zip(lo, hi)))
+
+
+def label_color(label: str, index: int | None = None) -> str:
+    """Colour of a curve label: an activation's own colour, else a categorical one by position
+    (or by a stable hash of the label when no position is given)."""
+    if label.lower() in ACTIVATION_COLORS:
+        return ACTIVATION_COLORS[label.lower()]
+    if index is None:
+        index = zlib.crc32(label.encode())
+    return CATEGORICAL[index % len(CATEGORICAL)]
+
+
+def _activation_of(label: str) -> str | None:
+    """The activation a curve label names: the whole label or its first word ('relu · 9978')."""
+    key = label.lower()
+    if key in ACTIVATION_COLORS:
+        return key
+    first = key.replace("·", " ").replace("(", " ").replace(":", " ").split()
+    return first[0] if first and first[0] in ACTIVATION_COLORS else None
+
+
+def label_colors(labels: list[str]) -> dict[str, str]:
+    """Distinct colours for the curves of one plot, stable across plots: a label naming an
+    activation gets that activation's colour (the first such label, if several share one); any
+    other label gets the colour its name hashes to, or, when an earlier label on the same plot
+    took that one, the next free colour."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for label in labels:
+        activation = _activation_of(label)
+        if activation is not None and ACTIVATION_COLORS[activation] not in taken:
+            out[label] = ACTIVATION_COLORS[activation]
+        else:
+            start = zlib.crc32(label.encode()) % len(CATEGORICAL)
+            free = [CATEGORICAL[(start + i) % len(CATEGORICAL)] for i in range(len(CATEGORICAL))]
+            out[label] = next((c for c in free if c not in taken), free[0])
+        taken.add(out[label])
+    return out

@@ -68,15 +68,19 @@ def ray_module():
     return ray
 
 
+def check_address(address: str) -> tuple[str, int]:
+    """HOST:PORT of a Ray head, as typed (no network): (host, port), or ConfigError."""
+    host, _, port = str(address).strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("address", f"cannot read {address!r} (accepted: HOST:PORT of a Ray head, e.g. 127.0.0.1:6379)")
+    return host, int(port)
+
+
 def check_reachable(address: str) -> None:
     """A quick TCP look at the cluster's address, so a typo fails in seconds, not minutes."""
-    host, _, port = address.rpartition(":")
-    if address in ("auto", "local"):
-        return
-    if not host or not port.isdigit():
-        raise ConfigError("address", f"cannot read {address!r} (accepted: HOST:PORT of a Ray head, e.g. 127.0.0.1:6379)")
+    host, port = check_address(address)
     try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
             pass
     except OSError as exc:
         raise ConfigError("address", f"no Ray cluster answers at {address} ({exc.strerror or exc})") from None

@@ -19,6 +19,7 @@ def run_experiment(
     on_created: Callable[[str], None] | None = None,
     send_weights: bool = True,
     progress_interval: float = 0.25,
+    extra: dict | None = None,
 ) -> RunRecord:
     """Train `config` in this process, saving as it goes; a failure marks the run failed and
     re-raises. The worker processes (engine.worker) train queued runs; this is the same job for
@@ -30,7 +31,7 @@ def run_experiment(
     import torch
 
     config.validate()
-    writer = store.create(config)
+    writer = store.create(config, extra)
     writer.start(versions={"torch": torch.__version__})
     if on_created:
         on_created(writer.id)

@@ -374,7 +374,10 @@ class Scheduler:
             self.ray.start(writer, settings)
 
     def start(self, slot: Slot, run_id: str, wanted: str) -> None:
-        device = slot.device if (wanted or "auto") in ("auto", "cuda") else wanted
+        wanted = (wanted or "auto").lower()
+        # The slot's own device for `auto`, or for `cuda` on a CUDA slot; else exactly what the run
+        # asked for (a run asking for cuda on a machine without one fails there with the reason).
+        device = slot.device if wanted == "auto" or (wanted == "cuda" and slot.device.startswith("cuda")) else wanted
         assignment = {"run": run_id, "device": device, "slot": str(self.paths.slot_lock(slot.index)),
                       "threads": self.threads_for(slot)}
         self.paths.slot_lock(slot.index).parent.mkdir(parents=True, exist_ok=True)

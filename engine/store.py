@@ -555,7 +555,7 @@ class RunStore:
         self._remove_queue_entries(run_id)
         return RunWriter(self, record, lock)
 
-    def create(self, config: RunConfig) -> "RunWriter":
+    def create(self, config: RunConfig, extra: dict[str, Any] | None = None) -> "RunWriter":
         """A run that trains in this very process (tests, benchmarks, `run_experiment`): it is
         born `running` with its lock already held, so it is never seen as interrupted."""
         config.validate()
@@ -563,7 +563,7 @@ class RunStore:
         lock = try_lock(self.lock_path(run_id))
         if lock is None:  # pragma: no cover - 32 random bits collided with a live run
             return self.create(config)
-        _, path = self._new_folder(config, "running", None, run_id=run_id)
+        _, path = self._new_folder(config, "running", extra, run_id=run_id)
         return RunWriter(self, self._read(path), lock)
 
     def request_cancel(self, run_id: str) -> str:
@@ -705,6 +705,7 @@ class RunWriter:
         self.manifest.update(
             device=result.device,
             compiled=result.compiled,
+            compiled_from_step=getattr(result, "compiled_from_step", None),
             steps_done=int(result.steps_done),
             elapsed_seconds=round(float(result.elapsed), 3),
             warnings=list(result.warnings),

@@ -82,6 +82,7 @@ class TrainResult:
     compiled: bool
     elapsed: float
     warnings: list[str] = field(default_factory=list)
+    compiled_from_step: int | None = None  # the step from which the compiled step ran (None: eager only)
     final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss (evaluation samples)
     final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
 
@@ -167,7 +168,7 @@ def sampler_tensors(config: RunConfig, table: InstanceTable, index: np.ndarray, 
     return {name: torch.as_tensor(np.asarray(value)[index], device=device) for name, value in params.items()}
 
 
-class _Chunk:
+class Chunk:
     """The state of one slice of instances, trained by one call of the step."""
 
     def __init__(self, table: InstanceTable, index: np.ndarray, config: RunConfig, device: torch.device, W0, b0):
@@ -189,11 +190,25 @@ class _Chunk:
                        self.importance, self.loss_sum, self.diverged, self.unique_seeds):
             torch._dynamo.maybe_mark_dynamic(tensor, 0)
 
+    def step_args(self, copy: bool = False) -> tuple:
+        """The step's arguments; with copy, fresh tensors of the same shapes, their instance
+        dimension marked dynamic as here, so a compile can run a step (and produce the very graph
+        the training will call) without touching the training state."""
+        args = (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.t, self.unique_seeds, self.seed_row,
+                self.data, self.importance, self.loss_sum, self.diverged, self.hyper)
+        return tuple(_copy_like(a) for a in args) if copy else args
+
     def run(self, step_fn) -> None:
-        step_fn(
-            self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.t, self.unique_seeds, self.seed_row,
-            self.data, self.importance, self.loss_sum, self.diverged, self.hyper,
-        )
+        step_fn(*self.step_args())
+
+
+def _copy_like(value):
+    if isinstance(value, dict):
+        return {k: _copy_like(v) for k, v in value.items()}
+    copy = value.clone()
+    if getattr(value, "_dynamo_weak_dynamic_indices", None):
+        torch._dynamo.maybe_mark_dynamic(copy, 0)
+    return copy
 
 
 def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
@@ -250,17 +265,14 @@ def _graph_key(config: RunConfig, device: torch.device) -> tuple:
     )
 
 
-def _compile(step_fn, on_warning: Callable[[str], None]):
-    try:
-        import torch._dynamo as dynamo
+def compile_step(step_fn):
+    """The fused step under torch.compile (compiled lazily, at its first call)."""
+    import torch._dynamo as dynamo
 
-        for name in ("recompile_limit", "cache_size_limit"):
-            if hasattr(dynamo.config, name):
-                setattr(dynamo.config, name, max(getattr(dynamo.config, name), 64))
-        return torch.compile(step_fn, fullgraph=True)
-    except Exception as exc:  # compile unavailable on this platform
-        on_warning(f"torch.compile unavailable ({type(exc).__name__}: {exc}); training eagerly")
-        return None
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(dynamo.config, name):
+            setattr(dynamo.config, name, max(getattr(dynamo.config, name), 64))
+    return torch.compile(step_fn, fullgraph=True)
 
 
 @dataclass
@@ -364,6 +376,69 @@ def evaluate_losses(config: RunConfig, table: InstanceTable, W: np.ndarray, b: n
     return evaluate(config, table, W, b, device).loss
 
 
+class StepPath:
+    """Which step function trains each step: the eager one from the first step, the compiled one
+    from the step boundary where it arrives (engine.compile_step), or the compiled one at once
+    when this process compiled that graph before. `stage` is what progress reports show:
+    "eager", "compiling" (eager, with the compiled step on its way) or "compiled"."""
+
+    def __init__(self, config: RunConfig, device, chunks: list[Chunk], warn: Callable[[str], None]):
+        from engine.compile_step import HotSwap
+
+        self.config = config
+        self.eager = make_train_step(config)
+        self.key = _graph_key(config, device)
+        self.fn = _COMPILED_STEPS.get(self.key) if config.compile else None
+        self.compiled_from: int | None = 0 if self.fn is not None else None
+        self.stage = "compiled" if self.fn is not None else "eager"
+        self.fn = self.fn or self.eager
+        self.hot = HotSwap(config, chunks[0], self.key, compile_step, warn) if config.compile and self.stage == "eager" else None
+        self._timing: tuple[int, float] | None = None  # (step, time) where eager timing began
+        self._rates: dict[str, float] = {}
+        self._swap_time: tuple[int, float] | None = None
+
+    def between_steps(self, done: int, steps_left: int) -> None:
+        """Called before each step: decide whether to compile, and swap when it is ready."""
+        from engine.compile_step import MEASURE_STEPS, worth_compiling
+
+        if self.hot is None:
+            return
+        now = time.perf_counter()
+        if self._timing is None and done >= 1:
+            self._timing = (done, now)  # the first step pays for warm-up: time from the second
+        if self.hot.stage == "eager" and self._timing is not None and done - self._timing[0] >= MEASURE_STEPS:
+            eager_rate = (done - self._timing[0]) / max(now - self._timing[1], 1e-9)
+            self._rates["eager"] = eager_rate
+            if worth_compiling(steps_left, eager_rate, self.hot.notes):
+                self.hot.start(self.eager)
+                self.stage = "compiling"
+            else:
+                self.hot = None  # staying eager: this run ends before a compiled step would pay
+                return
+        compiled = self.hot.poll() if self.hot.stage == "compiling" else None
+        if self.hot.stage == "failed":
+            self.stage = "eager"
+        if compiled is not None:
+            _COMPILED_STEPS[self.key] = compiled
+            self.fn, self.stage, self.compiled_from = compiled, "compiled", done
+            self._swap_time = (done, now)
+
+    def step(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            chunk.run(self.fn)
+
+    def close(self, done: int) -> None:
+        """The run's last step was `done`: remember the measured rates for the next decision."""
+        if self.hot is None:
+            return
+        if self._swap_time is not None:
+            swapped_at, since = self._swap_time
+            elapsed = time.perf_counter() - since
+            compiled_rate = (done - swapped_at) / elapsed if elapsed > 0.5 else None
+            self.hot.record_rates(self._rates.get("eager"), compiled_rate)
+        self.hot.close()
+
+
 def train(
     config: RunConfig,
     *,
@@ -396,17 +471,8 @@ def train(
         warn(f"activation {config.activation!r} has no written derivative: its gradient falls back to torch.func.vjp (slower)")
     K = len(table)
     W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
-    chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
-
-    eager_step = make_train_step(config)
-    step_fn, graph_key = None, _graph_key(config, device)
-    if config.compile:
-        step_fn = _COMPILED_STEPS.get(graph_key)
-        if step_fn is None:
-            step_fn = _compile(eager_step, warn)
-            if step_fn is not None:
-                _COMPILED_STEPS[graph_key] = step_fn
-    compiled = step_fn is not None
+    chunks = [Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
+    path = StepPath(config, device, chunks, warn)
 
     record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
     snap_steps = snapshot_schedule(config, K)
@@ -456,7 +522,8 @@ def train(
             status=status,
             steps_done=steps_done,
             device=describe_device(device),
-            compiled=compiled,
+            compiled=path.compiled_from is not None,
+            compiled_from_step=path.compiled_from,
             elapsed=elapsed,
             warnings=notes,
         )
@@ -485,51 +552,42 @@ def train(
             )
         )
 
-    if compiled:
-        report("compiling", 0, 0.0, 0.0, np.full(K, np.nan))
-        try:
-            for chunk in chunks:  # the first call compiles; it is also step 0 of each chunk
-                chunk.run(step_fn)
-        except Exception as exc:
-            warn(f"compiling the training step failed ({type(exc).__name__}); training eagerly instead")
-            _COMPILED_STEPS.pop(graph_key, None)
-            compiled, step_fn = False, None
-            chunks = [_Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
-    if not compiled:
-        step_fn = eager_step
-        for chunk in chunks:
-            chunk.run(step_fn)
-    # Step 0 has run above (compilation stays outside the timed region); `done` counts steps.
+    # Training starts at once on the eager step; the compiled one takes over when it is ready.
     started = time.perf_counter()
     last_report = last_checkpoint = started
-    interval_start, done, status = 0, 1, "completed"
-    while True:
-        if done % record_every == 0 or done == config.steps:
-            loss_rows.append(take_loss_row(done - interval_start))
-            loss_steps.append(done)
-            interval_start = done
-        if len(snapshots) < len(snap_steps) and snap_steps[len(snapshots)] == done:
-            snapshots.append(gather("W"))
-        if done == config.steps:
-            break
-        if should_stop is not None and should_stop():
-            status = "cancelled"
-            if interval_start < done:
+    interval_start, done, status = 0, 0, "completed"
+    report(path.stage, 0, 0.0, 0.0, np.full(K, np.nan))
+    try:
+        while True:
+            if done and (done % record_every == 0 or done == config.steps):
                 loss_rows.append(take_loss_row(done - interval_start))
                 loss_steps.append(done)
-            break
-        now = time.perf_counter()
-        if now - last_report >= progress_interval:
-            losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
-            report("training", done, now - started, (done - 1) / max(now - started, 1e-9), losses)
-            last_report = now
-        if on_checkpoint is not None and now - last_checkpoint >= checkpoint_interval:
-            on_checkpoint(result("checkpoint", done, now - started))
-            last_checkpoint = now
-        for chunk in chunks:
-            chunk.run(step_fn)
-        done += 1
+                interval_start = done
+            if len(snapshots) < len(snap_steps) and snap_steps[len(snapshots)] == done:
+                snapshots.append(gather("W"))
+            if done == config.steps:
+                break
+            if should_stop is not None and should_stop():
+                status = "cancelled"
+                if interval_start < done:
+                    loss_rows.append(take_loss_row(done - interval_start))
+                    loss_steps.append(done)
+                break
+            path.between_steps(done, config.steps - done)
+            now = time.perf_counter()
+            if now - last_report >= progress_interval:
+                losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
+                report(path.stage, done, now - started, done / max(now - started, 1e-9), losses)
+                last_report = now
+            if on_checkpoint is not None and now - last_checkpoint >= checkpoint_interval:
+                on_checkpoint(result("checkpoint", done, now - started))
+                last_checkpoint = now
+            path.step(chunks)
+            done += 1
+    finally:
+        path.close(done)
     elapsed = time.perf_counter() - started
     final = result(status, done, elapsed)
-    report("done", done, elapsed, (done - 1) / max(elapsed, 1e-9), final.loss_history[-1])
+    report("done", done, elapsed, done / max(elapsed, 1e-9),
+           final.loss_history[-1] if len(final.loss_history) else np.full(K, np.nan))
     return final

@@ -35,6 +35,22 @@ RUNS = [
 ]
 
 
+def train_sweep(store: RunStore) -> None:
+    """A small lr x init sweep of the sparsity preset, recorded as one sweep like `--sweep` does."""
+    from engine.sweep_plan import SweepPlan, new_sweep_id
+
+    plan = SweepPlan(preset_config("sparsity", **{**SMALL, "steps": 1000}), ["relu"],
+                     {"lr": [1e-3, 3e-3, 1e-2], "init": ["xavier", "xavier_batched"]})
+    sweep_id = new_sweep_id("sparsity")
+    ids = []
+    for point in plan.points():
+        record = run_experiment(point.config, store, progress_interval=3600,
+                                extra={"sweep": {"id": sweep_id, "axes": point.axes}})
+        ids.append(record.id)
+    store.record_sweep(sweep_id, plan.describe(), ids)
+    print(f"trained sweep {sweep_id}: {len(ids)} runs")
+
+
 def train_runs(store: RunStore) -> dict[tuple[str, str], str]:
     ids = {}
     for preset, activation, overrides in RUNS:
@@ -85,12 +101,20 @@ async def shoot(data_dir: Path, ids: dict, out: Path, size: tuple[int, int]) -> 
         launch.query_one("#field-compile").value = False
         await pilot.pause()
         await pilot.press("ctrl+r")  # seven phase runs: the first trains, six wait in the queue
-        job = app.queue.jobs[0]
-        while job.progress is None or job.fraction_done < 0.15:
+        view = app.screen
+        while view.live_run is None or view.live_run.state.fraction_done < 0.15:
             await asyncio.sleep(0.2)
         await save(app, pilot, "run-live")
-        app.queue.cancel_all()
-        await app.queue.wait_idle()
+        for run in list(app.live_runs.runs.values()):
+            app.live_runs.cancel(run.id)
+        await pilot.press("escape")
+        runs = app.screen
+        runs.table.toggle_grouping()
+        sweep = next(key for key in runs.table.rows if str(key.value).startswith("sweep:"))
+        runs.table.move_cursor(row=runs.table.get_row_index(sweep))
+        await save(app, pilot, "runs-sweeps")
+        await pilot.press("enter")
+        await save(app, pilot, "sweep")
 
 
 def main() -> None:
@@ -101,6 +125,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="supertui-shots-") as tmp:
         data_dir = Path(tmp)
         ids = train_runs(RunStore(data_dir))
+        train_sweep(RunStore(data_dir))
         for size in ((120, 40), (80, 24)):
             asyncio.run(shoot(data_dir, ids, args.out, size))
 

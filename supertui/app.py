@@ -1,16 +1,21 @@
-"""The supertui app: the run store, the training queue and the screens, wired together."""
+"""The supertui app: a client of the data directory. It lists and opens runs, submits new ones to
+the queue and tails the live ones; it never trains. Runs go on when it quits."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 
+from engine.errors import ConfigError, StoreError
 from engine.store import RunStore
 from supertui.commands import SupertuiCommands
-from supertui.jobs import JobQueue
-from supertui.messages import ExportFinished, JobFailed, JobFinished, JobProgress, JobStarted, JobUpdated, JobWarning, RunsChanged
+from supertui.live_runs import LIST_EVERY, PROGRESS_INTERVAL, LiveRuns
+from supertui.messages import ExportFinished, LiveRunUpdated, RunsChanged
+
+HEARTBEAT_SECONDS = 10.0  # the scheduler keeps a warm worker while an app says it is here
 
 
 class SupertuiApp(App[int]):
@@ -29,12 +34,84 @@ class SupertuiApp(App[int]):
     def __init__(self, data_dir: str | Path | None = None):
         super().__init__()
         self.store = RunStore(data_dir)
-        self.queue = JobQueue(self, self.store)
+        self.live_runs = LiveRuns(self.store)
+        self._ticks = 0
+        self._heartbeat = None
 
     def get_default_screen(self):
         from supertui.screens.runs import RunsScreen
 
         return RunsScreen()
+
+    def on_mount(self) -> None:
+        self.set_interval(PROGRESS_INTERVAL, self._follow_live_runs)
+        self.call_after_refresh(self._first_look)
+
+    def _first_look(self) -> None:
+        """After the first paint: find the live runs, and wake the scheduler for a queue that
+        waits (a scheduler that died, a machine that rebooted)."""
+        self._follow_live_runs(list_runs=True)
+        if any(run.status == "queued" for run in self.live_runs.runs.values()):
+            self.wake_scheduler()
+
+    # The queue ------------------------------------------------------------------------------
+    def wake_scheduler(self) -> None:
+        """Make sure the data directory's scheduler runs (it then keeps a worker warm while this
+        app is open, so a launch starts training at once)."""
+        from engine.scheduler import ensure_scheduler, heartbeat
+
+        try:
+            self._heartbeat = heartbeat(self.store)
+            ensure_scheduler(self.store)
+        except OSError as exc:
+            self.notify(f"cannot start the scheduler: {exc}", severity="error")
+
+    def _follow_live_runs(self, list_runs: bool = False) -> None:
+        self._ticks += 1
+        if list_runs or self._ticks % LIST_EVERY == 0:
+            try:
+                changed, ended = self.live_runs.refresh()
+            except OSError as exc:
+                self.log.error(f"listing live runs failed: {exc}")
+                return
+            for run in changed + ended:
+                self._broadcast(run)  # screens update their rows: no full reload of the run list
+            for run in ended:
+                self._announce_end(run)
+            if self._heartbeat is not None and self._ticks % int(HEARTBEAT_SECONDS / PROGRESS_INTERVAL) == 0:
+                self._heartbeat.touch()
+        for run in self.live_runs.poll():
+            self._broadcast(run)
+
+    def _announce_end(self, run) -> None:
+        record = run.record
+        if record.status == "failed":
+            self.notify(record.error or "no reason recorded", title=f"{run.label} failed", severity="error", timeout=10)
+        else:
+            self.notify(f"{record.id} {record.status}", title=run.label)
+
+    def _broadcast(self, run) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(LiveRunUpdated(run))
+
+    def submit(self, points: list, sweep=None, executor: dict | None = None) -> list:
+        """Queue runs (sweep points from engine.sweep_plan) and wake the scheduler; returns the
+        queued records, already followed."""
+        from engine.sweep_plan import new_sweep_id
+
+        sweep_id = new_sweep_id(points[0].config.preset) if sweep is not None else None
+        records = []
+        for point in points:
+            extra = {"executor": executor} if executor else {}
+            if sweep_id:
+                extra["sweep"] = {"id": sweep_id, "axes": point.axes}
+            records.append(self.store.submit(point.config, extra=extra))
+        if sweep_id:
+            self.store.record_sweep(sweep_id, sweep.describe(), [r.id for r in records])
+        self.wake_scheduler()
+        for record in records:
+            self._broadcast(self.live_runs.follow(record))
+        return records
 
     # Screens ------------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -46,21 +123,19 @@ class SupertuiApp(App[int]):
     def action_new_run(self) -> None:
         from supertui.screens.launch import LaunchScreen
 
+        self.wake_scheduler()  # a worker warms up while the form is filled in
         self.push_screen(LaunchScreen())
 
     def open_run(self, run_id: str) -> None:
         from supertui.screens.run_view import RunViewScreen
 
-        job = self.queue.job_for_run(run_id)
-        if job is not None and job.active:
-            self.push_screen(RunViewScreen.for_job(job))
-        else:
-            self.push_screen(RunViewScreen.for_record(self.store.load(run_id)))
-
-    def open_job(self, job) -> None:
-        from supertui.screens.run_view import RunViewScreen
-
-        self.push_screen(RunViewScreen.for_job(job))
+        try:
+            record = self.store.load(run_id)
+        except (StoreError, ConfigError) as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        live = self.live_runs.get(run_id) or (self.live_runs.follow(record) if record.is_live else None)
+        self.push_screen(RunViewScreen(record, live))
 
     def open_compare(self, run_ids: list[str]) -> None:
         if len(run_ids) < 2:
@@ -68,7 +143,12 @@ class SupertuiApp(App[int]):
             return
         from supertui.screens.compare import CompareScreen
 
-        self.push_screen(CompareScreen([self.store.load(run_id) for run_id in run_ids]))
+        try:
+            records = [self.store.load(run_id) for run_id in run_ids]
+        except (StoreError, ConfigError) as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.push_screen(CompareScreen(records))
 
     def action_compare_marked(self) -> None:
         from supertui.screens.runs import RunsScreen
@@ -79,83 +159,42 @@ class SupertuiApp(App[int]):
     def action_show_data_dir(self) -> None:
         path = str(self.store.data_dir)
         self.copy_to_clipboard(path)
-        self.notify(f"{path}\n(copied to the clipboard)", title="Data directory")
+        self.notify(f"{path}\n(copied to the clipboard)", title="Data directory", markup=False)
 
     # Quitting -----------------------------------------------------------------------------
     async def action_quit(self) -> None:
-        if self.queue.running is None:
-            self.exit(0)
-            return
-        from supertui.screens.confirm import ConfirmScreen
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_worker(self._cancel_and_exit(), name="quit", exclusive=True)
-
-        self.push_screen(
-            ConfirmScreen("A run is still training. Stop it, save it as cancelled, and quit?", yes="Stop and quit"),
-            answered,
-        )
-
-    async def _cancel_and_exit(self) -> None:
-        self.notify("Stopping the run and saving it…")
-        self.queue.cancel_all()
-        await self.queue.wait_idle()
         self.exit(0)
 
     def on_unmount(self) -> None:
-        # However the app ends (even by a crash), no training thread outlives it: each stops
-        # within a step and saves its run as cancelled.
-        self.queue.cancel_all()
+        if self._heartbeat is not None:
+            self._heartbeat.unlink(missing_ok=True)
 
-    # Worker messages (posted from the training thread) -------------------------------------
-    def on_job_started(self, message: JobStarted) -> None:
-        self._broadcast(self.queue.on_started(message))
-        self.post_message(RunsChanged())
+    def farewell(self) -> str | None:
+        """What to say on the terminal after quitting: runs go on without the app."""
+        training = len(self.live_runs.training)
+        queued = len(self.live_runs.runs) - training
+        if not training and not queued:
+            return None
+        parts = [f"{training} training" if training else "", f"{queued} queued" if queued else ""]
+        return (f"supertui: your runs go on without the app ({', '.join(p for p in parts if p)}); "
+                f"`supertui jobs` lists them, `supertui` shows them live again.")
 
-    def on_job_progress(self, message: JobProgress) -> None:
-        self._broadcast(self.queue.on_progress(message))
-
-    def on_job_warning(self, message: JobWarning) -> None:
-        self._broadcast(self.queue.on_warning(message))
-        self.notify(message.text, title="Training", severity="warning")
-
-    def on_job_finished(self, message: JobFinished) -> None:
-        job = self.queue.on_finished(message)
-        self._broadcast(job)
-        self.post_message(RunsChanged())
-        if job is not None:
-            self.notify(f"{message.run_id} {message.status}", title=job.label)
-
-    def on_job_failed(self, message: JobFailed) -> None:
-        job = self.queue.on_failed(message)
-        self._broadcast(job)
-        self.post_message(RunsChanged())
-        self.notify(message.error, title="Training failed", severity="error", timeout=10)
-
+    # Background work ------------------------------------------------------------------------
     def on_export_finished(self, message: ExportFinished) -> None:
         if message.error:
-            self.notify(message.error, title="Export failed", severity="error", timeout=10)
+            self.notify(message.error, title="Export failed", severity="error", timeout=10, markup=False)
         else:
-            self.notify(f"{len(message.paths)} file(s) in {message.out_dir}", title="Exported")
+            self.notify(f"{len(message.paths)} file(s) in {message.out_dir}", title="Exported", markup=False)
 
     def on_runs_changed(self, message: RunsChanged) -> None:
         for screen in self.screen_stack:
             screen.post_message(RunsChanged())
 
-    def job_queue_changed(self) -> None:
-        """Screens call this after submitting or cancelling, so every queue view redraws."""
-        for job in self.queue.jobs:
-            self._broadcast(job)
-
-    def _broadcast(self, job) -> None:
-        if job is None:
-            return
-        for screen in self.screen_stack:
-            screen.post_message(JobUpdated(job))
-
 
 def run_app(data_dir: str | None = None) -> int:
     app = SupertuiApp(data_dir)
     app.run()
+    message = app.farewell()
+    if message:
+        print(message, file=sys.stderr)
     return app.return_code or 0

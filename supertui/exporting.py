@@ -19,11 +19,11 @@ def export_in_background(app, records: list) -> None:
     base = app.store.data_dir / EXPORT_DIR
 
     def export() -> None:
-        from engine.export import export_runs, free_destination
+        from engine.export import export_runs, free_destination, plan_exports
 
         out_dir = base
         try:
-            out_dir = free_destination(records, base, "png")
+            out_dir = free_destination(base, [p.path.name for p in plan_exports(records, base, "png")])
             paths = export_runs(records, out_dir, fmt="png", force=False)
         except Exception as exc:
             app.post_message(ExportFinished([], str(out_dir), f"{type(exc).__name__}: {exc}"))
@@ -31,4 +31,26 @@ def export_in_background(app, records: list) -> None:
             app.post_message(ExportFinished([str(p) for p in paths], str(out_dir)))
 
     app.notify(f"exporting {len(records)} run(s) to {base}…", timeout=3, markup=False)
+    app.run_worker(export, name="export", group="export", thread=True, exit_on_error=False)
+
+
+def export_sweep_in_background(app, sweep_id: str, records: list) -> None:
+    """The sweep's summary figure under <data dir>/exports (or the first free numbered folder
+    beside it, never over an earlier export); the app is told by ExportFinished."""
+    base = app.store.data_dir / EXPORT_DIR
+
+    def export() -> None:
+        from engine.export import export_sweep, free_destination
+        from engine.store import validate_run_id
+
+        out_dir = base
+        try:
+            out_dir = free_destination(base, [f"{validate_run_id(sweep_id)}.png"])
+            path = export_sweep(sweep_id, records, out_dir, fmt="png", force=False)
+        except Exception as exc:
+            app.post_message(ExportFinished([], str(out_dir), f"{type(exc).__name__}: {exc}"))
+        else:
+            app.post_message(ExportFinished([str(path)], str(out_dir)))
+
+    app.notify(f"exporting the summary of {sweep_id} to {base}…", timeout=3, markup=False)
     app.run_worker(export, name="export", group="export", thread=True, exit_on_error=False)

@@ -1,8 +1,8 @@
-"""Messages between the training workers, the app and its screens.
+"""Messages between the app and its screens.
 
-Workers run in threads and talk to the interface only through `post_message` (the one
-thread-safe call); the app applies each message to its `Job` on the main thread, then tells
-every screen with `JobUpdated`, so no widget ever reads state a thread is writing.
+The app follows the data directory's live runs (supertui.live_runs) on its own event loop and
+tells every screen what changed; background workers (export) talk back only through
+`post_message`, the one thread-safe call, so no widget ever reads state a thread is writing.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from engine.train import TrainProgress
-    from supertui.jobs import Job
+    from supertui.live_runs import LiveRun
 
 
 @dataclass(eq=False)
@@ -23,44 +22,12 @@ class _DataMessage(Message, bubble=False):
     None bubble: the app forwards them to each screen itself, and a bubbling copy would loop."""
 
 
-# From a training worker (thread) to the app.
 @dataclass(eq=False)
-class JobStarted(_DataMessage, bubble=False):
-    job_id: int
-    run_id: str
+class LiveRunUpdated(_DataMessage, bubble=False):
+    """A queued or training run made progress or changed status; `run` is already up to date
+    (an ended run carries its final record and `run.active` is False)."""
 
-
-@dataclass(eq=False)
-class JobProgress(_DataMessage, bubble=False):
-    job_id: int
-    progress: "TrainProgress"
-
-
-@dataclass(eq=False)
-class JobWarning(_DataMessage, bubble=False):
-    job_id: int
-    text: str
-
-
-@dataclass(eq=False)
-class JobFinished(_DataMessage, bubble=False):
-    job_id: int
-    run_id: str
-    status: str  # "completed" | "cancelled"
-
-
-@dataclass(eq=False)
-class JobFailed(_DataMessage, bubble=False):
-    job_id: int
-    error: str
-
-
-# From the app to its screens.
-@dataclass(eq=False)
-class JobUpdated(_DataMessage, bubble=False):
-    """A job changed state or made progress; `job` is already up to date."""
-
-    job: "Job"
+    run: "LiveRun"
 
 
 @dataclass(eq=False)

@@ -1,6 +1,6 @@
-"""Where the run view's data come from: a live job (its latest progress report) or a saved run
-(its arrays, or a W snapshot while scrubbing). The panes draw a `RunData` and never ask which;
-so another live source (a worker process writing the store) replaces `RunSource` alone.
+"""Where the run view's data come from: a live run (what its worker publishes in the run folder,
+tailed by supertui.live_runs) or a saved run (its arrays, or a W snapshot while scrubbing). The
+panes draw a `RunData` and never ask which; a run looks the same whichever process started it.
 """
 
 from __future__ import annotations
@@ -12,10 +12,16 @@ import numpy as np
 from rich.text import Text
 
 from engine.config import RunConfig
-from engine.store import RunArrays, RunRecord, StoreError
+from engine.errors import ConfigError
+from engine.store import RunArrays, RunRecord, RunStore, StoreError
 from engine.sweep import InstanceTable, instance_table
-from supertui.jobs import RUNNING, Job
+from supertui.live_runs import LiveRun
 from supertui.widgets.job_queue import format_seconds
+
+STATUS_STYLES = {"completed": "bold green", "running": "bold cyan", "queued": "bold blue", "failed": "bold red",
+                 "interrupted": "bold magenta"}
+STAGE_WORDS = {"eager": "eager step", "compiling": "eager step, compiling alongside", "compiled": "compiled step",
+               "training": "", "starting": "starting"}
 
 
 @dataclass(frozen=True)
@@ -34,49 +40,53 @@ class RunData:
 
 
 class RunSource:
-    """A job while it trains, then (once saved) its run record; or a saved record alone."""
+    """A run while it is queued or trains (through `live`), then its saved record."""
 
-    def __init__(self, job: Job | None = None, record: RunRecord | None = None,
-                 on_error: Callable[[str], None] | None = None):
-        if job is None and record is None:
-            raise ValueError("RunSource needs a job or a record")
-        self.job = job
+    def __init__(self, record: RunRecord, live: LiveRun | None = None, on_error: Callable[[str], None] | None = None):
         self.record = record
-        self.config = job.config if job is not None else record.config
+        self.live_run = live if live is not None and live.active else None
+        self.config = record.config
         self.on_error = on_error or (lambda message: None)
         self._table: InstanceTable | None = None  # the config's instances, for the live weights
+        if self.live_run is not None:
+            self.live_run.watch(True)
+
+    def close(self) -> None:
+        if self.live_run is not None:
+            self.live_run.watch(False)
+            self.live_run = None
 
     @property
     def live(self) -> bool:
-        return self.record is None
+        return self.live_run is not None
 
     @property
-    def run_id(self) -> str | None:
-        return self.record.id if self.record is not None else self.job.run_id
+    def run_id(self) -> str:
+        return self.record.id
 
     @property
     def active(self) -> bool:
-        return self.job is not None and self.job.active
+        return self.live_run is not None and self.live_run.active
 
     def arrays(self) -> RunArrays | None:
-        if self.record is None or not self.record.has_arrays:
+        if self.live or not self.record.has_arrays:
             return None
         try:
             return self.record.arrays
         except StoreError as exc:
             self.on_error(str(exc))
-            self.record = None if self.job is not None else self.record
             return None
 
-    def refresh(self, store) -> bool:
-        """After a job update: once the job has finished and saved, read the saved run. True when
-        the source changed from live to saved."""
-        if self.job is None or self.job.active or self.record is not None or not self.job.run_id:
+    def refresh(self, store: RunStore) -> bool:
+        """After the live run changed: once it has ended, read the saved run. True when the
+        source turned from live to saved."""
+        if self.live_run is None or self.live_run.active:
             return False
+        self.close()
         try:
-            self.record = store.load(self.job.run_id)
-        except StoreError:
-            return False
+            self.record = store.load(self.record.id)
+        except (StoreError, ConfigError) as exc:
+            self.on_error(str(exc))
         return True
 
     def data(self, scrub: int | None = None) -> RunData:
@@ -92,47 +102,69 @@ class RunSource:
                 W, moment = arrays.snapshots[scrub], f"step {step:,}"
             return RunData(self.config, arrays.instances, W, losses, moment, arrays.loss_steps, arrays.loss_history,
                            arrays.snapshot_steps, live=False)
-        W = losses = None
-        moment = "waiting for the first weights"
-        if self.job is not None and self.job.progress is not None and self.job.progress.W is not None:
-            p = self.job.progress
-            W, losses = p.W, (p.losses if np.isfinite(p.losses).any() else None)
-            moment = f"live, step {p.step:,}"
-        steps, history = self.job.history.as_arrays() if self.job is not None else (np.zeros(0), np.zeros((0, 0)))
         if self._table is None:
             self._table = instance_table(self.config)
+        W = losses = None
+        moment = "waiting for the first weights"
+        steps, history = np.zeros(0, dtype=np.int64), np.zeros((0, len(self._table)), dtype=np.float32)
+        if self.live_run is not None:
+            state = self.live_run.state
+            if state.W is not None:
+                W = state.W
+                losses = state.losses if state.losses is not None and np.isfinite(state.losses).any() else None
+                moment = f"live, step {state.step:,}"
+            steps, history = state.history_steps, state.history
         return RunData(self.config, self._table, W, losses, moment, steps, history, None, live=True)
 
     def progress_step(self) -> int:
-        """The step of the latest progress report (-1 before the first): one tick of live time."""
-        return self.job.progress.step if self.job is not None and self.job.progress is not None else -1
+        """The step of the latest progress report (-1 when not live): one tick of live time."""
+        return self.live_run.state.step if self.live_run is not None else -1
 
     def status(self) -> Text:
+        record = self.live_run.record if self.live_run is not None else self.record
+        status = record.status
         text = Text()
-        status = self.record.status if self.record is not None else (self.job.state if self.job else "?")
-        style = "bold green" if status == "completed" else "bold cyan" if status in ("running", RUNNING) else "bold yellow"
-        text.append(f"{status}", style=style)
+        text.append(status, style=STATUS_STYLES.get(status, "bold yellow"))
         cfg = self.config
         text.append(f"  n={cfg.n} m={cfg.m}  {cfg.num_instances} instance(s)  ")
-        if self.record is not None:
-            m = self.record.manifest
-            text.append(f"{m.get('device') or '?'}  {m.get('steps_done', 0):,}/{cfg.steps:,} steps in {format_seconds(m.get('elapsed_seconds'))}")
-            rate = (m.get("steps_done") or 0) / max(m.get("elapsed_seconds") or 0, 1e-9)
-            if m.get("elapsed_seconds"):
-                text.append(f" ({rate:,.0f} it/s)")
-            if self.record.final_loss is not None:
-                text.append(f"  final loss {self.record.final_loss:.4g}")
-        elif self.job is not None:
-            p = self.job.progress
-            if p is None:
-                text.append("waiting to start" if self.job.state == "pending" else "starting…")
-            elif p.stage == "compiling":
-                text.append("compiling the training step…")
-            else:
-                text.append(f"step {p.step:,}/{p.steps:,}  {p.steps_per_second:,.0f} it/s  {format_seconds(p.seconds_left)} left")
-                text.append(f"  ({100 * self.job.fraction_done:.0f}%)", style="bold")
-            if self.job.state == RUNNING:
-                text.append("   x cancels", style="dim")
-            if self.job.error:
-                text.append(f"  {self.job.error}", style="red")
+        if self.live_run is not None:
+            self._live_status(text, self.live_run)
+        else:
+            self._saved_status(text, record)
+        if record.error:
+            text.append(f"  {record.error}", style="red")
         return text
+
+    @staticmethod
+    def _live_status(text: Text, run: LiveRun) -> None:
+        if run.status == "queued":
+            text.append("waiting for a free device (supertui jobs lists the queue)")
+            return
+        state = run.state
+        if run.where:
+            text.append(f"{run.where}  ")
+        if state.step == 0 and state.stage in ("starting", "compiling"):
+            text.append("starting…")
+        else:
+            text.append(f"step {state.step:,}/{state.steps:,}  {state.steps_per_second:,.0f} it/s  "
+                        f"{format_seconds(state.seconds_left)} left")
+            text.append(f"  ({100 * state.fraction_done:.0f}%)", style="bold")
+            words = STAGE_WORDS.get(state.stage, state.stage)
+            if words:
+                text.append(f"  {words}", style="italic")
+        text.append("   x cancels", style="dim")
+
+    @staticmethod
+    def _saved_status(text: Text, record: RunRecord) -> None:
+        m = record.manifest
+        where = m.get("device") or "?"
+        host = m.get("host")
+        executor = m.get("executor")
+        if isinstance(executor, dict) and executor.get("kind") == "ray" and host:
+            where += f" on {host} (ray)"
+        elapsed = m.get("elapsed_seconds")
+        text.append(f"{where}  {m.get('steps_done') or 0:,}/{record.config.steps:,} steps in {format_seconds(elapsed)}")
+        if isinstance(elapsed, (int, float)) and elapsed > 0:
+            text.append(f" ({(m.get('steps_done') or 0) / elapsed:,.0f} it/s)")
+        if isinstance(record.final_loss, (int, float)):
+            text.append(f"  final loss {record.final_loss:.4g}")

@@ -43,14 +43,18 @@ def kill_processes_using(data_dir: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated_data_dir(tmp_path_factory, monkeypatch):
+def isolated_data_dir(tmp_path_factory, monkeypatch, request):
     data_dir = tmp_path_factory.mktemp("supertui-data")
     monkeypatch.setenv("SUPERTUI_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SUPERTUI_SCHEDULER_IDLE", "2")
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("COLORTERM", "truecolor")
+    # A test that keeps its runs in tmp_path instead: its processes go too.
+    other = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
     yield data_dir
     kill_processes_using(data_dir)
+    if other is not None:
+        kill_processes_using(other)
 
 
 @pytest.fixture

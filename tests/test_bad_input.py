@@ -125,20 +125,21 @@ def test_export_never_writes_outside_out_whatever_a_run_folder_says(isolated_dat
 
 
 def test_the_apps_export_never_overwrites(isolated_data_dir):
-    from engine.export import export_runs, free_destination
+    from engine.export import export_runs, free_destination, plan_exports
 
     write_run(isolated_data_dir, GOOD)
     records = [RunStore(isolated_data_dir).load(GOOD)]
     base = isolated_data_dir / "exports"
-    first = free_destination(records, base)
+    names = [p.path.name for p in plan_exports(records, base)]
+    first = free_destination(base, names)
     assert first == base
     export_runs(records, first)
     before = {p: p.stat().st_mtime_ns for p in base.iterdir()}
-    second = free_destination(records, base)
+    second = free_destination(base, names)
     assert second == base.with_name("exports-2")
     export_runs(records, second)
     assert {p: p.stat().st_mtime_ns for p in base.iterdir()} == before
-    assert sorted(p.name for p in second.iterdir()) == sorted(before_path.name for before_path in before)
+    assert sorted(p.name for p in second.iterdir()) == sorted(p.name for p in before)
 
 
 # --------------------------------------------------------------------------- unwritable and full disks

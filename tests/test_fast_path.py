@@ -9,6 +9,8 @@ real (marked slow: a cold compile takes 10-30 s on 2 cores, a warm one a few).
 from __future__ import annotations
 
 import importlib
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,24 +138,48 @@ def phase_grid_config(**changes) -> RunConfig:
 
 
 @pytest.mark.slow
-def test_compiled_and_eager_paths_agree_per_instance():
-    stages = []
-    compiled = train(phase_grid_config(), on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
-    eager = train(phase_grid_config(compile=False))
-    assert compiled.compiled and not eager.compiled
-    assert stages[0] == "compiling" and stages[-1] == "done"  # compiling is shown, never mistaken for a hang
-    np.testing.assert_allclose(compiled.final_loss, eager.final_loss, rtol=0.03, atol=1e-4)
-    for Wc, We in zip(compiled.W, eager.W):
-        assert classify(Wc) == classify(We)
-    np.testing.assert_allclose(compiled.W, eager.W, rtol=1e-2, atol=1e-3)
-    # a new learning rate, step count and grid size reuse the compiled graph: no recompiling
-    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-    again = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3))
-    assert again.compiled and torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs
+class StopWhenCompiled:
+    """should_stop for a long run: slow the eager steps a little (so the compiling helper gets the
+    CPU on a busy machine), and stop `after` steps once the compiled step has taken over."""
+
+    def __init__(self, after: int = 40, timeout: float = 600.0):
+        self.after, self.deadline = after, time.monotonic() + timeout
+        self.stages: list[str] = []
+        self.compiled_steps = 0
+
+    def progress(self, p) -> None:
+        self.stages.append(p.stage)
+
+    def __call__(self) -> bool:
+        if self.stages and self.stages[-1] == "compiled":
+            self.compiled_steps += 1
+            return self.compiled_steps > self.after
+        time.sleep(0.02)
+        return time.monotonic() > self.deadline
 
 
 @pytest.mark.slow
-def test_compiled_path_flags_a_nan_without_spreading_it(monkeypatch):
+def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch):
+    """Eager from the first step, the compiled step swapped in mid-run with the same state: the
+    physics is the eager run's (same phase per instance, losses within a few percent)."""
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    stop = StopWhenCompiled()
+    swapped = train(phase_grid_config(steps=1_000_000), should_stop=stop, on_progress=stop.progress,
+                    progress_interval=0.0)
+    assert swapped.compiled and 0 < swapped.compiled_from_step < swapped.steps_done, "the swap happened mid-run"
+    assert stop.stages[0] == "eager" and "compiling" in stop.stages and stop.stages[-1] == "done"
+    assert stop.stages.index("compiling") < stop.stages.index("compiled")
+    eager = train(phase_grid_config(steps=swapped.steps_done, compile=False))
+    np.testing.assert_allclose(swapped.final_loss, eager.final_loss, rtol=0.03, atol=1e-4)
+    for Ws, We in zip(swapped.W, eager.W):
+        assert classify(Ws) == classify(We)
+    # the same graph, again: no helper, no waiting, compiled from the first step
+    again = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3))
+    assert again.compiled and again.compiled_from_step == 0
+
+
+@pytest.mark.slow
+def test_the_compiled_step_flags_a_nan_without_spreading_it(monkeypatch):
     real_init = train_module.init_weights
 
     def poisoned_init(*args, **kwargs):
@@ -162,40 +188,52 @@ def test_compiled_path_flags_a_nan_without_spreading_it(monkeypatch):
         return W, b
 
     monkeypatch.setattr(train_module, "init_weights", poisoned_init)
-    config = phase_grid_config(steps=50)
-    result = train(config)
+    config = phase_grid_config(steps=1_000_000)
+    stop = StopWhenCompiled()
+    result = train(config, should_stop=stop, on_progress=stop.progress, progress_interval=0.0)
     assert result.compiled
     assert result.diverged.tolist() == [k == 4 for k in range(config.num_instances)]
     others = np.arange(config.num_instances) != 4
     assert np.isfinite(result.W[others]).all() and np.isfinite(result.loss_history[:, others]).all()
 
 
+def _warm(monkeypatch):
+    """As if this machine had compiled the graph before: the compile is loaded in-process at once."""
+    from engine import compile_step
+
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls(warm_seconds=1.0)))
+
+
 def test_compile_failure_trains_eagerly_with_one_warning(monkeypatch):
-    def broken(step_fn, on_warning):
+    def broken(step_fn):
         def fails(*args):
             raise RuntimeError("inductor: no C++ compiler")
 
         return fails
 
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})  # nothing compiled by earlier tests
-    monkeypatch.setattr(train_module, "_compile", broken)
+    _warm(monkeypatch)
+    monkeypatch.setattr(train_module, "compile_step", broken)
     warnings_seen = []
-    config = phase_grid_config(steps=20)
-    result = train(config, on_warning=warnings_seen.append)
-    assert not result.compiled and result.status == "completed"
-    assert len(warnings_seen) == 1 and "eagerly" in warnings_seen[0] and "\n" not in warnings_seen[0]
-    np.testing.assert_allclose(result.W, train(config.replace(compile=False)).W)
+    polls = []
+    config = phase_grid_config(steps=100_000)
+    result = train(config, on_warning=warnings_seen.append, should_stop=lambda: polls.append(1) or len(polls) > 400)
+    assert not result.compiled and result.status == "cancelled"
+    assert len(warnings_seen) == 1 and "eager" in warnings_seen[0] and "\n" not in warnings_seen[0]
+    np.testing.assert_allclose(result.W, train(config.replace(steps=result.steps_done, compile=False)).W)
 
 
 def test_compile_unavailable_trains_eagerly_with_one_warning(monkeypatch):
     def unavailable(*args, **kwargs):
         raise RuntimeError("torch.compile is not supported on this platform")
 
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    _warm(monkeypatch)
     monkeypatch.setattr(torch, "compile", unavailable)
     warnings_seen = []
-    result = train(phase_grid_config(steps=5), on_warning=warnings_seen.append)
-    assert not result.compiled and len(warnings_seen) == 1 and "eagerly" in warnings_seen[0]
+    polls = []
+    result = train(phase_grid_config(steps=100_000), on_warning=warnings_seen.append,
+                   should_stop=lambda: polls.append(1) or len(polls) > 400)
+    assert not result.compiled and len(warnings_seen) == 1 and "eager" in warnings_seen[0]
     assert result.warnings == warnings_seen
 
 
@@ -204,6 +242,40 @@ def test_no_compile_means_no_compiling_stage():
     result = train(phase_grid_config(steps=5, compile=False), on_progress=lambda p: stages.append(p.stage),
                    progress_interval=0.0)
     assert not result.compiled and "compiling" not in stages and result.warnings == []
+
+
+def test_a_run_too_short_to_pay_for_compiling_never_starts_one(monkeypatch):
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    stages = []
+    result = train(phase_grid_config(steps=60), on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
+    assert not result.compiled and set(stages) <= {"eager", "done"}
+
+
+def test_cancel_while_compiling_is_immediate_and_leaves_no_helper(monkeypatch):
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    from engine import compile_step
+
+    monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))  # cold: a helper
+    stages, asked = [], []
+
+    def should_stop():
+        if stages and stages[-1] == "compiling" and not asked:
+            asked.append(time.monotonic())
+        return bool(asked)
+
+    result = train(phase_grid_config(steps=1_000_000), should_stop=should_stop,
+                   on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
+    assert result.status == "cancelled" and "compiling" in stages
+    assert time.monotonic() - asked[0] < 1.5  # the final evaluation included
+    helpers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"engine.compile_step" in _cmdline(p)]
+    assert helpers == [], "the compiling helper was stopped with the run"
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 # --- which compiled graph serves which config -------------------------------------------------
@@ -240,20 +312,12 @@ def test_every_config_field_either_shapes_the_graph_or_travels_as_a_tensor():
     assert train_module._graph_key(base.replace(weight_decay=0.0), torch.device("cpu")) != key
 
 
-def test_a_new_sampler_compiles_anew_and_new_data_values_reuse_the_graph(monkeypatch):
-    built = []
-
-    def counting_compile(step_fn, on_warning):
-        built.append(step_fn)
-        return step_fn  # the eager step stands in for the compiled one: only the caching is tested
-
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
-    monkeypatch.setattr(train_module, "_compile", counting_compile)
+def test_new_data_values_reuse_the_graph_and_a_new_sampler_does_not():
     config = RunConfig(preset="custom", n=4, m=2, densities=(0.3,), steps=3, batch_size=32, snapshots=0)
-    train(config)
-    train(config.replace(densities=(0.1, 0.05), seeds=2, lr=0.01, steps=5))  # tensors and hyperparameters
-    assert len(built) == 1
-    train(config.replace(preset="correlated"))  # another experiment's sampler: another graph
-    assert len(built) == 2
-    train(config.replace(preset="correlated", densities=(0.4, 0.2)))
-    assert len(built) == 2
+    cpu = torch.device("cpu")
+    key = train_module._graph_key(config, cpu)
+    # densities, seeds, learning rate and step count travel as tensors: the same graph
+    assert train_module._graph_key(config.replace(densities=(0.1, 0.05), seeds=2, lr=0.01, steps=5), cpu) == key
+    other = train_module._graph_key(config.replace(preset="correlated"), cpu)  # another experiment's sampler
+    assert other != key
+    assert train_module._graph_key(config.replace(preset="correlated", densities=(0.4, 0.2)), cpu) == other

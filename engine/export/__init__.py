@@ -220,15 +220,27 @@ def export_runs(records: list[RunRecord], out_dir: Path, fmt: str = "png", force
     return written
 
 
-def free_destination(records: list[RunRecord], base: Path, fmt: str = "png", limit: int = 1000) -> Path:
-    """`base`, or base-2, base-3 ...: the first folder where none of these runs' figures exist
-    yet, so an export never overwrites an earlier one (the app's rule; the CLI refuses instead)."""
+def free_destination(base: Path, names: list[str], limit: int = 1000) -> Path:
+    """`base`, or base-2, base-3 ...: the first folder where none of these file names exist yet,
+    so an export never overwrites an earlier one (the app's rule; the CLI refuses instead)."""
     base = Path(base)
     for number in range(1, limit + 1):
         candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
-        if not any(p.path.exists() for p in plan_exports(records, candidate, fmt)):
+        if not any((candidate / name).exists() for name in names):
             return candidate
     raise StoreError(f"export: {base} and {limit - 1} numbered folders beside it hold these figures already")
+
+
+def export_sweep(sweep_id: str, records: list[RunRecord], out_dir: Path, fmt: str = "png", force: bool = False) -> Path:
+    """The summary figure of a sweep: final loss and headline metric against its swept fields."""
+    from engine.export.sweep import figure_sweep_summary
+    from engine.store import validate_run_id
+    from engine.sweep_summary import summarize
+
+    path = inside(Path(out_dir), f"{validate_run_id(sweep_id)}.{check_format(fmt)}")
+    refuse_existing([path], force)
+    prepare_destination(out_dir)
+    return write_figure(figure_sweep_summary(summarize(sweep_id, records)), path, fmt)
 
 
 def export_input_batches(out_dir: Path, fmt: str = "png", force: bool = False, **kwargs) -> Path:
@@ -242,6 +254,7 @@ def export_input_batches(out_dir: Path, fmt: str = "png", force: bool = False, *
 
 
 __all__ = [
+    "export_sweep",
     "FORMATS", "FigureExistsError", "PlannedFigure", "check_format", "compare_kind", "compare_name", "export_input_batches",
     "drawable", "figure_builder", "free_destination", "inside", "prepare_destination",
     "export_runs", "figure_kinds", "plan_exports", "refuse_existing", "write_figure",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from supertui.cli.common import graceful_sigint, open_store, resolve_run_ids, safe_text
+from supertui.cli.common import graceful_sigint, open_store, report_skipped, resolve_run_ids, safe_text
 
 DEFAULT_OUT = "supertui-figures"
 
@@ -22,7 +22,9 @@ def register(subparsers) -> None:
             "small multiples). Prints each path written. Existing files are refused unless --force."
         ),
     )
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) or unique prefixes (see `supertui runs`)")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run id(s) or unique prefixes (see `supertui runs`)")
+    p.add_argument("--sweep", metavar="ID", help="the sweep's summary figure (final loss and its experiment's headline "
+                                                 "metric against the swept fields; see `supertui sweeps`)")
     p.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for the figures, created if needed (default: ./{DEFAULT_OUT})")
     p.add_argument("--format", "-f", choices=("png", "svg"), default="png", dest="fmt",
@@ -33,13 +35,27 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from engine.errors import ConfigError
-    from engine.export import export_runs
+    from engine.errors import ConfigError, StoreError
+    from engine.export import export_runs, export_sweep
 
     if not args.out.strip():
         raise ConfigError("out", "is empty (give a folder for the figures)")
     store = open_store(args)
+    if not args.runs and not args.sweep:
+        raise ConfigError("runs", "name at least one run to export, or --sweep ID")
     records = [store.load(run_id) for run_id in resolve_run_ids(store, args.runs)]
+    if args.sweep:
+        sweep = store.load_sweep(args.sweep)
+        members = []
+        for run_id in sweep["runs"]:
+            try:
+                members.append(store.load(run_id))
+            except (StoreError, ConfigError) as exc:  # deleted or unreadable: the figure shows the rest
+                if (store.runs_dir / str(run_id)).is_dir():
+                    report_skipped(store.runs_dir / str(run_id), str(exc))
+        print(safe_text(export_sweep(sweep["id"], members, Path(args.out), fmt=args.fmt, force=args.force)))
+    if not records:
+        return 0
     # Each path is printed as it lands: if the disk fills up half way, what was written is known.
     with graceful_sigint("supertui: stopping after this figure (Ctrl+C again to abort)") as stop:
         def written(path: Path) -> None:

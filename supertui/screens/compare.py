@@ -54,10 +54,10 @@ def config_diff(records: list[RunRecord], everything: bool = False) -> list[tupl
 
 class CompareScreen(Screen):
     BINDINGS = [
-        Binding("right_square_bracket", "density(1)", "Density+", id="compare.next_density", key_display="]"),
-        Binding("left_square_bracket", "density(-1)", "Density-", id="compare.prev_density", key_display="["),
-        Binding("a", "toggle_all_fields", "All fields", id="compare.all_fields"),
-        Binding("e", "export", "Export PNG", id="compare.export"),
+        Binding("right_square_bracket", "density(1)", "Density", id="compare.next_density", key_display="]"),
+        Binding("left_square_bracket", "density(-1)", "Previous density", id="compare.prev_density", key_display="[", show=False),
+        Binding("a", "toggle_all_fields", "All fields", id="compare.all_fields", show=False),
+        Binding("e", "export", "Export", id="compare.export"),
         Binding("escape,q", "back", "Back", id="compare.back"),
     ]
 

@@ -1,10 +1,14 @@
-"""Launch: a preset, one or more activations, every config field, an optional sweep; ctrl+r starts.
+"""Launch: a preset, one or more activations, every config field, an optional sweep, where the
+runs train (this machine's device slots, or a Ray cluster); ctrl+r queues them.
 
-The form is validated on every change with RunConfig.validate() (the CLI's own rules), errors
-show beside their field, and nothing can start while any remain.
+The form is validated on every change with RunConfig.validate() and engine.sweep_plan (the CLI's
+own rules), errors show beside their field, and nothing can start while any remain. The runs go
+to the data directory's queue: they train in worker processes and outlive the app.
 """
 
 from __future__ import annotations
+
+import os
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,18 +20,21 @@ from textual.widgets.option_list import Option
 
 from engine.activations import BLOG_ACTIVATIONS, activation_names
 from engine.config import RunConfig
-from engine.device import select_device
+from engine.device import check_device_name
 from engine.errors import ConfigError
 from engine.experiments import experiment_names, get_experiment
 from engine.presets import QUALITIES
-from engine.sweep import SWEEPABLE, expand_sweep
-from supertui.messages import JobUpdated
-from supertui.widgets.config_form import FIELD_NAMES, SPEC, ConfigForm, parse_value
+from engine.ray_executor import ADDRESS_ENV
+from engine.scheduler import load_devices
+from engine.sweep_plan import FIELD_KINDS, SweepPlan, SweepPoint, parse_values
+from supertui.messages import LiveRunUpdated
+from supertui.widgets.config_form import FIELD_NAMES, ConfigForm
 from supertui.widgets.job_queue import JobQueueTable
 
 PRESET_CHOICES = tuple(experiment_names())
-SWEEP_FIELDS = tuple(name for name in SWEEPABLE if name != "activation")  # activations are picked in the list
+SWEEP_FIELDS = tuple(FIELD_KINDS)  # activations are picked in the list
 SWEEP_ROWS = 2
+EXECUTORS = (("this machine (device slots)", "local"), ("a Ray cluster", "ray"))
 
 
 def preset_base(preset: str, quality: str) -> RunConfig:
@@ -41,7 +48,7 @@ def collect_errors(config: RunConfig, fallback: RunConfig) -> dict[str, str]:
     for _ in range(len(FIELD_NAMES) + 2):
         try:
             config.validate()
-            select_device(config.device)
+            check_device_name(config.device)  # whether a GPU exists is the worker's to find out
             return errors
         except ConfigError as exc:
             name = exc.field.split(".")[0]
@@ -57,7 +64,7 @@ class LaunchScreen(Screen):
     TITLE = "New run"
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", id="launch.start", priority=True),
-        Binding("ctrl+t", "all_activations", "All 7 activations", id="launch.all_activations"),
+        Binding("ctrl+t", "all_activations", "All 7", id="launch.all_activations"),
         Binding("ctrl+o", "toggle_quality", "Quick/paper", id="launch.quality"),
         Binding("escape", "back", "Back", id="launch.back"),
     ]
@@ -67,7 +74,9 @@ class LaunchScreen(Screen):
         self.preset = preset
         self.quality = "quick"
         self.errors: dict[str, str] = {}
-        self.configs: list[RunConfig] = []
+        self.plan: SweepPlan | None = None
+        self.points: list[SweepPoint] = []
+        self.starting = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -91,6 +100,16 @@ class LaunchScreen(Screen):
                         yield Select([(f, f) for f in SWEEP_FIELDS], prompt="sweep field", id=f"sweep-field-{row}", compact=True)
                         yield Input(placeholder="values, comma separated", id=f"sweep-values-{row}", compact=True)
                 yield Static("", classes="field-error", id="error-sweep")
+                yield Static("Where the runs train", classes="form-heading")
+                with Horizontal(classes="field"):
+                    yield Select(EXECUTORS, value="local", allow_blank=False, id="executor", compact=True)
+                    yield Input(placeholder="Ray head HOST:PORT (ray only)", id="address", compact=True)
+                yield Static("", classes="field-error", id="error-address")
+                with Horizontal(classes="field"):
+                    yield Static("device slots", classes="label")
+                    yield Input(placeholder="automatic: every GPU, else one CPU (e.g. cuda:0,cuda:2)", id="devices",
+                                compact=True)
+                yield Static("", classes="field-error", id="error-devices")
         yield Static("", id="launch-summary")
         yield JobQueueTable(id="queue")
         yield Footer()
@@ -108,7 +127,9 @@ class LaunchScreen(Screen):
         self.query_one("#presets", OptionList).border_title = "preset"
         self.query_one("#activations", SelectionList).border_title = "activations (space toggles)"
         self.query_one("#form").border_title = "config"
-        self.query_one(JobQueueTable).show_jobs(self.app.queue.active)
+        self.query_one(JobQueueTable).show_runs(self.app.live_runs.active)
+        self.query_one("#address", Input).value = os.environ.get(ADDRESS_ENV, "")
+        self.query_one("#devices", Input).value = ",".join(load_devices(self.app.store) or [])
         presets = self.query_one("#presets", OptionList)
         presets.highlighted = PRESET_CHOICES.index(self.preset)
         self.fill()
@@ -124,6 +145,7 @@ class LaunchScreen(Screen):
         return [name for name in self._activation_choices() if name in selected]
 
     def sweep_axes(self) -> tuple[dict[str, list], str | None]:
+        """The swept fields, read by engine.sweep_plan as the CLI's --sweep reads them."""
         axes: dict[str, list] = {}
         for row in range(SWEEP_ROWS):
             field = self.query_one(f"#sweep-field-{row}", Select).value
@@ -134,12 +156,40 @@ class LaunchScreen(Screen):
                 continue
             if field in axes:
                 return axes, f"sweep: {field} is swept twice"
-            spec = SPEC.get(field)
-            tokens = [t for t in text.replace(" ", ",").split(",") if t]
-            if not tokens:
-                return axes, f"sweep: {field} needs at least one value"
-            axes[field] = [parse_value(spec, t) if spec else t for t in tokens]
+            try:
+                axes[field] = parse_values(field, text.replace(" ", ","))
+            except ConfigError as exc:
+                return axes, f"sweep: {exc}"
         return axes, None
+
+    def where_errors(self) -> dict[str, str]:
+        """Syntax of the executor and device slots; a Ray cluster is asked when starting."""
+        errors = {}
+        if self.executor == "ray":
+            from engine.ray_executor import check_address
+
+            try:
+                check_address(self.query_one("#address", Input).value.strip())
+            except ConfigError as exc:
+                errors["address"] = str(exc)
+        devices = self.query_one("#devices", Input).value.strip()
+        if devices:
+            from engine.scheduler import parse_devices
+
+            try:
+                parse_devices(devices)
+            except ConfigError as exc:
+                errors["devices"] = str(exc)
+        return errors
+
+    @property
+    def configs(self) -> list[RunConfig]:
+        """The runs ctrl+r would queue (empty while any field is wrong)."""
+        return [p.config for p in self.points]
+
+    @property
+    def executor(self) -> str:
+        return str(self.query_one("#executor", Select).value)
 
     def revalidate(self) -> None:
         form = self.query_one(ConfigForm)
@@ -150,21 +200,24 @@ class LaunchScreen(Screen):
         errors = {**collect_errors(config, fallback), **errors}
         if not activations:
             errors["activation"] = "activation: pick at least one (space toggles, ctrl+t picks all seven)"
-        self.configs = []
+        self.plan, self.points = None, []
         axes, sweep_error = self.sweep_axes()
         if sweep_error:
             errors["sweep"] = sweep_error
+        errors.update(self.where_errors())
         if not errors:
             try:
-                self.configs = expand_sweep(config, {"activation": activations, **axes})
+                self.plan = SweepPlan(config, activations, axes)
+                self.points = self.plan.points()
             except ConfigError as exc:
                 errors["sweep"] = f"sweep: {exc}"
         self.errors = errors
         form.show_errors(errors)
-        for name in ("activation", "sweep"):
+        for name in ("activation", "sweep", "address", "devices"):
             box = self.query_one(f"#error-{name}", Static)
             box.display = name in errors
             box.update(Text(f"✗ {errors.get(name, '')}"))
+        self.query_one("#address", Input).display = self.executor == "ray"
         self._update_summary()
 
     def _update_summary(self) -> None:
@@ -172,15 +225,17 @@ class LaunchScreen(Screen):
         if self.errors:
             summary.update(Text(f"✗ {len(self.errors)} field(s) to fix before starting: {', '.join(self.errors)}"))
         else:
-            first = self.configs[0]
-            instances = sum(c.num_instances for c in self.configs)
-            steps = sum(c.steps for c in self.configs)
+            configs = [p.config for p in self.points]
+            instances = sum(c.num_instances for c in configs)
+            steps = sum(c.steps for c in configs)
+            sweep = f" in one sweep ({', '.join(self.plan.axes)})" if self.plan.axes else ""
+            where = "on the Ray cluster" if self.executor == "ray" else "on this machine"
             summary.update(
                 Text.assemble(
-                    (f"{len(self.configs)} run(s)", "bold"),
-                    f": {', '.join(sorted({c.activation for c in self.configs}))}; "
-                    f"{first.num_instances} instance(s) each ({instances} in all), {steps:,} steps in all.  ",
-                    ("ctrl+r starts", "bold green"),
+                    (f"{len(configs)} run(s){sweep}", "bold"),
+                    f": {', '.join(sorted({c.activation for c in configs}))}; "
+                    f"{configs[0].num_instances} instance(s) each ({instances} in all), {steps:,} steps in all, {where}.  ",
+                    ("ctrl+r queues", "bold green"),
                 )
             )
         summary.set_class(bool(self.errors), "invalid")
@@ -209,8 +264,8 @@ class LaunchScreen(Screen):
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
         self.revalidate()
 
-    def on_job_updated(self, message: JobUpdated) -> None:
-        self.query_one(JobQueueTable).update_job(message.job)
+    def on_live_run_updated(self, message: LiveRunUpdated) -> None:
+        self.query_one(JobQueueTable).update_run(message.run)
 
     # Actions -----------------------------------------------------------------------------
     def action_all_activations(self) -> None:
@@ -233,11 +288,43 @@ class LaunchScreen(Screen):
         self.revalidate()
         if self.errors:
             first = next(iter(self.errors.values()))
-            self.notify(first, title="Not started: fix the config first", severity="error")
+            self.notify(first, title="Not started: fix the config first", severity="error", markup=False)
             return
-        jobs = self.app.queue.submit(self.configs)
-        self.app.job_queue_changed()
-        self.notify(f"{len(jobs)} run(s) queued", title="Training")
+        if self.starting:
+            return
+        devices = self.query_one("#devices", Input).value.strip()
+        if devices:
+            from engine.scheduler import parse_devices, save_devices
+
+            save_devices(self.app.store, parse_devices(devices))
+        if self.executor == "ray":
+            self.starting = True
+            self.notify("asking the Ray cluster…", timeout=3)
+            self.run_worker(self._check_cluster_then_queue, thread=True, exit_on_error=False, group="launch")
+        else:
+            self._queue(None)
+
+    def _check_cluster_then_queue(self) -> None:
+        """Off the event loop (joining a cluster takes seconds); back on it to queue."""
+        from engine.ray_executor import RaySettings, check_cluster
+
+        settings = RaySettings(self.query_one("#address", Input).value.strip())
+        try:
+            check_cluster(settings, sorted({p.config.device if p.config.device != "auto" else "cpu" for p in self.points}))
+        except ConfigError as exc:
+            self.app.call_from_thread(self._not_started, str(exc))
+            return
+        self.app.call_from_thread(self._queue, settings.to_manifest())
+
+    def _not_started(self, message: str) -> None:
+        self.starting = False
+        self.notify(message, title="Not started", severity="error", markup=False, timeout=10)
+
+    def _queue(self, executor: dict | None) -> None:
+        sweep = self.plan if self.plan.axes else None
+        records = self.app.submit(self.points, sweep=sweep, executor=executor)
+        self.notify(f"{len(records)} run(s) queued; they train in worker processes and outlive the app",
+                    title="Queued", markup=False)
         self.dismiss()
-        self.app.open_job(jobs[0])
+        self.app.open_run(records[0].id)
 

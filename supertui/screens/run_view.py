@@ -1,10 +1,10 @@
 """One run, live while it trains and the same once saved: the panes its experiment names, in
 its order (keys 1..N), fed from one data source.
 
-Where the data come from (a live job or the saved run) is `supertui.run_source.RunSource`; what
-each pane draws is `supertui.panes`. Live data arrive as `JobUpdated` messages (about four a
-second); the screen only marks itself dirty and redraws on a timer, so a burst of messages never
-means a burst of redraws.
+Where the data come from (a live run tailed through the store, or the saved run) is
+`supertui.run_source.RunSource`; what each pane draws is `supertui.panes`. Live data arrive as
+`LiveRunUpdated` messages (about four a second); the screen only marks itself dirty and redraws on
+a timer, so a burst of messages never means a burst of redraws.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from engine.experiments import experiment_for
 from engine.metrics import point_rows
 from engine.store import RunRecord
 from supertui.exporting import export_in_background
-from supertui.jobs import RUNNING, Job
-from supertui.messages import JobUpdated
+from supertui.live_runs import LiveRun
+from supertui.messages import LiveRunUpdated
 from supertui.panes import PANES, PaneContext
 from supertui.run_model import Selection, describe_instance
 from supertui.run_source import RunSource
@@ -36,24 +36,24 @@ MAX_PANES = 6  # keys 1..6
 
 class RunViewScreen(Screen):
     BINDINGS = [
-        Binding("right_square_bracket", "density(1)", "Density+", id="run.next_density", key_display="]"),
-        Binding("left_square_bracket", "density(-1)", "Density-", id="run.prev_density", key_display="["),
+        Binding("right_square_bracket", "density(1)", "Density", id="run.next_density", key_display="]"),
+        Binding("left_square_bracket", "density(-1)", "Previous density", id="run.prev_density", key_display="[", show=False),
         Binding("right_curly_bracket", "seed(1)", "Next seed", id="run.next_seed", key_display="}", show=False),
         Binding("left_curly_bracket", "seed(-1)", "Previous seed", id="run.prev_seed", key_display="{", show=False),
-        Binding("full_stop", "scrub(1)", "Later W", id="run.scrub_forward", key_display="."),
-        Binding("comma", "scrub(-1)", "Earlier W", id="run.scrub_back", key_display=","),
+        Binding("full_stop", "scrub(1)", "Later W", id="run.scrub_forward", key_display=".", show=False),
+        Binding("comma", "scrub(-1)", "Earlier W", id="run.scrub_back", key_display=",", show=False),
         Binding("g", "latest", "Latest W", id="run.latest", show=False),
-        Binding("x", "cancel_run", "Cancel run", id="run.cancel"),
-        Binding("j", "running_job", "Running job", id="run.running_job"),
-        Binding("e", "export", "Export PNG", id="run.export"),
-        Binding("z", "zoom", "Zoom pane", id="run.zoom"),
+        Binding("x", "cancel_run", "Cancel", id="run.cancel"),
+        Binding("j", "running_job", "Next live run", id="run.running_job", show=False),
+        Binding("e", "export", "Export", id="run.export"),
+        Binding("z", "zoom", "Zoom", id="run.zoom", show=False),
         *[Binding(str(i + 1), f"pane({i})", f"Pane {i + 1}", id=f"run.pane_{i + 1}", show=False) for i in range(MAX_PANES)],
         Binding("escape,q", "back", "Back", id="run.back"),
     ]
 
-    def __init__(self, job: Job | None = None, record: RunRecord | None = None):
+    def __init__(self, record: RunRecord, live: LiveRun | None = None):
         super().__init__()
-        self.source = RunSource(job, record, on_error=lambda message: self.notify(message, severity="error"))
+        self.source = RunSource(record, live, on_error=lambda message: self.notify(message, severity="error"))
         self.config = self.source.config
         self.experiment = experiment_for(self.config)
         self.panes = [PANES[pane_id]() for pane_id in self.experiment.panes[:MAX_PANES]]
@@ -61,21 +61,13 @@ class RunViewScreen(Screen):
         self.scrub: int | None = None  # snapshot index; None: the latest weights
         self._dirty = True
 
-    @classmethod
-    def for_job(cls, job: Job) -> "RunViewScreen":
-        return cls(job=job)
-
-    @classmethod
-    def for_record(cls, record: RunRecord) -> "RunViewScreen":
-        return cls(record=record)
-
     @property
-    def job(self) -> Job | None:
-        return self.source.job
-
-    @property
-    def record(self) -> RunRecord | None:
+    def record(self) -> RunRecord:
         return self.source.record
+
+    @property
+    def live_run(self) -> LiveRun | None:
+        return self.source.live_run
 
     @property
     def live(self) -> bool:
@@ -101,7 +93,7 @@ class RunViewScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = self.run_id or f"job #{self.job.id}"
+        self.title = self.run_id
         self.sub_title = f"{self.config.preset} · {self.config.activation}"
         for pane in self.panes:
             pane.set_title(pane.title)
@@ -139,15 +131,16 @@ class RunViewScreen(Screen):
             self.redraw()
 
     # Messages -----------------------------------------------------------------------------
-    def on_job_updated(self, message: JobUpdated) -> None:
-        if message.job is not self.job:
-            if message.job.state == RUNNING:
-                self.refresh_bindings()  # "j: running job" may apply now
+    def on_live_run_updated(self, message: LiveRunUpdated) -> None:
+        if message.run.id != self.run_id:
+            self.refresh_bindings()  # "j: next live run" may apply now
             return
         if self.source.refresh(self.app.store):
-            self.title = self.run_id
             self.refresh_bindings()
         self._dirty = True
+
+    def on_unmount(self) -> None:
+        self.source.close()
 
     def on_heat_map_cursor_moved(self, message: HeatMap.CursorMoved) -> None:
         heatmap = message.heatmap
@@ -164,10 +157,9 @@ class RunViewScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "cancel_run":
-            return True if self.source.active else None
+            return self.source.active  # hidden once the run has ended
         if action == "running_job":
-            running = self.app.queue.running
-            return True if running is not None and running is not self.job else None
+            return True if self._other_training_runs() else None
         if action in ("scrub", "latest"):
             return True if self.source.arrays() is not None else None
         if action == "pane":
@@ -196,20 +188,24 @@ class RunViewScreen(Screen):
 
     def action_cancel_run(self) -> None:
         if not self.source.active:
-            self.notify("This run is not training.", timeout=3)
+            self.notify("This run is not queued or training.", timeout=3)
             return
-        self.app.queue.cancel(self.job)
-        self.app.job_queue_changed()
-        self.notify("Cancelling: the run stops after this step and is kept as cancelled.")
+        outcome = self.app.live_runs.cancel(self.run_id)
+        self.notify("Cancelled before it started." if outcome == "cancelled"
+                    else "Cancelling: the run stops after its step and is kept as cancelled.")
+        self._dirty = True
+
+    def _other_training_runs(self) -> list[LiveRun]:
+        return [run for run in self.app.live_runs.training if run.id != self.run_id]
 
     def action_running_job(self) -> None:
-        """Jump to the job training now (after this one finished, the queue moved on)."""
-        running = self.app.queue.running
-        if running is not None and running is not self.job:
-            self.app.switch_screen(RunViewScreen.for_job(running))
+        """Jump to another run training now (the next one after this, in the queue's order)."""
+        others = self._other_training_runs()
+        if others:
+            self.app.switch_screen(RunViewScreen(others[0].record, others[0]))
 
     def action_export(self) -> None:
-        if self.record is None:
+        if self.source.live or not self.record.has_arrays:
             self.notify("Export works once the run is saved.", severity="warning")
             return
         export_in_background(self.app, [self.record])

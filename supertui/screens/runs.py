@@ -1,32 +1,37 @@
-"""Home: every saved run, newest first. Filter with /, sort by a column, mark runs to compare."""
+"""Home: every run of the data directory, newest first, and the queue under it (queued and
+training runs, wherever they were started). Filter with /, sort by a column, mark runs to
+compare, group sweeps into one row each."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from engine.errors import ConfigError, StoreError
 from supertui.exporting import export_in_background
-from supertui.jobs import RUNNING
-from supertui.messages import JobUpdated, RunsChanged
+from supertui.messages import LiveRunUpdated, RunsChanged
 from supertui.widgets.job_queue import JobQueueTable
 from supertui.widgets.runs_table import RunsTable
 
 
 class RunsScreen(Screen):
     TITLE = "Runs"
+    # The footer shows the keys a newcomer needs first (it must fit 80 columns); `?` lists all.
     BINDINGS = [
         Binding("enter", "open_run", "Open", id="runs.open"),
-        Binding("n", "app.new_run", "New run", id="runs.new"),
+        Binding("n", "app.new_run", "New", id="runs.new"),
         Binding("slash", "filter", "Filter", id="runs.filter", key_display="/"),
         Binding("space", "mark", "Mark", id="runs.mark"),
         Binding("c", "compare", "Compare", id="runs.compare"),
-        Binding("s", "sort", "Sort", id="runs.sort"),
-        Binding("t", "edit_meta", "Tags/note", id="runs.edit"),
-        Binding("d,delete", "delete", "Delete", id="runs.delete"),
-        Binding("e", "export", "Export", id="runs.export"),
-        Binding("j", "focus_queue", "Queue", id="runs.queue"),
+        Binding("s", "sort", "Sort", id="runs.sort", show=False),
+        Binding("w", "group_sweeps", "Sweeps", id="runs.sweeps"),
+        Binding("t", "edit_meta", "Tags/note", id="runs.edit", show=False),
+        Binding("d,delete", "delete", "Delete", id="runs.delete", show=False),
+        Binding("e", "export", "Export", id="runs.export", show=False),
+        Binding("j", "focus_queue", "Queue", id="runs.queue", show=False),
         Binding("r", "reload", "Reload", id="runs.reload", show=False),
         Binding("escape", "clear", "Clear filter/marks", id="runs.clear", show=False),
         Binding("q", "app.quit", "Quit", id="runs.quit"),
@@ -46,7 +51,7 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
-        self.query_one(JobQueueTable).show_jobs(self.app.queue.active)
+        self.query_one(JobQueueTable).show_runs(self.app.live_runs.active)
         self.reload()
         self.table.focus()
 
@@ -56,15 +61,22 @@ class RunsScreen(Screen):
         self.table.set_records(records)
         self._update_empty()
         if skipped:
-            self.notify("\n".join(skipped[:5]), title=f"Skipped {len(skipped)} unreadable run folder(s)", severity="warning")
+            self.notify("\n".join(skipped[:5]), title=f"Skipped {len(skipped)} unreadable run folder(s)",
+                        severity="warning", markup=False)
 
     def _update_empty(self) -> None:
         empty = self.query_one("#runs-empty", Static)
         if not self.table.records:
-            empty.update(f"No runs yet in {self.app.store.runs_dir}.\nPress [b]n[/b] to launch one, [b]?[/b] for every key.")
+            empty.update(Text.assemble(f"No runs yet in {self.app.store.runs_dir}.\nPress ", ("n", "bold"),
+                                       " to launch one, ", ("?", "bold"), " for every key."))
         elif self.table.row_count == 0:
-            empty.update(f"No run matches {self.table.filter_text!r} (esc clears the filter).")
+            empty.update(Text(f"No run matches {self.table.filter_text!r} (esc clears the filter)."))
         empty.display = self.table.row_count == 0
+
+    def mark(self, run_ids: list[str]) -> None:
+        """Mark these runs (a sweep's, from its summary screen), so compare and export use them."""
+        self.table.marked = set(run_ids) & {r.id for r in self.table.records}
+        self.table.rebuild()
 
     def marked_ids(self) -> list[str]:
         return [r.id for r in self.table.visible_records() if r.id in self.table.marked] or sorted(self.table.marked)
@@ -73,20 +85,20 @@ class RunsScreen(Screen):
     def on_runs_changed(self, message: RunsChanged) -> None:
         self.reload()
 
-    def on_job_updated(self, message: JobUpdated) -> None:
-        job = message.job
-        self.query_one(JobQueueTable).update_job(job)
-        if job.run_id:
-            status = f"running {100 * job.fraction_done:.0f}%" if job.state == RUNNING else None
-            self.table.set_live_status(job.run_id, status)
+    def on_live_run_updated(self, message: LiveRunUpdated) -> None:
+        run = message.run
+        self.query_one(JobQueueTable).update_run(run)
+        live = f"running {100 * run.state.fraction_done:.0f}%" if run.status == "running" else None
+        self.table.set_live_status(run.id, live)
+        if not run.active or run.id not in self.table.rows:
+            self.table.upsert(run.record)
+            self._update_empty()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, RunsTable):
             self.action_open_run()
         elif isinstance(event.data_table, JobQueueTable):
-            job = self.app.queue.get(int(event.row_key.value))
-            if job is not None and job.run_id:
-                self.app.open_run(job.run_id) if not job.active else self.app.open_job(job)
+            self.app.open_run(str(event.row_key.value))
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         if isinstance(event.data_table, RunsTable):
@@ -103,7 +115,13 @@ class RunsScreen(Screen):
     # Actions -----------------------------------------------------------------------------
     def action_open_run(self) -> None:
         if self.focused is self.query_one(JobQueueTable):
-            return  # the queue's own RowSelected opens the job
+            return  # the queue's own RowSelected opens the run
+        sweep_id = self.table.current_sweep_id
+        if sweep_id is not None:
+            from supertui.screens.sweep import SweepScreen
+
+            self.app.push_screen(SweepScreen(sweep_id, self.table.sweep_runs(sweep_id)))
+            return
         run_id = self.table.current_run_id
         if run_id:
             self.app.open_run(run_id)
@@ -123,7 +141,16 @@ class RunsScreen(Screen):
             self.table.rebuild()
         self.table.focus()
 
+    def action_group_sweeps(self) -> None:
+        self.table.toggle_grouping()
+        self.notify("one row per sweep (enter: its summary, space: its runs)" if self.table.group_sweeps
+                    else "every run on its own row", timeout=3)
+
     def action_mark(self) -> None:
+        sweep_id = self.table.current_sweep_id
+        if sweep_id is not None:
+            self.table.toggle_expanded(sweep_id)
+            return
         run_id = self.table.current_run_id
         if run_id:
             self.table.toggle_mark(run_id)
@@ -155,7 +182,10 @@ class RunsScreen(Screen):
         def save(result) -> None:
             if result is not None:
                 tags, note = result
-                self.app.store.update_meta(record.id, tags=tags, note=note)
+                try:
+                    self.app.store.update_meta(record.id, tags=tags, note=note)
+                except (StoreError, ConfigError, OSError) as exc:
+                    self.notify(str(exc), severity="error", markup=False)
                 self.reload()
 
         self.app.push_screen(EditMetaScreen(record.id, record.tags, record.note), save)
@@ -166,15 +196,19 @@ class RunsScreen(Screen):
         run_id = self.table.current_run_id
         if run_id is None:
             return
-        job = self.app.queue.job_for_run(run_id)
-        if job is not None and job.active:
-            self.notify("This run is still training: open it and cancel it first.", severity="warning")
+        live = self.app.live_runs.get(run_id)
+        if live is not None and live.status == "running":
+            self.notify("This run is training: open it and cancel it (x) first.", severity="warning")
             return
 
         def delete(yes: bool | None) -> None:
             if yes:
-                self.app.store.delete(run_id)
-                self.notify(f"deleted {run_id}")
+                try:
+                    self.app.store.delete(run_id)
+                except (StoreError, ConfigError, OSError) as exc:
+                    self.notify(str(exc), severity="error", markup=False)
+                else:
+                    self.notify(f"deleted {run_id}", markup=False)
                 self.reload()
 
         self.app.push_screen(ConfirmScreen(f"Delete run {run_id}? Its folder and arrays are removed for good.", yes="Delete"), delete)
@@ -182,4 +216,9 @@ class RunsScreen(Screen):
     def action_export(self) -> None:
         ids = self.marked_ids() or ([self.table.current_run_id] if self.table.current_run_id else [])
         if ids:
-            export_in_background(self.app, [self.app.store.load(i) for i in ids])
+            try:
+                records = [self.app.store.load(i) for i in ids]
+            except (StoreError, ConfigError) as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            export_in_background(self.app, records)

@@ -145,7 +145,7 @@ class HeatMap(NoColorAware, Widget, can_focus=True):
         Binding("up,k", "move_cursor(-1, 0)", "cursor", show=False),
         Binding("down,j", "move_cursor(1, 0)", "cursor", show=False),
         Binding("left,h", "move_cursor(0, -1)", "cursor", show=False),
-        Binding("right,l", "move_cursor(0, 1)", "move cell", key_display="←↓↑→", id="heatmap.cursor"),
+        Binding("right,l", "move_cursor(0, 1)", "Cell", key_display="←→↑↓", id="heatmap.cursor"),
     ]
 
     @dataclass

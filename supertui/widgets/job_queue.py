@@ -1,13 +1,16 @@
-"""The training queue as a table: pending and running jobs, and what became of the finished ones."""
+"""The queue as a table: every queued and training run of the data directory, wherever it was
+started, with where it trains and how far it is. A run that ends leaves the queue (it is in the
+runs table)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import DataTable
 
-from supertui.jobs import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, Job
+from supertui.live_runs import LiveRun
 
-STATE_STYLES = {PENDING: "dim", RUNNING: "bold cyan", COMPLETED: "green", CANCELLED: "yellow", FAILED: "bold red"}
+STATUS_STYLES = {"queued": "dim", "running": "bold cyan"}
+STAGES = {"eager": "eager", "compiling": "eager, compiling", "compiled": "compiled"}
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -21,63 +24,60 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def job_progress_text(job: Job) -> str:
-    if job.state == PENDING:
-        return "waiting"
-    p = job.progress
-    if p is None:
+def progress_text(run: LiveRun) -> str:
+    if run.status == "queued":
+        return "waiting for a device"
+    state = run.state
+    if state.step == 0:
         return "starting"
-    if p.stage == "compiling":
-        return "compiling"
-    if job.state != RUNNING:
-        return f"{p.step}/{p.steps}"
-    return f"{100 * job.fraction_done:3.0f}% {p.steps_per_second:,.0f} it/s {format_seconds(p.seconds_left)} left"
+    stage = STAGES.get(state.stage, "")
+    return (f"{100 * state.fraction_done:3.0f}% {state.steps_per_second:,.0f} it/s {format_seconds(state.seconds_left)} left"
+            + (f" ({stage})" if stage else ""))
 
 
 class JobQueueTable(DataTable):
-    """Pending and running jobs, keyed by job id; the screen that holds it forwards `JobUpdated`
-    to `update_job`. A finished job leaves the queue (its run is in the runs table)."""
+    """Live runs keyed by run id; the screen that holds it forwards `LiveRunUpdated` to
+    `update_run`."""
+
+    COLUMNS = ("run", "status", "where", "progress")
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", **kwargs)
 
     def on_mount(self) -> None:
-        self.add_column("job", key="job")
-        self.add_column("run", key="run")
-        self.add_column("state", key="state")
-        self.add_column("progress", key="progress")
+        for column in self.COLUMNS:
+            self.add_column(column, key=column)
 
-    def show_jobs(self, jobs: list[Job]) -> None:
+    def show_runs(self, runs: list[LiveRun]) -> None:
         self.clear()
-        for job in jobs:
-            if job.active:
-                self.add_row(*self._cells(job), key=str(job.id))
+        for run in runs:
+            if run.active:
+                self.add_row(*self._cells(run), key=run.id)
         self.display = self.row_count > 0
 
-    def update_job(self, job: Job) -> None:
-        key = str(job.id)
-        if not job.active:
-            if key in self.rows:
-                self.remove_row(key)
-        elif key not in self.rows:
-            self.add_row(*self._cells(job), key=key)
+    def update_run(self, run: LiveRun) -> None:
+        if not run.active:
+            if run.id in self.rows:
+                self.remove_row(run.id)
+        elif run.id not in self.rows:
+            self.add_row(*self._cells(run), key=run.id)
         else:
-            for column, value in zip(("job", "run", "state", "progress"), self._cells(job)):
-                self.update_cell(key, column, value, update_width=True)
+            for column, value in zip(self.COLUMNS, self._cells(run)):
+                self.update_cell(run.id, column, value, update_width=True)
         self.display = self.row_count > 0
 
     @staticmethod
-    def _cells(job: Job) -> list:
+    def _cells(run: LiveRun) -> list:
         return [
-            f"#{job.id} {job.label}",
-            job.run_id or "–",
-            Text(job.state, style=STATE_STYLES.get(job.state, "")),
-            job_progress_text(job) if job.error is None else Text(job.error, style="red"),
+            Text(f"{run.id}  {run.label}"),
+            Text(run.status, style=STATUS_STYLES.get(run.status, "")),
+            Text(run.where or "–"),
+            Text(progress_text(run)),
         ]
 
     @property
-    def current_job_id(self) -> int | None:
+    def current_run_id(self) -> str | None:
         if self.row_count == 0:
             return None
         key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return int(key.value)
+        return key.value

@@ -138,11 +138,11 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("b", "toggle_boundary", "ReLU boundary", id="phase_grid.boundary"),
+        Binding("b", "toggle_boundary", "Boundary", id="phase_grid.boundary"),
         Binding("up,k", "move_cursor(0, 1)", "point", show=False),
         Binding("down,j", "move_cursor(0, -1)", "point", show=False),
         Binding("left,h", "move_cursor(-1, 0)", "point", show=False),
-        Binding("right,l", "move_cursor(1, 0)", "move point", key_display="←↓↑→", id="phase_grid.cursor"),
+        Binding("right,l", "move_cursor(1, 0)", "Point", key_display="←→↑↓", id="phase_grid.cursor"),
     ]
 
     @dataclass

@@ -1,5 +1,6 @@
-"""The table of saved runs: filter, sort, mark for comparison. Reads manifests only (no arrays),
-so hundreds of runs list instantly; rows are rebuilt from the cached records on each change."""
+"""The table of saved runs: filter, sort, mark for comparison, and optionally one row per sweep
+that expands into its runs. Reads manifests only (no arrays); rows are rebuilt from the cached
+records on each change. Everything shown comes from run folders, so it is shown as plain text."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from supertui.widgets.sparkline import sparkline_text
 
 SPARK_WIDTH = 12
 STATUS_STYLES = {
+    "queued": "blue",
     "running": "bold cyan",
     "completed": "green",
     "cancelled": "yellow",
@@ -22,6 +24,15 @@ STATUS_STYLES = {
     "failed": "bold red",
 }
 MARK = "●"
+SWEEP_ROW = "sweep:"  # row keys of sweep rows; run ids never contain ':'
+EXPANDED, COLLAPSED = "▾", "▸"
+
+
+def sweep_of(record: RunRecord) -> str | None:
+    sweep = record.manifest.get("sweep")
+    if isinstance(sweep, dict) and isinstance(sweep.get("id"), str):
+        return sweep["id"]
+    return None
 
 
 def format_created(created: str) -> str:
@@ -80,8 +91,10 @@ class RunsTable(DataTable):
         self.sort_column = "created"
         self.sort_reverse = True  # newest first
         self.marked: set[str] = set()
-        self.live_status: dict[str, str] = {}  # run id -> "running 42%" for runs training here
+        self.live_status: dict[str, str] = {}  # run id -> "running 42%" for runs training now
         self.compact: bool | None = None
+        self.group_sweeps = False
+        self.expanded: set[str] = set()  # sweep ids shown with their runs
 
     def on_mount(self) -> None:
         self._set_compact(self.app.size.width < self.COMPACT_BELOW)
@@ -118,27 +131,69 @@ class RunsTable(DataTable):
         return " ".join([record.id, record.preset, record.activation, record.status, *record.tags, record.note]).lower()
 
     def rebuild(self) -> None:
-        current, column = self.current_run_id, self.cursor_column
+        current, column = self.current_key, self.cursor_column
         self.clear()
-        for record in self.visible_records():
-            self.add_row(*self._cells(record), key=record.id)
+        for key, cells in self._rows():
+            self.add_row(*cells, key=key)
         row = self.get_row_index(current) if current is not None and current in self.rows else 0
         self.move_cursor(row=row, column=column, animate=False)
         self._label_sorted_column()
 
-    def _cells(self, record: RunRecord) -> list:
+    def _rows(self):
+        """(row key, cells) in display order: runs, or with grouping one row per sweep (at its
+        first run's place in the sort) followed by its runs when expanded."""
+        records = self.visible_records()
+        if not self.group_sweeps:
+            return [(r.id, self._cells(r)) for r in records]
+        members: dict[str, list[RunRecord]] = {}
+        for record in records:
+            sweep = sweep_of(record)
+            if sweep is not None:
+                members.setdefault(sweep, []).append(record)
+        rows, placed = [], set()
+        for record in records:
+            sweep = sweep_of(record)
+            if sweep is None:
+                rows.append((record.id, self._cells(record)))
+            elif sweep not in placed:
+                placed.add(sweep)
+                rows.append((SWEEP_ROW + sweep, self._sweep_cells(sweep, members[sweep])))
+                if sweep in self.expanded:
+                    rows += [(r.id, self._cells(r, indent=True)) for r in members[sweep]]
+        return rows
+
+    def _sweep_cells(self, sweep: str, records: list[RunRecord]) -> list:
+        done = sum(r.status == "completed" for r in records)
+        losses = [r.final_loss for r in records if isinstance(r.final_loss, (int, float)) and math.isfinite(r.final_loss)]
+        axes = records[0].manifest["sweep"].get("axes") if isinstance(records[0].manifest["sweep"], dict) else {}
+        names = ", ".join(sorted(axes)) if isinstance(axes, dict) else ""
+        cells = {
+            "mark": Text(EXPANDED if sweep in self.expanded else COLLAPSED, style="bold"),
+            "id": Text(f"{sweep} ({len(records)} runs)", style="bold"),
+            "preset": records[0].preset,
+            "activation": Text(", ".join(sorted({r.activation for r in records}))),
+            "status": Text(f"{done}/{len(records)} completed", style="green" if done == len(records) else "cyan"),
+            "created": format_created(min(r.created for r in records)),
+            "spark": Text(""),
+            "loss": Text(f"best {format_loss(min(losses))}" if losses else "–", justify="right"),
+            "tags": Text(f"sweeps {names}" if names else ""),
+        }
+        return [cells[key] for _, key in self.shown_columns()]
+
+    def _cells(self, record: RunRecord, indent: bool = False) -> list:
         status = self.live_status.get(record.id, record.status)
         note = " ✎" if record.note else ""
+        run_id = ("  " if indent else "") + record.id
         cells = {
             "mark": Text(MARK if record.id in self.marked else " ", style="bold magenta"),
-            "id": Text(record.id, style=activation_color(record.activation)) if self.compact else record.id,
-            "preset": record.preset,
+            "id": Text(run_id, style=activation_color(record.activation) if self.compact else ""),
+            "preset": Text(record.preset),
             "activation": Text(record.activation, style=activation_color(record.activation)),
             "status": Text(status, style=STATUS_STYLES.get(status.split()[0], "")),
             "created": format_created(record.created),
             "spark": Text(sparkline_text(record.summary.get("loss_sparkline") or [], SPARK_WIDTH), style="cyan"),
             "loss": Text(format_loss(record.final_loss), justify="right"),
-            "tags": ", ".join(record.tags) + note,
+            "tags": Text(", ".join(record.tags) + note),
         }
         return [cells[key] for _, key in self.shown_columns()]
 
@@ -152,7 +207,7 @@ class RunsTable(DataTable):
 
     # Queries and edits --------------------------------------------------------------------
     @property
-    def current_run_id(self) -> str | None:
+    def current_key(self) -> str | None:
         if self.row_count == 0:
             return None
         try:
@@ -160,6 +215,40 @@ class RunsTable(DataTable):
         except Exception:
             return None
         return key.value
+
+    @property
+    def current_run_id(self) -> str | None:
+        key = self.current_key
+        return key if key is not None and not key.startswith(SWEEP_ROW) else None
+
+    @property
+    def current_sweep_id(self) -> str | None:
+        key = self.current_key
+        return key[len(SWEEP_ROW):] if key is not None and key.startswith(SWEEP_ROW) else None
+
+    def sweep_runs(self, sweep_id: str) -> list[RunRecord]:
+        return [r for r in self.records if sweep_of(r) == sweep_id]
+
+    def toggle_grouping(self) -> None:
+        self.group_sweeps = not self.group_sweeps
+        self.rebuild()
+
+    def toggle_expanded(self, sweep_id: str) -> None:
+        self.expanded ^= {sweep_id}
+        self.rebuild()
+
+    def upsert(self, record: RunRecord) -> None:
+        """A run that appeared or changed (queued elsewhere, finished): one row, not a reload."""
+        known = next((i for i, r in enumerate(self.records) if r.id == record.id), None)
+        if known is None:
+            self.records.insert(0, record)
+        else:
+            self.records[known] = record
+        if record.id in self.rows and not self.group_sweeps:
+            for (_, key), value in zip(self.shown_columns(), self._cells(record)):
+                self.update_cell(record.id, key, value, update_width=True)
+        else:
+            self.rebuild()
 
     def record(self, run_id: str) -> RunRecord | None:
         return next((r for r in self.records if r.id == run_id), None)
@@ -187,4 +276,4 @@ class RunsTable(DataTable):
         else:
             self.live_status[run_id] = status
         if run_id in self.rows and status is not None and self.columns:
-            self.update_cell(run_id, "status", Text(status, style=STATUS_STYLES["running"]))
+            self.update_cell(run_id, "status", Text(status, style=STATUS_STYLES["running"]), update_width=True)

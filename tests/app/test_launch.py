@@ -31,7 +31,7 @@ async def test_a_bad_value_shows_the_engine_message_and_nothing_starts(empty_dat
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert isinstance(app.screen, LaunchScreen)
-        assert app.queue.jobs == []
+        assert app.live_runs.runs == {}
         assert not (empty_data_dir / "runs").exists()
         screen.query_one("#field-steps").value = "1e3"
         screen.query_one("#field-m").value = "5"

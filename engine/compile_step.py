@@ -1,0 +1,226 @@
+"""Never wait on the compiler: train on the eager step at once, build the compiled step alongside,
+and swap it in at a step boundary when it is ready and still worth it.
+
+Compiling the fused step costs seconds to a minute of CPU, most of it in Python (dynamo's
+tracing) and in the C++ compiler. Done in a thread of the training process it would fight the
+eager steps for the GIL (measured: eager slowed more than tenfold), so the expensive, cold part
+runs in a separate process at the lowest priority:
+
+1. `python -m engine.compile_step` builds the very same step for a chunk of the same shape and
+   compiles it once, which fills torch's on-disk caches (inductor's FX graph cache and the
+   compiled kernels), then records how long it took. Meanwhile training goes on eagerly.
+2. With the caches warm, compiling in-process is mostly loading: a background thread does it
+   (briefly sharing the GIL), and the training loop swaps the compiled step in between two steps.
+   State lives in the chunk tensors (W, b, Adam moments, step counter), updated in place by
+   whichever step runs, so the swap changes nothing but speed.
+
+A run too short to pay for a cold compile never starts one (`worth_compiling`); a graph this
+machine compiled before (`<cache>/supertui/<key>.json` remembers how long it took) is loaded
+straight away. Cancelling never waits: the loop keeps stepping eagerly while all this happens,
+and `close()` ends the helper process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+COLD_COMPILE_GUESS = 60.0  # seconds, before this machine has compiled any graph of this kind
+WARM_COMPILE_GUESS = 6.0  # seconds to load a graph whose kernels are cached
+COMPILED_SPEEDUP_GUESS = 2.0  # compiled step over eager, before one was measured
+MEASURE_STEPS = 20  # eager steps timed before deciding
+HELPER_NICE = 19
+
+
+def cache_root() -> Path:
+    """Where torch keeps its compile caches (and we keep our notes on them)."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+        return Path(cache_dir())
+    except Exception:  # pragma: no cover - older torch
+        return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR", f"/tmp/torchinductor_{os.getenv('USER', 'user')}"))
+
+
+def graph_id(graph_key: tuple, chunk_size: int) -> str:
+    return hashlib.sha256(repr((graph_key, chunk_size)).encode()).hexdigest()[:20]
+
+
+@dataclass
+class CompileNotes:
+    """What this machine learned about one graph: how long compiling it took, cold and warm,
+    and how fast its compiled step ran."""
+
+    cold_seconds: float | None = None
+    warm_seconds: float | None = None
+    compiled_rate: float | None = None  # steps per second
+    eager_rate: float | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> "CompileNotes":
+        try:
+            data = json.loads(path.read_text())
+            return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None})
+        except (OSError, ValueError, TypeError):
+            return cls()
+
+    def write(self, path: Path) -> None:
+        from engine.fsutil import atomic_write_json
+
+        try:
+            atomic_write_json(path, self.__dict__)
+        except OSError:
+            pass  # notes are an optimisation: never a reason to fail a run
+
+
+def worth_compiling(steps_left: int, eager_rate: float, notes: CompileNotes) -> bool:
+    """Will compiling alongside finish the run sooner than staying eager? The helper process
+    compiles on the other core while eager steps go on, so the run only gains from the moment
+    the compiled step arrives: it must arrive, and what is left then must go faster."""
+    if eager_rate <= 0:
+        return True
+    cached = notes.warm_seconds is not None
+    arrival = (notes.warm_seconds or WARM_COMPILE_GUESS) if cached else (notes.cold_seconds or COLD_COMPILE_GUESS)
+    left_then = steps_left - arrival * eager_rate
+    if left_then <= 0:
+        return False
+    speedup = (notes.compiled_rate / eager_rate) if notes.compiled_rate and notes.eager_rate else COMPILED_SPEEDUP_GUESS
+    return speedup > 1.1 and left_then / eager_rate > 2 * (notes.warm_seconds or WARM_COMPILE_GUESS)
+
+
+class HotSwap:
+    """The compiled step, on its way. `poll()` returns it once, when it is ready to take over."""
+
+    def __init__(self, config, chunk, graph_key: tuple, compile_fn: Callable, warn: Callable[[str], None]):
+        self.config = config
+        self.chunk = chunk
+        self.compile_fn = compile_fn  # the eager step -> a torch.compile'd step
+        self.warn = warn
+        self.id = graph_id(graph_key, len(chunk.index))
+        self.notes_path = cache_root() / "supertui" / f"{self.id}.json"
+        self.notes = CompileNotes.read(self.notes_path)
+        self.stage = "eager"  # "eager" | "compiling" | "compiled" | "failed"
+        self.helper: subprocess.Popen | None = None
+        self.thread: threading.Thread | None = None
+        self.compiled: Callable | None = None
+        self.error: BaseException | None = None
+        self.started_at = 0.0
+        self._handed_over = False
+
+    @property
+    def cached(self) -> bool:
+        return self.notes.warm_seconds is not None or self.notes.cold_seconds is not None
+
+    def start(self, eager_step: Callable) -> None:
+        """Begin: load a cached graph in a thread, or compile a new one in a helper process."""
+        self.stage = "compiling"
+        self.started_at = time.monotonic()
+        self.eager_step = eager_step
+        if self.cached:
+            self._load_in_thread()
+        else:
+            self.helper = _spawn_helper(self.config, len(self.chunk.index))
+
+    def poll(self) -> Callable | None:
+        """The compiled step, the first time it is ready (then None again); None meanwhile."""
+        if self.stage == "compiling" and self.helper is not None and self.thread is None:
+            code = self.helper.poll()
+            if code is None:
+                return None
+            if code != 0:
+                self._fail(f"compiling the step in a helper process failed (exit {code})")
+                return None
+            self.notes.cold_seconds = time.monotonic() - self.started_at
+            self._load_in_thread()
+        if self.thread is not None and not self.thread.is_alive() and not self._handed_over:
+            self.thread.join()
+            if self.error is not None:
+                self._fail(f"compiling the step failed ({type(self.error).__name__}: {self.error})")
+                return None
+            self._handed_over = True
+            self.stage = "compiled"
+            return self.compiled
+        return None
+
+    def _load_in_thread(self) -> None:
+        loading_since = time.monotonic()
+
+        def load() -> None:
+            try:
+                compiled = self.compile_fn(self.eager_step)
+                compiled(*self.chunk.step_args(copy=True))  # compiles (from the warm caches) on copies
+                self.compiled = compiled
+                self.notes.warm_seconds = time.monotonic() - loading_since
+            except BaseException as exc:  # reported by poll() on the training thread
+                self.error = exc
+
+        self.thread = threading.Thread(target=load, name="supertui-compile", daemon=True)
+        self.thread.start()
+
+    def _fail(self, message: str) -> None:
+        self.stage = "failed"
+        self.warn(f"{message}; training goes on with the eager step")
+
+    def record_rates(self, eager_rate: float | None, compiled_rate: float | None) -> None:
+        if eager_rate:
+            self.notes.eager_rate = eager_rate
+        if compiled_rate:
+            self.notes.compiled_rate = compiled_rate
+        if self.stage == "compiled":
+            self.notes.write(self.notes_path)
+
+    def close(self) -> None:
+        """The run is over: a helper still compiling is stopped (its work is not needed now)."""
+        if self.helper is not None and self.helper.poll() is None:
+            self.helper.kill()
+            self.helper.wait()
+
+
+def _spawn_helper(config, chunk_size: int) -> subprocess.Popen:
+    from engine.scheduler import _child_env
+
+    argv = [sys.executable, "-m", "engine.compile_step", "--config", json.dumps(config.to_dict()),
+            "--chunk-size", str(chunk_size)]
+    env = _child_env()
+    env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # one core for the compiler, the rest for training
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, preexec_fn=lambda: os.nice(HELPER_NICE))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The helper process: compile the step of `--config` for chunks of `--chunk-size` instances."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m engine.compile_step")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--chunk-size", type=int, required=True)
+    args = parser.parse_args(argv)
+    import torch
+
+    from engine.config import RunConfig
+    from engine.device import select_device
+    from engine.model import init_weights
+    from engine.sweep import instance_table
+    from engine.train import Chunk, compile_step, make_train_step
+
+    config = RunConfig.from_dict(json.loads(args.config))
+    device = select_device(config.device)
+    table = instance_table(config)
+    index = __import__("numpy").minimum(__import__("numpy").arange(args.chunk_size), len(table) - 1)
+    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
+    chunk = Chunk(table, index, config, device, W0, b0)
+    compiled = compile_step(make_train_step(config))
+    compiled(*chunk.step_args(copy=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
