@@ -83,6 +83,7 @@ class TrainResult:
     elapsed: float
     warnings: list[str] = field(default_factory=list)
     compiled_from_step: int | None = None  # the step from which the compiled step ran (None: eager only)
+    step_rates: dict[str, float] = field(default_factory=dict)  # measured steps/s: "eager", "compiled"
     final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss (evaluation samples)
     final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
 
@@ -423,19 +424,34 @@ class StepPath:
             self.fn, self.stage, self.compiled_from = compiled, "compiled", done
             self._swap_time = (done, now)
 
+    def compile_now(self, chunk: Chunk) -> None:
+        """Compile before training (blocking): the old way, kept as a baseline for benchmarks."""
+        if self.stage == "compiled":
+            return
+        compiled = compile_step(self.eager)
+        compiled(*chunk.step_args(copy=True))
+        _COMPILED_STEPS[self.key] = compiled
+        self.fn, self.stage, self.compiled_from, self.hot = compiled, "compiled", 0, None
+        self._swap_time = (0, time.perf_counter())
+
     def step(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:
             chunk.run(self.fn)
 
+    @property
+    def rates(self) -> dict[str, float]:
+        return dict(self._rates)
+
     def close(self, done: int) -> None:
         """The run's last step was `done`: remember the measured rates for the next decision."""
-        if self.hot is None:
-            return
         if self._swap_time is not None:
             swapped_at, since = self._swap_time
             elapsed = time.perf_counter() - since
-            compiled_rate = (done - swapped_at) / elapsed if elapsed > 0.5 else None
-            self.hot.record_rates(self._rates.get("eager"), compiled_rate)
+            if elapsed > 0.5:
+                self._rates["compiled"] = (done - swapped_at) / elapsed
+        if self.hot is None:
+            return
+        self.hot.record_rates(self._rates.get("eager"), self._rates.get("compiled"))
         self.hot.close()
 
 
@@ -449,11 +465,14 @@ def train(
     checkpoint_interval: float = 30.0,
     send_weights: bool = True,
     on_warning: Callable[[str], None] | None = None,
+    compile_first: bool = False,
 ) -> TrainResult:
     """Train every instance of `config` together; return when done or when should_stop() says so.
 
-    should_stop is checked after every step, so cancelling stops within one step and keeps
-    what was trained (status "cancelled").
+    should_stop is checked before every step, so cancelling stops within one step and keeps
+    what was trained (status "cancelled"). With config.compile the eager step trains at once and
+    the compiled one takes over when it is ready (StepPath); compile_first instead compiles before
+    the first step, as a benchmark's baseline.
     """
     config.validate()
     notes: list[str] = []
@@ -473,6 +492,8 @@ def train(
     W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
     chunks = [Chunk(table, idx, config, device, W0, b0) for idx in _chunk_indices(K, config.n, config.batch_size)]
     path = StepPath(config, device, chunks, warn)
+    if compile_first and config.compile:
+        path.compile_now(chunks[0])
 
     record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
     snap_steps = snapshot_schedule(config, K)
@@ -524,6 +545,7 @@ def train(
             device=describe_device(device),
             compiled=path.compiled_from is not None,
             compiled_from_step=path.compiled_from,
+            step_rates=dict(path.rates),
             elapsed=elapsed,
             warnings=notes,
         )

@@ -16,7 +16,7 @@ from engine.errors import ConfigError
 from engine.store import RunArrays, RunRecord, RunStore, StoreError
 from engine.sweep import InstanceTable, instance_table
 from supertui.live_runs import LiveRun
-from supertui.widgets.job_queue import format_seconds
+from supertui.formatting import format_seconds
 
 STATUS_STYLES = {"completed": "bold green", "running": "bold cyan", "queued": "bold blue", "failed": "bold red",
                  "interrupted": "bold magenta"}

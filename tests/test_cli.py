@@ -117,3 +117,29 @@ def test_the_console_script_runs_as_a_module(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "supertui: error: steps: must be an integer >= 1, got 0"
+
+
+def test_commands_that_do_not_train_never_import_torch(capsys, isolated_data_dir):
+    """--help, --version, runs, show (JSON too), jobs, cancel, rm and bad input answer without torch:
+    importing it costs seconds (benchmarks/command_latency.py measures the ratio)."""
+    assert main(["train", "sparsity", "-a", "relu", *TINY]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    code = f"""
+import contextlib, io, sys
+from supertui.cli import main
+calls = [["--help"], ["--version"], ["runs"], ["runs", "--json"], ["show", {run_id!r}], ["show", {run_id!r}, "--json"],
+         ["jobs"], ["cancel", {run_id!r}], ["rm", "no-such-run"], ["train", "sparsity", "--densities", "0"],
+         ["export", "no-such-run"], ["trian"]]
+codes = []
+for argv in calls:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            codes.append(main(argv))
+        except SystemExit as exit:
+            codes.append(exit.code)
+print(codes, "torch" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "SUPERTUI_DATA_DIR": str(isolated_data_dir)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2] False", done.stdout

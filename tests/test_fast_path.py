@@ -246,6 +246,10 @@ def test_no_compile_means_no_compiling_stage():
 
 def test_a_run_too_short_to_pay_for_compiling_never_starts_one(monkeypatch):
     monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    from engine import compile_step
+
+    # as on a machine that never compiled this graph (earlier tests may have left warm notes)
+    monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))
     stages = []
     result = train(phase_grid_config(steps=60), on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
     assert not result.compiled and set(stages) <= {"eager", "done"}
@@ -321,3 +325,15 @@ def test_new_data_values_reuse_the_graph_and_a_new_sampler_does_not():
     other = train_module._graph_key(config.replace(preset="correlated"), cpu)  # another experiment's sampler
     assert other != key
     assert train_module._graph_key(config.replace(preset="correlated", densities=(0.4, 0.2)), cpu) == other
+
+
+def test_compiling_is_worth_it_only_when_the_compiled_step_arrives_with_work_left():
+    from engine.compile_step import CompileNotes, worth_compiling
+
+    cold, warm = CompileNotes(), CompileNotes(warm_seconds=0.5, cold_seconds=30.0)
+    assert not worth_compiling(40, eager_rate=500.0, notes=cold)  # done long before a cold compile
+    assert worth_compiling(1_000_000, eager_rate=500.0, notes=cold)
+    assert not worth_compiling(200, eager_rate=500.0, notes=warm)  # ends while loading
+    assert worth_compiling(20_000, eager_rate=500.0, notes=warm)
+    slower = CompileNotes(warm_seconds=0.5, compiled_rate=450.0, eager_rate=500.0)
+    assert not worth_compiling(1_000_000, eager_rate=500.0, notes=slower)  # measured: no faster here

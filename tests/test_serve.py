@@ -83,6 +83,8 @@ def test_help_imports_nothing_the_rest_of_the_cli_does_not():
     code = (
         "import sys, contextlib, io\n"
         "import supertui.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    supertui.cli.main(['--help'])  # what printing any help imports (argparse: locale)\n"
         "before = set(sys.modules)\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    supertui.cli.main(['serve', '--help'])\n"
@@ -324,7 +326,7 @@ def test_the_app_in_a_browser_tabs_and_a_clean_stop(awkward_data_dir, tmp_path):
                 (first_app,) = descendants(server.process.pid)
                 before_focus = len(first.frames)
                 first.page.focus(".xterm-helper-textarea")  # as a click would: the footer shows the keys
-                first.wait_until_drawn("Filter", "Sort", since=before_focus)
+                first.wait_until_drawn("Filter", "Compare", since=before_focus)
                 first.screenshot(SCREENSHOTS / "browser-runs.png")
 
                 before_enter = len(first.frames)

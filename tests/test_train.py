@@ -156,7 +156,7 @@ def test_cancellation_stops_within_one_step_and_keeps_what_was_trained():
 
     result = train(config, should_stop=should_stop)
     assert result.status == "cancelled"
-    assert result.steps_done == len(polls)  # polled once per step; no step after the stop
+    assert result.steps_done == len(polls) - 1  # polled before each step; no step after the stop
     assert result.loss_steps[-1] == result.steps_done
     assert np.all(result.snapshot_steps <= result.steps_done)
     # what was trained is kept: the same weights as a run of exactly that many steps
@@ -170,7 +170,7 @@ def test_progress_reports_training_then_done_with_weights():
     reports = []
     config = small_config(steps=30)
     train(config, on_progress=reports.append, progress_interval=0.0)
-    assert reports[0].stage == "training" and reports[-1].stage == "done"  # eager: nothing to compile
+    assert reports[0].stage == "eager" and reports[0].step == 0 and reports[-1].stage == "done"
     assert reports[-1].step == config.steps
     assert reports[-1].W.shape == (config.num_instances, config.m, config.n)
     assert reports[-1].losses.shape == (config.num_instances,)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from engine.live import LiveReader
-from engine.store import RunRecord
 from supertui.cli.common import open_store, report_skipped, safe_text
+from supertui.formatting import format_seconds
+
+if TYPE_CHECKING:
+    from engine.store import RunRecord
 
 
 def register(subparsers) -> None:
@@ -22,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def job_row(record: RunRecord, position: int | None) -> dict:
+    from engine.live import LiveReader
+
     state = None
     if record.status == "running":
         reader = LiveReader(record.path, record.config.num_instances)
@@ -44,17 +49,6 @@ def job_row(record: RunRecord, position: int | None) -> dict:
     }
 
 
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
 def run(args) -> int:
     store = open_store(args)
     records = store.live_runs(on_error=report_skipped)
@@ -72,6 +66,6 @@ def run(args) -> int:
         step = f"{row['step']}/{row['steps']}" if row["status"] == "running" else f"#{row['queue_position']} in queue"
         rate = f"{row['steps_per_second']:,.0f} it/s" if row["steps_per_second"] else "-"
         device = row["device"] or "-"
-        print(safe_text(f"{row['id']:<42} {row['status']:<8} {str(device)[:16]:<16} {step:>15} {rate:>12} "
-                        f"{format_seconds(row['seconds_left']):>7}"))
+        print(f"{safe_text(row['id']):<42} {row['status']:<8} {safe_text(device)[:16]:<16} {step:>15} {rate:>12} "
+              f"{format_seconds(row['seconds_left']).replace('–', '-'):>7}")
     return 0

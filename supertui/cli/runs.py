@@ -28,6 +28,8 @@ def register(subparsers) -> None:
 
 
 def run_rows(store, only: set[str] | None = None) -> list[dict]:
+    from engine.experiments import experiment_for
+
     return [
         {
             "id": r.id,

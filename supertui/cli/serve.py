@@ -20,7 +20,6 @@ within a grace period, and exits 0 within a second; closing a tab does the same 
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import ipaddress
 import json
@@ -65,6 +64,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import asyncio  # here, not at the top: `supertui --help` should not pay for it
+
     port = parse_port(args.port)
     sock = bind_socket(args.host, port)
     try:
@@ -74,8 +75,7 @@ def run(args) -> int:
         server = server_class(tab_command(data_dir), host=args.host, port=port, title="supertui",
                               loopback_only=loopback)
         # Everything loaded so far lives until exit: frozen, the collector skips it, including in the
-        # collections at interpreter exit, which for torch's objects (imported by `engine` for now)
-        # took 0.7 s of the one second a Ctrl+C may take.
+        # collections at interpreter exit, which took 0.7 s of the one second a Ctrl+C may take.
         gc.freeze()
         asyncio.run(serve_until_stopped(server, sock, lambda: announce(args.host, port, data_dir, loopback)))
     finally:
@@ -174,6 +174,8 @@ def announce(host: str, port: int, data_dir: Path, loopback: bool) -> None:
 
 
 async def serve_until_stopped(server, sock: socket.socket, on_serving: Callable[[], None]) -> None:
+    import asyncio
+
     """Serve until SIGINT or SIGTERM; `on_serving` runs once the server answers."""
     from aiohttp import web
 
@@ -193,6 +195,8 @@ async def serve_until_stopped(server, sock: socket.socket, on_serving: Callable[
 
 
 def load_server_class():
+    import asyncio
+
     """textual-serve's Server, taught to remember each tab's app process and stop them all; built
     here because textual-serve is imported only when serving."""
     try:

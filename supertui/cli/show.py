@@ -6,12 +6,6 @@ import json
 import sys
 from collections import Counter
 
-import numpy as np
-
-from engine import run_phase_grid, run_to_json
-from engine.experiments import experiment_for
-from engine.experiments.base import point_indices
-from engine.metrics import METRICS, format_metric, point_rows
 from supertui.cli.common import open_store, safe_text
 
 
@@ -46,6 +40,13 @@ def header_lines(record) -> list[str]:
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from engine import run_phase_grid, run_to_json
+    from engine.experiments import experiment_for
+    from engine.experiments.base import point_indices
+    from engine.metrics import METRICS, format_metric, point_rows
+
     store = open_store(args)
     record = store.load(store.resolve(args.run))
     if args.json:

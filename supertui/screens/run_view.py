@@ -60,6 +60,7 @@ class RunViewScreen(Screen):
         self.selection = Selection().moved(self.config)
         self.scrub: int | None = None  # snapshot index; None: the latest weights
         self._dirty = True
+        self._could_jump: bool | None = None  # whether "j: next live run" applied at the last footer redraw
 
     @property
     def record(self) -> RunRecord:
@@ -107,7 +108,9 @@ class RunViewScreen(Screen):
 
     # Drawing ------------------------------------------------------------------------------
     def _redraw_if_dirty(self) -> None:
-        if self._dirty:
+        # Under a dialog (help, confirm) the view waits: drawing what the dimmed background shows
+        # would take the time the dialog needs to answer keys.
+        if self._dirty and self.is_current:
             self.redraw()
 
     def redraw(self) -> None:
@@ -133,11 +136,19 @@ class RunViewScreen(Screen):
     # Messages -----------------------------------------------------------------------------
     def on_live_run_updated(self, message: LiveRunUpdated) -> None:
         if message.run.id != self.run_id:
-            self.refresh_bindings()  # "j: next live run" may apply now
+            self._refresh_jump_hint()
             return
         if self.source.refresh(self.app.store):
             self.refresh_bindings()
         self._dirty = True
+
+    def _refresh_jump_hint(self) -> None:
+        """Redraw the footer only when "j: next live run" comes or goes: a footer redraw on every
+        progress tick of every other run would keep the app too busy to answer keys."""
+        can_jump = bool(self._other_training_runs())
+        if can_jump != self._could_jump:
+            self._could_jump = can_jump
+            self.refresh_bindings()
 
     def on_unmount(self) -> None:
         self.source.close()

@@ -7,21 +7,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from supertui.formatting import format_seconds
 from supertui.live_runs import LiveRun
 
 STATUS_STYLES = {"queued": "dim", "running": "bold cyan"}
 STAGES = {"eager": "eager", "compiling": "eager, compiling", "compiled": "compiled"}
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "–"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def progress_text(run: LiveRun) -> str:

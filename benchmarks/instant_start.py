@@ -1,0 +1,79 @@
+"""Instant start: the hot-swapped step (eager at once, compiled when ready) against pure eager and
+compiling first, for the quick preset of each experiment, every contender with a cold compile cache.
+
+    python benchmarks/instant_start.py [--experiments sparsity phase dims correlated]
+
+Each contender trains in a fresh process with its own empty TORCHINDUCTOR_CACHE_DIR, so every
+compile is a first compile, as for a new user. Reported per experiment: the seconds to the first
+loss point and to the end of training for pure eager (compile=False), compile first (the step
+compiled before any training, the old behaviour), and hot swap (the default); the ratio of hot
+swap to the faster of the other two (target: at most 1.1); and the compiled rate after the swap
+against the compile-first rate (target: at least 0.95, i.e. the same kernels). The last line is
+`worst_hot_vs_best=<ratio> worst_compiled_rate_ratio=<ratio>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ("eager", "compile_first", "hot")
+
+CHILD = r"""
+import json, sys, time
+import engine
+from engine.presets import preset_config
+from engine.train import train
+experiment, contender = sys.argv[1], sys.argv[2]
+config = preset_config(experiment, compile=contender != "eager")
+t0 = time.perf_counter()
+first = []
+def progress(p):
+    if not first and p.losses is not None and __import__("numpy").isfinite(p.losses).any() and p.step > 0:
+        first.append(time.perf_counter() - t0)
+result = train(config, on_progress=progress, send_weights=False, compile_first=contender == "compile_first")
+total = time.perf_counter() - t0
+print(json.dumps({"first": first[0] if first else None, "total": total, "steps": result.steps_done,
+                  "compiled_from": result.compiled_from_step, "rates": result.step_rates}))
+"""
+
+
+def run(experiment: str, contender: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="supertui-cold-cache-") as cache:
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-c", CHILD, experiment, contender], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", nargs="+", default=["sparsity", "phase", "dims", "correlated"])
+    args = parser.parse_args()
+    worst_hot, worst_rate = 0.0, float("inf")
+    print(f"{'experiment':<11} {'contender':<14} {'first loss':>10} {'total':>8}  note")
+    for experiment in args.experiments:
+        results = {c: run(experiment, c) for c in CONTENDERS}
+        for contender, r in results.items():
+            note = f"compiled from step {r['compiled_from']}" if r["compiled_from"] is not None else ""
+            print(f"{experiment:<11} {contender:<14} {r['first'] or float('nan'):>9.2f}s {r['total']:>7.1f}s  {note}")
+        best = min(results["eager"]["total"], results["compile_first"]["total"])
+        ratio = results["hot"]["total"] / best
+        worst_hot = max(worst_hot, ratio)
+        line = f"{experiment:<11} hot / faster of eager and compile-first = {ratio:.2f}"
+        hot_rate, first_rate = results["hot"]["rates"].get("compiled"), results["compile_first"]["rates"].get("compiled")
+        if hot_rate and first_rate:
+            worst_rate = min(worst_rate, hot_rate / first_rate)
+            line += f"; compiled steps/s after the swap / compile-first = {hot_rate / first_rate:.2f}"
+        print(line)
+    print(f"worst_hot_vs_best={worst_hot:.3f} worst_compiled_rate_ratio={worst_rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()
