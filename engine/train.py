@@ -601,7 +601,9 @@ def train(
                 losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
                 report(path.stage, done, now - started, done / max(now - started, 1e-9), losses)
                 last_report = now
-            if on_checkpoint is not None and now - last_checkpoint >= checkpoint_interval:
+            # Only once something is trained: a checkpoint before the first step would save an
+            # empty loss history under a manifest that says the run has started.
+            if on_checkpoint is not None and done and now - last_checkpoint >= checkpoint_interval:
                 on_checkpoint(result("checkpoint", done, now - started))
                 last_checkpoint = now
             path.step(chunks)
