@@ -118,3 +118,24 @@ async def test_many_runs_put_only_a_page_of_rows_in_the_table(tmp_path):
         assert app.screen.marked_ids() == [current]
         app.screen.mark([f"fake-{expected[0]:04d}"])  # a run of the filtered list that is not shown yet
         assert app.screen.marked_ids() == [f"fake-{expected[0]:04d}"]
+
+
+async def test_the_apps_export_never_overwrites_an_earlier_export(saved_runs):
+    app = SupertuiApp(saved_runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for round_ in (1, 2):
+            await pilot.press("e")
+            await pilot.pause()
+            for _ in range(1200):  # the figures are drawn in a worker thread
+                if all(w.is_finished for w in app.workers if w.group == "export"):
+                    break
+                await pilot.pause(0.1)
+            await pilot.pause()
+            failed = [n.message for n in app._notifications if n.title == "Export failed"]
+            assert not failed, failed
+            if round_ == 1:
+                first = {p: p.stat().st_mtime_ns for p in (saved_runs / "exports").iterdir()}
+                assert first
+    assert {p: p.stat().st_mtime_ns for p in (saved_runs / "exports").iterdir()} == first
+    assert sorted(p.name for p in (saved_runs / "exports-2").iterdir()) == sorted(p.name for p in first)
+    assert all(p.resolve().parent == saved_runs.resolve() / "exports" for p in first)
