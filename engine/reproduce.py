@@ -139,6 +139,7 @@ class ReproduceResult:
     measured: dict[str, Measured] = field(default_factory=dict)  # by experiment name
     trained: list[str] = field(default_factory=list)  # run ids trained now
     reused: list[str] = field(default_factory=list)  # run ids reused from the store
+    reference: list = field(default_factory=list)  # published curves drawn over the D* figure
     elapsed: float = 0.0
     train_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
 
@@ -203,9 +204,11 @@ def reproduce(
     should_stop: Callable[[], bool] | None = None,
     activations=BLOG_ACTIVATIONS,
     report: Callable[[ReproduceResult], str] | None = None,
+    reference=None,
 ) -> ReproduceResult:
     """Train or reuse every experiment, export every figure, measure every claim; write
-    report.md when `report` renders one. See the module doc.
+    report.md when `report` renders one. `reference`: published curves (engine.reference_curves)
+    drawn over the combined D* figure. See the module doc.
 
     Existing output files are refused before anything trains unless force. Reused runs must
     be completed and have the same config (up to compile/device/snapshots)."""
@@ -234,7 +237,8 @@ def reproduce(
     render_cost = FIGURE_COST * figure_count
     total = sum(costs) + render_cost
     done = 0.0
-    result = ReproduceResult(out_dir, paths.get("report"), [], {}, paths=paths, activations=activations, quality=quality)
+    result = ReproduceResult(out_dir, paths.get("report"), [], {}, paths=paths, activations=activations, quality=quality,
+                             reference=list(reference or []))
 
     for index, config in enumerate(configs, start=1):
         label = f"{config.preset} · {config.activation}"
@@ -286,7 +290,7 @@ def reproduce(
             for kind in experiment.figures:
                 export(f"{kind}:{experiment.name}:{activation}", figure_builder(kind, [record]))
         if experiment.compare_figure:
-            export(f"compare:{experiment.name}", figure_builder(experiment.compare_figure, list(runs.values())))
+            export(f"compare:{experiment.name}", figure_builder(experiment.compare_figure, list(runs.values()), reference))
         for activation, record in runs.items():
             export(f"loss:{experiment.name}:{activation}", figure_builder("loss", [record]))
         result.measured[experiment.name] = Measured(

@@ -5,6 +5,18 @@ Toy Models" (Lad & Kostolansky, 2023) says about each figure, keyed by the engin
 
 from __future__ import annotations
 
+from pathlib import Path
+
+# The numbers the blog states in its text about its D* plot, with where each comes from: the
+# example reference file (engine.reference_curves), overlaid and scored by `reproduce`.
+DIMS_REFERENCE = Path(__file__).with_name("references") / "blog_dims_text.json"
+
+
+def dims_reference():
+    from engine.reference_curves import load_reference
+
+    return load_reference(DIMS_REFERENCE)
+
 TITLE = "The Effect of Activation Functions on Superposition"
 
 # What the blog says, by claim id. A claim without an entry is ours (e.g. correlated features,
@@ -25,7 +37,7 @@ CLAIMS = {
                                                 "important feature.)",
     "phase.relu_polysemantic_when_sparse": "Below 1−S = 0.1 ReLU is highly polysemantic for all relative importances; at low "
                                            "sparsity it embeds the more important feature, mirroring Toy Models of Superposition.",
-    "phase.relu_matches_closed_form": "This result mirrors the phase diagram in Toy Models of Superposition, as expected.",
+    "phase.relu_matches_exact_reference": "This result mirrors the phase diagram in Toy Models of Superposition, as expected.",
     "phase.gelu_monosemantic_when_sparse": "GeLU is markedly different from ReLU: significant monosemanticity at high sparsity.",
     "phase.silu_monosemantic_when_sparse": "SiLU, like GeLU, stays largely monosemantic at high sparsity.",
     "phase.sigmoid_like_relu": "Sigmoid's phase diagram is very similar to ReLU's: polysemantic below 1−S = 0.1.",
@@ -47,6 +59,14 @@ SECTIONS = {
     "dims": "Experiment 3: dimensions per feature (uniform importance)",
     "correlated": "Beyond the blog: correlated and anticorrelated features",
 }
+
+# What the blog's phase diagrams show, against this report's: the blog names no seeds (one
+# model per grid point, as far as its text says); the report's winner is the lowest-loss seed.
+ONE_MODEL_PER_POINT = (
+    "The blog's text names no seeds: its diagrams show one trained model per grid point. This report's diagrams "
+    "show the lowest-loss of several seeds per point, as Toy Models of Superposition do; where a point's seeds "
+    "settle in different minima the two can disagree."
+)
 
 CORRELATED_INTRO = (
     "The blog studies independent features only. Toy Models of Superposition (and ARENA's exercises) add feature pairs: "

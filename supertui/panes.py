@@ -21,7 +21,18 @@ from textual.widgets import DataTable, Static
 
 from engine.experiments import Experiment
 from engine.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
-from supertui.run_model import Selection, dstar_curve, loss_curves, partner_cosine_curves, phase_cells, winners
+from engine.phase import seed_init_products
+from supertui.run_model import (
+    Selection,
+    dstar_curve,
+    loss_curves,
+    partner_cosine_curves,
+    phase_cells,
+    seed_cells,
+    winners,
+)
+from supertui.reference_overlay import current as current_overlay
+from supertui.reference_overlay import overlay_curves
 from supertui.run_source import RunData
 from supertui.widgets.dstar_plot import DStarPlot
 from supertui.widgets.heatmap import HeatMap
@@ -30,6 +41,7 @@ from supertui.widgets.neuron_bars import NeuronBars
 from supertui.widgets.norm_bars import FeatureNormBars
 from supertui.widgets.partner_cosine import PartnerCosinePlot
 from supertui.widgets.phase_grid import PhaseGrid
+from supertui.widgets.seed_grid import SeedGrid
 
 SETTLED_REPORTS = 3  # while training, a phase cell fills in once its phase held this many reports
 LEGEND_PAIRS = 3  # partner pairs listed under WᵀW
@@ -43,6 +55,7 @@ class PaneContext:
     where: str  # the selected instance, in words
     rows: list[dict]  # engine.metrics.point_rows of the experiment's point metrics
     progress_step: int  # the live report this moment belongs to (-1 when saved)
+    initial_W: np.ndarray | None = None  # [K, m, n] W at step 0, where a saved run kept it
 
     @property
     def k(self) -> int:
@@ -205,7 +218,7 @@ class PhasePane(Pane):
         phases, agreement = phase_cells(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
         if ctx.data.live:
             phases = self._settled(phases, ctx.progress_step)
-        self.grid.update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+        self.grid.update_grid(cfg.densities, cfg.relative_importances, phases, agreement, seeds=cfg.seeds)
 
     def _settled(self, phases: list[str], step: int) -> list[str | None]:
         """Live cells fill in one by one as their phase stops changing; the rest stay blank.
@@ -216,6 +229,27 @@ class PhasePane(Pane):
         if len(self._recent) < SETTLED_REPORTS:
             return [None] * len(phases)
         return [p if all(h[i] == p for h in self._recent) else None for i, p in enumerate(phases)]
+
+
+class SeedsPane(Pane):
+    """Every seed of every grid point: shares per phase and the loss gap, or (v) one seed's own
+    diagram, beside the best-of-seeds phase pane."""
+
+    id, tab, title = "seeds", "seeds", "every seed: shares per phase (v: each seed alone)"
+
+    def widgets(self):
+        self.grid = SeedGrid(id="seeds")
+        return [self.grid]
+
+    def update(self, ctx):
+        if ctx.data.W is None:
+            return
+        cfg, instances = ctx.data.config, ctx.data.instances
+        populations, singles = seed_cells(cfg, instances, ctx.data.W, ctx.data.losses)
+        products = None
+        if ctx.initial_W is not None:
+            products = list(seed_init_products(ctx.initial_W, instances.seed).values())
+        self.grid.update_populations(cfg.densities, cfg.relative_importances, populations, singles, products)
 
 
 class DStarPane(Pane):
@@ -231,7 +265,11 @@ class DStarPane(Pane):
         cfg = ctx.data.config
         inv_density, dstar, per_feature = dstar_curve(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
         x = np.broadcast_to(inv_density[:, None], per_feature.shape)  # [P, n]
-        self.plot.update_curves({cfg.activation: (inv_density, dstar)}, feature_dims={cfg.activation: (x, per_feature)})
+        curves = {cfg.activation: (inv_density, dstar)}
+        reference, summary = overlay_curves(current_overlay(self.plot.app), curves)
+        self.plot.update_curves(curves, feature_dims={cfg.activation: (x, per_feature)}, reference=reference)
+        if self.container is not None:
+            self.container.border_subtitle = summary
 
 
 class PairsPane(Pane):
@@ -276,7 +314,8 @@ class CosinePane(Pane):
 
 PANES: dict[str, Callable[[], Pane]] = {
     cls.id: cls
-    for cls in (LossPane, GramPane, BarsPane, NormsPane, PointsPane, PhasePane, DStarPane, PairsPane, CosinePane)
+    for cls in (LossPane, GramPane, BarsPane, NormsPane, PointsPane, PhasePane, SeedsPane, DStarPane, PairsPane,
+                CosinePane)
 }
 
 
@@ -303,7 +342,8 @@ def _compare_phase(screen, items, target) -> None:
     for i, record, arrays in items:
         cfg = record.config
         phases, agreement = phase_cells(cfg, arrays.instances, arrays.W, arrays.final_loss)
-        screen.query_one(f"#view-{i}").update_grid(cfg.densities, cfg.relative_importances, phases, agreement)
+        screen.query_one(f"#view-{i}").update_grid(cfg.densities, cfg.relative_importances, phases, agreement,
+                                                   seeds=cfg.seeds)
 
 
 def _labelled(curves: dict, label: str, record, curve) -> None:
@@ -315,7 +355,9 @@ def _compare_dstar(screen, items, target) -> None:
     for _, record, arrays in items:
         inv_density, dstar, _ = dstar_curve(record.config, arrays.instances, arrays.W, arrays.final_loss)
         _labelled(curves, record.config.activation, record, (inv_density, dstar))
-    screen.query_one("#view-dstar").update_curves(curves)
+    reference, summary = overlay_curves(current_overlay(screen.app), curves)
+    screen.query_one("#view-dstar").update_curves(curves, reference=reference)
+    screen.query_one("#pane-dstar").border_subtitle = summary
 
 
 def _compare_cosine(screen, items, target) -> None:

@@ -16,7 +16,7 @@ from engine.config import RunConfig
 from engine.experiments import experiment_for
 from engine.experiments.base import point_index, point_indices
 from engine.metrics import feature_dimensionality, point_rows
-from engine.phase import phase_grid
+from engine.phase import PHASES, classify, phase_grid, seed_populations
 from engine.sweep import InstanceTable, lowest_loss_instances
 
 MAX_LOSS_CURVES = 8  # more grid points than this: mean and envelope instead of one curve each
@@ -128,6 +128,17 @@ def phase_cells(config: RunConfig, instances: InstanceTable, W: np.ndarray, loss
     loss = losses if losses is not None else np.zeros(len(instances))
     grid = phase_grid(W, loss, instances.density, instances.relative_importance, instances.point, config.phase_threshold)
     return [p.phase for p in grid], [p.agreement for p in grid]
+
+
+def seed_cells(config: RunConfig, instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None):
+    """Every seed of each grid point, in point order: (SeedPopulation per point, and per seed its
+    own model's phase at every point). Instances are point-major and seed-minor (k = point * seeds + s)."""
+    loss = losses if losses is not None else np.zeros(len(instances))
+    populations = seed_populations(W, loss, instances.density, instances.relative_importance, instances.point,
+                                   config.phase_threshold)
+    phases = classify(W, config.phase_threshold).reshape(-1, config.seeds)  # [P, seeds]
+    singles = [[PHASES[i] for i in phases[:, s]] for s in range(config.seeds)]
+    return populations, singles
 
 
 def partner_cosine_curves(instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from engine import RunStore, run_experiment
 from engine.errors import ConfigError, StoreError
+from engine.experiments import get_experiment
 from engine.export import FigureExistsError, export_input_batches, export_runs, figure_kinds
 from engine.export.style import DPI
 from engine.reproduce import tiny_config
@@ -52,6 +53,7 @@ EXPECTED = {
     ("sparsity", "wtw"): inches(1.55 * 3 + 1.6, 5.9),  # one column per density (3), three rows
     ("sparsity", "loss"): inches(6.4, 4.0),
     ("phase", "phase"): inches(6.2, 4.2),
+    ("phase", "seeds"): inches(2.35 * 3 + 1.4, 6.0),  # best-of-seeds, shares, loss gap; one panel per seed (2)
     ("phase", "loss"): inches(6.4, 4.0),
     ("dims", "dims"): inches(6.4, 4.2),
     ("dims", "loss"): inches(6.4, 4.0),
@@ -138,7 +140,8 @@ def test_cli_export_prints_paths_and_refuses_to_overwrite(store, runs, tmp_path,
     argv = ["export", *ids, "--out", str(out), "--data-dir", str(store.data_dir)]
     assert main(argv) == 0
     printed = capsys.readouterr().out.split()
-    assert len(printed) == 5 and all((out / p.split("/")[-1]).exists() for p in printed)
+    per_run = len(get_experiment("phase").figures) + 1  # its figures (phase, seeds) and the loss curves; + 1: combined
+    assert len(printed) == 2 * per_run + 1 and all((out / p.split("/")[-1]).exists() for p in printed)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "already exists" in err and len(err.strip().splitlines()) == 1

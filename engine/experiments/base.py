@@ -35,9 +35,10 @@ QUALITIES = ("quick", "paper", "tiny")
 #   norms     ‖W_i‖ coloured by superposition                             points one row per grid point
 #   phase     the n=2 phase grid     dstar    D* against 1/(1-S)
 #   pairs     WᵀW with partner pairs marked                               cosine partner cosine by density
-PANES = ("loss", "gram", "bars", "norms", "points", "phase", "dstar", "pairs", "cosine")
+#   seeds     every seed of each phase-grid point: shares per phase, loss gap, each seed's own diagram
+PANES = ("loss", "gram", "bars", "norms", "points", "phase", "dstar", "pairs", "cosine", "seeds")
 # Figure kinds export may draw for one run (engine/export/figures.py) and for several.
-FIGURES = ("wtw", "phase", "dims", "pairs", "cosine", "loss")
+FIGURES = ("wtw", "phase", "seeds", "dims", "pairs", "cosine", "loss")
 
 
 # --------------------------------------------------------------------------- data
@@ -71,15 +72,27 @@ INDEPENDENT = Sampler("independent", _build_independent, lambda table: {"density
 # --------------------------------------------------------------------------- claims
 
 
-VERDICTS = ("reproduced", "not reproduced", "not measured")
+# What a claim's measurement says about it:
+#   reproduced      our runs show what the claim says
+#   explained       our runs contradict it, and a measured mechanism accounts for what its author saw
+#   refuted         our runs clearly show the opposite, and nothing measured accounts for it
+#   not reproduced  our runs do not show it, but not clearly the opposite either
+#   not measured    a run it needs is missing
+VERDICTS = ("reproduced", "explained", "refuted", "not reproduced", "not measured")
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a claim's measurement found: named numbers and a verdict (one of VERDICTS)."""
+    """What a claim's measurement found: named numbers, a verdict (one of VERDICTS) and, where
+    the numbers alone do not say it, why that verdict (one or two sentences, numbers included)."""
 
     numbers: dict[str, Any]
     verdict: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} (known: {', '.join(VERDICTS)})")
 
 
 @dataclass(frozen=True)
@@ -99,8 +112,9 @@ class Claim:
         return self.measure(runs)
 
 
-def verdict(ok: bool) -> str:
-    return "reproduced" if ok else "not reproduced"
+def verdict(ok: bool, refuted: bool = False) -> str:
+    """reproduced when ok; else refuted when the measurement clearly shows the opposite."""
+    return "reproduced" if ok else "refuted" if refuted else "not reproduced"
 
 
 def series(values, digits: int = 3) -> str:

@@ -38,6 +38,7 @@ SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,250}$")  # no separa
 SINGLE_FIGURES = {
     "wtw": "WᵀW per density with neuron-feature weight bars and feature norms by superposition",
     "phase": "phase diagram with the exact ReLU boundary",
+    "seeds": "every seed of a phase grid: shares per phase, loss gap, each seed's own diagram",
     "dims": "D* and each feature's D_i against 1/(1-S)",
     "pairs": "WᵀW per grid point with partner pairs outlined",
     "cosine": "cosine between partner features against density",
@@ -112,22 +113,47 @@ def note_diverged(fig, records: list[RunRecord]) -> None:
                       fontsize=7, color="#b2182b")
 
 
-def figure_builder(kind: str, records: list[RunRecord]) -> Callable[[], object]:
-    """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of several."""
-    from engine.export import compare, figures
+def figure_builder(kind: str, records: list[RunRecord], reference=None) -> Callable[[], object]:
+    """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of
+    several; `reference` (engine.reference_curves curves) is drawn over the D* figures."""
+    from engine.export import compare, figures, seeds
 
-    single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "dims": figures.figure_dims,
+    single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "seeds": seeds.figure_seeds,
+              "dims": figures.figure_dims,
               "pairs": figures.figure_pairs, "cosine": figures.figure_partner_cosine, "loss": figures.figure_loss}
     many = {"wtw": compare.figure_compare_gram, "phase": compare.figure_compare_phase,
             "dims": compare.figure_compare_dims, "cosine": compare.figure_compare_cosine}
+    extra = {"reference": reference} if kind == "dims" and reference else {}
 
     def build():
         views = [drawable(r) for r in records]
-        fig = single[kind](views[0]) if len(views) == 1 else many[kind](views)
+        fig = single[kind](views[0], **extra) if len(views) == 1 else many[kind](views, **extra)
         note_diverged(fig, records)
         return fig
 
     return build
+
+
+def draws_dstar(record: RunRecord) -> bool:
+    """Whether a run's figures include a D* curve (where a reference can be overlaid)."""
+    return "dims" in figure_kinds(record) or compare_kind(record) == "dims"
+
+
+def reference_errors(records: list[RunRecord], curves) -> list[tuple[str, RunRecord | None, object]]:
+    """Each reference curve against the run of its label's activation (the first such run that
+    draws D*): [(label, record or None, engine.reference_curves.CurveError or None)]."""
+    from engine.export.figures import dims_curve
+    from engine.reference_curves import curve_error
+
+    out = []
+    for curve in curves:
+        record = next((r for r in records if draws_dstar(r) and r.activation.lower() == curve.label.lower()), None)
+        if record is None:
+            out.append((curve.label, None, None))
+            continue
+        run = dims_curve(record)
+        out.append((curve.label, record, curve_error(curve, 1.0 / run.density, run.dstar)))
+    return out
 
 
 def compare_name(kind: str, records: list[RunRecord]) -> str:
@@ -155,7 +181,7 @@ def prepare_destination(out_dir: Path, field: str = "out") -> Path:
     return check_writable_folder(out_dir, field)
 
 
-def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png") -> list[PlannedFigure]:
+def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png", reference=None) -> list[PlannedFigure]:
     """Every figure export_runs would write, in order, without rendering anything."""
     check_format(fmt)
     out_dir = Path(out_dir)
@@ -169,13 +195,15 @@ def plan_exports(records: list[RunRecord], out_dir: Path, fmt: str = "png") -> l
         if not record.has_arrays:
             raise StoreError(f"run {record.id}: nothing to export (status {record.status}, no saved weights yet)")
         for kind in figure_kinds(record):
-            planned.append(PlannedFigure(inside(out_dir, f"{record.id}_{kind}.{fmt}"), kind, figure_builder(kind, [record])))
+            planned.append(PlannedFigure(inside(out_dir, f"{record.id}_{kind}.{fmt}"), kind,
+                                         figure_builder(kind, [record], reference)))
         if compare_kind(record) is not None:
             groups.setdefault(compare_kind(record), []).append(record)
     for kind, group in groups.items():
         if len(group) >= 2:
             name = compare_name(kind, group)
-            planned.append(PlannedFigure(inside(out_dir, f"{name}.{fmt}"), f"compare_{kind}", figure_builder(kind, group)))
+            planned.append(PlannedFigure(inside(out_dir, f"{name}.{fmt}"), f"compare_{kind}",
+                                         figure_builder(kind, group, reference)))
     return planned
 
 
@@ -197,9 +225,11 @@ def write_figure(fig, path: Path, fmt: str | None = None) -> Path:
 
 
 def export_runs(records: list[RunRecord], out_dir: Path, fmt: str = "png", force: bool = False,
-                on_written: Callable[[Path], None] | None = None) -> list[Path]:
+                on_written: Callable[[Path], None] | None = None, reference=None) -> list[Path]:
     """Write every figure of these runs into out_dir; returns the paths written (and tells
     on_written of each as it lands, so a disk that fills up half way still reports them).
+    `reference`: published curves (engine.reference_curves) drawn over the D* figures; a
+    reference for runs that draw no D* is refused.
 
     The destination and all names are checked before anything is drawn, so a refusal writes
     nothing; a write that fails later leaves the figures already written, never half a file."""
@@ -209,7 +239,11 @@ def export_runs(records: list[RunRecord], out_dir: Path, fmt: str = "png", force
     out_dir = Path(out_dir)
     if not str(out_dir).strip():
         raise ConfigError("out", "is empty (give a folder for the figures)")
-    planned = plan_exports(records, out_dir, fmt)
+    if reference and not any(draws_dstar(r) for r in records):
+        kinds = sorted({k for r in records for k in figure_kinds(r)})
+        raise ConfigError("reference", f"overlays D* curves, and none of these runs draws one (their figures: "
+                                       f"{', '.join(kinds)})")
+    planned = plan_exports(records, out_dir, fmt, reference)
     refuse_existing([p.path for p in planned], force)
     prepare_destination(out_dir)
     written = []
@@ -256,6 +290,6 @@ def export_input_batches(out_dir: Path, fmt: str = "png", force: bool = False, *
 __all__ = [
     "export_sweep",
     "FORMATS", "FigureExistsError", "PlannedFigure", "check_format", "compare_kind", "compare_name", "export_input_batches",
-    "drawable", "figure_builder", "free_destination", "inside", "prepare_destination",
+    "drawable", "draws_dstar", "figure_builder", "free_destination", "inside", "prepare_destination", "reference_errors",
     "export_runs", "figure_kinds", "plan_exports", "refuse_existing", "write_figure",
 ]

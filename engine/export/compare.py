@@ -16,7 +16,9 @@ from engine.export.figures import (
     draw_gram,
     draw_partner_cosine,
     draw_phase,
+    draw_reference_curves,
     gram_scale,
+    run_dims_curves,
     signed_sqrt_norm,
     phase_legend_handles,
 )
@@ -32,8 +34,9 @@ def _labels(records: list[RunRecord]) -> list[str]:
 
 
 @styled
-def figure_compare_dims(records: list[RunRecord]):
-    """D* of every run against 1/(1-S) on one axis, with the sticky reference lines."""
+def figure_compare_dims(records: list[RunRecord], reference=None):
+    """D* of every run against 1/(1-S) on one axis, with the sticky reference lines, and any
+    published curves (engine.reference_curves) over them."""
     fig = new_figure(7.2, 4.6)
     ax = fig.subplots()
     top = 1.0
@@ -43,10 +46,12 @@ def figure_compare_dims(records: list[RunRecord]):
         if np.isfinite(dstar).any():
             top = max(top, float(np.nanmax(dstar)))
         capped |= bool((dstar > DSTAR_CAP).any())
+    if reference:
+        draw_reference_curves(ax, reference, run_dims_curves(records))
     _dims_axes(ax, top)
     cfg = records[0].config
     ax.set_title(f"Dimensions per feature by activation (n={cfg.n}, m={cfg.m}, m/n = {cfg.m / cfg.n:.2g})")
-    fig.legend(loc="outside lower center", frameon=False, ncols=min(len(records), 7))
+    fig.legend(loc="outside lower center", frameon=False, ncols=min(len(records), 7 if not reference else 4))
     if capped:
         ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
     return fig

@@ -10,6 +10,7 @@ import numpy as np
 
 from typing import NamedTuple
 
+from engine.agreement import LEGEND_SWATCH, agreement_alpha, agreement_label, legend_levels
 from engine.export.style import (
     DIVERGING_CMAP,
     PHASE_COLOURS,
@@ -31,7 +32,7 @@ from engine.metrics import (
     superposition,
 )
 from engine.palette import PAIR_COLORS, feature_color
-from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
+from engine.phase import PHASES
 from engine.store import RunRecord
 from engine.sweep import lowest_loss_instances
 
@@ -255,52 +256,62 @@ def plain_log_ticks(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def agreement_alpha(agreement: float) -> float:
-    """Seed agreement as opacity: unanimous cells are solid, split ones pale."""
-    return 0.2 + 0.8 * float(agreement)
-
-
-def draw_phase(ax, grid, *, seeds: int, boundary: bool = True, label_axes: bool = True) -> None:
-    """The phase grid as log-spaced cells (colour: the winning seed's phase; opacity: how many
-    seeds agree), with the exact ReLU boundary (SCIENCE.md) as black lines."""
-    from matplotlib.patches import Rectangle
-
+def phase_cells(grid) -> list[tuple[object, tuple[float, float, float, float]]]:
+    """Each grid point with its cell on the log-log phase axes: [(point, (x0, x1, y0, y1))]."""
     densities = np.array(sorted({p.density for p in grid}))
     importances = np.array(sorted({p.relative_importance for p in grid}))
     x_edges = _cell_edges(densities, *PHASE_X_RANGE)
     y_edges = _cell_edges(importances, *PHASE_Y_RANGE)
+    out = []
     for p in grid:
         i = int(np.argmin(np.abs(densities - p.density)))
         j = int(np.argmin(np.abs(importances - p.relative_importance)))
-        ax.add_patch(
-            Rectangle(
-                (x_edges[i], y_edges[j]),
-                x_edges[i + 1] - x_edges[i],
-                y_edges[j + 1] - y_edges[j],
-                facecolor=PHASE_COLOURS[p.phase],
-                alpha=agreement_alpha(p.agreement) if seeds > 1 else 1.0,
-                edgecolor="white",
-                linewidth=0.3,
-            )
-        )
+        out.append((p, (x_edges[i], x_edges[i + 1], y_edges[j], y_edges[j + 1])))
+    return out
+
+
+def phase_axes(ax, grid, *, boundary: bool = True, label_axes: bool = True) -> None:
+    """The phase diagram's log-log axes for this grid, with the exact reference drawn on them."""
+    densities = [p.density for p in grid]
+    importances = [p.relative_importance for p in grid]
     ax.set_xscale("log")
     ax.set_yscale("log")
     # The blog's axes: 0.01..1 by 0.1..10; a custom grid reaching beyond them widens them.
-    ax.set_xlim(min(PHASE_X_RANGE[0], densities[0]), max(PHASE_X_RANGE[1], densities[-1]))
-    ax.set_ylim(min(PHASE_Y_RANGE[0], importances[0]), max(PHASE_Y_RANGE[1], importances[-1]))
+    ax.set_xlim(min(PHASE_X_RANGE[0], min(densities)), max(PHASE_X_RANGE[1], max(densities)))
+    ax.set_ylim(min(PHASE_Y_RANGE[0], min(importances)), max(PHASE_Y_RANGE[1], max(importances)))
     plain_log_ticks(ax.xaxis)
     plain_log_ticks(ax.yaxis)
     if boundary:
-        r = np.geomspace(ax.get_ylim()[0], ax.get_ylim()[1], 400)
-        ax.plot(relu_superposition_boundary(r), r, color="black", linewidth=1.3)
-        s_triple, r_triple = RELU_TRIPLE_POINT
-        ax.plot([s_triple, ax.get_xlim()[1]], [r_triple, r_triple], color="black", linewidth=1.3)
-        ax.plot([s_triple], [r_triple], marker="o", color="black", markersize=3.5)
+        draw_reference_boundary(ax)
     ax.set_xlabel("feature density 1−S (log scale)")
     if label_axes:
         ax.set_ylabel("relative importance I₂/I₁ (log scale)")
     for side in ("top", "right"):
         ax.spines[side].set_visible(True)
+
+
+def draw_phase(ax, grid, *, seeds: int, boundary: bool = True, label_axes: bool = True) -> None:
+    """The phase grid as log-spaced cells (colour: the winning seed's phase; opacity: how many
+    seeds agree, engine.agreement), with the exact ReLU reference's boundary and triple point
+    (SCIENCE.md 7) in black."""
+    from matplotlib.patches import Rectangle
+
+    for p, (x0, x1, y0, y1) in phase_cells(grid):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor=PHASE_COLOURS[p.phase],
+                               alpha=agreement_alpha(p.agreement) if seeds > 1 else 1.0, edgecolor="white",
+                               linewidth=0.3))
+    phase_axes(ax, grid, boundary=boundary, label_axes=label_axes)
+
+
+def draw_reference_boundary(ax) -> None:
+    """The exact n=2 ReLU optimum's phase boundaries (engine.relu_reference) as black polylines,
+    and a dot at its triple point."""
+    from engine.relu_reference import reference_boundary, reference_triple_point
+
+    for line in reference_boundary():
+        ax.plot(line.density, line.relative_importance, color="black", linewidth=1.3)
+    s_triple, r_triple = reference_triple_point()
+    ax.plot([s_triple], [r_triple], marker="o", color="black", markersize=3.5)
 
 
 def phase_legend_handles(seeds: int, phases_present: set[str] | None = None) -> list:
@@ -312,14 +323,11 @@ def phase_legend_handles(seeds: int, phases_present: set[str] | None = None) -> 
         for p in PHASES
         if phases_present is None or p in phases_present or p != "neither"
     ]
-    handles.append(Line2D([], [], color="black", linewidth=1.3, label="exact ReLU boundary"))
+    handles.append(Line2D([], [], color="black", linewidth=1.3, marker="o", markersize=3.5,
+                          label="exact ReLU boundary, triple point"))
     if seeds > 1:
-        for agree in sorted({k / seeds for k in range(1, seeds + 1)}, reverse=True):
-            if agree < 0.5 and agree != 1 / seeds:
-                continue
-            handles.append(
-                Patch(facecolor="#555555", alpha=agreement_alpha(agree), label=f"{round(agree * seeds)}/{seeds} seeds agree")
-            )
+        handles += [Patch(facecolor=LEGEND_SWATCH, alpha=agreement_alpha(k / seeds), label=agreement_label(k, seeds))
+                    for k in legend_levels(seeds)]
     return handles
 
 
@@ -396,15 +404,48 @@ def _dims_axes(ax, max_dstar: float) -> None:
     draw_sticky_lines(ax)
 
 
+def draw_reference_curves(ax, curves, run_curves: dict[str, tuple[np.ndarray, np.ndarray]], *,
+                          only_matching: bool = False) -> None:
+    """Published curves (engine.reference_curves) over D* plots: a curve whose label names a drawn
+    run's activation in that activation's colour, with its MAE against that run in the legend;
+    the others in grey (left out with only_matching, unless none matches)."""
+    from engine.reference_curves import curve_error
+
+    lowered = {label.lower(): label for label in run_curves}
+    matched = [c for c in curves if c.label.lower() in lowered]
+    for curve in curves if not (only_matching and matched) else matched:
+        run = lowered.get(curve.label.lower())
+        colour = activation_style(run)["color"] if run else "#777777"
+        label = f"reference: {curve.label}"
+        if run:
+            error = curve_error(curve, *run_curves[run])
+            label += f" (MAE {error.mae:.3g})"
+        ax.plot(curve.x, np.minimum(curve.y, DSTAR_CAP), color=colour, linestyle=(0, (1, 1.5)), linewidth=1.0,
+                marker="*", markersize=9, markeredgecolor="black", markeredgewidth=0.5, zorder=5, label=label)
+
+
+def run_dims_curves(records: list[RunRecord]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each run's D* curve as a reference is held against it: {activation: (1/(1-S) [P], D* [P])}
+    (a repeated activation keeps its first run)."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for record in records:
+        if record.activation not in out:
+            curve = dims_curve(record)
+            out[record.activation] = (1.0 / curve.density, curve.dstar)
+    return out
+
+
 @styled
-def figure_dims(record: RunRecord):
+def figure_dims(record: RunRecord, reference=None):
     cfg = record.config
     fig = new_figure(6.4, 4.2)
     ax = fig.subplots()
     dstar = draw_dims(ax, record)
+    if reference:
+        draw_reference_curves(ax, reference, run_dims_curves([record]), only_matching=True)
     _dims_axes(ax, float(np.nanmax(dstar)) if np.isfinite(dstar).any() else 1.0)
     ax.set_title(f"{record.activation}: dimensions per feature (n={cfg.n}, m={cfg.m}, {_steps(record)} steps)")
-    fig.legend(loc="outside lower center", frameon=False, ncols=2, markerscale=2)
+    fig.legend(loc="outside lower center", frameon=False, ncols=2, markerscale=2 if not reference else 1)
     if (dstar > DSTAR_CAP).any():
         ax.text(0.99, 0.99, f"▲ D* > {DSTAR_CAP:g} (drawn at the top)", transform=ax.transAxes, ha="right", va="top", fontsize=7)
     return fig

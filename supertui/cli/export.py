@@ -30,6 +30,10 @@ def register(subparsers) -> None:
     p.add_argument("--format", "-f", choices=("png", "svg"), default="png", dest="fmt",
                    help="png (200 dpi) or svg (default: png)")
     p.add_argument("--force", action="store_true", help="overwrite figures that already exist")
+    p.add_argument("--reference", metavar="FILE",
+                   help="published curves to overlay on the D* figures: CSV (header x,y,label) or JSON "
+                        "({\"curves\": [{\"label\", \"x\", \"y\"}]}); a label names the activation it is held "
+                        "against, and the mean absolute error per label is printed")
     add_data_dir(p)
     p.set_defaults(func=run)
 
@@ -40,12 +44,35 @@ def run(args) -> int:
 
     if not args.out.strip():
         raise ConfigError("out", "is empty (give a folder for the figures)")
+    reference = None
+    if args.reference:
+        from engine.reference_curves import load_reference
+
+        reference = load_reference(args.reference)  # a bad file stops here: one line, exit 2
     store = open_store(args)
     if not args.runs and not args.sweep:
         raise ConfigError("runs", "name at least one run to export, or --sweep ID")
     records = [store.load(run_id) for run_id in resolve_run_ids(store, args.runs)]
-    if args.sweep:
-        sweep = store.load_sweep(args.sweep)
+    if reference and not records:
+        raise ConfigError("reference", "overlays the D* figures of runs: name the runs to hold it against")
+    sweep = store.load_sweep(args.sweep) if args.sweep else None
+    if records:  # first: export_runs refuses a reference without a D* figure before writing anything
+        # Each path is printed as it lands: if the disk fills up half way, what was written is known.
+        with graceful_sigint("supertui: stopping after this figure (Ctrl+C again to abort)") as stop:
+            def written(path: Path) -> None:
+                print(safe_text(path), flush=True)
+                if stop.is_set():
+                    raise ExportStopped
+
+            try:
+                export_runs(records, Path(args.out), fmt=args.fmt, force=args.force, on_written=written,
+                            reference=reference)
+            except ExportStopped:
+                print("supertui: export stopped; the figures above are complete", file=sys.stderr)
+                return 130
+        if reference:
+            print_reference_errors(records, reference)
+    if sweep is not None:
         members = []
         for run_id in sweep["runs"]:
             try:
@@ -54,22 +81,22 @@ def run(args) -> int:
                 if (store.runs_dir / str(run_id)).is_dir():
                     report_skipped(store.runs_dir / str(run_id), str(exc))
         print(safe_text(export_sweep(sweep["id"], members, Path(args.out), fmt=args.fmt, force=args.force)))
-    if not records:
-        return 0
-    # Each path is printed as it lands: if the disk fills up half way, what was written is known.
-    with graceful_sigint("supertui: stopping after this figure (Ctrl+C again to abort)") as stop:
-        def written(path: Path) -> None:
-            print(safe_text(path), flush=True)
-            if stop.is_set():
-                raise ExportStopped
-
-        try:
-            export_runs(records, Path(args.out), fmt=args.fmt, force=args.force, on_written=written)
-        except ExportStopped:
-            print("supertui: export stopped; the figures above are complete", file=sys.stderr)
-            return 130
     return 0
 
 
 class ExportStopped(Exception):
     """Ctrl+C between two figures."""
+
+
+def print_reference_errors(records, reference) -> None:
+    """One line per reference label: its MAE against the run of that activation, or why none."""
+    from engine.export import reference_errors
+    from engine.reference_curves import MAE_DEFINITION
+
+    print(f"reference ({MAE_DEFINITION}):")
+    for label, record, error in reference_errors(records, reference):
+        if record is None:
+            print(f"  {safe_text(label)}: no run of that activation draws D* here")
+            continue
+        far = f", matched x up to ×{error.worst_x_factor:.2f} apart" if error.worst_x_factor > 1.01 else ""
+        print(f"  {safe_text(label)}: MAE {error.mae:.4f} over {error.points} point(s) against run {record.id}{far}")

@@ -12,7 +12,15 @@ from engine.config import RunConfig
 from engine.reproduce import EXPERIMENTS, ReproduceResult
 from supertui import blog
 
-VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "not measured": "– not measured"}
+VERDICT_MARK = {"reproduced": "✅ reproduced", "explained": "🔎 explained", "refuted": "❌ refuted",
+                "not reproduced": "⚠️ not reproduced", "not measured": "– not measured"}
+VERDICT_MEANING = {
+    "reproduced": "our runs show what the blog says",
+    "explained": "our runs contradict it, and a measured mechanism accounts for what the blog saw",
+    "refuted": "our runs clearly show the opposite",
+    "not reproduced": "our runs do not show it, but not clearly the opposite either",
+    "not measured": "a run it needs is missing",
+}
 
 
 def _pct(x: float) -> str:
@@ -28,8 +36,9 @@ def _num(x) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731  (a | inside a cell, e.g. |WᵀW|, would end it)
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
     return lines
 
 
@@ -91,8 +100,7 @@ def render_report(result: ReproduceResult) -> str:
         for (preset, _), secs in result.train_seconds.items():
             per[preset] = per.get(preset, 0.0) + secs
         lines += ["", "Training time this job: " + ", ".join(f"{p} {s:.0f} s" for p, s in per.items()) + "."]
-    verdicts = [e.verdict for m in result.measured.values() for _, e in m.claims]
-    lines += ["", "Verdicts: " + ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICT_MARK if verdicts.count(v)) + "."]
+    lines += _verdicts_section(result)
 
     shares = {S: float((input_batch(20, 100, 1 - S).numpy() > 0).mean()) for S in (0.5, 0.99)}
     lines += [
@@ -107,6 +115,29 @@ def render_report(result: ReproduceResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _verdicts_section(result: ReproduceResult) -> list[str]:
+    """Every claim of the blog with its verdict, the reason and the numbers behind it, up front."""
+    verdicts = [e.verdict for m in result.measured.values() for _, e in m.claims]
+    lines = ["", "## Verdicts", ""]
+    if result.quality == "tiny":
+        lines += ["Quality tiny trains each model for a few dozen steps: these verdicts test the pipeline, not the blog.", ""]
+    lines += [
+        "Counts: " + ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICT_MARK if verdicts.count(v)) + ". "
+        + "; ".join(f"*{v}*: {VERDICT_MEANING[v]}" for v in VERDICT_MARK if verdicts.count(v)) + ".", ""]
+    rows = []
+    for measured in result.measured.values():
+        for claim, evidence in measured.claims:
+            if claim.id not in blog.CLAIMS:
+                continue
+            why = evidence.reason or _numbers(evidence)
+            rows.append([f"`{claim.id}`", blog.CLAIMS[claim.id], VERDICT_MARK[evidence.verdict], why])
+    return lines + _table(["claim", "the blog says", "verdict", "why, in numbers"], rows)
+
+
+def _numbers(evidence) -> str:
+    return "; ".join(f"{k} = {_num(v)}" for k, v in evidence.numbers.items())
+
+
 def _experiment_section(result: ReproduceResult, name: str, measured, rel) -> list[str]:
     runs = result.runs_of(name)
     config = next(iter(runs.values())).config
@@ -115,6 +146,10 @@ def _experiment_section(result: ReproduceResult, name: str, measured, rel) -> li
         lines += ["", f"![all activations]({rel(f'compare:{name}')})"]
     if name == "correlated":
         lines += ["", blog.CORRELATED_INTRO]
+    if name == "phase":
+        lines += ["", blog.ONE_MODEL_PER_POINT, "", seed_sentence(runs)]
+    if name == "dims" and result.reference:
+        lines += _blog_numbers_section(result, runs)
     for table in measured.tables:
         lines += ["", table.title + ":", ""] + _table(table.header, table.rows)
     if name == "correlated":
@@ -127,12 +162,60 @@ def _experiment_section(result: ReproduceResult, name: str, measured, rel) -> li
             lines += [f"**{VERDICT_MARK[evidence.verdict]}** · `{claim.id}` · {claim.statement}", ""]
             if claim.id in blog.CLAIMS:
                 lines += [f"> Blog: {blog.CLAIMS[claim.id]}", ""]
-            numbers = "; ".join(f"{k} = {_num(v)}" for k, v in evidence.numbers.items())
-            lines += [f"Measured: {numbers}.", ""]
+            lines += [f"Measured: {_numbers(evidence)}.", ""]
+            if evidence.reason:
+                lines += [f"Why {evidence.verdict}: {evidence.reason}", ""]
     figures = [k for k in result.paths if k.count(":") == 2 and k.split(":")[1] == name and not k.startswith("loss:")]
     if figures:
         lines += ["Per activation: " + " ".join(f"[{k.split(':')[0]} {k.split(':')[2]}]({rel(k)})" for k in figures)]
     return lines
+
+
+def seed_sentence(runs) -> str:
+    """The GeLU/SiLU disagreement with the blog, in this run's numbers (ReLU for contrast)."""
+    from engine.experiments.phase import SPARSE, phase_measures, seed_measures
+
+    parts = []
+    for activation in ("gelu", "silu", "relu"):
+        if activation not in runs:
+            continue
+        m, s = phase_measures(runs[activation]), seed_measures(runs[activation])
+        sign = s["init_sign"]
+        start = "" if sign is None else (
+            f"; {_pct(sign.superposed_if_negative)} of the models that started with w1·w2 < 0 superpose, "
+            f"{_pct(sign.superposed_if_positive)} of those that started with w1·w2 ≥ 0")
+        gap = s["loss_gap_sparse"]
+        worse = "" if not np.isfinite(gap) else f", the others at a median loss {_pct(gap)} higher"
+        parts.append(f"**{activation}**: the lowest-loss seed superposes at {_pct(m['superposition_sparse'])} of the "
+                     f"points, single seeds at {_pct(s['seeds_superposed_sparse'])} (each seed alone: "
+                     f"{', '.join(_pct(v) for v in s['each_seed_superposed_sparse'])}){worse}{start}")
+    if not parts:
+        return ""
+    return (f"Below density {SPARSE:g}, " + "; ".join(parts) + ". A model's initial weights depend on its seed "
+            "alone, so each seed starts every point from the same w1·w2: a one-model-per-point diagram is monosemantic "
+            "where its model started with w1·w2 ≥ 0, and the best of several seeds superposes wherever one of them "
+            "started below 0. The seed figures (`phase_seeds_<activation>.png`) show each seed's own diagram beside "
+            "the best-of-seeds one.")
+
+
+def _blog_numbers_section(result: ReproduceResult, runs) -> list[str]:
+    """Our D* against the numbers the blog states in its text (supertui.blog.DIMS_REFERENCE)."""
+    from engine.export import reference_errors
+    from engine.export.figures import dims_curve
+    from engine.reference_curves import MAE_DEFINITION
+
+    rows = []
+    for curve, (label, record, error) in zip(result.reference, reference_errors(list(runs.values()), result.reference)):
+        if record is None:
+            rows.append([label, curve.source, ", ".join(f"{y:g} at {x:g}" for x, y in zip(curve.x, curve.y)), "–", "–"])
+            continue
+        run = dims_curve(record)
+        ours = [float(run.dstar[int(np.argmin(np.abs(np.log(1 / run.density) - np.log(x))))]) for x in curve.x]
+        rows.append([label, curve.source, ", ".join(f"{y:g} at {x:g}" for x, y in zip(curve.x, curve.y)),
+                     ", ".join(f"{v:.3f}" for v in ours), f"{error.mae:.3f}"])
+    return ["", f"Our D* against the numbers the blog states in its text ({MAE_DEFINITION}; x = 1/(1−S)); the "
+                "combined D* figure draws them as stars:", ""] + _table(
+        ["activation", "the blog's words", "blog's D* at x", "ours at the nearest x", "MAE"], rows)
 
 
 def _training_section(result: ReproduceResult, rel) -> list[str]:

@@ -19,6 +19,7 @@ from engine.experiments import experiment_for
 from engine.store import RunRecord, StoreError
 from supertui.exporting import export_in_background
 from supertui.panes import COMPARE_PANES
+from supertui.screens.reference_path import ask_reference
 from supertui.widgets.runs_table import format_loss
 
 ALWAYS_SHOWN = ("preset", "activation")
@@ -57,6 +58,7 @@ class CompareScreen(Screen):
         Binding("right_square_bracket", "density(1)", "Density", id="compare.next_density", key_display="]"),
         Binding("left_square_bracket", "density(-1)", "Previous density", id="compare.prev_density", key_display="[", show=False),
         Binding("a", "toggle_all_fields", "All fields", id="compare.all_fields", show=False),
+        Binding("o", "reference", "Reference", id="compare.reference"),
         Binding("e", "export", "Export", id="compare.export"),
         Binding("escape,q", "back", "Back", id="compare.back"),
     ]
@@ -156,6 +158,8 @@ class CompareScreen(Screen):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "density":
             return bool(self._densities())  # only where WᵀW panes are shown: else not even in the footer
+        if action == "reference":
+            return any(pane_kind(r) == "dstar" for r in self.records)  # hidden without a D* pane
         return True
 
     def action_density(self, delta: int) -> None:
@@ -167,6 +171,10 @@ class CompareScreen(Screen):
         self.all_fields = not self.all_fields
         self._fill_diff()
         self.redraw()
+
+    def action_reference(self) -> None:
+        """Ask for a file of published D* curves to overlay (kept for the session)."""
+        ask_reference(self, self.redraw)
 
     def action_export(self) -> None:
         export_in_background(self.app, self.records)

@@ -27,6 +27,7 @@ def screen_groups() -> list[tuple[str, list[Binding]]]:
     from supertui.screens.confirm import ConfirmScreen
     from supertui.screens.edit_meta import EditMetaScreen
     from supertui.screens.launch import LaunchScreen
+    from supertui.screens.reference_path import ReferencePathScreen
     from supertui.screens.run_view import RunViewScreen
     from supertui.screens.runs import RunsScreen
 
@@ -38,7 +39,7 @@ def screen_groups() -> list[tuple[str, list[Binding]]]:
         ("Launch", LaunchScreen.BINDINGS),
         ("Run view", RunViewScreen.BINDINGS),
         ("Compare", CompareScreen.BINDINGS),
-        ("Dialogs", [*ConfirmScreen.BINDINGS, *EditMetaScreen.BINDINGS]),
+        ("Dialogs", [*ConfirmScreen.BINDINGS, *EditMetaScreen.BINDINGS, *ReferencePathScreen.BINDINGS]),
     ]
 
 

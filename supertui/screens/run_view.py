@@ -26,6 +26,7 @@ from supertui.messages import LiveRunUpdated
 from supertui.panes import PANES, PaneContext
 from supertui.run_model import Selection, describe_instance
 from supertui.run_source import RunSource
+from supertui.screens.reference_path import ask_reference
 from supertui.widgets.heatmap import HeatMap
 from supertui.widgets.phase_grid import PhaseGrid
 from supertui.widgets.scrubber import Scrubber
@@ -47,6 +48,7 @@ class RunViewScreen(Screen):
         Binding("j", "running_job", "Next live run", id="run.running_job", show=False),
         Binding("e", "export", "Export", id="run.export"),
         Binding("z", "zoom", "Zoom", id="run.zoom", show=False),
+        Binding("o", "reference", "Reference", id="run.reference"),
         *[Binding(str(i + 1), f"pane({i})", f"Pane {i + 1}", id=f"run.pane_{i + 1}", show=False) for i in range(MAX_PANES)],
         Binding("escape,q", "back", "Back", id="run.back"),
     ]
@@ -119,7 +121,7 @@ class RunViewScreen(Screen):
         data = self.source.data(self.scrub)
         rows = [] if data.W is None else point_rows(data.instances, data.W, data.losses, self.experiment.point_metrics)
         ctx = PaneContext(data, self.experiment, self.selection, describe_instance(self.config, self.selection), rows,
-                          self.source.progress_step())
+                          self.source.progress_step(), self._initial_W())
         for pane in self.panes:
             pane.update(ctx)
         scrubber = self.query_one(Scrubber)
@@ -127,6 +129,13 @@ class RunViewScreen(Screen):
             scrubber.set_steps(data.snapshot_steps, self.config.steps)
         else:
             scrubber.set_steps(np.zeros(0), self.config.steps, live=True)
+
+    def _initial_W(self) -> np.ndarray | None:
+        """W at step 0 of a saved run (its first snapshot), for the panes that ask where seeds started."""
+        arrays = self.source.arrays()
+        if arrays is None or not len(arrays.snapshot_steps) or int(arrays.snapshot_steps[0]) != 0:
+            return None
+        return arrays.snapshots[0]
 
     def _select(self, selection: Selection) -> None:
         if selection != self.selection:
@@ -175,6 +184,8 @@ class RunViewScreen(Screen):
             return True if self.source.arrays() is not None else None
         if action == "pane":
             return bool(parameters) and parameters[0] < len(self.panes)
+        if action == "reference":
+            return self.pane("dstar") is not None  # hidden where there is no D* pane
         return True
 
     def on_scrubber_moved(self, message: Scrubber.Moved) -> None:
@@ -220,6 +231,10 @@ class RunViewScreen(Screen):
             self.notify("Export works once the run is saved.", severity="warning")
             return
         export_in_background(self.app, [self.record])
+
+    def action_reference(self) -> None:
+        """Ask for a file of published D* curves to overlay (kept for the session)."""
+        ask_reference(self, self.redraw)
 
     def action_zoom(self) -> None:
         if self.maximized is not None:

@@ -7,6 +7,10 @@ colour, horizontal reference lines at the sticky fractions (engine.metrics.STICK
     curves = {"relu": (1 / densities, dims_per_feature(W))}            # x [N], D* [N]
     dims = {"relu": (np.repeat(1 / densities, n), feature_dimensionality(W).ravel())}
     plot.update_curves(curves, feature_dims=dims)
+    plot.update_curves(curves, reference={"ref relu": (x_ref, y_ref, "relu")})  # published points
+
+Reference points (supertui.reference_overlay) are drawn as × marks joined by a line, in the colour
+of the curve they are held against.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class DStarPlot(SafePlot):
         self.show_reference = show_reference
         self._series: list[Series] = []
         self._scatter: list[Series] = []
+        self._reference: list[Series] = []
 
     @property
     def series(self) -> list[Series]:
@@ -55,10 +60,15 @@ class DStarPlot(SafePlot):
     def scatter(self) -> list[Series]:
         return list(self._scatter)
 
+    @property
+    def reference(self) -> list[Series]:
+        return list(self._reference)
+
     def update_curves(
         self,
         curves: dict[str, tuple[np.ndarray, np.ndarray]],
         feature_dims: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        reference: dict[str, tuple[np.ndarray, np.ndarray, str]] | None = None,
     ) -> None:
         colors = label_colors(list(curves))
         series = []
@@ -74,9 +84,11 @@ class DStarPlot(SafePlot):
             idx = downsample_indices(len(x), MAX_SCATTER_POINTS)
             colour = blend(colors.get(label) or label_color(label), SCATTER_TOWARD, 0.45)
             scatter.append(Series(f"{label} D_i", x[idx], y[idx], colour))
-        if self._same(series, self._series) and self._same(scatter, self._scatter):
+        marks = [Series(name, *sorted_finite(name, x, y, "y"), colors.get(against) or label_color(against))
+                 for name, (x, y, against) in (reference or {}).items()]
+        if self._same(series, self._series) and self._same(scatter, self._scatter) and self._same(marks, self._reference):
             return
-        self._series, self._scatter = series, scatter
+        self._series, self._scatter, self._reference = series, scatter, marks
         self._draw()
 
     def toggle_reference(self) -> None:
@@ -95,7 +107,7 @@ class DStarPlot(SafePlot):
         plt.clear_data()
         plt.title(self.title)  # "" takes no row: use it when the pane has its own border title
         plt.xlabel("1/(1-S)  (log)")
-        everything = [s for s in self._series + self._scatter if len(s.x)]
+        everything = [s for s in self._series + self._scatter + self._reference if len(s.x)]
         # x is drawn as log10(1/(1-S)) on a linear axis with labelled ticks: plotext 5's own log
         # scale transforms the stored data in place and fails on the next redraw.
         if everything:
@@ -119,4 +131,7 @@ class DStarPlot(SafePlot):
             for s in self._series:
                 if len(s.x):
                     plt.plot(np.log10(s.x).tolist(), s.y.tolist(), label=s.label, color=hex_to_rgb(s.color), marker="braille")
+            for s in self._reference:
+                if len(s.x):
+                    plt.plot(np.log10(s.x).tolist(), s.y.tolist(), label=s.label, color=hex_to_rgb(s.color), marker="x")
         self.refresh()

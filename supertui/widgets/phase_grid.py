@@ -6,9 +6,10 @@ cell by cell during a run. A cell is as pale as few of its seeds agree with the 
 phase colour at opacity 0.2 + 0.8 * k/N over white, labelled "k/N seeds agree", exactly as in
 the exported PNG (engine.agreement; in 16 colours, where no paler shade exists, a shade glyph
 ▓▒░ in the colour over white). The exact ReLU reference
-(SCIENCE.md; engine.phase) is drawn over it as marks: the superposition boundary
-`relu_superposition_boundary(r)` and, above the triple point, the r = 1 line where feature 1
-hands the dimension to feature 2. `b` toggles those marks.
+(SCIENCE.md 7; engine.relu_reference, the optimum over all of W and b) is drawn over it as
+marks: the characters its boundary polylines pass through (`reference_boundary()`: superposition
+against feature 1 and against feature 2, and above the triple point the r = 1 line where feature 1
+hands the dimension to feature 2), and the triple point itself. `b` toggles those marks.
 
 A saved run::
 
@@ -53,7 +54,8 @@ from engine.agreement import (
     infer_seeds,
     legend_levels,
 )
-from engine.phase import PHASES, RELU_TRIPLE_POINT, relu_superposition_boundary
+from engine.phase import PHASES
+from engine.relu_reference import reference_boundary, reference_triple_point
 from supertui.widgets.no_color import NoColorAware
 from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, hex_to_rgb
 from supertui.widgets.terminal_colors import (
@@ -70,6 +72,10 @@ UNTRAINED = "·"
 CURSOR_MARK = "◆"
 BOUNDARY_MARK = "•"
 ASCII_BOUNDARY = "*"
+TRIPLE_MARK = "●"
+ASCII_TRIPLE = "@"
+BOUNDARY, TRIPLE = 1, 2  # what a character of the marks array holds (0: nothing)
+SAMPLES_PER_BOX = 4  # points per box traced along a boundary polyline, so no box is skipped
 LEGEND_SWATCH_16 = 8  # LEGEND_SWATCH's grey in 16 colours
 Y_GUTTER = 6  # "  0.1 " tick labels of r
 # The axes' names, longest first: the first that fits the pane (a 58-column pane cut the first).
@@ -100,23 +106,41 @@ def _pick(count: int, room: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, count - 1, max(room, 1))).astype(int))
 
 
+def _box_of(log_s: np.ndarray, log_r: np.ndarray, s_edges: np.ndarray, r_edges: np.ndarray):
+    """Row and column of the boxes holding these points (log10 coordinates), and which are inside.
+    s_edges [W + 1] left to right, r_edges [H + 1] top (largest r) to bottom; a point on an edge
+    belongs to the box to its right or above (the r = 1 line goes to the row above it)."""
+    ls, lr = np.log10(s_edges), np.log10(r_edges)[::-1]  # both ascending
+    col = np.searchsorted(ls, log_s, side="right") - 1
+    up = np.searchsorted(lr, log_r, side="right") - 1  # counted from the bottom
+    inside = (col >= 0) & (col < len(ls) - 1) & (up >= 0) & (up < len(lr) - 1)
+    return len(lr) - 2 - up, col, inside
+
+
 def boundary_mask(s_edges: np.ndarray, r_edges: np.ndarray) -> np.ndarray:
     """Which boxes the exact ReLU boundary passes through: s_edges [W + 1] left to right,
     r_edges [H + 1] top (largest r) to bottom -> bool [H, W].
 
-    The superposition boundary s_b(r) rises for r <= 1 and falls above, so its range over a
-    box's [r_lo, r_hi] comes from the ends and r = 1; the feature1/feature2 switch is the line
-    r = 1 at densities above the triple point."""
-    s_lo, s_hi = s_edges[None, :-1], s_edges[None, 1:]  # [1, W]
-    r_hi, r_lo = r_edges[:-1, None], r_edges[1:, None]  # [H, 1]
-    inside = (r_lo < 1.0) & (1.0 < r_hi)
-    at_lo, at_hi = relu_superposition_boundary(r_lo), relu_superposition_boundary(r_hi)
-    at_one = float(relu_superposition_boundary(1.0))
-    sb_min = np.minimum(np.minimum(at_lo, at_hi), np.where(inside, at_one, np.inf))
-    sb_max = np.maximum(np.maximum(at_lo, at_hi), np.where(inside, at_one, -np.inf))
-    superposition = (sb_min <= s_hi) & (sb_max >= s_lo)
-    switch = (r_lo <= 1.0) & (1.0 < r_hi) & (s_hi > RELU_TRIPLE_POINT[0])
-    return superposition | switch
+    Each of the reference's polylines (engine.relu_reference.reference_boundary) is traced in
+    (log s, log r) in steps of a quarter of the smallest box, and every box a step lands in is marked."""
+    mask = np.zeros((len(r_edges) - 1, len(s_edges) - 1), dtype=bool)
+    box = min(np.abs(np.diff(np.log10(s_edges))).min(), np.abs(np.diff(np.log10(r_edges))).min())
+    for line in reference_boundary():
+        x, y = np.log10(line.density), np.log10(line.relative_importance)  # [k]
+        pieces = np.maximum(1, np.ceil(np.hypot(np.diff(x), np.diff(y)) * SAMPLES_PER_BOX / box)).astype(int)
+        t = [np.arange(p) / p for p in pieces]
+        xs = np.concatenate([x[k] + f * (x[k + 1] - x[k]) for k, f in enumerate(t)] + [x[-1:]])
+        ys = np.concatenate([y[k] + f * (y[k + 1] - y[k]) for k, f in enumerate(t)] + [y[-1:]])
+        row, col, inside = _box_of(xs, ys, s_edges, r_edges)
+        mask[row[inside], col[inside]] = True
+    return mask
+
+
+def triple_point_box(s_edges: np.ndarray, r_edges: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the box holding the reference's triple point, or None when it is off the grid."""
+    s, r = reference_triple_point()
+    row, col, inside = _box_of(np.log10([s]), np.log10([r]), s_edges, r_edges)
+    return (int(row[0]), int(col[0])) if inside[0] else None
 
 
 def boundary_crosses(s_lo: float, s_hi: float, r_lo: float, r_hi: float) -> bool:
@@ -404,29 +428,40 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
 
     @staticmethod
     def _boundary_marks(x_edges: np.ndarray, y_edges: np.ndarray, cell_w: int, cell_h: int) -> np.ndarray:
-        """Which characters the exact boundary passes through: bool [lines, columns]. Each cell
-        is split into its characters in log space so the curve is traced at screen resolution."""
-        s_edges = np.concatenate(
+        """What the exact reference puts on each character: int [lines, columns], BOUNDARY where
+        its boundary passes, TRIPLE at its triple point, else 0. Each cell is split into its
+        characters in log space so the curve is traced at screen resolution."""
+        s_edges = 10 ** np.concatenate(
             [np.linspace(a, b, cell_w + 1)[:-1] for a, b in zip(x_edges[:-1], x_edges[1:])] + [x_edges[-1:]]
         )
-        r_edges = np.concatenate(
+        r_edges = 10 ** np.concatenate(
             [np.linspace(a, b, cell_h + 1)[:-1] for a, b in zip(y_edges[:-1], y_edges[1:])] + [y_edges[-1:]]
         )
-        return boundary_mask(10**s_edges, 10**r_edges)
+        marks = boundary_mask(s_edges, r_edges).astype(np.int8) * BOUNDARY
+        triple = triple_point_box(s_edges, r_edges)
+        if triple is not None:
+            marks[triple] = TRIPLE
+        return marks
 
-    def _cell(self, line: Text, di: int, ri: int, marks: list[bool] | None, cell_w: int, sub: int, cell_h: int) -> None:
+    def mark_glyphs(self) -> dict[int, str]:
+        """The character of each kind of reference mark (BOUNDARY, TRIPLE) in this colour mode."""
+        if self.ascii:
+            return {BOUNDARY: ASCII_BOUNDARY, TRIPLE: ASCII_TRIPLE}
+        return {BOUNDARY: BOUNDARY_MARK, TRIPLE: TRIPLE_MARK}
+
+    def _cell(self, line: Text, di: int, ri: int, marks: list[int] | None, cell_w: int, sub: int, cell_h: int) -> None:
         """Append one line of one grid cell to `line`."""
         point = di * len(self._importances) + ri
         phase = self._phases[point]
         seeds = self.seeds
         agreeing = agreeing_seeds(self._agreement[point], seeds)
         ascii_mode = self.ascii
-        mark = ASCII_BOUNDARY if ascii_mode else BOUNDARY_MARK
+        glyphs = self.mark_glyphs()
         if phase is None:
             centre = (cell_w - 1) // 2 if sub == (cell_h - 1) // 2 else -1
             for k in range(cell_w):
                 if marks is not None and marks[k]:
-                    line.append(mark, _UNTRAINED_MARK_STYLE)
+                    line.append(glyphs[marks[k]], _UNTRAINED_MARK_STYLE)
                 else:
                     line.append(UNTRAINED if k == centre else " ", _UNTRAINED_STYLE)
             return
@@ -441,7 +476,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         if marks is not None:
             for k in range(cell_w):
                 if marks[k]:
-                    chars[k] = mark
+                    chars[k] = glyphs[marks[k]]
         line.append("".join(chars), style)
 
     def _tick_positions(self, values: np.ndarray, count: int) -> dict[int, str]:
@@ -470,6 +505,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         labels = PHASE_SHORT_LABELS if compact else PHASE_LABELS
         gap = "" if compact else " "
         mark = ASCII_BOUNDARY if self.ascii else BOUNDARY_MARK
+        triple = ASCII_TRIPLE if self.ascii else TRIPLE_MARK
         state = "b: hide" if self.show_boundary else "b: show"
         items: list[Text] = []
         for phase in PHASES:
@@ -481,6 +517,8 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
             items.append(Text(f"{UNTRAINED}untrained" if compact else f"{UNTRAINED} not yet trained", style="dim"))
         items += self._agreement_legend(compact)
         items.append(Text(f"{mark}ReLU(b)" if compact else f"{mark} exact ReLU boundary ({state})"))
+        if not compact:
+            items.append(Text(f"{triple} its triple point"))
         separator = " " if compact else "  "
         lines, current = [], Text()
         for item in items:

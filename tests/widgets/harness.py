@@ -33,12 +33,12 @@ def reference_phase_grid(densities: int = 12, importances: int = 12, trained: fl
     """(densities, relative_importances, phases, agreement) from the exact ReLU reference, with the
     last points untrained and, of 3 seeds per point, 2 or only 1 agreeing at a few points, as a
     run part way through looks."""
-    from engine.phase import relu_reference_phase
     from engine.presets import phase_axes
+    from engine.relu_reference import reference_phase
 
     d, r = phase_axes(densities, importances)
     s_grid, r_grid = np.meshgrid(d, r, indexing="ij")  # [D, R]: point = d_index * R + r_index
-    phases: list[str | None] = list(relu_reference_phase(s_grid, r_grid).ravel())
+    phases: list[str | None] = list(reference_phase(s_grid, r_grid).ravel())
     cutoff = int(round(trained * len(phases)))
     phases[cutoff:] = [None] * (len(phases) - cutoff)
     draw = np.random.default_rng(seed).random(len(phases))

@@ -7,10 +7,12 @@ from engine.phase import PHASES
 from supertui.widgets.palette import PHASE_COLORS
 from supertui.widgets.phase_grid import (
     BOUNDARY_MARK,
+    TRIPLE_MARK,
     CURSOR_MARK,
     UNTRAINED,
     PhaseGrid,
     boundary_crosses,
+    triple_point_box,
 )
 from supertui.widgets.terminal_colors import PHASE_COLORS_16
 from tests.widgets.harness import WidgetHarness, reference_phase_grid
@@ -102,14 +104,30 @@ async def test_boundary_marks_toggle_with_b():
         assert grid.render().plain.count(BOUNDARY_MARK) == marks
 
 
-def test_boundary_geometry():
-    # The superposition boundary crosses s = 4r/(2+5r) below r=1 and 4/(5+2r) above.
-    assert boundary_crosses(0.15, 0.17, 0.09, 0.11)  # s_b(0.1) = 0.16
-    assert not boundary_crosses(0.5, 0.9, 0.09, 0.11)
-    assert boundary_crosses(0.15, 0.17, 9.0, 11.0)  # s_b(10) = 0.16
-    # The r = 1 line exists only above the triple point density 4/7.
+def test_boundary_geometry_is_the_exact_reference():
+    # The exact boundary (SCIENCE.md 7.4) lies at s = 0.1812 at r = 0.1 and r = 10, not at the
+    # closed-form bound's 0.16, and its triple point at s = 0.7131, not 4/7.
+    assert boundary_crosses(0.175, 0.19, 0.1, 0.105)
+    assert not boundary_crosses(0.15, 0.17, 0.1, 0.105)  # where the bound's line runs
+    assert boundary_crosses(0.175, 0.19, 9.5, 10.0)
+    assert not boundary_crosses(0.5, 0.9, 0.1, 0.105)
+    # The r = 1 line (feature 1 | feature 2) exists only above the triple point.
     assert boundary_crosses(0.8, 0.9, 0.95, 1.05)
+    assert not boundary_crosses(0.6, 0.65, 0.95, 1.05)  # the bound's r = 1 line started at 4/7
     assert not boundary_crosses(0.2, 0.3, 0.95, 1.05)
+    s_edges, r_edges = np.array([0.5, 0.7, 0.75, 0.9]), np.array([2.0, 1.1, 0.9, 0.5])
+    assert triple_point_box(s_edges, r_edges) == (1, 1)
+    assert triple_point_box(np.array([0.01, 0.1]), r_edges) is None
+
+
+async def test_the_triple_point_is_marked():
+    grid = PhaseGrid()
+    async with WidgetHarness(grid).run_test(size=(120, 40)):
+        grid.update_grid(*reference_phase_grid(12, 12))
+        plain = grid.render().plain
+        assert plain.count(TRIPLE_MARK) == 2  # on the grid, and in the legend
+        grid.show_boundary = False
+        assert grid.render().plain.count(TRIPLE_MARK) == 1
 
 
 SUPERPOSITION_ROW = ["superposition"] * 3 + ["feature1"]
