@@ -24,8 +24,19 @@ INITS = ("xavier", "xavier_batched")
 # How the loss combines the features of a sample: summed (the blog's formula) or averaged (Anthropic's code).
 LOSS_REDUCTIONS = ("sum", "mean")
 
-# float32 bytes of the largest live tensors of one step, times this, must fit in memory.
-_MEMORY_SAFETY_FACTOR = 12
+# Sane maxima: every number a config holds is bounded here, so nothing is allocated or trained
+# before a bad value is refused with the field's name (the memory estimate bounds the rest).
+MAX_FEATURES = 100_000
+MAX_AXIS_VALUES = 10_000  # densities, relative importances
+MAX_SEEDS = 10_000
+MAX_INSTANCES = 1_000_000
+MAX_STEPS = 1_000_000_000
+MAX_BATCH_SIZE = 1_000_000_000
+MAX_SNAPSHOTS = 2**31 - 1  # any count is accepted: the trainer keeps at most engine.memory.SNAPSHOT_FLOATS
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 100.0
+MAX_PARAMETER = 1e6  # |activation parameter|
+MAX_PHASE_THRESHOLD = 1e6
 
 
 @dataclass(frozen=True)
@@ -76,15 +87,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        """A config from plain data (a manifest, a TOML file): every field's type is checked
+        against its annotation, so a string where numbers belong is refused with its name."""
+        if not isinstance(data, dict):
+            raise ConfigError("config", f"must be a table of fields, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in set(data) - set(fields))
         if unknown:
-            raise ConfigError(unknown[0], f"unknown config field (accepted: {', '.join(sorted(known))})")
-        kwargs = dict(data)
-        if "densities" in kwargs:
-            kwargs["densities"] = tuple(float(d) for d in kwargs["densities"])
-        if kwargs.get("relative_importances") is not None:
-            kwargs["relative_importances"] = tuple(float(r) for r in kwargs["relative_importances"])
+            raise ConfigError(unknown[0], f"unknown config field (accepted: {', '.join(sorted(fields))})")
+        kwargs = {name: _typed(name, str(fields[name].type), value) for name, value in data.items()}
         return cls(**kwargs)
 
     def validate(self, available_memory_bytes: int | None = None) -> "RunConfig":
@@ -92,53 +103,84 @@ class RunConfig:
         from engine.experiments import get_experiment
 
         experiment = get_experiment(self.preset)  # names every experiment when it is unknown
+        for name, value in self.activation_params.items():
+            _check(_finite(value) and abs(value) <= MAX_PARAMETER, f"activation_params.{name}",
+                   f"must be a number within ±{MAX_PARAMETER:g}, got {value!r}")
         get_activation(self.activation).check(self.activation_params)
-        _int_at_least(self.n, "n", 2)
-        _int_at_least(self.m, "m", 1)
+        _int_within(self.n, "n", 2, MAX_FEATURES)
+        _int_within(self.m, "m", 1, MAX_FEATURES)
         _check(self.m < self.n, "m", f"must be smaller than n={self.n} (superposition needs m < n), got {self.m}")
         _check(len(self.densities) > 0, "densities", "needs at least one density in (0, 1]")
+        _check(len(self.densities) <= MAX_AXIS_VALUES, "densities",
+               f"at most {MAX_AXIS_VALUES:,} values, got {len(self.densities):,}")
         for d in self.densities:
             _check(_finite(d) and 0 < d <= 1, "densities", f"each density must lie in (0, 1], got {d!r}")
         if self.relative_importances is not None:
             _check(self.n == 2, "relative_importances", f"apply to n=2 models only, got n={self.n}")
             _check(len(self.relative_importances) > 0, "relative_importances", "needs at least one value > 0")
+            _check(len(self.relative_importances) <= MAX_AXIS_VALUES, "relative_importances",
+                   f"at most {MAX_AXIS_VALUES:,} values, got {len(self.relative_importances):,}")
             for r in self.relative_importances:
-                _check(_finite(r) and r > 0, "relative_importances", f"each must be a number > 0, got {r!r}")
+                _check(_finite(r) and 0 < r <= MAX_PARAMETER, "relative_importances",
+                       f"each must be a number in (0, {MAX_PARAMETER:g}], got {r!r}")
         _check(
             _finite(self.importance_decay) and 0 < self.importance_decay <= 1,
             "importance_decay",
             f"must lie in (0, 1] (importance I_i = decay**i), got {self.importance_decay!r}",
         )
-        _int_at_least(self.seeds, "seeds", 1)
+        _int_within(self.seeds, "seeds", 1, MAX_SEEDS)
         _check(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "seed", f"must be an integer in [0, 2**31), got {self.seed!r}")
-        _int_at_least(self.steps, "steps", 1)
-        _int_at_least(self.batch_size, "batch_size", 1)
-        _check(_finite(self.lr) and self.lr > 0, "lr", f"must be a number > 0, got {self.lr!r}")
+        _int_within(self.steps, "steps", 1, MAX_STEPS)
+        _int_within(self.batch_size, "batch_size", 1, MAX_BATCH_SIZE)
+        _check(_finite(self.lr) and 0 < self.lr <= MAX_LR, "lr", f"must be a number in (0, {MAX_LR:g}], got {self.lr!r}")
         _check(self.optimizer in OPTIMIZERS, "optimizer", f"unknown optimizer {self.optimizer!r} (accepted: {', '.join(OPTIMIZERS)})")
-        _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", f"must be a number >= 0, got {self.weight_decay!r}")
+        _check(_finite(self.weight_decay) and 0 <= self.weight_decay <= MAX_WEIGHT_DECAY, "weight_decay",
+               f"must be a number in [0, {MAX_WEIGHT_DECAY:g}], got {self.weight_decay!r}")
         _check(self.schedule in SCHEDULES, "schedule", f"unknown schedule {self.schedule!r} (accepted: {', '.join(SCHEDULES)})")
         _check(self.init in INITS, "init", f"unknown init {self.init!r} (accepted: {', '.join(INITS)})")
         _check(self.loss_reduction in LOSS_REDUCTIONS, "loss_reduction",
                f"unknown loss reduction {self.loss_reduction!r} (accepted: {', '.join(LOSS_REDUCTIONS)})")
         get_profile(self.profile)
-        _check(isinstance(self.snapshots, int) and self.snapshots >= 0, "snapshots", f"must be an integer >= 0, got {self.snapshots!r}")
-        _check(_finite(self.phase_threshold) and self.phase_threshold > 0, "phase_threshold", f"must be a number > 0, got {self.phase_threshold!r}")
+        _int_within(self.snapshots, "snapshots", 0, MAX_SNAPSHOTS)
+        _check(_finite(self.phase_threshold) and 0 < self.phase_threshold <= MAX_PHASE_THRESHOLD, "phase_threshold",
+               f"must be a number in (0, {MAX_PHASE_THRESHOLD:g}], got {self.phase_threshold!r}")
         experiment.validate(self)
+        self._check_instances()
         if available_memory_bytes is not None:
-            need = self.estimated_bytes()
-            _check(
-                need <= available_memory_bytes,
-                "batch_size",
-                f"this run needs about {need / 2**30:.1f} GiB but {available_memory_bytes / 2**30:.1f} GiB is available; "
-                f"lower batch_size, n or the number of instances ({self.num_instances})",
-            )
+            self._check_memory(available_memory_bytes)
         return self
 
+    def _instance_field(self) -> str:
+        """The field that multiplies the instances most: the one to lower when there are too many."""
+        sizes = {"densities": len(self.densities), "seeds": self.seeds,
+                 "relative_importances": len(self.relative_importances or ())}
+        return max(sizes, key=sizes.get)
+
+    def _check_instances(self) -> None:
+        K = self.num_instances
+        _check(K <= MAX_INSTANCES, self._instance_field(),
+               f"this run would train {K:,} instances, at most {MAX_INSTANCES:,} (fewer densities, seeds or grid points)")
+
+    def _check_memory(self, available: int) -> None:
+        from engine.memory import estimate
+
+        parts = estimate(self)
+        need = parts.total
+        if need <= available:
+            return
+        field_name, advice = {
+            "step": ("batch_size", "lower batch_size or n"),
+            "evaluation": ("n", "lower n (the final evaluation holds 8,192 samples of every feature at once)"),
+            "state": (self._instance_field(), f"lower the number of instances ({self.num_instances:,}), n or m"),
+        }[parts.largest()]
+        raise ConfigError(field_name, f"this run needs about {need / 2**30:.1f} GiB but {available / 2**30:.1f} GiB "
+                                      f"is available; {advice}")
+
     def estimated_bytes(self) -> int:
-        """A generous upper bound on the memory the largest step needs (float32)."""
-        per_step = self.num_instances * (self.n * self.batch_size + self.m * self.batch_size + 4 * self.m * self.n)
-        snapshots = self.snapshots * self.num_instances * self.m * self.n
-        return 4 * (_MEMORY_SAFETY_FACTOR * per_step + snapshots)
+        """A generous upper bound on the memory the run needs at its peak (engine.memory)."""
+        from engine.memory import estimate
+
+        return estimate(self).total
 
 
 def _finite(x: Any) -> bool:
@@ -150,9 +192,40 @@ def _check(ok: bool, field_name: str, message: str) -> None:
         raise ConfigError(field_name, message)
 
 
-def _int_at_least(value: Any, field_name: str, low: int) -> None:
-    _check(
-        isinstance(value, int) and not isinstance(value, bool) and value >= low,
-        field_name,
-        f"must be an integer >= {low}, got {value!r}",
-    )
+def _int_within(value: Any, field_name: str, low: int, high: int) -> None:
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= low, field_name,
+           f"must be an integer >= {low}, got {value!r}")
+    _check(value <= high, field_name, f"must be at most {high:,}, got {value:,}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _typed(name: str, annotation: str, value: Any) -> Any:
+    """`value` as field `name` (annotated `annotation`) holds it, or ConfigError naming the field."""
+    optional = annotation.endswith(" | None")
+    kind = annotation.removesuffix(" | None")
+    if value is None and optional:
+        return None
+    if kind == "str":
+        ok = isinstance(value, str)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "float":
+        ok = _is_number(value)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "tuple[float, ...]":
+        ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+        value = tuple(float(v) for v in value) if ok else value
+    elif kind == "dict[str, float]":
+        ok = isinstance(value, dict) and all(isinstance(k, str) and _is_number(v) for k, v in value.items())
+        value = dict(value) if ok else value
+    else:
+        ok = True  # a field of a kind not listed here is checked by validate()
+    if not ok:
+        wanted = {"str": "text", "int": "an integer", "float": "a number", "bool": "true or false",
+                  "tuple[float, ...]": "a list of numbers", "dict[str, float]": "a table of NAME = NUMBER"}.get(kind, kind)
+        raise ConfigError(name, f"must be {wanted}{' or null' if optional else ''}, got {type(value).__name__}")
+    return value

@@ -64,3 +64,59 @@ def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray], make_parents: bo
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue(), make_parents)
+
+
+NPY_HEADER_BYTES = 4096  # an .npy header is a few hundred bytes
+
+
+def load_npz(path: Path, limits: dict[str, int]) -> dict[str, np.ndarray]:
+    """The entries of an .npz named in `limits` (name -> most bytes its array may hold), and no
+    other: sizes are read from the zip directory before anything is decompressed, so a small
+    file that would inflate to gigabytes is refused (ValueError naming the entry). Never
+    unpickles."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        sizes = {info.filename: info.file_size for info in archive.infolist()}
+    for name, limit in limits.items():
+        size = sizes.get(f"{name}.npy")
+        if size is not None and size > limit + NPY_HEADER_BYTES:
+            raise ValueError(f"entry {name!r} would take {size:,} bytes, more than its run can hold ({limit:,})")
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in limits if name in data.files}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`[Errno 28] No space left on device: 'x'` as `x: no space left on device` (one line)."""
+    reason = (exc.strerror or str(exc)).rstrip(".")
+    reason = reason[:1].lower() + reason[1:]
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def check_writable_folder(folder: Path, field: str) -> Path:
+    """Make sure files can be written into `folder` before any work starts: it is a folder
+    (created if needed) where this process can create a file. Otherwise ConfigError naming
+    `field` and what is wrong: empty, a file, a path through a file (/dev/null/x), read-only,
+    no permission. A full disk still fails later, at the write itself."""
+    import errno
+
+    from engine.errors import ConfigError
+
+    if not str(folder).strip():
+        raise ConfigError(field, "is empty (give a folder)")
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(field, f"{folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".supertui-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except (NotADirectoryError, FileExistsError):
+        raise ConfigError(field, f"cannot create {folder}: a part of its path is not a folder") from None
+    except PermissionError:
+        raise ConfigError(field, f"cannot write into {folder} (permission denied)") from None
+    except OSError as exc:
+        reason = "read-only file system" if exc.errno == errno.EROFS else describe_os_error(exc)
+        raise ConfigError(field, f"cannot write into {folder} ({reason})") from None
+    return folder

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.fsutil import atomic_write_npz
+from engine.fsutil import atomic_write_npz, load_npz
+from engine.memory import HISTORY_POINTS
 
 LIVE = "live.npz"
 HISTORY = "history.bin"
 PUBLISH_INTERVAL = 0.25  # seconds: at most four updates a second
 MAX_LIVE_WEIGHTS = 8_000_000  # floats of W published live; bigger runs show weights at checkpoints
 STAGES = ("starting", "eager", "compiling", "compiled", "done")
+MAX_HISTORY_ROWS = 4 * HISTORY_POINTS + 4  # a reader keeps no more rows than a run can write
 
 
 @dataclass
@@ -66,8 +68,16 @@ class LiveWriter:
         self.instances = instances
         self._last_publish = 0.0
         self._history = open(self.run_path / HISTORY, "ab", buffering=0)
+        self._history_broken = False
 
     def publish(self, progress, force: bool = False) -> None:
+        """Best effort: a disk that refuses (full) costs the live view, never the training."""
+        try:
+            self._publish(progress, force)
+        except OSError:
+            pass
+
+    def _publish(self, progress, force: bool) -> None:
         self._append_history(progress)
         now = time.monotonic()
         if not force and now - self._last_publish < PUBLISH_INTERVAL:
@@ -95,7 +105,17 @@ class LiveWriter:
         record = np.empty(len(steps), dtype=history_dtype(self.instances))
         record["step"] = steps
         record["losses"] = np.asarray(rows, dtype=np.float32).reshape(len(steps), self.instances)
-        self._history.write(record.tobytes())  # one write: whole rows or nothing a reader uses
+        if self._history_broken:
+            return
+        data = record.tobytes()
+        try:
+            written = self._history.write(data)  # one write: whole rows or nothing a reader uses
+        except OSError:
+            written = None
+        if written != len(data):
+            # A full disk wrote part of a row (or nothing): later rows would be misaligned, so the
+            # history stops here; the final arrays hold it all.
+            self._history_broken = True
 
     def close(self, remove: bool = True) -> None:
         self._history.close()
@@ -120,6 +140,11 @@ class LiveReader:
         self._history_offset = 0
         self._steps: list[np.ndarray] = []
         self._rows: list[np.ndarray] = []
+        K = instances
+        # Only these entries are read from live.npz, none larger (it lies in a run folder: untrusted).
+        self._limits = {"step": 64, "steps": 64, "stage": 1024, "elapsed": 64, "steps_per_second": 64,
+                        "losses": 8 * K, "diverged": K, "W": 4 * MAX_LIVE_WEIGHTS, "b": 4 * MAX_LIVE_WEIGHTS}
+        self._history_rows = 0
 
     def poll(self) -> bool:
         changed = self._read_history()
@@ -137,14 +162,11 @@ class LiveReader:
         stamp = (info.st_mtime_ns, info.st_ino)
         if stamp == self._live_stamp:
             return False
-        wanted = ("step", "steps", "stage", "elapsed", "steps_per_second", "losses", "diverged")
-        if self.weights:
-            wanted += ("W", "b")
+        limits = {key: limit for key, limit in self._limits.items() if self.weights or key not in ("W", "b")}
         try:
-            with np.load(path, allow_pickle=False) as data:
-                values = {key: data[key] for key in wanted if key in data.files}  # members load on access
+            values = load_npz(path, limits)  # only these members, each checked for size, load
         except Exception:
-            return False  # vanished between stat and open: the run just ended
+            return False  # vanished between stat and open (the run just ended), or not ours
         self._live_stamp = stamp
         s = self.state
         s.step, s.steps = int(values.get("step", 0)), int(values.get("steps", 0))
@@ -170,6 +192,7 @@ class LiveReader:
             with open(self.run_path / HISTORY, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 whole = (size - self._history_offset) // dtype.itemsize
+                whole = min(whole, MAX_HISTORY_ROWS - self._history_rows)  # the trainer writes far fewer
                 if whole <= 0:
                     return False
                 fh.seek(self._history_offset)
@@ -178,6 +201,7 @@ class LiveReader:
             return False
         rows = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
         self._history_offset += rows.size * dtype.itemsize
+        self._history_rows += rows.size
         self._steps.append(rows["step"].copy())
         self._rows.append(rows["losses"].copy())
         self.state.history_steps = np.concatenate(self._steps)

@@ -7,6 +7,7 @@ engine.metrics.point_rows, the same function the app, export and reproduce use.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,22 @@ from engine.store import RunRecord
 
 def _finite_or_none(x: float) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every non-finite number (a diverged run's inf or NaN) as None, so the
+    JSON written from it is valid JSON (null), never `Infinity` or `NaN`."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return finite_json(value.item())
+    if isinstance(value, np.ndarray):
+        return finite_json(value.tolist())
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
 
 
 def run_phase_grid(record: RunRecord):
@@ -92,4 +109,4 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
     label, value = experiment.headline(record)
     out["headline"] = {"label": label, "value": _finite_or_none(value)}
     out.update(experiment.run_json(record))
-    return out
+    return finite_json(out)

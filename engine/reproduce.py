@@ -15,6 +15,7 @@ seconds, for tests and for trying the pipeline.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from engine.errors import ConfigError, SupertuiError
 from engine.experiments import Claim, Evidence, Experiment, experiment_names, get_experiment
 from engine.experiments.base import QUALITIES, Table
 from engine.runner import run_experiment
+from engine.fsutil import check_writable_folder
 from engine.store import RunRecord, RunStore, atomic_write_bytes
 
 REPORT = "report.md"
@@ -166,6 +168,28 @@ def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS) -> dict[str, Path
     return paths
 
 
+# --------------------------------------------------------------------------- an unfinished export
+
+UNFINISHED = ".reproduce-unfinished.json"  # the files a reproduce is writing, until it is done
+
+
+def mark_unfinished(out_dir: Path, files: list[Path]) -> None:
+    atomic_write_bytes(Path(out_dir) / UNFINISHED, json.dumps(sorted(p.name for p in files)).encode())
+
+
+def unfinished_outputs(out_dir: Path) -> set[Path]:
+    """The files a reproduce that stopped half way (Ctrl+C, a crash) had set out to write in
+    out_dir: a new reproduce may replace them. Names only, read as untrusted text."""
+    try:
+        names = json.loads((Path(out_dir) / UNFINISHED).read_text())
+    except (OSError, ValueError, RecursionError):
+        return set()
+    if not isinstance(names, list):
+        return set()
+    planned = planned_paths(out_dir)
+    return {p for p in planned.values() if p.name in {n for n in names if isinstance(n, str)}}
+
+
 # --------------------------------------------------------------------------- the job
 
 
@@ -198,7 +222,10 @@ def reproduce(
     paths = planned_paths(out_dir, activations)
     if report is None:
         paths.pop("report")
-    refuse_existing(list(paths.values()), force)
+    # Files an earlier reproduce left when it stopped half way are its own: no --force needed.
+    refuse_existing([p for p in paths.values() if p not in unfinished_outputs(out_dir)], force)
+    check_writable_folder(out_dir / FIGURES_DIR, "out")  # before hours of training, not after
+    store.check_writable()
 
     def emit(**kw) -> None:
         if on_progress:
@@ -245,9 +272,13 @@ def reproduce(
         done += costs[index - 1]
 
     per_figure = render_cost / figure_count
+    mark_unfinished(out_dir, list(paths.values()))
 
     def export(key: str, build) -> None:
         nonlocal done
+        if should_stop is not None and should_stop():
+            raise ReproduceCancelled("reproduce: stopped while writing figures; every run is saved, and running it "
+                                     "again finishes the figures (no --force needed)")
         emit(stage="export", fraction=done / total, job=len(configs), jobs=len(configs), label=paths[key].name)
         result.figures.append(write_figure(build(), paths[key], "png"))
         done += per_figure
@@ -270,6 +301,7 @@ def reproduce(
     if report is not None:
         emit(stage="report", fraction=done / total, job=len(configs), jobs=len(configs), label=REPORT)
         atomic_write_bytes(paths["report"], report(result).encode())
+    (out_dir / UNFINISHED).unlink(missing_ok=True)
     emit(stage="done", fraction=1.0, job=len(configs), jobs=len(configs),
          label=str(paths["report"]) if report is not None else str(out_dir))
     return result

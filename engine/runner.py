@@ -53,8 +53,11 @@ def run_experiment(
             progress_interval=progress_interval,
             initial=resumed.initial if resumed else None,
         )
-    except BaseException as exc:
-        writer.fail(f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        writer.interrupt("stopped by Ctrl+C; the last checkpoint is kept")
         raise
-    writer.finish(join(result))
+    except BaseException as exc:
+        writer.fail(" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+        raise
+    writer.finish(join(result))  # Ctrl+C waits for it; a full disk marks the run failed and raises OSError
     return store.load(writer.id)

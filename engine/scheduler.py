@@ -218,13 +218,19 @@ class Scheduler:
 
     def log(self, text: str) -> None:
         stamp = _dt.datetime.now().isoformat(timespec="seconds")
-        print(f"{stamp} scheduler[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+        try:
+            print(f"{stamp} scheduler[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+        except OSError:
+            pass  # a full disk loses a log line, never the scheduler
 
     # The loop -------------------------------------------------------------------------------
     def run(self) -> None:
         self.log(f"started on {self.store.data_dir}")
-        self.store.recover_queue()
-        self.store.clean_stale(STALE_STAGING_SECONDS)
+        try:
+            self.store.recover_queue()
+            self.store.clean_stale(STALE_STAGING_SECONDS)
+        except (StoreError, OSError) as exc:  # an unreadable runs folder: the queue still runs
+            self.log(f"could not look through the runs: {exc}")
         while not self.stopping:
             self.tick()
             if self.idle() and time.monotonic() - self.idle_since > IDLE_EXIT_SECONDS:

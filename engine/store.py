@@ -17,6 +17,7 @@ a file; arrays load with allow_pickle=False.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
 import os
@@ -35,18 +36,18 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
-from engine.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_npz  # noqa: F401 (re-exported)
+from engine.fsutil import (  # noqa: F401 (atomic writes are re-exported)
+    atomic_write_bytes, atomic_write_json, atomic_write_npz, check_writable_folder, describe_os_error, load_npz,
+)
+from engine.interrupts import sigint_deferred
 from engine.locks import HeldLock, is_held, try_lock
+from engine.manifest import FORMAT, FORMAT_VERSION, MANIFEST, STATUSES, read_manifest  # noqa: F401 (re-exported)
+from engine.run_index import LIVE_STATUSES, RunIndex, RunListing  # noqa: F401 (re-exported)
 from engine.sweep import InstanceTable
 
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
-FORMAT = "supertui-run"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 CANCEL_REQUEST = "cancel"
-STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "failed")
-LIVE_STATUSES = ("queued", "running")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 SPARKLINE_POINTS = 32
 CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
@@ -129,6 +130,10 @@ class RunArrays:
         optional = {k: data.get(k) for k in cls._OPTIONAL_KEYS}
         arrays = cls(**fields, instances=instances, **optional)
         arrays._check()
+        # A diverged instance was frozen where its loss went non-finite: it has no final loss
+        # (older runs saved the frozen weights' loss), so it can never rank as a point's best.
+        arrays.diverged = np.asarray(arrays.diverged, dtype=bool)
+        arrays.final_loss = np.where(arrays.diverged, np.nan, arrays.final_loss)
         return arrays
 
     def _check(self) -> None:
@@ -166,6 +171,23 @@ class RunArrays:
             raise StoreError(f"{ARRAYS}: snapshots has shape {self.snapshots.shape}")
 
 
+def array_limits(config: RunConfig) -> dict[str, int]:
+    """The most bytes each entry of a run's arrays.npz may hold (8 bytes an element), from its
+    config: only these entries are loaded, and none larger (engine.fsutil.load_npz)."""
+    from engine.memory import HISTORY_POINTS, snapshot_count
+
+    K, m, n = config.num_instances, config.m, config.n
+    rows = 4 * HISTORY_POINTS + 4  # the trainer records at most HISTORY_POINTS + 1
+    snapshots = snapshot_count(config, K) + 2
+    elements = {
+        "W": K * m * n, "b": K * n, "final_loss": K, "diverged": K, "loss_steps": rows, "loss_history": rows * K,
+        "snapshot_steps": snapshots, "snapshots": snapshots * K * m * n, "final_loss_se": K, "final_loss_gap_se": K,
+        "density": K, "importance": K * n, "seed": K, "point": K, "relative_importance": K, "partner": K * n,
+        "pair_kind": K * n,
+    }
+    return {name: 8 * count for name, count in elements.items()}
+
+
 @dataclass
 class RunRecord:
     """A saved run: its manifest is read eagerly (cheap), its arrays on first use."""
@@ -186,7 +208,7 @@ class RunRecord:
 
     @property
     def created(self) -> str:
-        return self.manifest.get("created", "")
+        return self.manifest.get("created") or ""
 
     @property
     def tags(self) -> list[str]:
@@ -218,7 +240,7 @@ class RunRecord:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return self.manifest.get("summary", {})
+        return self.manifest.get("summary") or {}
 
     @property
     def final_loss(self) -> float | None:
@@ -238,12 +260,18 @@ class RunRecord:
         if not path.exists():
             raise StoreError(f"run {self.id}: no {ARRAYS} yet (the run saved nothing before it stopped)")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                return RunArrays.from_npz({k: data[k] for k in data.files})
+            return RunArrays.from_npz(load_npz(path, array_limits(self.config)))
         except StoreError as exc:
             raise StoreError(f"run {self.id}: {exc}") from None
         except Exception as exc:
             raise StoreError(f"run {self.id}: {ARRAYS} is unreadable ({type(exc).__name__}: {exc})") from None
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def base_versions() -> dict[str, str]:
@@ -267,6 +295,14 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.data_dir)!r})"
+
+    def check_writable(self) -> None:
+        """Before queueing or training: runs, their locks and the queue can be written here
+        (ConfigError naming data-dir otherwise: a file, /dev/null, read-only, no permission)."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError("data-dir", f"{self.data_dir} is not a folder")
+        for folder in (self.runs_dir, self.locks_dir, self.queue_dir):
+            check_writable_folder(folder, "data-dir")
 
     def run_path(self, run_id: str) -> Path:
         return self.runs_dir / validate_run_id(run_id)
@@ -301,28 +337,42 @@ class RunStore:
         raise StoreError(f"run: no run {token!r} in {self.runs_dir}{hint}")
 
     def _read(self, path: Path) -> RunRecord:
-        try:
-            manifest = json.loads((path / MANIFEST).read_text())
-        except FileNotFoundError:
-            raise StoreError(f"{path.name}: not a supertui run (no {MANIFEST})") from None
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{path.name}: {MANIFEST} is corrupt ({exc})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise StoreError(f"{path.name}: {MANIFEST} is not a supertui run manifest")
-        if manifest.get("format_version", 0) > FORMAT_VERSION:
-            raise StoreError(f"{path.name}: saved by a newer supertui (format {manifest.get('format_version')})")
-        try:
-            config = RunConfig.from_dict(manifest["config"])
-        except (KeyError, TypeError, ConfigError) as exc:
-            raise StoreError(f"{path.name}: {MANIFEST} has an invalid config ({exc})") from None
+        manifest, config = read_manifest(path)  # every field the code reads is checked (engine.manifest)
         return RunRecord(id=path.name, path=path, manifest=manifest, config=config, lock_path=self.locks_dir / path.name)
 
-    def iter_runs(self, on_error: Callable[[Path, str], None] | None = None) -> Iterator[RunRecord]:
-        """Every readable run, newest first; unreadable folders go to on_error and are skipped."""
+    def run_folder_names(self) -> list[str]:
+        """Every entry of runs/ but hidden ones (staging, deleting, the index), newest id first.
+        An unreadable runs folder is a StoreError (one line), never a traceback."""
         if not self.runs_dir.is_dir():
-            return
-        for path in sorted(self.runs_dir.iterdir(), key=lambda p: p.name, reverse=True):
-            if path.name.startswith(".") or not path.is_dir():
+            if self.runs_dir.exists():
+                raise StoreError(f"runs: {self.runs_dir} is not a folder")
+            return []
+        try:
+            with os.scandir(self.runs_dir) as entries:
+                names = [e.name for e in entries if not e.name.startswith(".") and _is_dir(e)]
+        except PermissionError:
+            raise StoreError(f"runs: {self.runs_dir} is unreadable (permission denied)") from None
+        except OSError as exc:
+            raise StoreError(f"runs: {self.runs_dir} is unreadable ({exc.strerror or exc})") from None
+        return sorted(names, reverse=True)
+
+    @staticmethod
+    def folder_name_problem(name: str) -> str | None:
+        """Why a folder under runs/ cannot be a run id (a copy renamed `zz run (copy)`), or None."""
+        if _RUN_ID.match(name) and ".." not in name:
+            return None
+        return (f"{name}: the folder name is not a run id (letters, digits, '.', '_' and '-', no '..'); "
+                f"rename it to use it")
+
+    def iter_runs(self, on_error: Callable[[Path, str], None] | None = None) -> Iterator[RunRecord]:
+        """Every readable run, newest first; other folders go to on_error (with a one-line
+        reason) and are skipped, so one bad folder never hides the rest."""
+        for name in self.run_folder_names():
+            path = self.runs_dir / name
+            problem = self.folder_name_problem(name)
+            if problem:
+                if on_error:
+                    on_error(path, problem)
                 continue
             try:
                 yield self._read(path)
@@ -333,9 +383,15 @@ class RunStore:
     def list_runs(self, on_error: Callable[[Path, str], None] | None = None) -> list[RunRecord]:
         return list(self.iter_runs(on_error))
 
-    def live_runs(self) -> list[RunRecord]:
+    def listing(self, on_error: Callable[[Path, str], None] | None = None) -> list[RunListing]:
+        """Every readable run's listing fields (engine.run_index), newest first: a stat per run
+        once the data directory's index is warm. `load(listing.id)` gives the whole run."""
+        return RunIndex(self).listing(on_error)
+
+    def live_runs(self, on_error: Callable[[Path, str], None] | None = None) -> list[RunRecord]:
         """Training runs, then queued runs in queue order: found through the lock and queue
-        folders, so this stays cheap however many runs the store keeps."""
+        folders, so this stays cheap however many runs the store keeps. A run folder that cannot
+        be read goes to on_error and is skipped."""
         seen: set[str] = set()
         out: list[RunRecord] = []
         candidates = []
@@ -348,7 +404,11 @@ class RunStore:
             seen.add(run_id)
             try:
                 record = self.load(run_id)
-            except (StoreError, ConfigError):
+            except ConfigError:
+                continue  # a stray file in locks/ or queue/ that names no run
+            except StoreError as exc:
+                if on_error and (self.runs_dir / run_id).is_dir():
+                    on_error(self.runs_dir / run_id, str(exc))
                 continue
             if record.is_live:
                 out.append(record)
@@ -614,6 +674,8 @@ class RunWriter:
         self.lock = lock
         self.instances = instance_table(self.config)
         self.manifest: dict[str, Any] = dict(record.manifest)
+        self.ended = False  # a final status was written (or tried): later saves are ignored
+        self.checkpoint_error: str | None = None  # the last checkpoint the disk refused
 
     def start(self, **fields: Any) -> None:
         """Mark the run running in this process (device, versions, ...)."""
@@ -629,24 +691,22 @@ class RunWriter:
     def _save_manifest(self) -> None:
         # Tags and notes may have been edited while the run trained: keep the user's.
         try:
-            on_disk = json.loads((self.path / MANIFEST).read_text())
-            for key in ("tags", "note"):
-                if key in on_disk:
-                    self.manifest[key] = on_disk[key]
-        except (OSError, ValueError):
-            pass
+            on_disk, _ = read_manifest(self.path)
+            self.manifest["tags"], self.manifest["note"] = on_disk.get("tags", []), on_disk.get("note", "")
+        except StoreError:
+            pass  # unreadable now: this writer's copy is the truth
         self.manifest["updated"] = now_iso()
         if not self.path.is_dir():
             raise StoreError(f"run {self.id}: its folder was removed while it trained")
         atomic_write_json(self.path / MANIFEST, self.manifest, make_parents=False)
 
-    def _write(self, result, status: str) -> None:
-        optimizer = getattr(result, "optimizer", None)
+    def _arrays(self, result) -> RunArrays:
+        optimizer = getattr(result, "optimizer", None)  # saved so that `train --resume` continues exactly
         saved_state = {} if optimizer is None else dict(
             adam_mW=optimizer.mW, adam_vW=optimizer.vW, adam_mb=optimizer.mb, adam_vb=optimizer.vb,
             optimizer_step=np.asarray(optimizer.step, dtype=np.int64),
         )
-        arrays = RunArrays(
+        return RunArrays(
             W=result.W,
             b=result.b,
             final_loss=result.final_loss,
@@ -660,11 +720,10 @@ class RunWriter:
             final_loss_gap_se=getattr(result, "final_loss_gap_se", None),
             **saved_state,
         )
-        if not self.path.is_dir():
-            raise StoreError(f"run {self.id}: its folder was removed while it trained")
-        atomic_write_npz(self.path / ARRAYS, arrays.to_npz(), make_parents=False)
+
+    def _record_result(self, result) -> None:
+        """The manifest fields that describe the arrays just saved."""
         self.manifest.update(
-            status=status,
             device=result.device,
             compiled=result.compiled,
             compiled_from_step=getattr(result, "compiled_from_step", None),
@@ -673,49 +732,123 @@ class RunWriter:
             warnings=list(result.warnings),
             summary=run_summary(result),
         )
+
+    def _write(self, result, status: str) -> None:
+        if not self.path.is_dir():
+            raise StoreError(f"run {self.id}: its folder was removed while it trained")
+        atomic_write_npz(self.path / ARRAYS, self._arrays(result).to_npz(), make_parents=False)
+        self._record_result(result)
+        self.manifest["status"] = status
         if status != "running":
             self.manifest["finished"] = now_iso()
         self._save_manifest()
 
-    def checkpoint(self, result) -> None:
-        self._write(result, "running")
+    def checkpoint(self, result) -> bool:
+        """Save the run so far; False when the disk refused (training goes on: the final save
+        tries again, and the run keeps its previous checkpoint meanwhile)."""
+        if self.ended:
+            return False
+        try:
+            self._write(result, "running")
+        except OSError as exc:
+            self.checkpoint_error = describe_os_error(exc)
+            return False
+        return True
 
     def finish(self, result) -> None:
+        """The final save, arrays then manifest, never cut in half by Ctrl+C. If a write fails
+        (a full disk) it keeps what it can and marks the run failed with the reason, then
+        re-raises the OSError."""
+        if self.ended:
+            return
+        if self.checkpoint_error:
+            result.warnings = [*result.warnings, f"a checkpoint could not be saved ({self.checkpoint_error})"]
         try:
-            self._write(result, result.status)
+            with sigint_deferred():
+                try:
+                    self._write(result, result.status)
+                except OSError as exc:
+                    self._keep_what_fits(result, exc)
+                    raise
         finally:
             self.release()
 
+    def _keep_what_fits(self, result, exc: OSError) -> None:
+        """After a failed final save: free the run's temporary files, then save the arrays
+        without their snapshots (usually most of the bytes), else leave the last checkpoint's;
+        the manifest says failed and what was kept. Its summary matches the arrays on disk."""
+        self._remove_temporary_files()
+        reason = f"could not save the finished run: {describe_os_error(exc)}"
+        slim = copy.copy(result)
+        slim.snapshots, slim.snapshot_steps = result.snapshots[:0], result.snapshot_steps[:0]
+        try:
+            atomic_write_npz(self.path / ARRAYS, self._arrays(slim).to_npz(), make_parents=False)
+        except OSError:
+            kept = "kept the last checkpoint" if (self.path / ARRAYS).exists() else "nothing was saved"
+        else:
+            kept = "kept its weights and losses, not its snapshots"
+            self._record_result(result)
+        self._final_manifest(status="failed", error=f"{reason} ({kept})")
+
     def fail(self, message: str) -> None:
         try:
-            self.manifest.update(status="failed", error=message, finished=now_iso())
-            self._save_manifest()
+            self._final_manifest(status="failed", error=message)
         finally:
             self.release()
 
     def interrupt(self, message: str) -> None:
-        """The training process was lost (a dead Ray worker or node): say so, keep what was saved."""
+        """The training process was lost (a dead Ray worker or node), or stopped with Ctrl+C:
+        say so, keep what was saved."""
         try:
-            self.manifest.update(status="interrupted", error=message, finished=now_iso())
-            self._save_manifest()
+            self._final_manifest(status="interrupted", error=message)
         finally:
             self.release()
 
     def cancel_before_start(self) -> None:
         """Cancelled while it waited for a device: nothing trained, nothing to keep but the record."""
         try:
-            self.manifest.update(status="cancelled", finished=now_iso())
-            self._save_manifest()
+            self._final_manifest(status="cancelled")
         finally:
             self.release()
 
+    def _final_manifest(self, **fields: Any) -> None:
+        """Write the run's last status, whole (Ctrl+C waits). The first final status sticks; a
+        run deleted meanwhile stays deleted; on a full disk the run's temporary files are freed
+        and the write tried again."""
+        if self.ended:
+            return
+        self.manifest.update(fields, finished=now_iso())
+        with sigint_deferred():
+            try:
+                self._save_manifest()
+            except StoreError:
+                return  # its folder was removed: nothing to mark
+            except OSError:
+                self._remove_temporary_files()
+                self._save_manifest()
+
+    def _remove_temporary_files(self) -> None:
+        from engine.live import HISTORY, LIVE
+
+        for name in (LIVE, HISTORY):
+            try:
+                (self.path / name).unlink(missing_ok=True)
+            except OSError:
+                pass
+
     def release(self) -> None:
-        (self.path / CANCEL_REQUEST).unlink(missing_ok=True)
+        """Let go of the run: its final status is written (or could not be); nothing more is."""
+        self.ended = True
+        try:
+            (self.path / CANCEL_REQUEST).unlink(missing_ok=True)
+        except OSError:
+            pass
         self.lock.release(unlink=True)
 
 
 def run_summary(result) -> dict[str, Any]:
-    finite = result.final_loss[np.isfinite(result.final_loss)]
+    losses = np.where(np.asarray(result.diverged, dtype=bool), np.nan, result.final_loss)  # [K]
+    finite = losses[np.isfinite(losses)]
     mean_curve = _mean_finite(result.loss_history)
     summary = {
         "final_loss": float(finite.mean()) if finite.size else None,
@@ -723,8 +856,12 @@ def run_summary(result) -> dict[str, Any]:
         "diverged": int(result.diverged.sum()),
         "loss_sparkline": _downsample(mean_curve, SPARKLINE_POINTS),
     }
-    if not finite.size and len(mean_curve):
-        summary["final_loss"] = mean_curve[-1]
+    last = np.asarray(result.loss_history[-1:], dtype=np.float64).ravel()
+    last = last[np.isfinite(last)]
+    if result.status == "checkpoint" and last.size:
+        # While it trains there is no evaluation yet: the latest training loss stands in. A run
+        # whose every instance diverged has no loss at all (never 0, never best).
+        summary["final_loss"] = float(last.mean())
     return summary
 
 

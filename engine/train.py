@@ -25,20 +25,19 @@ from engine.data import hashed_uniform, stream_keys
 from engine.device import describe_device, select_device
 from engine.experiments import experiment_for
 from engine.gradients import UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
+from engine.memory import (  # noqa: F401 (EVAL_SAMPLES and SNAPSHOT_FLOATS are read here by tests)
+    CHUNK_ELEMENTS, EVAL_CHUNK, EVAL_CHUNK_ELEMENTS, EVAL_SAMPLES, HISTORY_POINTS, SNAPSHOT_FLOATS, snapshot_count,
+)
 from engine.model import init_weights, loss_weights, sample_losses
 from engine.sweep import InstanceTable, instance_table
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
-CHUNK_ELEMENTS = 3_000_000  # data elements per step call: keeps the intermediates in cache
-HISTORY_POINTS = 500  # loss-history rows kept, whatever the number of steps
-SNAPSHOT_FLOATS = 16_000_000  # bound on the W snapshots kept (64 MB of float32)
-# Final losses: one evaluation stream, the same samples for every instance of a run whatever its
-# seed, large enough that the standard error of a loss gap between two seeds is small against
-# the gaps it decides (the paired error is reported with it), evaluated in chunks.
-EVAL_SAMPLES = 65_536
-EVAL_CHUNK = 8_192
-EVAL_CHUNK_ELEMENTS = 8_000_000  # data elements per evaluation call (no gradients: more than a step's)
+# Sizes (chunks, history rows, snapshots, the evaluation stream) live in engine.memory, beside the
+# memory estimate that validate() checks. Final losses: one evaluation stream, the same samples for
+# every instance of a run whatever its seed, large enough that the standard error of a loss gap
+# between two seeds is small against the gaps it decides (the paired error is reported with it),
+# evaluated in chunks.
 EVAL_SEED = 0x5EED  # the evaluation stream's own seed: no instance's training data
 _EVAL_STEP = 2**31 - 1  # chunk c of the stream is "step" _EVAL_STEP - c
 _EVAL_SALT = 2
@@ -271,8 +270,7 @@ def _chunk_indices(K: int, n: int, batch: int) -> list[np.ndarray]:
 def snapshot_schedule(config: RunConfig, K: int, after: int = 0) -> np.ndarray:
     """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes. A run that
     continues another from step `after` keeps those past it (the parent kept the rest)."""
-    budget = max(2, SNAPSHOT_FLOATS // max(1, K * config.m * config.n))
-    count = min(config.snapshots, budget)
+    count = snapshot_count(config, K)
     if count <= 0:
         return np.zeros(0, dtype=np.int64)
     steps = np.unique(np.round(np.geomspace(1, config.steps, max(1, count - 1))).astype(np.int64))
@@ -572,11 +570,14 @@ def train(
             full[chunk.index] = value  # padded repeats write the same instance twice
         return full
 
-    def take_loss_sums() -> np.ndarray:
-        sums = gather("loss_sum")
+    def take_loss_row(steps: int) -> np.ndarray:
+        """Each instance's mean training loss over the last `steps` steps: [K]. A diverged
+        instance is frozen and adds nothing, so its row is NaN, never a misleading 0."""
+        row = (gather("loss_sum") / steps).astype(np.float32)
         for chunk in chunks:
             chunk.loss_sum.zero_()
-        return sums
+        row[gather("diverged")] = np.nan
+        return row
 
     if len(snap_steps) and snap_steps[0] == 0:
         snapshots.append(gather("W"))
@@ -586,6 +587,8 @@ def train(
         kept = [s for s in snap_steps if s <= steps_done][: len(snapshots)]
         unknown = np.full(K, np.nan)
         final = evaluate(config, table, W, b, device) if status != "checkpoint" else Evaluation(unknown, unknown, unknown)
+        diverged = gather("diverged")
+        final.loss[diverged] = np.nan  # frozen where it diverged: no final loss, never a point's best
         return TrainResult(
             W=W,
             b=b,
@@ -596,7 +599,7 @@ def train(
             loss_history=np.asarray(loss_rows, dtype=np.float32).reshape(len(loss_rows), K),
             snapshot_steps=np.asarray(kept, dtype=np.int64),
             snapshots=np.asarray(snapshots, dtype=np.float32).reshape(len(snapshots), K, config.m, config.n),
-            diverged=gather("diverged"),
+            diverged=diverged,
             status=status,
             steps_done=steps_done,
             device=describe_device(device),
@@ -640,7 +643,7 @@ def train(
     try:
         while True:
             if done > first_step and (done % record_every == 0 or done == config.steps):
-                loss_rows.append((take_loss_sums() / (done - interval_start)).astype(np.float32))
+                loss_rows.append(take_loss_row(done - interval_start))
                 loss_steps.append(done)
                 interval_start = done
             if len(snapshots) < len(snap_steps) and snap_steps[len(snapshots)] == done:
@@ -650,7 +653,7 @@ def train(
             if should_stop is not None and should_stop():
                 status = "cancelled"
                 if interval_start < done:
-                    loss_rows.append((take_loss_sums() / (done - interval_start)).astype(np.float32))
+                    loss_rows.append(take_loss_row(done - interval_start))
                     loss_steps.append(done)
                 break
             path.between_steps(done, config.steps - done)
@@ -659,7 +662,9 @@ def train(
                 losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
                 report(path.stage, done, now - started, (done - first_step) / max(now - started, 1e-9), losses)
                 last_report = now
-            if on_checkpoint is not None and now - last_checkpoint >= checkpoint_interval:
+            # Only once something is trained: a checkpoint before the first step would save an
+            # empty loss history under a manifest that says the run has started.
+            if on_checkpoint is not None and done > first_step and now - last_checkpoint >= checkpoint_interval:
                 on_checkpoint(result("checkpoint", done, now - started))
                 last_checkpoint = now
             path.step(chunks)

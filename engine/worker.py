@@ -32,6 +32,14 @@ EXIT_NOT_CLAIMED = 3  # the run was no longer queued (cancelled, deleted, or tak
 EXIT_SLOT_BUSY = 4
 
 
+def log(text: str) -> None:
+    """A line for the scheduler's log (this worker's stderr); a full disk loses the line, not the run."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -69,7 +77,8 @@ class StopFlag:
 
 
 def train_claimed(writer, device_name: str, threads: int | None) -> int:
-    """Train a run this process has claimed; always leaves it in a final, truthful state."""
+    """Train a run this process has claimed; always leaves it in a final, truthful state.
+    Exit status 0 when it ended as asked (completed or cancelled), 1 when it failed."""
     import torch
 
     from engine.device import available_memory_bytes, describe_device, select_device
@@ -82,6 +91,11 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
     stop = StopFlag(writer)
     signal.signal(signal.SIGTERM, lambda *_: stop.event.set())
     live = None
+
+    def checkpoint(result) -> None:
+        if not writer.checkpoint(result):
+            log(f"warning: {writer.id}: checkpoint not saved ({writer.checkpoint_error}); training goes on")
+
     try:
         if stop():
             writer.cancel_before_start()
@@ -97,16 +111,22 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
             config,
             on_progress=live.publish,
             should_stop=stop,
-            on_checkpoint=lambda checkpoint: writer.checkpoint(join(checkpoint)),
-            on_warning=lambda text: print(f"warning: {writer.id}: {text}", file=sys.stderr, flush=True),
+            on_checkpoint=lambda partial: checkpoint(join(partial)),
+            on_warning=lambda text: log(f"warning: {writer.id}: {text}"),
             send_weights=True,
             progress_interval=PUBLISH_INTERVAL,
             initial=resumed.initial if resumed else None,
         )
-        writer.finish(join(result))
+        writer.finish(join(result))  # on a write failure: frees the live files, keeps what fits, marks it failed, raises
     except BaseException as exc:
-        traceback.print_exc(file=sys.stderr)
-        writer.fail(one_line(exc))
+        log(traceback.format_exc())
+        if live is not None:
+            live.close()
+            live = None
+        try:
+            writer.fail(one_line(exc))  # a no-op when finish() already wrote the failure
+        except Exception:
+            log(traceback.format_exc())  # the disk refuses even that: the run reads interrupted
         return 1
     finally:
         if live is not None:

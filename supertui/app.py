@@ -64,7 +64,7 @@ class SupertuiApp(App[int]):
             self._heartbeat = heartbeat(self.store)
             ensure_scheduler(self.store)
         except OSError as exc:
-            self.notify(f"cannot start the scheduler: {exc}", severity="error")
+            self.notify(f"cannot start the scheduler: {exc}", severity="error", markup=False)
 
     def _follow_live_runs(self, list_runs: bool = False) -> None:
         self._ticks += 1
@@ -86,9 +86,9 @@ class SupertuiApp(App[int]):
     def _announce_end(self, run) -> None:
         record = run.record
         if record.status == "failed":
-            self.notify(record.error or "no reason recorded", title=f"{run.label} failed", severity="error", timeout=10)
+            self.notify(record.error or "no reason recorded", title=f"{run.label} failed", severity="error", timeout=10, markup=False)
         else:
-            self.notify(f"{record.id} {record.status}", title=run.label)
+            self.notify(f"{record.id} {record.status}", title=run.label, markup=False)
 
     def _broadcast(self, run) -> None:
         for screen in self.screen_stack:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from engine.errors import SupertuiError
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
@@ -18,7 +19,11 @@ class SupertuiCommands(Provider):
             # focused widget, and two entries of one name cannot be told apart.
             ("Help (?): every key, by screen", app.action_help, "The help screen: every key of every screen"),
         ]
-        for record in app.store.list_runs()[:200]:
+        try:
+            runs = app.store.listing()[:200]
+        except (SupertuiError, OSError):
+            runs = []  # the runs screen names the reason
+        for record in runs:
             commands.append((f"Open run {record.id}", partial(app.open_run, record.id), f"{record.preset} {record.activation} {record.status}"))
         return commands
 

@@ -84,6 +84,13 @@ def run_label(record: RunRecord) -> str:
 # --------------------------------------------------------------------------- WᵀW row (sparsity)
 
 
+def finite_max(values, default: float) -> float:
+    """The largest finite value (a diverged instance draws blank, never sets a scale), else default."""
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else default
+
+
 def gram_scale(records: list[RunRecord]) -> float:
     """The largest |WᵀW| entry shown for these runs: one diverging scale centred on 0."""
     vmax = 0.0
@@ -183,12 +190,12 @@ def figure_gram_row(record: RunRecord):
     W = a.W[chosen]  # [P, m, n]
     G = gram(W)  # [P, n, n]
     vmax = gram_scale([record])
-    stack = max(float(np.clip(W, 0, None).sum(-1).max()), float(-np.clip(W, None, 0).sum(-1).min()), 1e-6)
+    stack = max(finite_max(np.clip(W, 0, None).sum(-1), 0.0), finite_max(-np.clip(W, None, 0).sum(-1), 0.0), 1e-6)
     columns = len(chosen)
     fig = new_figure(1.55 * columns + 1.6, 5.9)
     axes = fig.subplots(3, columns, squeeze=False, gridspec_kw={"height_ratios": [1.0, 0.85, 0.85]})
     colours = feature_colours(cfg.n)
-    norm_top = max(1.0, float(feature_norms(W).max()) * 1.05)
+    norm_top = max(1.0, finite_max(feature_norms(W), 1.0) * 1.05)
     image = shading = None
     for c, k in enumerate(chosen):
         density = float(a.instances.density[k])
@@ -566,7 +573,7 @@ def figure_pairs(record: RunRecord):
     rows = _pair_rows(record)
     kinds = list(dict.fromkeys(r["pairs"] for r in rows))
     densities = list(dict.fromkeys(r["density"] for r in rows))
-    vmax = max(float(np.abs(gram(a.W[r["winner"]])).max()) for r in rows) or 1.0
+    vmax = max(finite_max(np.abs(gram(a.W[r["winner"]])), 0.0) for r in rows) or 1.0
     fig = new_figure(max(5.2, 1.55 * len(densities) + 1.6), 1.9 * len(kinds) + 1.0)
     axes = fig.subplots(len(kinds), len(densities), squeeze=False)
     image = None

@@ -12,10 +12,13 @@ import sys
 
 from engine import __version__
 from engine.errors import SupertuiError
+from engine.fsutil import describe_os_error
+from supertui.cli.common import check_data_dir, safe_text
 from supertui.cli import cancel, export, jobs, reproduce, rm, runs, serve, show, sweep, sweeps, train, wait
 
 COMMANDS = [train, sweep, jobs, cancel, wait, runs, sweeps, show, rm, export, reproduce, serve]
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,16 +51,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             from supertui.app import run_app
 
-            return run_app(data_dir=args.data_dir)
+            return run_app(data_dir=check_data_dir(args.data_dir))
         return args.func(args)
     except SupertuiError as exc:
-        print(f"supertui: error: {exc}", file=sys.stderr)
+        print(f"supertui: error: {safe_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            return _reader_gone()
+        # A write that failed on the way (a full or read-only disk): one line, no traceback.
+        print(f"supertui: error: {safe_text(describe_os_error(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("supertui: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (`supertui runs --json | head -1`): not an error. Point stdout at
-        # /dev/null so the interpreter's final flush does not complain either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+
+
+def _reader_gone() -> int:
+    """The reader went away (`supertui runs --json | head -1`): not an error. Point stdout at
+    /dev/null so the interpreter's final flush does not complain either."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0

@@ -8,28 +8,48 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Iterator
 
+from engine.errors import ConfigError
+
 if TYPE_CHECKING:
     from engine.store import RunStore
 
 
 def open_store(args) -> RunStore:
+    """The store of --data-dir (or the default). A data directory that cannot be one (empty,
+    a file, /dev/null) is refused here, before any command reads or writes."""
     from engine.store import RunStore  # imports numpy: only commands that read runs pay for it
 
-    return RunStore(args.data_dir)
+    store = RunStore(check_data_dir(getattr(args, "data_dir", None)))
+    if store.data_dir.exists() and not store.data_dir.is_dir():
+        raise ConfigError("data-dir", f"{safe_text(store.data_dir)} is not a folder")
+    return store
+
+
+def check_data_dir(data_dir: str | None) -> str | None:
+    if data_dir is not None and not str(data_dir).strip():
+        raise ConfigError("data-dir", "is empty (give a folder, or leave --data-dir out for the default)")
+    return data_dir
 
 
 def report_skipped(path, message: str) -> None:
-    """A corrupt or foreign folder among the runs: name it on stderr, keep going."""
-    print(f"supertui: skipped {safe_text(str(path))}: {safe_text(message)}", file=sys.stderr)
+    """A corrupt or foreign folder among the runs: name it on stderr (once), keep going."""
+    name = getattr(path, "name", str(path))
+    text = message if str(message).startswith(f"{name}:") else f"{name}: {message}"
+    print(f"supertui: skipped {safe_text(text)}", file=sys.stderr)
 
 
 _CONTROL = dict.fromkeys([*range(0x00, 0x20), *range(0x7F, 0xA0)], "\ufffd")
 _CONTROL.pop(ord("\n"))
+# Invisible characters that reorder or hide text (bidi overrides, zero widths): a crafted name
+# could otherwise show as another one.
+_CONTROL.update(dict.fromkeys([0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F),
+                               *range(0x2066, 0x206A), 0xFEFF], "\ufffd"))
 
 
 def safe_text(text: object) -> str:
     """Text from a run folder or a user, fit for a terminal: control characters (escape
-    sequences included) become U+FFFD, so a crafted run can never drive the terminal."""
+    sequences included) and invisible reordering characters become U+FFFD, so a crafted run can
+    never drive the terminal. It is plain text: never hand it to Rich as markup."""
     return str(text).translate(_CONTROL)
 
 

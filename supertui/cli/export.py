@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from supertui.cli.common import open_store, resolve_run_ids, safe_text
+from supertui.cli.common import graceful_sigint, open_store, report_skipped, resolve_run_ids, safe_text
 
 DEFAULT_OUT = "supertui-figures"
 
@@ -38,9 +39,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from engine.errors import ConfigError
+    from engine.errors import ConfigError, StoreError
     from engine.export import export_runs, export_sweep
 
+    if not args.out.strip():
+        raise ConfigError("out", "is empty (give a folder for the figures)")
     reference = None
     if args.reference:
         from engine.reference_curves import load_reference
@@ -54,14 +57,35 @@ def run(args) -> int:
         raise ConfigError("reference", "overlays the D* figures of runs: name the runs to hold it against")
     sweep = store.load_sweep(args.sweep) if args.sweep else None
     if records:  # first: export_runs refuses a reference without a D* figure before writing anything
-        for path in export_runs(records, Path(args.out), fmt=args.fmt, force=args.force, reference=reference):
-            print(path)
+        # Each path is printed as it lands: if the disk fills up half way, what was written is known.
+        with graceful_sigint("supertui: stopping after this figure (Ctrl+C again to abort)") as stop:
+            def written(path: Path) -> None:
+                print(safe_text(path), flush=True)
+                if stop.is_set():
+                    raise ExportStopped
+
+            try:
+                export_runs(records, Path(args.out), fmt=args.fmt, force=args.force, on_written=written,
+                            reference=reference)
+            except ExportStopped:
+                print("supertui: export stopped; the figures above are complete", file=sys.stderr)
+                return 130
         if reference:
             print_reference_errors(records, reference)
     if sweep is not None:
-        members = [store.load(run_id) for run_id in sweep["runs"] if (store.runs_dir / run_id).is_dir()]
-        print(export_sweep(sweep["id"], members, Path(args.out), fmt=args.fmt, force=args.force))
+        members = []
+        for run_id in sweep["runs"]:
+            try:
+                members.append(store.load(run_id))
+            except (StoreError, ConfigError) as exc:  # deleted or unreadable: the figure shows the rest
+                if (store.runs_dir / str(run_id)).is_dir():
+                    report_skipped(store.runs_dir / str(run_id), str(exc))
+        print(safe_text(export_sweep(sweep["id"], members, Path(args.out), fmt=args.fmt, force=args.force)))
     return 0
+
+
+class ExportStopped(Exception):
+    """Ctrl+C between two figures."""
 
 
 def print_reference_errors(records, reference) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from engine.errors import StoreError
 from engine.live import LiveReader
 from engine.store import LIVE_STATUSES, RunRecord, RunStore
-from supertui.cli.common import graceful_sigint
+from supertui.cli.common import graceful_sigint, safe_text
 from supertui.cli.progress import TrainDisplay
 
 POLL_INTERVAL = 0.25
@@ -78,4 +78,4 @@ def _cancel_quietly(store: RunStore, run_id: str) -> None:
     try:
         store.request_cancel(run_id)
     except StoreError as exc:
-        print(f"supertui: {exc}", file=sys.stderr)
+        print(f"supertui: {safe_text(exc)}", file=sys.stderr)

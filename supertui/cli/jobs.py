@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from supertui.cli.common import open_store, safe_text
+from supertui.cli.common import open_store, report_skipped, safe_text
 from supertui.formatting import format_seconds
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def job_row(record: RunRecord, position: int | None) -> dict:
 
 def run(args) -> int:
     store = open_store(args)
-    records = store.live_runs()
+    records = store.live_runs(on_error=report_skipped)
     queued = [r for r in records if r.status == "queued"]
     rows = [job_row(r, queued.index(r) + 1 if r in queued else None) for r in records]
     if args.json:

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from supertui.cli.common import safe_text
+
 STAGE_LABELS = {"compiling": "compiling…", "eager": "eager", "compiled": "compiled", "training": ""}
 
 
@@ -55,6 +57,7 @@ class TrainDisplay:
         return RunTask(self, config, run_id)
 
     def line(self, text: str) -> None:
+        text = safe_text(text)  # run errors and names come from run folders
         if self.progress:
             self.progress.console.print(escape(text), highlight=False)
         else:
@@ -66,7 +69,7 @@ class RunTask:
         self.display = display
         self.config = config
         self.run_id = run_id
-        self.name = f"{config.preset}/{config.activation}"
+        self.name = safe_text(f"{config.preset}/{config.activation}")
         self.last_line = 0.0
         self.last_stage = None
         if display.progress:
@@ -125,4 +128,4 @@ class RunTask:
 
 
 def warn(message: str) -> None:
-    print(f"supertui: warning: {message}", file=sys.stderr)
+    print(f"supertui: warning: {safe_text(message)}", file=sys.stderr)

@@ -79,7 +79,7 @@ class _Display:
                 what = f"{p.stage} {p.label}"
             self.progress.update(self.task, completed=round(1000 * p.fraction), what=what)
             if p.stage in ("reuse",) or (p.stage == "train" and p.step == 0):
-                self.progress.console.print(p.line(), highlight=False)
+                self.progress.console.print(p.line(), highlight=False, markup=False)
             return
         # Plain lines: every job and stage change, and training progress at most every plain_interval s.
         key = (p.stage, p.job, p.label if p.stage != "train" else None)

@@ -19,6 +19,36 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def header_lines(record) -> list[str]:
+    """The run's settings and story; text from its folder is printed through safe_text."""
+    from engine.profiles import profile_label
+
+    cfg = record.config
+    m = record.manifest
+    # Named parameters change what the activation is (solu's axis=instance couples the instances).
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                       for k, v in sorted(cfg.activation_params.items()))
+    activation = f"{cfg.activation} ({params})" if params else cfg.activation
+    lines = [
+        f"{record.id}  {cfg.preset}/{activation}  {record.status}",
+        f"  n={cfg.n} m={cfg.m} steps={m.get('steps_done')}/{cfg.steps} instances={m.get('instances')} "
+        f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init} "
+        f"loss={cfg.loss_reduction} profile={profile_label(cfg)}",
+    ]
+    if m.get("parent"):
+        lines.append(f"  continues run {m['parent']} from step {m.get('resumed_from_step')}")
+    lines.append(f"  device={m.get('device')} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s "
+                 f"created={record.created}")
+    if record.tags or record.note:
+        lines.append(f"  tags={','.join(record.tags) or '-'} note={record.note or '-'}")
+    if m.get("error"):
+        lines.append(f"  error: {m['error']}")
+    diverged = (record.summary or {}).get("diverged")
+    if diverged:
+        lines.append(f"  diverged: {diverged} instance(s) (their losses are unknown and never rank best)")
+    return lines
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -27,37 +57,22 @@ def run(args) -> int:
     from engine.experiments import experiment_for
     from engine.experiments.base import point_indices
     from engine.metrics import METRICS, format_metric, point_rows
-    from engine.profiles import profile_label
-
     store = open_store(args)
     record = store.load(store.resolve(args.run))
     if args.json:
         json.dump(run_to_json(record), sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
         return 0
-    cfg = record.config
-    m = record.manifest
-    # Named parameters change what the activation is (solu's axis=instance couples the instances).
-    params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                       for k, v in sorted(cfg.activation_params.items()))
-    activation = f"{cfg.activation} ({safe_text(params)})" if params else cfg.activation
-    print(f"{record.id}  {cfg.preset}/{activation}  {record.status}")
-    print(f"  n={cfg.n} m={cfg.m} steps={m.get('steps_done')}/{cfg.steps} instances={m.get('instances')} "
-          f"batch={cfg.batch_size} lr={cfg.lr:g} {cfg.optimizer} {cfg.schedule} init={cfg.init} "
-          f"loss={cfg.loss_reduction} profile={safe_text(profile_label(cfg))}")
-    if m.get("parent"):
-        print(f"  continues run {safe_text(str(m['parent']))} from step {m.get('resumed_from_step')}")
-    print(f"  device={m.get('device')} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s created={record.created}")
-    if record.tags or record.note:
-        print(f"  tags={','.join(record.tags) or '-'} note={record.note or '-'}")
-    if m.get("error"):
-        print(f"  error: {m['error']}")
+    for line in header_lines(record):
+        print(safe_text(line))
     if not record.has_arrays:
         return 0
     a = record.arrays
+    cfg = record.config
     experiment = experiment_for(cfg)
     label, value = experiment.headline(record)
-    print(f"  {experiment.title}: {label} = {value:.4g}")
+    shown = f"{value:.4g}" if isinstance(value, (int, float)) and np.isfinite(value) else "unknown (diverged)"
+    print(f"  {experiment.title}: {label} = {shown}")
     if "dstar" in experiment.panes:
         print(f"  {run_dstar_history(record).summary()}")
     grid = run_phase_grid(record)

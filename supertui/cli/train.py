@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from engine.activations import BLOG_ACTIVATIONS, activation_names
-from engine.config import RunConfig
+from engine.config import MAX_AXIS_VALUES, RunConfig
 from engine.device import check_device_name, host_memory_bytes, needs_hardware_check
 from engine.errors import ConfigError
 from engine.experiments import experiment_names
@@ -96,26 +96,40 @@ def add_queue_options(p) -> None:
 
 
 def parse_densities(tokens: list[str]) -> tuple[float, ...]:
+    """Densities as typed; a HIGH:LOW:COUNT range is bounded before anything is allocated."""
     values: list[float] = []
     for token in (t for raw in tokens for t in raw.replace(",", " ").split()):
         try:
-            if ":" in token:
-                high, low, count = token.split(":")
-                values.extend(np.geomspace(float(high), float(low), int(count)).tolist())
-            else:
-                values.append(float(token))
+            parts = [float(part) for part in token.split(":")]
         except ValueError:
-            raise ConfigError("densities", f"cannot read {token!r} (accepted: numbers in (0, 1], or HIGH:LOW:COUNT)") from None
+            parts = []
+        if len(parts) not in (1, 3) or (len(parts) == 3 and not parts[2].is_integer()):
+            raise ConfigError("densities", f"cannot read {token!r} (accepted: numbers in (0, 1], or HIGH:LOW:COUNT)")
+        if len(parts) == 3:
+            high, low, count = parts[0], parts[1], int(parts[2])
+            if not (0 < low <= 1 and 0 < high <= 1):
+                raise ConfigError("densities", f"{token!r}: HIGH and LOW must lie in (0, 1]")
+            if not 1 <= count <= MAX_AXIS_VALUES - len(values):
+                raise ConfigError("densities", f"{token!r} asks for {count:,} values; at most {MAX_AXIS_VALUES:,} "
+                                               "densities in all")
+            values.extend(np.geomspace(high, low, count).tolist())
+        else:
+            values.append(parts[0])
+        if len(values) > MAX_AXIS_VALUES:
+            raise ConfigError("densities", f"at most {MAX_AXIS_VALUES:,} densities, got more")
     return tuple(values)
 
 
 def parse_grid(text: str) -> tuple[int, int]:
+    """DxR, each side a whole number in [1, MAX_AXIS_VALUES], checked before the grid is built."""
     try:
         d, r = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise ConfigError("grid", f"cannot read {text!r} (accepted: DxR with two whole numbers, e.g. 40x40)") from None
     if d < 1 or r < 1:
         raise ConfigError("grid", f"both sides must be at least 1, got {text!r}")
+    if d > MAX_AXIS_VALUES or r > MAX_AXIS_VALUES:
+        raise ConfigError("grid", f"each side must be at most {MAX_AXIS_VALUES:,}, got {text!r}")
     return d, r
 
 
@@ -164,7 +178,7 @@ def overrides_from_args(args, preset: str) -> dict:
     overrides.update({field: getattr(args, field) for field in CONFIG_FLAGS if getattr(args, field) is not None})
     if args.densities:
         overrides["densities"] = parse_densities(args.densities)
-    if args.grid:
+    if args.grid is not None:  # `--grid ""` is refused by parse_grid, never silently the default
         if preset != "phase":
             raise ConfigError("grid", f"applies to the phase preset only, not {preset!r}")
         overrides["densities"], overrides["relative_importances"] = phase_axes(*parse_grid(args.grid))
@@ -287,6 +301,7 @@ def queue_plan(args, plan: SweepPlan) -> int:
     devices = parse_devices(args.devices) if args.devices else None
     executor = executor_from_args(args, [p.config for p in points])
     store = open_store(args)
+    store.check_writable()  # a read-only or unreadable data directory: one line, nothing queued
     sweep_id = new_sweep_id(plan.base.preset) if plan.axes or plan.ranges else None
     if len(points) > 1:
         print(f"supertui: {len(points)} runs" + (f" in sweep {sweep_id}" if sweep_id else ""), file=sys.stderr)

@@ -93,7 +93,7 @@ class CompareScreen(Screen):
         self.title = "Compare"
         self.sub_title = f"{len(self.records)} runs"
         if self.skipped:
-            self.notify(f"no saved arrays yet, left out: {', '.join(self.skipped)}", severity="warning")
+            self.notify(f"no saved arrays yet, left out: {', '.join(self.skipped)}", severity="warning", markup=False)
         for i, record in enumerate(self.records):
             pane = COMPARE_PANES[pane_kind(record)]
             if pane.shared:
@@ -132,7 +132,7 @@ class CompareScreen(Screen):
             try:
                 arrays = record.arrays
             except StoreError as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(str(exc), severity="error", markup=False)
                 continue
             groups.setdefault(pane_kind(record), []).append((i, record, arrays))
         for kind, items in groups.items():

@@ -55,7 +55,7 @@ class RunViewScreen(Screen):
 
     def __init__(self, record: RunRecord, live: LiveRun | None = None):
         super().__init__()
-        self.source = RunSource(record, live, on_error=lambda message: self.notify(message, severity="error"))
+        self.source = RunSource(record, live, on_error=lambda message: self.notify(message, severity="error", markup=False))
         self.config = self.source.config
         self.experiment = experiment_for(self.config)
         self.panes = [PANES[pane_id]() for pane_id in self.experiment.panes[:MAX_PANES]]

@@ -57,7 +57,11 @@ class RunsScreen(Screen):
 
     def reload(self) -> None:
         skipped: list[str] = []
-        records = self.app.store.list_runs(on_error=lambda path, msg: skipped.append(msg))
+        try:
+            records = self.app.store.listing(on_error=lambda path, msg: skipped.append(msg))
+        except (StoreError, OSError) as exc:  # the runs folder itself cannot be read
+            self.notify(str(exc), title="Cannot list the runs", severity="error", markup=False)
+            records = []
         self.table.set_records(records)
         self._update_empty()
         if skipped:
@@ -90,7 +94,7 @@ class RunsScreen(Screen):
         self.query_one(JobQueueTable).update_run(run)
         live = f"running {100 * run.state.fraction_done:.0f}%" if run.status == "running" else None
         self.table.set_live_status(run.id, live)
-        if not run.active or run.id not in self.table.rows:
+        if not run.active or self.table.record(run.id) is None:
             self.table.upsert(run.record)
             self._update_empty()
 
@@ -120,7 +124,14 @@ class RunsScreen(Screen):
         if sweep_id is not None:
             from supertui.screens.sweep import SweepScreen
 
-            self.app.push_screen(SweepScreen(sweep_id, self.table.sweep_runs(sweep_id)))
+            records = []
+            for listed in self.table.sweep_runs(sweep_id):
+                try:
+                    records.append(self.app.store.load(listed.id))
+                except (StoreError, ConfigError) as exc:  # changed on disk since it was listed
+                    self.notify(str(exc), severity="warning", markup=False)
+            if records:
+                self.app.push_screen(SweepScreen(sweep_id, records))
             return
         run_id = self.table.current_run_id
         if run_id:

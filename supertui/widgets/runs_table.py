@@ -1,6 +1,11 @@
 """The table of saved runs: filter, sort, mark for comparison, and optionally one row per sweep
-that expands into its runs. Reads manifests only (no arrays); rows are rebuilt from the cached
-records on each change. Everything shown comes from run folders, so it is shown as plain text."""
+that expands into its runs. Shows the store's listing (engine.run_index: no manifest is parsed,
+no array loaded); a RunRecord reads the same. Everything shown comes from run folders, so it is
+shown as plain text.
+
+Ten thousand runs must paint and filter without a pause: filtering and sorting run over the
+cached records (each run's search text is built once), and only a page of rows is put in the
+table; the next page is added when the cursor or the scroll bar comes near the last row."""
 
 from __future__ import annotations
 
@@ -28,9 +33,18 @@ SWEEP_ROW = "sweep:"  # row keys of sweep rows; run ids never contain ':'
 EXPANDED, COLLAPSED = "▾", "▸"
 
 
-def sweep_of(record: RunRecord) -> str | None:
-    sweep = record.manifest.get("sweep")
-    if isinstance(sweep, dict) and isinstance(sweep.get("id"), str):
+PAGE = 100  # rows added to the table at a time: a screenful or two, whatever the store holds
+
+
+def sweep_info(record) -> dict | None:
+    """The manifest's `sweep` entry of a RunRecord or of a listing row."""
+    sweep = record.manifest.get("sweep") if isinstance(record, RunRecord) else record.sweep
+    return sweep if isinstance(sweep, dict) else None
+
+
+def sweep_of(record) -> str | None:
+    sweep = sweep_info(record)
+    if sweep is not None and isinstance(sweep.get("id"), str):
         return sweep["id"]
     return None
 
@@ -54,14 +68,11 @@ def _sort_value(record: RunRecord, column: str):
     if column == "loss":
         loss = record.final_loss
         return (loss is None, loss if loss is not None else 0.0)
-    return {
-        "id": record.id,
-        "preset": record.preset,
-        "activation": record.activation,
-        "status": record.status,
-        "created": record.created,
-        "tags": ",".join(record.tags),
-    }.get(column, record.id)
+    if column == "tags":
+        return ",".join(record.tags)
+    if column in ("preset", "activation", "status", "created"):
+        return getattr(record, column)
+    return record.id
 
 
 class RunsTable(DataTable):
@@ -87,6 +98,11 @@ class RunsTable(DataTable):
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.records: list[RunRecord] = []
+        self._by_id: dict[str, RunRecord] = {}
+        self._haystacks: dict[str, str] = {}
+        self._pending: list[str] = []  # keys of the rows, in display order, not yet in the table
+        self._members: dict[str, list[RunRecord]] = {}  # sweep id -> its shown runs
+        self._indented: set[str] = set()  # runs shown under their sweep's row
         self.filter_text = ""
         self.sort_column = "created"
         self.sort_reverse = True  # newest first
@@ -116,56 +132,96 @@ class RunsTable(DataTable):
     # Data --------------------------------------------------------------------------------
     def set_records(self, records: list[RunRecord]) -> None:
         self.records = records
-        known = {r.id for r in records}
-        self.marked &= known
+        self._by_id = {r.id: r for r in records}
+        self._haystacks = {r.id: self._haystack(r) for r in records}
+        self.marked &= set(self._by_id)
         self.rebuild()
 
     def visible_records(self) -> list[RunRecord]:
         words = self.filter_text.lower().split()
-        rows = [r for r in self.records if all(w in self._haystack(r) for w in words)]
+        rows = [r for r in self.records if all(w in self._haystacks[r.id] for w in words)] if words else list(self.records)
         rows.sort(key=lambda r: _sort_value(r, self.sort_column), reverse=self.sort_reverse)
         return rows
+
+    def _matches(self, record) -> bool:
+        return all(w in self._haystack(record) for w in self.filter_text.lower().split())
 
     @staticmethod
     def _haystack(record: RunRecord) -> str:
         return " ".join([record.id, record.preset, record.activation, record.status, *record.tags, record.note]).lower()
 
+    @property
+    def total_rows(self) -> int:
+        """Rows the filter lets through, shown or still to be added."""
+        return self.row_count + len(self._pending)
+
     def rebuild(self) -> None:
         current, column = self.current_key, self.cursor_column
+        self._pending = []
         self.clear()
-        for key, cells in self._rows():
-            self.add_row(*cells, key=key)
+        self._pending = self._rows()
+        target = self._pending.index(current) if current is not None and current in self._pending else 0
+        self._add_rows(target + PAGE)
         row = self.get_row_index(current) if current is not None and current in self.rows else 0
         self.move_cursor(row=row, column=column, animate=False)
         self._label_sorted_column()
 
-    def _rows(self):
-        """(row key, cells) in display order: runs, or with grouping one row per sweep (at its
-        first run's place in the sort) followed by its runs when expanded."""
+    def _add_rows(self, count: int) -> None:
+        # add_row can move the cursor, whose watcher would add the next page from inside this one
+        page, rest = self._pending[:count], self._pending[count:]
+        self._pending = []
+        for key in page:
+            self.add_row(*self._cells_for(key), key=key)
+        self._pending = rest
+
+    def _add_rows_near(self, row: int) -> None:
+        if self._pending and row >= self.row_count - PAGE // 4:
+            self._add_rows(PAGE)
+
+    def watch_cursor_coordinate(self, old, new) -> None:
+        super().watch_cursor_coordinate(old, new)
+        self._add_rows_near(new.row)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self._pending and new + self.size.height >= self.row_count - PAGE // 4:
+            self._add_rows(PAGE)
+
+    def _rows(self) -> list[str]:
+        """Row keys in display order: runs, or with grouping one row per sweep (at its first
+        run's place in the sort) followed by its runs when expanded. Cells are made as rows are
+        added (`_cells_for`), so a long list costs only its keys."""
         records = self.visible_records()
+        self._members, self._indented = {}, set()
         if not self.group_sweeps:
-            return [(r.id, self._cells(r)) for r in records]
-        members: dict[str, list[RunRecord]] = {}
+            return [r.id for r in records]
         for record in records:
             sweep = sweep_of(record)
             if sweep is not None:
-                members.setdefault(sweep, []).append(record)
+                self._members.setdefault(sweep, []).append(record)
         rows, placed = [], set()
         for record in records:
             sweep = sweep_of(record)
             if sweep is None:
-                rows.append((record.id, self._cells(record)))
+                rows.append(record.id)
             elif sweep not in placed:
                 placed.add(sweep)
-                rows.append((SWEEP_ROW + sweep, self._sweep_cells(sweep, members[sweep])))
+                rows.append(SWEEP_ROW + sweep)
                 if sweep in self.expanded:
-                    rows += [(r.id, self._cells(r, indent=True)) for r in members[sweep]]
+                    rows += [r.id for r in self._members[sweep]]
+                    self._indented.update(r.id for r in self._members[sweep])
         return rows
+
+    def _cells_for(self, key: str) -> list:
+        if key.startswith(SWEEP_ROW):
+            sweep = key[len(SWEEP_ROW):]
+            return self._sweep_cells(sweep, self._members[sweep])
+        return self._cells(self._by_id[key], key in self._indented)  # the record as it is now
 
     def _sweep_cells(self, sweep: str, records: list[RunRecord]) -> list:
         done = sum(r.status == "completed" for r in records)
         losses = [r.final_loss for r in records if isinstance(r.final_loss, (int, float)) and math.isfinite(r.final_loss)]
-        axes = records[0].manifest["sweep"].get("axes") if isinstance(records[0].manifest["sweep"], dict) else {}
+        axes = (sweep_info(records[0]) or {}).get("axes")
         names = ", ".join(sorted(axes)) if isinstance(axes, dict) else ""
         cells = {
             "mark": Text(EXPANDED if sweep in self.expanded else COLLAPSED, style="bold"),
@@ -239,23 +295,27 @@ class RunsTable(DataTable):
 
     def upsert(self, record: RunRecord) -> None:
         """A run that appeared or changed (queued elsewhere, finished): one row, not a reload."""
-        known = next((i for i, r in enumerate(self.records) if r.id == record.id), None)
-        if known is None:
+        old = self._by_id.get(record.id)
+        if old is None:
             self.records.insert(0, record)
         else:
-            self.records[known] = record
+            self.records[self.records.index(old)] = record
+        self._by_id[record.id] = record
+        self._haystacks[record.id] = self._haystack(record)
         if record.id in self.rows and not self.group_sweeps:
             for (_, key), value in zip(self.shown_columns(), self._cells(record)):
                 self.update_cell(record.id, key, value, update_width=True)
-        else:
+        elif old is None or self.group_sweeps or self._matches(old) != self._matches(record):
             self.rebuild()
+        # else: filtered out before and after, or a row still to be added (built from the new record)
 
     def record(self, run_id: str) -> RunRecord | None:
-        return next((r for r in self.records if r.id == run_id), None)
+        return self._by_id.get(run_id)
 
     def toggle_mark(self, run_id: str) -> None:
         self.marked ^= {run_id}
-        self.update_cell(run_id, "mark", Text(MARK if run_id in self.marked else " ", style="bold magenta"))
+        if run_id in self.rows:
+            self.update_cell(run_id, "mark", Text(MARK if run_id in self.marked else " ", style="bold magenta"))
 
     def sort_by(self, column: str) -> None:
         if column not in self.SORTABLE:

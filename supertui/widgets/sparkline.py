@@ -28,8 +28,10 @@ def sparkline_text(values: Sequence[float], width: int = 16, log: bool = True) -
     data[~np.isfinite(data)] = np.nan
     if data.size > width:
         edges = np.linspace(0, data.size, width + 1).astype(int)
-        bins = [data[a:b] for a, b in zip(edges[:-1], edges[1:])]
-        data = np.array([np.nanmean(b) if np.isfinite(b).any() else np.nan for b in bins])
+        finite = np.isfinite(data)  # every bin holds at least one value: size > width
+        sums = np.add.reduceat(np.where(finite, data, 0.0), edges[:-1])
+        counts = np.add.reduceat(finite.astype(int), edges[:-1])
+        data = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     finite = data[np.isfinite(data)]
     if finite.size == 0:
         return MISSING * data.size

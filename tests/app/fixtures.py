@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from engine.config import RunConfig
+from engine.experiments import get_experiment
 from engine.presets import dims_densities, log_grid, phase_axes
 from engine.runner import run_experiment
 from engine.store import RunStore
@@ -59,7 +60,8 @@ def make_fake_runs(data_dir: Path, count: int) -> list[str]:
     ids = []
     for i in range(count):
         run_id = f"fake-{i:04d}"
-        config = RunConfig(preset=("sparsity", "phase", "dims")[i % 3], activation=activations[i % 7])
+        # each preset's own quick settings: a run must be valid for its experiment to be listed
+        config = get_experiment(("sparsity", "phase", "dims")[i % 3]).config("quick").replace(activation=activations[i % 7])
         manifest = {
             "format": "supertui-run", "format_version": 1, "id": run_id, "config": config.to_dict(),
             "status": "completed", "created": f"2026-02-01T{i // 60 % 24:02d}:{i % 60:02d}:00+00:00",
