@@ -103,10 +103,11 @@ class RunConfig:
         from engine.experiments import get_experiment
 
         experiment = get_experiment(self.preset)  # names every experiment when it is unknown
+        get_activation(self.activation).check(self.activation_params)  # names, and which are choices
         for name, value in self.activation_params.items():
-            _check(_finite(value) and abs(value) <= MAX_PARAMETER, f"activation_params.{name}",
-                   f"must be a number within ±{MAX_PARAMETER:g}, got {value!r}")
-        get_activation(self.activation).check(self.activation_params)
+            if not isinstance(value, str):  # a named choice (solu's axis) was checked just above
+                _check(_finite(value) and abs(value) <= MAX_PARAMETER, f"activation_params.{name}",
+                       f"must be a number within ±{MAX_PARAMETER:g}, got {value!r}")
         _int_within(self.n, "n", 2, MAX_FEATURES)
         _int_within(self.m, "m", 1, MAX_FEATURES)
         _check(self.m < self.n, "m", f"must be smaller than n={self.n} (superposition needs m < n), got {self.m}")
@@ -219,13 +220,15 @@ def _typed(name: str, annotation: str, value: Any) -> Any:
     elif kind == "tuple[float, ...]":
         ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
         value = tuple(float(v) for v in value) if ok else value
-    elif kind == "dict[str, float]":
-        ok = isinstance(value, dict) and all(isinstance(k, str) and _is_number(v) for k, v in value.items())
+    elif kind == "dict[str, float | str]":  # numbers, or the names of choices (solu's axis=instance)
+        ok = isinstance(value, dict) and all(isinstance(k, str) and (_is_number(v) or isinstance(v, str))
+                                             for k, v in value.items())
         value = dict(value) if ok else value
     else:
         ok = True  # a field of a kind not listed here is checked by validate()
     if not ok:
         wanted = {"str": "text", "int": "an integer", "float": "a number", "bool": "true or false",
-                  "tuple[float, ...]": "a list of numbers", "dict[str, float]": "a table of NAME = NUMBER"}.get(kind, kind)
+                  "tuple[float, ...]": "a list of numbers",
+                  "dict[str, float | str]": "a table of NAME = NUMBER or NAME = \"CHOICE\""}.get(kind, kind)
         raise ConfigError(name, f"must be {wanted}{' or null' if optional else ''}, got {type(value).__name__}")
     return value

@@ -82,18 +82,36 @@ class Continuation:
     parent: str
     initial: "TrainState"
     history: "RunArrays"
+    config: RunConfig  # the continuing run's
 
     def join(self, result: "TrainResult") -> "TrainResult":
-        """`result` (the steps after the parent's) with the parent's loss rows and snapshots first."""
+        """`result` (the steps after the parent's) with the parent's loss rows and snapshots first.
+
+        The parent's part is thinned (evenly, keeping its first and last entries) so that the
+        whole stays within twice what one run keeps: a chain of resumed runs never outgrows the
+        bounds the store checks when it loads arrays (engine.store.array_limits)."""
+        from engine.memory import HISTORY_POINTS, snapshot_count
+
         h = self.history
         K = h.W.shape[0]
+        rows = _thinned(len(h.loss_steps), 2 * (HISTORY_POINTS + 1) - len(result.loss_steps))
+        snaps = _thinned(len(h.snapshot_steps), 2 * snapshot_count(self.config, K) - len(result.snapshot_steps))
         return replace(
             result,
-            loss_steps=np.concatenate([h.loss_steps, result.loss_steps]).astype(np.int64),
-            loss_history=np.concatenate([h.loss_history.reshape(-1, K), result.loss_history.reshape(-1, K)]),
-            snapshot_steps=np.concatenate([h.snapshot_steps, result.snapshot_steps]).astype(np.int64),
-            snapshots=np.concatenate([h.snapshots.astype(np.float32), result.snapshots.astype(np.float32)]),
+            loss_steps=np.concatenate([h.loss_steps[rows], result.loss_steps]).astype(np.int64),
+            loss_history=np.concatenate([h.loss_history.reshape(-1, K)[rows], result.loss_history.reshape(-1, K)]),
+            snapshot_steps=np.concatenate([h.snapshot_steps[snaps], result.snapshot_steps]).astype(np.int64),
+            snapshots=np.concatenate([h.snapshots[snaps].astype(np.float32), result.snapshots.astype(np.float32)]),
         )
+
+
+def _thinned(count: int, room: int) -> np.ndarray:
+    """Indices of at most `room` of `count` entries, evenly spread, first and last kept."""
+    if count <= room:
+        return np.arange(count)
+    if room <= 1:
+        return np.arange(count)[-1:] if room == 1 else np.zeros(0, dtype=np.int64)
+    return np.unique(np.round(np.linspace(0, count - 1, room)).astype(np.int64))
 
 
 def continuation(store: "RunStore", manifest: dict[str, Any], config: RunConfig) -> Continuation | None:
@@ -109,4 +127,4 @@ def continuation(store: "RunStore", manifest: dict[str, Any], config: RunConfig)
     expected = parent.config.replace(steps=config.steps, **{k: getattr(config, k) for k in RESUME_OVERRIDES})
     if expected != config or not start < config.steps:
         raise StoreError(f"this run's config no longer continues run {parent.id}")
-    return Continuation(parent.id, initial_state(parent.arrays), parent.arrays)
+    return Continuation(parent.id, initial_state(parent.arrays), parent.arrays, config)

@@ -178,12 +178,13 @@ def array_limits(config: RunConfig) -> dict[str, int]:
 
     K, m, n = config.num_instances, config.m, config.n
     rows = 4 * HISTORY_POINTS + 4  # the trainer records at most HISTORY_POINTS + 1
-    snapshots = snapshot_count(config, K) + 2
+    snapshots = 2 * snapshot_count(config, K) + 2  # twice: a resumed run keeps its parent's too (engine.resume)
     elements = {
         "W": K * m * n, "b": K * n, "final_loss": K, "diverged": K, "loss_steps": rows, "loss_history": rows * K,
         "snapshot_steps": snapshots, "snapshots": snapshots * K * m * n, "final_loss_se": K, "final_loss_gap_se": K,
         "density": K, "importance": K * n, "seed": K, "point": K, "relative_importance": K, "partner": K * n,
-        "pair_kind": K * n,
+        "pair_kind": K * n, "adam_mW": K * m * n, "adam_vW": K * m * n, "adam_mb": K * n, "adam_vb": K * n,
+        "optimizer_step": 1,
     }
     return {name: 8 * count for name, count in elements.items()}
 

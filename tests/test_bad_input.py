@@ -90,7 +90,8 @@ def test_the_memory_estimate_counts_the_evaluation_and_names_what_is_too_big():
 def test_configs_from_files_are_typed_field_by_field():
     for data, message in (({"densities": "abc"}, "densities: must be a list of numbers"),
                           ({"n": "4"}, "n: must be an integer"), ({"lr": True}, "lr: must be a number"),
-                          ({"activation_params": {"eps": "x"}}, "activation_params: must be a table"),
+                          ({"activation_params": {"eps": [1]}}, "activation_params: must be a table"),
+                          ({"activation_params": 5}, "activation_params: must be a table"),
                           ({"compile": 1}, "compile: must be true or false"), ([], "config: must be a table")):
         with pytest.raises(ConfigError, match=f"^{message}"):
             RunConfig.from_dict(data)

@@ -184,7 +184,7 @@ def test_runs_saved_in_the_old_layout_export(old_runs, tmp_path):
     store = RunStore(old_runs)
     paths = export_runs([store.load("old-sparsity"), store.load("old-phase")], tmp_path / "figs")
     assert sorted(p.name for p in paths) == sorted([
-        "old-sparsity_wtw.png", "old-sparsity_loss.png", "old-phase_phase.png", "old-phase_loss.png"])
+        "old-sparsity_wtw.png", "old-sparsity_loss.png", "old-phase_phase.png", "old-phase_seeds.png", "old-phase_loss.png"])
 
 
 async def test_runs_saved_in_the_old_layout_open_in_the_app(old_runs):
@@ -194,7 +194,7 @@ async def test_runs_saved_in_the_old_layout_open_in_the_app(old_runs):
     app = SupertuiApp(old_runs)
     async with app.run_test(size=(120, 40)) as pilot:
         for run_id, panes in (("old-sparsity", ["loss", "gram", "bars", "norms", "points"]),
-                              ("old-phase", ["loss", "gram", "bars", "phase"])):
+                              ("old-phase", ["loss", "gram", "bars", "phase", "seeds"])):
             app.open_run(run_id)
             await pilot.pause()
             view = app.screen

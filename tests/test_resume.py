@@ -130,3 +130,12 @@ def test_a_continued_run_prints_no_loss_before_its_first_interval(capsys):
     assert capsys.readouterr().out == ""
     task.update_live(LiveState(step=310, steps=600, stage="eager", steps_per_second=50.0, losses=np.full(6, 0.25)))
     assert "step 310/600 loss 0.25" in capsys.readouterr().out
+
+
+def test_a_chain_of_resumed_runs_keeps_its_history_within_what_the_store_loads():
+    from engine.resume import _thinned
+
+    assert _thinned(5, 10).tolist() == [0, 1, 2, 3, 4]
+    kept = _thinned(1_000, 100)
+    assert len(kept) <= 100 and kept[0] == 0 and kept[-1] == 999 and np.all(np.diff(kept) > 0)
+    assert _thinned(10, 1).tolist() == [9] and _thinned(10, 0).tolist() == []
