@@ -14,7 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from supertui.cli.common import safe_text
 
-STAGE_LABELS = {"compiling": "compiling…", "eager": "eager", "compiled": "compiled", "training": ""}
+# Which step trains: eager from the first step, the compiled one once it has been swapped in.
+STAGE_LABELS = {"compiling": "eager, compiling alongside", "eager": "eager", "compiled": "compiled step",
+                "training": ""}
 
 
 def mean_loss(losses: np.ndarray | None) -> float:
