@@ -36,7 +36,9 @@ from typing import Callable
 COLD_COMPILE_GUESS = 60.0  # seconds, before this machine has compiled any graph of this kind
 WARM_COMPILE_GUESS = 6.0  # seconds to load a graph whose kernels are cached
 COMPILED_SPEEDUP_GUESS = 2.0  # compiled step over eager, before one was measured
-MEASURE_STEPS = 20  # eager steps timed before deciding
+MEASURE_STEPS = 20  # eager steps timed before deciding, and at least
+MEASURE_SECONDS = 1.0  # seconds of them: the first steps run slow (allocations, threads waking), and a
+# rate taken from them alone made runs that end before the compiler start a compile anyway
 HELPER_NICE = 19
 
 
@@ -127,6 +129,7 @@ class HotSwap:
         if self.cached:
             self._load_in_thread()
         else:
+            self._yield_a_core()
             self.helper = _spawn_helper(self.config, len(self.chunk.index))
 
     def poll(self) -> Callable | None:
@@ -139,6 +142,7 @@ class HotSwap:
                 self._fail(f"compiling the step in a helper process failed (exit {code})")
                 return None
             self.notes.cold_seconds = time.monotonic() - self.started_at
+            self._restore_threads()
             self._load_in_thread()
         if self.thread is not None and not self.thread.is_alive() and not self._handed_over:
             self.thread.join()
@@ -149,6 +153,27 @@ class HotSwap:
             self.stage = "compiled"
             return self.compiled
         return None
+
+    def _yield_a_core(self) -> None:
+        """While a cold compile runs beside a CPU run that uses every core, train on one thread
+        fewer: the compiler (one thread, lowest priority) then gets a core of its own and finishes
+        in its own time, where fighting the training threads made it take several times longer
+        (measured on 2 cores: the swap came late enough that the run ended slower than compiling
+        first). GPU runs use one CPU thread and are left alone."""
+        import torch
+
+        self._threads = None
+        threads = torch.get_num_threads()
+        if self.chunk.W.device.type == "cpu" and threads > 1 and threads >= (os.cpu_count() or 1):
+            self._threads = threads
+            torch.set_num_threads(threads - 1)
+
+    def _restore_threads(self) -> None:
+        if getattr(self, "_threads", None):
+            import torch
+
+            torch.set_num_threads(self._threads)
+            self._threads = None
 
     def _load_in_thread(self) -> None:
         loading_since = time.monotonic()
@@ -166,6 +191,7 @@ class HotSwap:
         self.thread.start()
 
     def _fail(self, message: str) -> None:
+        self._restore_threads()
         self.stage = "failed"
         self.warn(f"{message}; training goes on with the eager step")
 
@@ -179,6 +205,7 @@ class HotSwap:
 
     def close(self) -> None:
         """The run is over: a helper still compiling is stopped (its work is not needed now)."""
+        self._restore_threads()
         if self.helper is not None and self.helper.poll() is None:
             self.helper.kill()
             self.helper.wait()

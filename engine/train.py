@@ -455,14 +455,15 @@ class StepPath:
 
     def between_steps(self, done: int, steps_left: int) -> None:
         """Called before each step: decide whether to compile, and swap when it is ready."""
-        from engine.compile_step import MEASURE_STEPS, worth_compiling
+        from engine.compile_step import MEASURE_SECONDS, MEASURE_STEPS, worth_compiling
 
         if self.hot is None:
             return
         now = time.perf_counter()
         if self._timing is None and done >= self.first_step + 1:
             self._timing = (done, now)  # the first step pays for warm-up: time from the second
-        if self.hot.stage == "eager" and self._timing is not None and done - self._timing[0] >= MEASURE_STEPS:
+        measured = self._timing is not None and done - self._timing[0] >= MEASURE_STEPS and now - self._timing[1] >= MEASURE_SECONDS
+        if self.hot.stage == "eager" and measured:
             eager_rate = (done - self._timing[0]) / max(now - self._timing[1], 1e-9)
             self._rates["eager"] = eager_rate
             if worth_compiling(steps_left, eager_rate, self.hot.notes):
