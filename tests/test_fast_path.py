@@ -233,6 +233,20 @@ def _warm(monkeypatch):
     monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls(warm_seconds=1.0)))
 
 
+def until_warned(warnings_seen: list, steps_after: int = 20, timeout: float = 120.0):
+    """A should_stop that lets training go on a few steps past the first warning (the compile
+    starts after about a second of eager steps), or until the timeout."""
+    deadline = time.monotonic() + timeout
+    after = []
+
+    def should_stop() -> bool:
+        if warnings_seen:
+            after.append(1)
+        return len(after) > steps_after or time.monotonic() > deadline
+
+    return should_stop
+
+
 def test_compile_failure_trains_eagerly_with_one_warning(monkeypatch):
     def broken(step_fn):
         def fails(*args):
@@ -243,9 +257,8 @@ def test_compile_failure_trains_eagerly_with_one_warning(monkeypatch):
     _warm(monkeypatch)
     monkeypatch.setattr(train_module, "compile_step", broken)
     warnings_seen = []
-    polls = []
     config = phase_grid_config(steps=100_000)
-    result = train(config, on_warning=warnings_seen.append, should_stop=lambda: polls.append(1) or len(polls) > 400)
+    result = train(config, on_warning=warnings_seen.append, should_stop=until_warned(warnings_seen))
     assert not result.compiled and result.status == "cancelled"
     assert len(warnings_seen) == 1 and "eager" in warnings_seen[0] and "\n" not in warnings_seen[0]
     np.testing.assert_allclose(result.W, train(config.replace(steps=result.steps_done, compile=False)).W)
@@ -258,9 +271,8 @@ def test_compile_unavailable_trains_eagerly_with_one_warning(monkeypatch):
     _warm(monkeypatch)
     monkeypatch.setattr(torch, "compile", unavailable)
     warnings_seen = []
-    polls = []
     result = train(phase_grid_config(steps=100_000), on_warning=warnings_seen.append,
-                   should_stop=lambda: polls.append(1) or len(polls) > 400)
+                   should_stop=until_warned(warnings_seen))
     assert not result.compiled and len(warnings_seen) == 1 and "eager" in warnings_seen[0]
     assert result.warnings == warnings_seen
 
