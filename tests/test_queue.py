@@ -210,3 +210,23 @@ def test_a_queued_run_is_in_the_store_with_its_id_before_any_worker(isolated_dat
     assert store.load(record.id).status == "cancelled"
     assert store.queue_entries() == [] and store.live_runs() == []
     assert store.claim(record.id) is None  # a cancelled run is never trained
+
+
+def test_ctrl_c_on_train_returns_the_prompt_and_the_run_ends_cancelled(tmp_path):
+    """One Ctrl+C: `train` exits 130 (waiting only briefly for the save, benchmarks/ctrl_c.py times
+    it), prints the run id, and the detached worker saves the run as cancelled, never failed."""
+    store = RunStore(tmp_path)
+    train = subprocess.Popen([sys.executable, "-m", "supertui", "--data-dir", str(tmp_path), "train", *LONG],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: any(s == "running" for s in statuses(store).values()))
+        (run_id,) = statuses(store)
+        wait_until(lambda: LiveReader(store.load(run_id).path, 2).poll() or None)
+        train.send_signal(signal.SIGINT)
+        out, err = train.communicate(timeout=60)
+    finally:
+        if train.poll() is None:
+            train.kill()
+    assert train.returncode == 130, err
+    assert out.strip().splitlines()[-1] == run_id and "cancelling" in err
+    assert wait_until(lambda: all_final(store, 1)) == {run_id: "cancelled"}

@@ -17,6 +17,9 @@ from supertui.cli.progress import TrainDisplay
 POLL_INTERVAL = 0.25
 
 
+CANCEL_WAIT = 0.5  # seconds Ctrl+C waits for the runs' final save (it shows their losses) before returning
+
+
 @dataclass
 class Followed:
     record: RunRecord
@@ -29,8 +32,9 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
     """Show each run until it ends; returns the final records and whether the user interrupted.
     Without cancel_on_interrupt, Ctrl+C only stops following (`wait`)."""
     interrupted = False
-    message = ("supertui: cancelling (Ctrl+C again to stop waiting)" if cancel_on_interrupt
+    message = ("supertui: cancelling: each run stops after its step and is saved as cancelled" if cancel_on_interrupt
                else "supertui: stopped waiting; the runs go on")
+    cancel_deadline = float("inf")
     with graceful_sigint(message=message) as stop:
         with TrainDisplay(live=live) as display:
             followed = []
@@ -42,6 +46,7 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
             while True:
                 if stop.is_set() and not cancelled:
                     interrupted = cancelled = True
+                    cancel_deadline = time.monotonic() + CANCEL_WAIT
                     if cancel_on_interrupt:
                         for item in followed:
                             if not item.done:
@@ -52,6 +57,10 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
                     if not item.done:
                         _refresh(store, item)
                 if all(item.done for item in followed):
+                    break
+                if time.monotonic() > cancel_deadline:
+                    # The prompt comes back now; the detached workers finish the save on their own.
+                    print("supertui: still saving; `supertui runs` shows them as cancelled once saved", file=sys.stderr)
                     break
                 time.sleep(POLL_INTERVAL)
     return [item.record for item in followed], interrupted
