@@ -116,6 +116,7 @@ class HotSwap:
         self.error: BaseException | None = None
         self.started_at = 0.0
         self._handed_over = False
+        self._threads: int | None = None  # the training threads to restore after a cold compile
 
     @property
     def cached(self) -> bool:
@@ -162,14 +163,13 @@ class HotSwap:
         first). GPU runs use one CPU thread and are left alone."""
         import torch
 
-        self._threads = None
         threads = torch.get_num_threads()
         if self.chunk.W.device.type == "cpu" and threads > 1 and threads >= (os.cpu_count() or 1):
             self._threads = threads
             torch.set_num_threads(threads - 1)
 
     def _restore_threads(self) -> None:
-        if getattr(self, "_threads", None):
+        if self._threads:
             import torch
 
             torch.set_num_threads(self._threads)
@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--chunk-size", type=int, required=True)
     args = parser.parse_args(argv)
+    import numpy as np
     import torch
 
     from engine.config import RunConfig
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     config = RunConfig.from_dict(json.loads(args.config))
     device = select_device(config.device)
     table = instance_table(config)
-    index = __import__("numpy").minimum(__import__("numpy").arange(args.chunk_size), len(table) - 1)
+    index = np.minimum(np.arange(args.chunk_size), len(table) - 1)
     chunk = Chunk(table, index, config, device, fresh_state(config, table, device))
     compiled = compile_step(make_train_step(config))
     compiled(*chunk.step_args(copy=True))
