@@ -12,8 +12,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from engine.activations import get_activation
 from engine.errors import ConfigError
 from engine.profiles import get_profile
@@ -73,7 +71,7 @@ class RunConfig:
     def num_points(self) -> int:
         from engine.experiments import experiment_for
 
-        return int(np.prod([len(axis.values) for axis in experiment_for(self).axes(self)]))
+        return math.prod(len(axis.values) for axis in experiment_for(self).axes(self))
 
     @property
     def num_instances(self) -> int:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def current_umask() -> int:
@@ -48,6 +50,11 @@ def atomic_write_bytes(path: Path, data: bytes, make_parents: bool = True) -> No
 
 
 def json_default(value: Any) -> Any:
+    # numpy is looked up, not imported: a value can only be a numpy one if numpy is loaded, and
+    # the commands that write JSON without it (cancel, rm) should not pay for importing it.
+    np = sys.modules.get("numpy")
+    if np is None:
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -61,6 +68,8 @@ def atomic_write_json(path: Path, obj: Any, make_parents: bool = True) -> None:
 
 
 def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray], make_parents: bool = True) -> None:
+    import numpy as np
+
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue(), make_parents)
@@ -82,6 +91,8 @@ def load_npz(path: Path, limits: dict[str, int]) -> dict[str, np.ndarray]:
         size = sizes.get(f"{name}.npy")
         if size is not None and size > limit + NPY_HEADER_BYTES:
             raise ValueError(f"entry {name!r} would take {size:,} bytes, more than its run can hold ({limit:,})")
+    import numpy as np
+
     with np.load(path, allow_pickle=False) as data:
         return {name: data[name] for name in limits if name in data.files}
 

@@ -25,7 +25,8 @@ from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
-    from engine.store import RunArrays, RunRecord, RunStore
+    from engine.run_arrays import RunArrays
+    from engine.store import RunRecord, RunStore
     from engine.train import TrainResult, TrainState
 
 RESUMABLE_STATUSES = ("completed", "cancelled", "interrupted")
@@ -89,7 +90,7 @@ class Continuation:
 
         The parent's part is thinned (evenly, keeping its first and last entries) so that the
         whole stays within twice what one run keeps: a chain of resumed runs never outgrows the
-        bounds the store checks when it loads arrays (engine.store.array_limits)."""
+        bounds the store checks when it loads arrays (engine.run_arrays.array_limits)."""
         from engine.memory import HISTORY_POINTS, snapshot_count
 
         h = self.history

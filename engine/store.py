@@ -30,9 +30,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
@@ -43,13 +41,14 @@ from engine.interrupts import sigint_deferred
 from engine.locks import HeldLock, is_held, try_lock
 from engine.manifest import FORMAT, FORMAT_VERSION, MANIFEST, STATUSES, read_manifest  # noqa: F401 (re-exported)
 from engine.run_index import LIVE_STATUSES, RunIndex, RunListing  # noqa: F401 (re-exported)
-from engine.sweep import InstanceTable
+
+if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
+    from engine.run_arrays import RunArrays
 
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
-ARRAYS = "arrays.npz"
+ARRAYS = "arrays.npz"  # engine.run_arrays reads and writes it
 CANCEL_REQUEST = "cancel"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-SPARKLINE_POINTS = 32
 CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
 
 
@@ -71,122 +70,6 @@ def validate_run_id(run_id: str) -> str:
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
-
-@dataclass
-class RunArrays:
-    W: np.ndarray  # [K, m, n]
-    b: np.ndarray  # [K, n]
-    final_loss: np.ndarray  # [K]
-    loss_steps: np.ndarray  # [T]
-    loss_history: np.ndarray  # [T, K]
-    snapshot_steps: np.ndarray  # [S]
-    snapshots: np.ndarray  # [S, K, m, n]
-    diverged: np.ndarray  # [K] bool
-    instances: InstanceTable
-    # Saved since the shared evaluation stream; absent (None) in older runs.
-    final_loss_se: np.ndarray | None = None  # [K] standard error of final_loss
-    final_loss_gap_se: np.ndarray | None = None  # [K] paired standard error of (loss_k - its point's winner)
-    # Saved since `train --resume`: the optimiser state to continue from; absent in older runs.
-    adam_mW: np.ndarray | None = None  # [K, m, n] Adam's first moment of W
-    adam_vW: np.ndarray | None = None  # [K, m, n] second moment
-    adam_mb: np.ndarray | None = None  # [K, n]
-    adam_vb: np.ndarray | None = None  # [K, n]
-    optimizer_step: np.ndarray | None = None  # [] int64: steps the moments have seen (the next step's index)
-
-    _INSTANCE_KEYS = ("density", "importance", "seed", "point", "relative_importance", "partner", "pair_kind")
-    _OPTIONAL_KEYS = ("final_loss_se", "final_loss_gap_se", "adam_mW", "adam_vW", "adam_mb", "adam_vb", "optimizer_step")
-    _OPTIMIZER_KEYS = ("adam_mW", "adam_vW", "adam_mb", "adam_vb", "optimizer_step")
-
-    @property
-    def has_optimizer_state(self) -> bool:
-        return all(getattr(self, key) is not None for key in self._OPTIMIZER_KEYS)
-
-    def to_npz(self) -> dict[str, np.ndarray]:
-        out = {
-            k: getattr(self, k)
-            for k in ("W", "b", "final_loss", "loss_steps", "loss_history", "snapshot_steps", "snapshots", "diverged")
-        }
-        for key in self._OPTIONAL_KEYS:
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        for key in self._INSTANCE_KEYS:
-            value = getattr(self.instances, key)
-            if value is not None:
-                out[key] = value
-        return out
-
-    @classmethod
-    def from_npz(cls, data: dict[str, np.ndarray]) -> "RunArrays":
-        instances = InstanceTable(
-            density=data["density"],
-            importance=data["importance"],
-            seed=data["seed"],
-            point=data["point"],
-            relative_importance=data.get("relative_importance"),
-            partner=data.get("partner"),
-            pair_kind=data.get("pair_kind"),
-        )
-        fields = {k: data[k] for k in ("W", "b", "final_loss", "loss_steps", "loss_history", "snapshot_steps", "snapshots", "diverged")}
-        optional = {k: data.get(k) for k in cls._OPTIONAL_KEYS}
-        arrays = cls(**fields, instances=instances, **optional)
-        arrays._check()
-        # A diverged instance was frozen where its loss went non-finite: it has no final loss
-        # (older runs saved the frozen weights' loss), so it can never rank as a point's best.
-        arrays.diverged = np.asarray(arrays.diverged, dtype=bool)
-        arrays.final_loss = np.where(arrays.diverged, np.nan, arrays.final_loss)
-        return arrays
-
-    def _check(self) -> None:
-        K, m, n = self.W.shape
-        expected = {
-            "b": (K, n),
-            "final_loss": (K,),
-            "diverged": (K,),
-            "density": (K,),
-            "importance": (K, n),
-            "seed": (K,),
-            "point": (K,),
-        }
-        optional = {"final_loss_se": (K,), "final_loss_gap_se": (K,), "relative_importance": (K,), "partner": (K, n),
-                    "pair_kind": (K, n), "adam_mW": (K, m, n), "adam_vW": (K, m, n), "adam_mb": (K, n), "adam_vb": (K, n),
-                    "optimizer_step": ()}
-        for name, shape in optional.items():
-            value = getattr(self, name) if hasattr(self, name) else getattr(self.instances, name)
-            if value is not None:
-                expected[name] = shape
-        for name, shape in expected.items():
-            value = getattr(self, name) if hasattr(self, name) else getattr(self.instances, name)
-            if value.shape != shape:
-                raise StoreError(f"{ARRAYS}: {name} has shape {value.shape}, expected {shape}")
-        step = self.optimizer_step
-        if step is not None and (step.dtype.kind not in "iu" or int(step) < 0):
-            raise StoreError(f"{ARRAYS}: optimizer_step must be a whole number >= 0")
-        for name, high in (("partner", n), ("pair_kind", 3)):  # indices: read from disk, so checked
-            value = getattr(self.instances, name)
-            if value is not None and (value.dtype.kind not in "iu" or value.min(initial=0) < 0 or value.max(initial=0) >= high):
-                raise StoreError(f"{ARRAYS}: {name} holds values outside [0, {high})")
-        if self.loss_history.shape != (len(self.loss_steps), K):
-            raise StoreError(f"{ARRAYS}: loss_history has shape {self.loss_history.shape}, expected ({len(self.loss_steps)}, {K})")
-        if self.snapshots.shape != (len(self.snapshot_steps), K, m, n):
-            raise StoreError(f"{ARRAYS}: snapshots has shape {self.snapshots.shape}")
-
-
-def array_limits(config: RunConfig) -> dict[str, int]:
-    """The most bytes each entry of a run's arrays.npz may hold (8 bytes an element), from its
-    config: only these entries are loaded, and none larger (engine.fsutil.load_npz)."""
-    from engine.memory import HISTORY_POINTS, snapshot_count
-
-    K, m, n = config.num_instances, config.m, config.n
-    rows = 4 * HISTORY_POINTS + 4  # the trainer records at most HISTORY_POINTS + 1
-    snapshots = 2 * snapshot_count(config, K) + 2  # twice: a resumed run keeps its parent's too (engine.resume)
-    elements = {
-        "W": K * m * n, "b": K * n, "final_loss": K, "diverged": K, "loss_steps": rows, "loss_history": rows * K,
-        "snapshot_steps": snapshots, "snapshots": snapshots * K * m * n, "final_loss_se": K, "final_loss_gap_se": K,
-        "density": K, "importance": K * n, "seed": K, "point": K, "relative_importance": K, "partner": K * n,
-        "pair_kind": K * n, "adam_mW": K * m * n, "adam_vW": K * m * n, "adam_mb": K * n, "adam_vb": K * n,
-        "optimizer_step": 1,
-    }
-    return {name: 8 * count for name, count in elements.items()}
 
 
 @dataclass
@@ -256,14 +139,16 @@ class RunRecord:
         return (self.path / ARRAYS).exists()
 
     @cached_property
-    def arrays(self) -> RunArrays:
+    def arrays(self) -> "RunArrays":
+        from engine.run_arrays import RunArrays, array_limits
+
         path = self.path / ARRAYS
         if not path.exists():
             raise StoreError(f"run {self.id}: no {ARRAYS} yet (the run saved nothing before it stopped)")
         try:
             return RunArrays.from_npz(load_npz(path, array_limits(self.config)))
         except StoreError as exc:
-            raise StoreError(f"run {self.id}: {exc}") from None
+            raise StoreError(f"run {self.id}: {ARRAYS}: {exc}") from None
         except Exception as exc:
             raise StoreError(f"run {self.id}: {ARRAYS} is unreadable ({type(exc).__name__}: {exc})") from None
 
@@ -279,7 +164,9 @@ def base_versions() -> dict[str, str]:
     """Versions known without importing torch; the worker that trains adds torch's."""
     from engine import __version__
 
-    return {"supertui": __version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    import numpy
+
+    return {"supertui": __version__, "numpy": numpy.__version__, "python": sys.version.split()[0]}
 
 
 def make_run_id(config: RunConfig) -> str:
@@ -701,7 +588,11 @@ class RunWriter:
             raise StoreError(f"run {self.id}: its folder was removed while it trained")
         atomic_write_json(self.path / MANIFEST, self.manifest, make_parents=False)
 
-    def _arrays(self, result) -> RunArrays:
+    def _arrays(self, result) -> "RunArrays":
+        import numpy as np
+
+        from engine.run_arrays import RunArrays
+
         optimizer = getattr(result, "optimizer", None)  # saved so that `train --resume` continues exactly
         saved_state = {} if optimizer is None else dict(
             adam_mW=optimizer.mW, adam_vW=optimizer.vW, adam_mb=optimizer.mb, adam_vb=optimizer.vb,
@@ -724,6 +615,8 @@ class RunWriter:
 
     def _record_result(self, result) -> None:
         """The manifest fields that describe the arrays just saved."""
+        from engine.run_arrays import run_summary
+
         self.manifest.update(
             device=result.device,
             compiled=result.compiled,
@@ -845,38 +738,3 @@ class RunWriter:
         except OSError:
             pass
         self.lock.release(unlink=True)
-
-
-def run_summary(result) -> dict[str, Any]:
-    losses = np.where(np.asarray(result.diverged, dtype=bool), np.nan, result.final_loss)  # [K]
-    finite = losses[np.isfinite(losses)]
-    mean_curve = _mean_finite(result.loss_history)
-    summary = {
-        "final_loss": float(finite.mean()) if finite.size else None,
-        "best_loss": float(finite.min()) if finite.size else None,
-        "diverged": int(result.diverged.sum()),
-        "loss_sparkline": _downsample(mean_curve, SPARKLINE_POINTS),
-    }
-    last = np.asarray(result.loss_history[-1:], dtype=np.float64).ravel()
-    last = last[np.isfinite(last)]
-    if result.status == "checkpoint" and last.size:
-        # While it trains there is no evaluation yet: the latest training loss stands in. A run
-        # whose every instance diverged has no loss at all (never 0, never best).
-        summary["final_loss"] = float(last.mean())
-    return summary
-
-
-def _mean_finite(history: np.ndarray) -> list[float]:
-    rows = []
-    for row in np.asarray(history, dtype=np.float64):
-        finite = row[np.isfinite(row)]
-        if finite.size:
-            rows.append(float(finite.mean()))
-    return rows
-
-
-def _downsample(values: list[float], points: int) -> list[float]:
-    if len(values) <= points:
-        return [float(v) for v in values]
-    idx = np.linspace(0, len(values) - 1, points).round().astype(int)
-    return [float(values[i]) for i in idx]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from engine.config import RunConfig
 from engine.errors import ConfigError
@@ -44,6 +45,8 @@ def lowest_loss_instances(point: np.ndarray, losses: np.ndarray | None) -> np.nd
 
     A diverged instance (NaN or inf loss) never wins; with no losses, the first seed does.
     point [K], losses [K] -> [P] instance indices."""
+    import numpy as np
+
     points = np.unique(point)
     if losses is None:
         return np.array([np.flatnonzero(point == p)[0] for p in points], dtype=np.int64)

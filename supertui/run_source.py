@@ -13,7 +13,8 @@ from rich.text import Text
 
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.store import RunArrays, RunRecord, RunStore, StoreError
+from engine.run_arrays import RunArrays
+from engine.store import RunRecord, RunStore, StoreError
 from engine.sweep import InstanceTable, instance_table
 from supertui.live_runs import LiveRun
 from supertui.formatting import format_seconds

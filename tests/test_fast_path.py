@@ -193,7 +193,7 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
     # continuing a run (train --resume) on that graph: compiled from the step it resumes at, and
     # the same as training straight through on it
     from engine.resume import initial_state
-    from engine.store import RunArrays
+    from engine.run_arrays import RunArrays
 
     first = train(phase_grid_config(lr=3e-3, steps=12, densities=(0.5,), seeds=3))
     saved = RunArrays(first.W, first.b, first.final_loss, first.loss_steps, first.loss_history, first.snapshot_steps,

@@ -37,7 +37,7 @@ def assert_same_state(a, b) -> None:
 @pytest.mark.parametrize("profile", ["default", "anthropic"])  # Adam; AdamW with decay, mean loss, batched init
 def test_resuming_equals_training_straight_through_per_instance(profile):
     from engine.resume import initial_state
-    from engine.store import RunArrays
+    from engine.run_arrays import RunArrays
 
     config = apply_profile(small_config(), profile)
     straight = train(config.replace(steps=30))

@@ -26,7 +26,8 @@ from engine.sweep import InstanceTable
 
 if TYPE_CHECKING:
     from engine.data import SampleFn
-    from engine.store import RunArrays, RunRecord
+    from engine.run_arrays import RunArrays
+    from engine.store import RunRecord
 
 QUALITIES = ("quick", "paper", "tiny")
 

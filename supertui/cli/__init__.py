@@ -1,12 +1,15 @@
 """`supertui` on the command line: bare, it opens the app; its subcommands run headless.
 
 Each subcommand lives in its own module with `register(subparsers)`; the module sets
-`func(args) -> int` on its parser. User errors print as one line and exit with status 2.
+`func(args) -> int` on its parser. Only the module of the command typed is imported and
+registered (the others appear in `--help` by name and summary), so `supertui runs` never pays
+for what `train` needs to check its flags. User errors print as one line and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -14,14 +17,28 @@ from engine import __version__
 from engine.errors import SupertuiError
 from engine.fsutil import describe_os_error
 from supertui.cli.common import check_data_dir, safe_text
-from supertui.cli import cancel, export, jobs, reproduce, rm, runs, serve, show, sweep, sweeps, train, wait
 
-COMMANDS = [train, sweep, jobs, cancel, wait, runs, sweeps, show, rm, export, reproduce, serve]
+# Each command's module (supertui.cli.<name>) and its one-line summary, in the order `--help` lists them.
+COMMANDS = {
+    "train": "queue runs of a preset and follow them (--detach: queue and return)",
+    "sweep": "queue the sweep a TOML file describes",
+    "jobs": "queued and training runs",
+    "cancel": "cancel queued or training runs",
+    "wait": "wait for runs to end (exit 0 only if all completed)",
+    "runs": "list saved runs",
+    "sweeps": "list sweeps and their progress",
+    "show": "show a saved run",
+    "rm": "delete saved runs",
+    "export": "export saved runs as figures (PNG/SVG)",
+    "reproduce": "train the blog's experiments for all activations and write every figure and report.md",
+    "serve": "serve the app to a web browser",
+}
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv` (default: every command fully registered)."""
     parser = argparse.ArgumentParser(
         prog="supertui",
         description="Explore superposition in toy models. With no command, opens the app.",
@@ -29,9 +46,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"supertui {__version__}")
     add_data_dir(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(subparsers)
+    typed = COMMANDS.keys() if argv is None else {typed_command(argv)}
+    for name, summary in COMMANDS.items():
+        if name in typed:
+            importlib.import_module(f"supertui.cli.{name}").register(_Summarised(subparsers, summary))
+        else:
+            subparsers.add_parser(name, help=summary)
     return parser
+
+
+def typed_command(argv: list[str]) -> str | None:
+    """The command word in `argv`: the first word that is not a top-level option or its value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--data-dir":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+class _Summarised:
+    """The subparsers action as a command's register() sees it: add_parser gets the summary
+    from COMMANDS, so it is written once."""
+
+    def __init__(self, subparsers, summary: str) -> None:
+        self._subparsers, self._summary = subparsers, summary
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return self._subparsers.add_parser(name, help=self._summary, **kwargs)
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -43,8 +86,8 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     if not hasattr(args, "data_dir"):
         args.data_dir = None
     try:

@@ -12,7 +12,7 @@ WAIT_SECONDS = 10.0  # for a training run to save itself as cancelled
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
-    p = subparsers.add_parser("cancel", help="cancel queued or training runs", description=__doc__.splitlines()[0])
+    p = subparsers.add_parser("cancel", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) or unique prefixes")
     p.add_argument("--no-wait", action="store_true", help="ask the workers to stop and return at once")
     add_data_dir(p)

@@ -15,7 +15,6 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "export",
-        help="export saved runs as figures (PNG/SVG)",
         description=(
             "Write each run's figures (its preset's figure and its loss curves) and, for several runs of one "
             "preset, the combined figure (D* of all activations on one axis, phase diagrams or WᵀW rows as "

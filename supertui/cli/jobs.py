@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
-    p = subparsers.add_parser("jobs", help="queued and training runs", description=__doc__.splitlines()[0])
+    p = subparsers.add_parser("jobs", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="one JSON list (id, preset, activation, status, device, step, "
                                                       "steps, steps_per_second, seconds_left, queue_position)")
     add_data_dir(p)

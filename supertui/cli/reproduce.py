@@ -18,7 +18,6 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "reproduce",
-        help="train the blog's experiments for all activations and write every figure and report.md",
         description=(
             "Train the sparsity, phase, dims and correlated experiments for linear, relu, gelu, silu, sigmoid, tanh "
             "and solu (reusing completed saved runs with the same config unless --fresh), export every figure, and "

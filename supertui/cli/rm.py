@@ -10,7 +10,7 @@ from supertui.cli.common import open_store, resolve_run_ids
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
-    p = subparsers.add_parser("rm", help="delete saved runs", description="Delete saved runs.")
+    p = subparsers.add_parser("rm", description="Delete saved runs.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) or unique prefixes")
     add_data_dir(p)
     p.set_defaults(func=run)

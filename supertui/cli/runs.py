@@ -19,7 +19,7 @@ COLUMNS = (("id", 0), ("preset", 10), ("activation", 10), ("status", 11), ("crea
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
-    p = subparsers.add_parser("runs", help="list saved runs", description="List saved runs, newest first.")
+    p = subparsers.add_parser("runs", description="List saved runs, newest first.")
     p.add_argument("--json", action="store_true",
                    help="one JSON list (id, preset, experiment, activation, status, created, final_loss)")
     p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep (id or unique prefix, see `supertui sweeps`)")
@@ -28,8 +28,6 @@ def register(subparsers) -> None:
 
 
 def run_rows(store, only: set[str] | None = None) -> list[dict]:
-    from engine.experiments import experiment_for
-
     return [
         {
             "id": r.id,

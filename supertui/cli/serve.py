@@ -50,7 +50,6 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "serve",
-        help="serve the app to a web browser",
         description="Serve the app to a web browser: each tab runs its own app over the same data "
         "directory. Listens on localhost only unless --host says otherwise; from another machine, "
         "tunnel with ssh -L. Needs the serve extra: pip install 'supertui[serve]'.",

@@ -12,7 +12,7 @@ from supertui.cli.common import open_store, safe_text
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
-    p = subparsers.add_parser("show", help="show a saved run", description="Show one saved run.")
+    p = subparsers.add_parser("show", description="Show one saved run.")
     p.add_argument("run", help="run id or a unique prefix (see `supertui runs`)")
     p.add_argument("--json", action="store_true", help="the full run as JSON (see README: the JSON contract)")
     add_data_dir(p)

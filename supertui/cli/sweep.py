@@ -26,8 +26,7 @@ from engine.errors import ConfigError
 def register(subparsers) -> None:
     from supertui.cli.train import add_queue_options
 
-    p = subparsers.add_parser("sweep", help="queue the sweep a TOML file describes",
-                              description=__doc__.split("\n\n")[0],
+    p = subparsers.add_parser("sweep", description=__doc__.split("\n\n")[0],
                               epilog="File format:\n" + __doc__.split("\n\n", 1)[1],
                               formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("file", metavar="FILE", help="a TOML sweep file")

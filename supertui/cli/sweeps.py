@@ -13,7 +13,7 @@ from supertui.cli.common import open_store, safe_text
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
-    p = subparsers.add_parser("sweeps", help="list sweeps and their progress", description=__doc__.splitlines()[0])
+    p = subparsers.add_parser("sweeps", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="one JSON list (id, created, preset, axes, runs, statuses)")
     add_data_dir(p)
     p.set_defaults(func=run)

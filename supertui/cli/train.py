@@ -28,7 +28,6 @@ PRESET_NAMES = tuple(experiment_names())
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
-        help="queue runs of a preset and follow them (--detach: queue and return)",
         description=(
             "Queue PRESET for each activation and follow the runs until they end; each run trains in a worker "
             "process of this data directory's scheduler, so it goes on if this terminal closes. The run ids are "

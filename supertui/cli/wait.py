@@ -10,8 +10,7 @@ from supertui.cli.common import open_store, resolve_run_ids
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
-    p = subparsers.add_parser("wait", help="wait for runs to end (exit 0 only if all completed)",
-                              description=__doc__.splitlines()[0] + " Ctrl+C stops waiting; the runs go on.")
+    p = subparsers.add_parser("wait", description=__doc__.splitlines()[0] + " Ctrl+C stops waiting; the runs go on.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run id(s) or unique prefixes")
     add_data_dir(p)
     p.set_defaults(func=run)
