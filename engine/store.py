@@ -110,7 +110,17 @@ class RunRecord:
     def status(self) -> str:
         status = self.saved_status
         if status == "running" and not self.worker_alive:
-            return "interrupted"
+            # The worker saves its final status, then lets go of the lock: between our read of the
+            # manifest and our look at the lock it may have done both. Read it again before
+            # calling the run lost (the record then holds the final manifest).
+            try:
+                manifest, _ = read_manifest(self.path)
+            except StoreError:
+                return "interrupted"
+            if manifest.get("status") in ("running", None):
+                return "interrupted"
+            self.manifest = manifest
+            status = self.saved_status
         return status
 
     @property

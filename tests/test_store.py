@@ -122,3 +122,17 @@ def test_tags_notes_and_delete(store):
     assert store.list_runs() == []
     with pytest.raises(StoreError, match="no run"):
         store.load(saved.id)
+
+
+def test_a_run_that_ends_between_reading_its_manifest_and_its_lock_is_not_called_interrupted(tmp_path):
+    """A worker saves its final status, then frees the lock: a reader holding the older manifest
+    that finds the lock free reads the manifest again rather than report the run as lost."""
+    store = RunStore(tmp_path)
+    queued = store.submit(RunConfig(preset="custom", n=4, m=2, steps=10, batch_size=16, compile=False))
+    writer = store.claim(queued.id)
+    writer.start(device="cpu")
+    seen_while_running = store.load(queued.id)
+    assert seen_while_running.saved_status == "running"
+    writer.cancel_before_start()  # final status saved, lock released
+    assert seen_while_running.status == "cancelled"
+    assert seen_while_running.saved_status == "cancelled"
