@@ -22,11 +22,14 @@ and `close()` ends the helper process.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -43,13 +46,17 @@ HELPER_NICE = 19
 
 
 def cache_root() -> Path:
-    """Where torch keeps its compile caches (and we keep our notes on them)."""
-    try:
-        from torch._inductor.runtime.cache_dir_utils import cache_dir
-
-        return Path(cache_dir())
-    except Exception:  # pragma: no cover - older torch
-        return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR", f"/tmp/torchinductor_{os.getenv('USER', 'user')}"))
+    """Where torch keeps its compile caches (and we keep our notes on them). Inductor's own rule
+    (torch/_inductor/runtime/cache_dir_utils.py), written out here: importing it loads the whole
+    compiler, seconds that a run deciding whether to compile at all should not pay."""
+    folder = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if folder is None:
+        try:
+            user = getpass.getuser()
+        except (KeyError, ModuleNotFoundError, OSError):
+            user = f"uid_{os.getuid()}"
+        folder = os.path.join(tempfile.gettempdir(), "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
+    return Path(folder).absolute()
 
 
 def graph_id(graph_key: tuple, chunk_size: int) -> str:

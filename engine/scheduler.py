@@ -34,7 +34,8 @@ from engine.fsutil import atomic_write_json
 from engine.locks import HeldLock, is_held, try_lock
 from engine.store import RunStore, now_iso
 
-POLL_INTERVAL = 0.2  # seconds between looks at the queue
+POLL_INTERVAL = 0.2  # seconds between looks at the workers, the slots and the queue
+QUEUE_WATCH_INTERVAL = 0.02  # seconds between stats of the queue folder: a submission is seen at once
 # No queue, no training, no client for this long: the scheduler retires (tests shorten it).
 IDLE_EXIT_SECONDS = float(os.environ.get("SUPERTUI_SCHEDULER_IDLE", "60"))
 CLIENT_TTL = 45.0  # a client heartbeat older than this is a client gone
@@ -235,11 +236,26 @@ class Scheduler:
             self.tick()
             if self.idle() and time.monotonic() - self.idle_since > IDLE_EXIT_SECONDS:
                 break
-            time.sleep(POLL_INTERVAL)
+            self.wait_for_the_queue(POLL_INTERVAL)
         self.retire_spare()
         if self.ray is not None:
             self.ray.close()
         self.log("idle: exiting" if not self.stopping else "stopping (running workers go on)")
+
+    def wait_for_the_queue(self, seconds: float) -> None:
+        """Sleep up to `seconds`, waking as soon as the queue folder changes (a run was queued):
+        a launch key then meets its worker within a few hundredths of a second, not a poll later."""
+        def stamp() -> int | None:
+            try:
+                return self.store.queue_dir.stat().st_mtime_ns
+            except OSError:
+                return None
+
+        before, until = stamp(), time.monotonic() + seconds
+        while time.monotonic() < until:
+            time.sleep(QUEUE_WATCH_INTERVAL)
+            if stamp() != before:
+                return
 
     def tick(self) -> None:
         self.reap()

@@ -215,28 +215,30 @@ class Chunk:
         self.loss_sum = torch.zeros(len(index), device=device)
         self.diverged = part(start.diverged)  # [k] bool
         self.hyper = torch.tensor([config.lr, config.steps, config.weight_decay], dtype=torch.float32, device=device)
-        # The instance count may differ from run to run: one compiled graph serves them all.
-        for tensor in (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.seed_row, *self.data.values(),
-                       self.importance, self.loss_sum, self.diverged, self.unique_seeds):
-            torch._dynamo.maybe_mark_dynamic(tensor, 0)
 
     def step_args(self, copy: bool = False) -> tuple:
-        """The step's arguments; with copy, fresh tensors of the same shapes, their instance
-        dimension marked dynamic as here, so a compile can run a step (and produce the very graph
-        the training will call) without touching the training state."""
+        """The step's arguments; with copy, fresh tensors of the same shapes for a compile to run a
+        step on (producing the very graph the training will call) without touching the training
+        state. Their first dimension is marked dynamic, so one compiled graph serves any instance
+        count (and any count of distinct seeds); the training's own tensors need no mark, which
+        keeps torch._dynamo (seconds to import) out of a run that never compiles."""
         args = (self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.t, self.unique_seeds, self.seed_row,
                 self.data, self.importance, self.loss_sum, self.diverged, self.hyper)
-        return tuple(_copy_like(a) for a in args) if copy else args
+        if not copy:
+            return args
+        return tuple(_copy_like(a, dynamic=a is not self.t and a is not self.hyper) for a in args)
 
     def run(self, step_fn) -> None:
         step_fn(*self.step_args())
 
 
-def _copy_like(value):
+def _copy_like(value, dynamic: bool):
     if isinstance(value, dict):
-        return {k: _copy_like(v) for k, v in value.items()}
+        return {k: _copy_like(v, dynamic) for k, v in value.items()}
     copy = value.clone()
-    if getattr(value, "_dynamo_weak_dynamic_indices", None):
+    if dynamic:
+        import torch._dynamo
+
         torch._dynamo.maybe_mark_dynamic(copy, 0)
     return copy
 
@@ -659,7 +661,8 @@ def train(
                 break
             path.between_steps(done, config.steps - done)
             now = time.perf_counter()
-            if now - last_report >= progress_interval:
+            first_point = len(loss_rows) == 1 and loss_steps[0] == done  # what a watcher waits for: at once
+            if now - last_report >= progress_interval or first_point:
                 losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
                 report(path.stage, done, now - started, (done - first_step) / max(now - started, 1e-9), losses)
                 last_report = now

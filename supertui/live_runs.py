@@ -120,8 +120,17 @@ class LiveRuns:
         return changed, ended
 
     def poll(self) -> list[LiveRun]:
-        """Read new progress of the training runs; returns those that moved."""
-        return [run for run in self.runs.values() if run.status == "running" and run.reader.poll()]
+        """Read new progress of the training runs; returns those that moved. A queued run that a
+        view shows is looked at too: its first loss point is drawn the moment a worker publishes
+        it, not at the next listing (up to a second later), which then also finds it running."""
+        moved = []
+        for run in self.runs.values():
+            if run.status == "running" or (run.status == "queued" and run.watchers > 0):
+                if run.reader.poll():
+                    if run.status == "queued":
+                        run.reload(self.store)
+                    moved.append(run)
+        return moved
 
     def cancel(self, run_id: str) -> str:
         outcome = self.store.request_cancel(run_id)

@@ -368,6 +368,25 @@ def test_new_data_values_reuse_the_graph_and_a_new_sampler_does_not():
     assert train_module._graph_key(config.replace(preset="correlated", densities=(0.4, 0.2)), cpu) == other
 
 
+@pytest.mark.parametrize("set_by_user", [True, False])
+def test_our_compile_notes_live_in_inductors_own_cache_folder(monkeypatch, tmp_path, set_by_user):
+    """The folder is worked out without importing the compiler; it must be the one torch uses,
+    so that a fresh TORCHINDUCTOR_CACHE_DIR means cold notes as well as cold kernels."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    from engine.compile_step import cache_root
+
+    if set_by_user:
+        monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    else:
+        monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    ours = cache_root()
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    if set_by_user:
+        monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    assert ours == Path(cache_dir())
+
+
 def test_compiling_is_worth_it_only_when_the_compiled_step_arrives_with_work_left():
     from engine.compile_step import CompileNotes, worth_compiling
 

@@ -212,6 +212,22 @@ def test_a_queued_run_is_in_the_store_with_its_id_before_any_worker(isolated_dat
     assert store.claim(record.id) is None  # a cancelled run is never trained
 
 
+def test_the_scheduler_wakes_when_a_run_is_queued_not_at_its_next_poll(isolated_data_dir):
+    import threading
+
+    from engine.scheduler import Scheduler
+
+    store = RunStore(isolated_data_dir)
+    scheduler = Scheduler(store=store, lock=None)
+    config = RunConfig(preset="custom", n=4, m=2, steps=10, batch_size=16, compile=False)
+    threading.Timer(0.3, lambda: store.submit(config)).start()
+    started = time.monotonic()
+    scheduler.wait_for_the_queue(60.0)
+    assert time.monotonic() - started < 30.0  # woken by the submission, far before the minute
+    wait_until(lambda: store.queue_entries(), timeout=10)
+    assert store.request_cancel(store.live_runs()[0].id) == "cancelled"
+
+
 def test_ctrl_c_on_train_returns_the_prompt_and_the_run_ends_cancelled(tmp_path):
     """One Ctrl+C: `train` exits 130 (waiting only briefly for the save, benchmarks/ctrl_c.py times
     it), prints the run id, and the detached worker saves the run as cancelled, never failed."""

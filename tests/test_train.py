@@ -177,6 +177,38 @@ def test_progress_reports_training_then_done_with_weights():
     assert all(a.step <= b.step for a, b in zip(reports, reports[1:]))
 
 
+def test_the_first_loss_point_is_reported_at_once_not_at_the_next_interval():
+    """A watcher waits for the first point: it comes with the step that records it, however long
+    the progress interval (here longer than the run)."""
+    reports = []
+    config = small_config(steps=400)
+    train(config, on_progress=reports.append, progress_interval=3600.0)
+    with_history = [r for r in reports if len(r.history_steps)]
+    first_recorded = math.ceil(config.steps / train_module.HISTORY_POINTS)
+    assert with_history[0].stage != "done" and with_history[0].history_steps.tolist() == [first_recorded]
+    assert np.isfinite(with_history[0].history_rows).all()
+
+
+def test_a_run_that_never_compiles_never_imports_the_compiler():
+    """torch._dynamo takes seconds to import: an eager run, and a run too short to compile, start
+    stepping without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from engine.config import RunConfig\n"
+        "from engine.train import train\n"
+        "base = RunConfig(preset='custom', activation='relu', n=5, m=2, densities=(1.0, 0.1), steps=30, batch_size=64)\n"
+        "train(base.replace(compile=False))\n"
+        "train(base.replace(compile=True))\n"
+        "print(sorted(m for m in ('torch._dynamo', 'torch._inductor') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_lr_schedules():
     t = torch.arange(0, 101)
     np.testing.assert_allclose(lr_factor("constant", t, 100).numpy(), 1.0)

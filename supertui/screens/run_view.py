@@ -9,6 +9,8 @@ a timer, so a burst of messages never means a burst of redraws.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
@@ -62,6 +64,7 @@ class RunViewScreen(Screen):
         self.selection = Selection().moved(self.config)
         self.scrub: int | None = None  # snapshot index; None: the latest weights
         self._dirty = True
+        self._drawn_at = 0.0  # time.monotonic() of the last redraw
         self._could_jump: bool | None = None  # whether "j: next live run" applied at the last footer redraw
 
     @property
@@ -116,7 +119,7 @@ class RunViewScreen(Screen):
             self.redraw()
 
     def redraw(self) -> None:
-        self._dirty = False
+        self._dirty, self._drawn_at = False, time.monotonic()
         self.query_one("#run-status", Static).update(self.source.status())
         data = self.source.data(self.scrub)
         rows = [] if data.W is None else point_rows(data.instances, data.W, data.losses, self.experiment.point_metrics)
@@ -150,6 +153,8 @@ class RunViewScreen(Screen):
         if self.source.refresh(self.app.store):
             self.refresh_bindings()
         self._dirty = True
+        if time.monotonic() - self._drawn_at >= REDRAW_INTERVAL:
+            self._redraw_if_dirty()  # nothing drawn for a while (the first loss point): draw it now
 
     def _refresh_jump_hint(self) -> None:
         """Redraw the footer only when "j: next live run" comes or goes: a footer redraw on every

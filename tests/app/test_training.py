@@ -53,6 +53,35 @@ def status_of(view: RunViewScreen) -> str:
     return str(view.query_one("#run-status").render())
 
 
+def test_a_watched_queued_run_shows_its_first_progress_without_waiting_for_the_listing(tmp_path):
+    """The run view opened on a queued run reads its progress the moment a worker publishes it
+    (and learns it is running), not at the next look at which runs are live."""
+    import numpy as np
+
+    from engine.live import LiveWriter
+    from engine.train import TrainProgress
+    from supertui.live_runs import LiveRuns
+
+    store = RunStore(tmp_path)
+    watched, unwatched = (store.submit(preset_config("custom", n=4, m=2, steps=10, batch_size=16, compile=False))
+                          for _ in range(2))
+    live_runs = LiveRuns(store)
+    followed = {record.id: live_runs.follow(record) for record in (watched, unwatched)}
+    followed[watched.id].watch(True)
+    assert live_runs.poll() == []
+    for record in (watched, unwatched):
+        writer = store.claim(record.id)
+        writer.start(device="cpu")
+        K = record.config.num_instances
+        LiveWriter(writer.path, K).publish(TrainProgress(
+            step=1, steps=10, losses=np.ones(K), elapsed=0.1, steps_per_second=10.0, stage="eager",
+            diverged=np.zeros(K, dtype=bool), history_steps=np.array([1]), history_rows=np.ones((1, K))))
+    moved = live_runs.poll()
+    assert [run.id for run in moved] == [watched.id]
+    assert moved[0].status == "running" and moved[0].state.history_steps.tolist() == [1]
+    assert followed[unwatched.id].status == "queued"  # until the next listing, as before
+
+
 async def test_launch_a_tiny_run_and_watch_it_train_elsewhere_and_finish(tmp_path):
     app = SupertuiApp(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
