@@ -179,3 +179,34 @@ print(codes, "torch" in sys.modules)
                           env={**__import__("os").environ, "SUPERTUI_DATA_DIR": str(isolated_data_dir)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2] False", done.stdout
+
+
+def test_only_the_typed_command_is_loaded_and_listing_commands_skip_numpy(isolated_data_dir):
+    """The parser registers the command typed and names the rest: `--help`, `jobs`, `rm`, a typo
+    never load train's flag checks (the experiment registry) nor numpy, a tenth of a second each."""
+    code = """
+import contextlib, io, sys
+from supertui.cli import main
+codes = []
+for argv in (["--help"], ["--version"], ["jobs"], ["rm", "no-such-run"], ["sweeps"], ["trian"]):
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        try:
+            codes.append(main(argv))
+        except SystemExit as exit:
+            codes.append(exit.code)
+print(codes, sorted(m for m in ("numpy", "supertui.cli.train", "engine.experiments") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "SUPERTUI_DATA_DIR": str(isolated_data_dir)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 0, 0, 2, 0, 2] []", done.stdout
+
+
+def test_help_lists_every_command_with_its_summary(capsys):
+    from supertui.cli import COMMANDS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name, summary in COMMANDS.items():
+        assert f"{name} {' '.join(summary.split())}" in out
