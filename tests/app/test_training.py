@@ -87,7 +87,8 @@ async def test_launch_a_tiny_run_and_watch_it_train_elsewhere_and_finish(tmp_pat
     async with app.run_test(size=(120, 40)) as pilot:
         view = await launch(pilot, TINY_RUN)
         run_id = view.run_id
-        assert RunStore(tmp_path).load(run_id).status in ("queued", "running")  # in the store at once
+        # in the store at once (a warm worker may already have trained all 300 steps)
+        assert RunStore(tmp_path).load(run_id).status in ("queued", "running", "completed")
         await wait_for(pilot, lambda: view.live_run is None and view.record.status == "completed")
         await pilot.pause(0.4)
         assert "completed" in status_of(view)
