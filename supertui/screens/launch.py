@@ -325,6 +325,5 @@ class LaunchScreen(Screen):
         records = self.app.submit(self.points, sweep=sweep, executor=executor)
         self.notify(f"{len(records)} run(s) queued; they train in worker processes and outlive the app",
                     title="Queued", markup=False)
-        self.dismiss()
-        self.app.open_run(records[0].id)
+        self.app.open_run(records[0].id, instead_of_this_screen=True)
 

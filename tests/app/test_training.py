@@ -46,6 +46,8 @@ async def launch(pilot, fields: dict[str, str]) -> RunViewScreen:
     await pilot.press("ctrl+r")
     await pilot.pause()
     assert isinstance(pilot.app.screen, RunViewScreen)
+    # the view takes the form's place: Back leads to the runs, not to the form
+    assert not any(isinstance(screen, LaunchScreen) for screen in pilot.app.screen_stack)
     return pilot.app.screen
 
 
