@@ -124,7 +124,7 @@ def array_limits(config: RunConfig) -> dict[str, int]:
     from engine.memory import HISTORY_POINTS, snapshot_count
 
     K, m, n = config.num_instances, config.m, config.n
-    rows = 4 * HISTORY_POINTS + 4  # the trainer records at most HISTORY_POINTS + 1
+    rows = 4 * HISTORY_POINTS + 4  # the trainer records at most HISTORY_POINTS + 2
     snapshots = 2 * snapshot_count(config, K) + 2  # twice: a resumed run keeps its parent's too (engine.resume)
     elements = {
         "W": K * m * n, "b": K * n, "final_loss": K, "diverged": K, "loss_steps": rows, "loss_history": rows * K,

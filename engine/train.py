@@ -645,7 +645,9 @@ def train(
     report(path.stage, done, 0.0, 0.0, np.full(K, np.nan))
     try:
         while True:
-            if done > first_step and (done % record_every == 0 or done == config.steps):
+            # A row every record_every steps, at the end, and after the very first step: a
+            # watcher's first point comes after one step, not after record_every of them.
+            if done > first_step and (done % record_every == 0 or done == config.steps or done == first_step + 1):
                 loss_rows.append(take_loss_row(done - interval_start))
                 loss_steps.append(done)
                 interval_start = done
