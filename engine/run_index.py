@@ -70,7 +70,20 @@ class RunListing:
     @property
     def status(self) -> str:
         if self.saved_status == "running" and not self.worker_alive:
+            return self._ended_since_listed()
+        return self.saved_status
+
+    def _ended_since_listed(self) -> str:
+        """A worker saves its final status, then lets go of the lock: one that finished after
+        this row was read is found here, from its manifest (the row takes the manifest's
+        fields), rather than reported lost."""
+        try:
+            manifest, config = parse_manifest(load_text(self.path / MANIFEST, self.id), self.id)
+        except StoreError:
             return "interrupted"
+        if manifest.get("status") in (None, "running"):
+            return "interrupted"
+        vars(self).update(vars(listing_from_manifest(self.id, self.runs_dir, manifest, config)))
         return self.saved_status
 
     @property

@@ -136,3 +136,14 @@ def test_a_run_that_ends_between_reading_its_manifest_and_its_lock_is_not_called
     writer.cancel_before_start()  # final status saved, lock released
     assert seen_while_running.status == "cancelled"
     assert seen_while_running.saved_status == "cancelled"
+
+
+def test_a_listed_run_that_ends_after_the_listing_was_read_is_not_called_interrupted(tmp_path):
+    store = RunStore(tmp_path)
+    queued = store.submit(RunConfig(preset="custom", n=4, m=2, steps=10, batch_size=16, compile=False))
+    writer = store.claim(queued.id)
+    writer.start(device="cpu")
+    (listed,) = store.listing()
+    assert listed.saved_status == "running"
+    writer.cancel_before_start()
+    assert listed.status == "cancelled" and listed.saved_status == "cancelled"
