@@ -589,7 +589,10 @@ def train(
         W, b = gather("W"), gather("b")
         kept = [s for s in snap_steps if s <= steps_done][: len(snapshots)]
         unknown = np.full(K, np.nan)
-        final = evaluate(config, table, W, b, device) if status != "checkpoint" else Evaluation(unknown, unknown, unknown)
+        if status == "checkpoint":
+            final = Evaluation(unknown, unknown, unknown)
+        else:  # a cancelled run is judged on the stream's first chunk: saved within a second, its errors wider
+            final = evaluate(config, table, W, b, device, samples=EVAL_CHUNK if status == "cancelled" else EVAL_SAMPLES)
         diverged = gather("diverged")
         final.loss[diverged] = np.nan  # frozen where it diverged: no final loss, never a point's best
         return TrainResult(

@@ -164,6 +164,11 @@ def test_cancellation_stops_within_one_step_and_keeps_what_was_trained():
     short = train(config.replace(steps=result.steps_done))
     np.testing.assert_allclose(result.W, short.W, rtol=1e-6, atol=1e-7)
     assert np.isfinite(result.final_loss).all()
+    # judged on the stream's first chunk, so it is saved at once: the same weights, a wider error
+    first_chunk = train_module.evaluate(config, instance_table(config), result.W, result.b,
+                                        samples=train_module.EVAL_CHUNK)
+    np.testing.assert_allclose(result.final_loss, first_chunk.loss, rtol=1e-6)
+    assert (result.final_loss_se > short.final_loss_se).all()
 
 
 def test_progress_reports_training_then_done_with_weights():
