@@ -3,14 +3,15 @@
     python benchmarks/first_loss.py [--repeat 3] [--preset sparsity]
 
 The app (headless, driven by Textual's Pilot as a person's keys would drive it) opens on a
-throwaway data directory. Per trial: `n` (the launch form: opening it wakes the scheduler, whose
-spare worker imports torch while the form is filled in), the preset's quick settings with relu on
-the CPU (compile on, as a user leaves it), then `ctrl+r` once the spare has imported torch, and
-the clock runs until the run view's loss plot holds a point. Also reported: how long after `n`
-the spare was ready (a launch key pressed sooner waits for the rest), and a cold launch, `ctrl+r`
-pressed the moment the form opens, before any worker has imported torch. The baseline, measured in the same
-run, is `python -c "import torch"`: what every launch would wait for without the spare. The last
-line is `first_loss_s=<median> ratio_to_torch_import=<ratio>` (target: first_loss_s < 1).
+throwaway data directory. Per trial: `n` (opening the launch form wakes the scheduler, whose spare
+worker loads torch and the training code while the form is filled in), the preset's quick
+settings with relu on the CPU (compile on, as a user leaves it), then `ctrl+r` once the spare has
+finished loading, and the clock runs until a loss plot draws its first point (timed inside the
+app's process). Also reported: how long after `n` the spare was ready (a launch key pressed sooner
+waits for the rest), and a cold launch: `ctrl+r` pressed the moment the form opens. The baseline,
+measured in the same run, is `python -c "import torch"`: what every launch would wait for without
+the spare. The last line is `first_loss_s=<median> ratio_to_torch_import=<ratio>` (target:
+first_loss_s < 1).
 """
 
 from __future__ import annotations
