@@ -245,6 +245,17 @@ def read_manifest(folder: Path) -> tuple[dict[str, Any], RunConfig]:
     return parse_manifest(load_text(folder / MANIFEST, folder.name), folder.name)
 
 
+def read_ended_manifest(folder: Path) -> tuple[dict[str, Any], RunConfig] | None:
+    """For a run saved as running whose lock was found free: its manifest read again, if the
+    worker has since saved a final status (it saves, then lets go of the lock, so a reader may
+    see the old status and the free lock); None when it still says running: the run was lost."""
+    try:
+        manifest, config = read_manifest(folder)
+    except StoreError:
+        return None
+    return None if manifest.get("status") in (None, "running") else (manifest, config)
+
+
 # Fields that only shaped how a run trained: a saved run outside today's bounds for these (an
 # lr of 1e30, accepted by older versions) still opens, as it was saved.
 TRAINING_ONLY = ("lr", "weight_decay", "optimizer", "schedule", "init", "activation_params")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from engine.errors import StoreError
 from engine.fsutil import atomic_write_bytes
 from engine.locks import is_held
-from engine.manifest import MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest
+from engine.manifest import MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest
 
 if TYPE_CHECKING:
     from engine.store import RunRecord, RunStore
@@ -74,16 +74,12 @@ class RunListing:
         return self.saved_status
 
     def _ended_since_listed(self) -> str:
-        """A worker saves its final status, then lets go of the lock: one that finished after
-        this row was read is found here, from its manifest (the row takes the manifest's
-        fields), rather than reported lost."""
-        try:
-            manifest, config = parse_manifest(load_text(self.path / MANIFEST, self.id), self.id)
-        except StoreError:
+        """One that finished after this row was read takes its manifest's fields (see
+        read_ended_manifest) rather than being reported lost."""
+        ended = read_ended_manifest(self.path)
+        if ended is None:
             return "interrupted"
-        if manifest.get("status") in (None, "running"):
-            return "interrupted"
-        vars(self).update(vars(listing_from_manifest(self.id, self.runs_dir, manifest, config)))
+        vars(self).update(vars(listing_from_manifest(self.id, self.runs_dir, *ended)))
         return self.saved_status
 
     @property

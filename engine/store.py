@@ -39,7 +39,7 @@ from engine.fsutil import (  # noqa: F401 (atomic writes are re-exported)
 )
 from engine.interrupts import sigint_deferred
 from engine.locks import HeldLock, is_held, try_lock
-from engine.manifest import FORMAT, FORMAT_VERSION, MANIFEST, STATUSES, read_manifest  # noqa: F401 (re-exported)
+from engine.manifest import FORMAT, FORMAT_VERSION, MANIFEST, STATUSES, read_ended_manifest, read_manifest  # noqa: F401 (re-exported)
 from engine.run_index import LIVE_STATUSES, RunIndex, RunListing  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
@@ -110,16 +110,10 @@ class RunRecord:
     def status(self) -> str:
         status = self.saved_status
         if status == "running" and not self.worker_alive:
-            # The worker saves its final status, then lets go of the lock: between our read of the
-            # manifest and our look at the lock it may have done both. Read it again before
-            # calling the run lost (the record then holds the final manifest).
-            try:
-                manifest, _ = read_manifest(self.path)
-            except StoreError:
+            ended = read_ended_manifest(self.path)  # it may have ended since we read it
+            if ended is None:
                 return "interrupted"
-            if manifest.get("status") in ("running", None):
-                return "interrupted"
-            self.manifest = manifest
+            self.manifest = ended[0]
             status = self.saved_status
         return status
 
