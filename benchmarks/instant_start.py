@@ -52,7 +52,9 @@ print(json.dumps({"first": first[0] if first else None, "total": total, "steps":
 
 def run(experiment: str, contender: str, quality: str, steps: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="supertui-cold-cache-") as cache:
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
+        # Triton (the GPU's kernel compiler) keeps a cache of its own: cold too
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache, "TRITON_CACHE_DIR": os.path.join(cache, "triton"),
+               "PYTHONPATH": str(ROOT)}
         out = subprocess.run([sys.executable, "-c", CHILD, experiment, contender, quality, str(steps)], env=env, capture_output=True,
                              text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
