@@ -9,10 +9,13 @@ runs in a separate process at the lowest priority:
 1. `python -m engine.compile_step` builds the very same step for a chunk of the same shape and
    compiles it once, which fills torch's on-disk caches (inductor's FX graph cache and the
    compiled kernels), then records how long it took. Meanwhile training goes on eagerly.
-2. With the caches warm, compiling in-process is mostly loading: a background thread does it
-   (briefly sharing the GIL), and the training loop swaps the compiled step in between two steps.
-   State lives in the chunk tensors (W, b, Adam moments, step counter), updated in place by
-   whichever step runs, so the swap changes nothing but speed.
+2. At the same time a background thread of the training process imports the compiler and traces
+   the step (seconds of Python, briefly sharing the GIL), then waits for the helper before
+   inductor generates any code (`train.compile_step`'s `before_codegen`). With the caches warm,
+   what is left is loading: the compiled step is ready moments after the helper ends, and the
+   training loop swaps it in between two steps. State lives in the chunk tensors (W, b, Adam
+   moments, step counter), updated in place by whichever step runs, so the swap changes nothing
+   but speed.
 
 A run too short to pay for a cold compile never starts one (`worth_compiling`); a graph this
 machine compiled before (`<cache>/supertui/<key>.json` remembers how long it took) is loaded
@@ -123,6 +126,8 @@ class HotSwap:
         self.error: BaseException | None = None
         self.started_at = 0.0
         self._handed_over = False
+        self._helper_ended: float | None = None
+        self._waited = 0.0  # seconds the loading thread waited for the helper's graph
         self._threads: int | None = None  # the training threads to restore after a cold compile
 
     @property
@@ -130,28 +135,29 @@ class HotSwap:
         return self.notes.warm_seconds is not None or self.notes.cold_seconds is not None
 
     def start(self, eager_step: Callable) -> None:
-        """Begin: load a cached graph in a thread, or compile a new one in a helper process."""
+        """Begin: load a cached graph in a thread, or compile a new one in a helper process while
+        the thread traces the step and waits for the helper's graph (`_wait_for_helper`)."""
         self.stage = "compiling"
         self.started_at = time.monotonic()
         self.eager_step = eager_step
-        if self.cached:
-            self._load_in_thread()
-        else:
+        if not self.cached:
             self._yield_a_core()
             self.helper = _spawn_helper(self.config, len(self.chunk.index))
+        self._load_in_thread()
 
     def poll(self) -> Callable | None:
         """The compiled step, the first time it is ready (then None again); None meanwhile."""
-        if self.stage == "compiling" and self.helper is not None and self.thread is None:
+        if self.stage != "compiling":
+            return None
+        if self.helper is not None and self._helper_ended is None:
             code = self.helper.poll()
-            if code is None:
-                return None
-            if code != 0:
-                self._fail(f"compiling the step in a helper process failed (exit {code})")
-                return None
-            self.notes.cold_seconds = time.monotonic() - self.started_at
-            self._restore_threads()
-            self._load_in_thread()
+            if code is not None:
+                self._helper_ended = time.monotonic()
+                self._restore_threads()  # the compiler's core is free again
+                if code != 0:
+                    self._fail(f"compiling the step in a helper process failed (exit {code})")
+                    return None
+                self.notes.cold_seconds = self._helper_ended - self.started_at
         if self.thread is not None and not self.thread.is_alive() and not self._handed_over:
             self.thread.join()
             if self.error is not None:
@@ -161,6 +167,15 @@ class HotSwap:
             self.stage = "compiled"
             return self.compiled
         return None
+
+    def _wait_for_helper(self) -> None:
+        """Called by the loading thread once the step is traced: inductor must not generate the
+        graph's code before the helper has put it in the cache, or it would compile it again here."""
+        started = time.monotonic()
+        code = self.helper.wait()
+        self._waited = time.monotonic() - started
+        if code != 0:
+            raise RuntimeError(f"the helper process compiling the step ended with exit {code}")
 
     def _yield_a_core(self) -> None:
         """While a cold compile runs beside a CPU run that uses every core, train on one thread
@@ -183,14 +198,26 @@ class HotSwap:
             self._threads = None
 
     def _load_in_thread(self) -> None:
+        import torch
+
         loading_since = time.monotonic()
+        # A new thread starts with this thread's count, which `_yield_a_core` may have lowered for
+        # now. The count is part of the graph (inductor's C++ code and dynamo's guards): compiled
+        # with one thread fewer it would miss the helper's cache entry and, once the training
+        # threads are restored, be compiled again on the training thread.
+        threads = self._threads or torch.get_num_threads()
 
         def load() -> None:
             try:
-                compiled = self.compile_fn(self.eager_step)
+                torch.set_num_threads(threads)
+                if self.helper is None:
+                    compiled = self.compile_fn(self.eager_step)
+                else:
+                    compiled = self.compile_fn(self.eager_step, before_codegen=self._wait_for_helper)
                 compiled(*self.chunk.step_args(copy=True))  # compiles (from the warm caches) on copies
                 self.compiled = compiled
-                self.notes.warm_seconds = time.monotonic() - loading_since
+                # what loading this graph from the warm caches costs, waiting for the helper aside
+                self.notes.warm_seconds = time.monotonic() - loading_since - self._waited
             except BaseException as exc:  # reported by poll() on the training thread
                 self.error = exc
 
@@ -250,10 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     table = instance_table(config)
     index = np.minimum(np.arange(args.chunk_size), len(table) - 1)
     chunk = Chunk(table, index, config, device, fresh_state(config, table, device))
-    compiled = compile_step(make_train_step(config))
+    compiled = compile_step(make_train_step(config))  # the training process's backend, so the same cache keys
     compiled(*chunk.step_args(copy=True))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The caches are written; the training run waits for this exit. An orderly interpreter exit
+    # spends 2 s tearing down the compiler's modules (measured on 2 cores), so skip it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -52,7 +52,7 @@ class TrainProgress:
     losses: np.ndarray  # [K] mean training loss since the last report
     elapsed: float  # seconds since training (not compiling) began
     steps_per_second: float
-    stage: str  # "compiling" | "training" | "done"
+    stage: str  # "eager" | "compiling" (eager, the compiled step on its way) | "compiled" | "done"
     diverged: np.ndarray  # [K] bool
     W: np.ndarray | None = None  # [K, m, n]
     b: np.ndarray | None = None  # [K, n]
@@ -317,14 +317,27 @@ def _graph_key(config: RunConfig, device: torch.device) -> tuple:
     )
 
 
-def compile_step(step_fn):
-    """The fused step under torch.compile (compiled lazily, at its first call)."""
+def compile_step(step_fn, before_codegen: Callable[[], None] | None = None):
+    """The fused step under torch.compile (compiled lazily, at its first call).
+
+    `before_codegen` is called between tracing and inductor's code generation: the hot swap
+    traces the step in this process while a helper process generates and compiles the very same
+    graph, and waits there for the helper, so that inductor then finds that graph in its cache.
+    Every path goes through the same backend function, so their cache keys are the same."""
     import torch._dynamo as dynamo
 
     for name in ("recompile_limit", "cache_size_limit"):
         if hasattr(dynamo.config, name):
             setattr(dynamo.config, name, max(getattr(dynamo.config, name), 64))
-    return torch.compile(step_fn, fullgraph=True)
+
+    def inductor(graph, example_inputs):
+        from torch._inductor.compile_fx import compile_fx
+
+        if before_codegen is not None:
+            before_codegen()
+        return compile_fx(graph, example_inputs)
+
+    return torch.compile(step_fn, fullgraph=True, backend=inductor)
 
 
 @dataclass

@@ -402,3 +402,33 @@ def test_compiling_is_worth_it_only_when_the_compiled_step_arrives_with_work_lef
     assert worth_compiling(20_000, eager_rate=500.0, notes=warm)
     slower = CompileNotes(warm_seconds=0.5, compiled_rate=450.0, eager_rate=500.0)
     assert not worth_compiling(1_000_000, eager_rate=500.0, notes=slower)  # measured: no faster here
+
+
+def test_the_step_is_loaded_for_the_thread_count_training_will_use(monkeypatch, tmp_path):
+    """While the helper compiles, training runs on one thread fewer; a thread started then would
+    inherit that count and compile a graph for it (measured: a cache miss, 34 s compiling again
+    in-process, then a recompile on the training thread once its count was restored)."""
+    from engine.compile_step import HotSwap
+    from engine.sweep import instance_table
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    config = phase_grid_config()
+    table = instance_table(config)
+    chunk = train_module.Chunk(table, np.arange(len(table)), config, torch.device("cpu"),
+                               train_module.fresh_state(config, table, torch.device("cpu")))
+    seen = []
+
+    def compile_fn(step_fn, before_codegen=None):
+        seen.append(torch.get_num_threads())
+        return step_fn
+
+    hot = HotSwap(config, chunk, ("a graph",), compile_fn, warn=print)
+    hot.eager_step = lambda *args: None
+    training_threads = torch.get_num_threads()
+    hot._threads = training_threads + 1  # as `_yield_a_core` leaves it: one fewer than before
+    try:
+        hot._load_in_thread()
+        hot.thread.join()
+    finally:
+        torch.set_num_threads(training_threads)
+    assert seen == [training_threads + 1] and torch.get_num_threads() == training_threads
