@@ -481,7 +481,7 @@ class StepPath:
         if self.hot.stage == "eager" and measured:
             eager_rate = (done - self._timing[0]) / max(now - self._timing[1], 1e-9)
             self._rates["eager"] = eager_rate
-            if worth_compiling(steps_left, eager_rate, self.hot.notes):
+            if worth_compiling(steps_left, eager_rate, self.hot.notes, self.hot.machine):
                 self.hot.start(self.eager)
                 self.stage = "compiling"
             else:

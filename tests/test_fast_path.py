@@ -404,6 +404,46 @@ def test_compiling_is_worth_it_only_when_the_compiled_step_arrives_with_work_lef
     assert not worth_compiling(1_000_000, eager_rate=500.0, notes=slower)  # measured: no faster here
 
 
+def test_a_graph_never_compiled_is_judged_by_what_this_machine_measured_on_others():
+    """The built-in guesses (a 60 s cold compile, twice as fast) fit a small CPU. Measured on an
+    H200 server: 20 s to compile, ten times faster. A 3,000-step phase run at 77 eager steps/s
+    (39 s eager, about 24 s compiling first) is worth compiling there; the guesses left it eager."""
+    from engine.compile_step import CompileNotes, worth_compiling
+
+    never_compiled = CompileNotes()
+    gpu_server = CompileNotes(cold_seconds=20.0, compiled_rate=740.0, eager_rate=77.0)
+    assert not worth_compiling(3_000, eager_rate=77.0, notes=never_compiled)
+    assert worth_compiling(3_000, eager_rate=77.0, notes=never_compiled, machine=gpu_server)
+    no_gain_here = CompileNotes(cold_seconds=20.0, compiled_rate=80.0, eager_rate=77.0)
+    assert not worth_compiling(1_000_000, eager_rate=77.0, notes=never_compiled, machine=no_gain_here)
+    # a graph's own measurements come before the machine's
+    own = CompileNotes(cold_seconds=50.0)
+    assert not worth_compiling(3_000, eager_rate=77.0, notes=own, machine=gpu_server)
+
+
+def test_a_cold_compile_leaves_its_length_and_speedup_for_the_next_graph(monkeypatch, tmp_path):
+    """What `worth_compiling` reads as `machine`: written when a compiled step took over, with
+    the cold compile's length only when this run measured one (a warm load says nothing of it)."""
+    from engine.compile_step import CompileNotes, HotSwap
+    from engine.sweep import instance_table
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    config = phase_grid_config()
+    table = instance_table(config)
+    chunk = train_module.Chunk(table, np.arange(len(table)), config, torch.device("cpu"),
+                               train_module.fresh_state(config, table, torch.device("cpu")))
+
+    def compiled_once(cold_seconds, helper_ran):
+        hot = HotSwap(config, chunk, ("a graph", cold_seconds), train_module.compile_step, warn=print)
+        hot.stage, hot.notes.cold_seconds = "compiled", cold_seconds
+        hot._helper_ended = 1.0 if helper_ran else None
+        hot.record_rates(eager_rate=77.0, compiled_rate=740.0)
+        return CompileNotes.read(tmp_path / "supertui" / "machine-cpu.json")
+
+    assert compiled_once(20.0, helper_ran=True) == CompileNotes(cold_seconds=20.0, compiled_rate=740.0, eager_rate=77.0)
+    assert compiled_once(None, helper_ran=False).cold_seconds == 20.0  # a warm load keeps the last cold length
+
+
 def test_the_step_is_loaded_for_the_thread_count_training_will_use(monkeypatch, tmp_path):
     """While the helper compiles, training runs on one thread fewer; a thread started then would
     inherit that count and compile a graph for it (measured: a cache miss, 34 s compiling again
