@@ -320,6 +320,25 @@ def test_cancel_while_compiling_is_immediate_and_leaves_no_helper(monkeypatch):
     assert helpers == [], "the compiling helper was stopped with the run"
 
 
+def test_a_failed_helper_is_one_warning_and_the_run_goes_on_eagerly(monkeypatch):
+    """The loading thread waits for the helper's graph; when the helper fails, the run says so
+    once and keeps its eager step (the waiting thread's own error is not a second warning)."""
+    import subprocess
+    import sys
+
+    from engine import compile_step
+
+    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))  # cold: a helper
+    monkeypatch.setattr(compile_step, "_spawn_helper",
+                        lambda config, size: subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]))
+    warnings_seen = []
+    config = phase_grid_config(steps=100_000)
+    result = train(config, on_warning=warnings_seen.append, should_stop=until_warned(warnings_seen, steps_after=200))
+    assert not result.compiled and result.status == "cancelled" and result.steps_done > 200
+    assert len(warnings_seen) == 1 and "exit 3" in warnings_seen[0] and "eager" in warnings_seen[0]
+
+
 def _cmdline(proc: Path) -> bytes:
     try:
         return (proc / "cmdline").read_bytes()
