@@ -30,6 +30,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -82,9 +83,11 @@ class CompileNotes:
     def read(cls, path: Path) -> "CompileNotes":
         try:
             data = json.loads(path.read_text())
-            return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None})
-        except (OSError, ValueError, TypeError):
+            values = {k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None}
+        except (OSError, ValueError, TypeError, AttributeError):
             return cls()
+        # a duration or a rate is finite and positive; anything else is no measurement at all
+        return cls(**{k: v for k, v in values.items() if math.isfinite(v) and v > 0})
 
     def write(self, path: Path) -> None:
         from engine.fsutil import atomic_write_json

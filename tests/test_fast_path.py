@@ -461,6 +461,10 @@ def test_a_cold_compile_leaves_its_length_and_speedup_for_the_next_graph(monkeyp
 
     assert compiled_once(20.0, helper_ran=True) == CompileNotes(cold_seconds=20.0, compiled_rate=740.0, eager_rate=77.0)
     assert compiled_once(None, helper_ran=False).cold_seconds == 20.0  # a warm load keeps the last cold length
+    notes = tmp_path / "supertui" / "machine-cpu.json"
+    for written in ('[1, 2]', '{"cold_seconds": -5, "compiled_rate": "NaN", "eager_rate": 1e999}', "{nope"):
+        notes.write_text(written)
+        assert CompileNotes.read(notes) == CompileNotes()  # nothing a decision could be misled by
 
 
 def test_the_step_is_loaded_for_the_thread_count_training_will_use(monkeypatch, tmp_path):
