@@ -3,6 +3,7 @@ compiling first, for the quick preset of each experiment, every contender with a
 
     python benchmarks/instant_start.py [--experiments sparsity phase dims correlated]
     python benchmarks/instant_start.py --quality paper [--steps 2000]   # compiled throughput only
+    python benchmarks/instant_start.py ... --repeat 3   # medians of 3 rounds in alternating order
 
 Each contender trains in a fresh process with its own empty TORCHINDUCTOR_CACHE_DIR, so every
 compile is a first compile, as for a new user. Reported per experiment: the seconds to the first
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,17 +62,36 @@ def run(experiment: str, contender: str, quality: str, steps: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def median_results(experiment: str, contenders: tuple[str, ...], args) -> dict[str, dict]:
+    """Each contender's run, or with --repeat its median total and median compiled rate over rounds
+    that alternate the order, so a slow spell of the machine does not fall on one contender."""
+    rounds: dict[str, list[dict]] = {c: [] for c in contenders}
+    for round_index in range(max(1, args.repeat)):
+        order = contenders if round_index % 2 == 0 else tuple(reversed(contenders))
+        for contender in order:
+            rounds[contender].append(run(experiment, contender, args.quality, args.steps))
+    results = {}
+    for contender, runs in rounds.items():
+        middle = sorted(runs, key=lambda r: r["total"])[len(runs) // 2]
+        rates = [r["rates"]["compiled"] for r in runs if r["rates"].get("compiled")]
+        results[contender] = {**middle, "rates": {**middle["rates"], **({"compiled": statistics.median(rates)} if rates else {})}}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", nargs="+", default=["sparsity", "phase", "dims", "correlated"])
     parser.add_argument("--quality", choices=("quick", "paper"), default="quick")
     parser.add_argument("--steps", type=int, default=0, help="cap each run's steps (0: the preset's own)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the contenders this many times, in turn (reversed every other round), and keep "
+                             "each one's median: this machine's speed drifts over minutes")
     args = parser.parse_args()
     contenders = CONTENDERS if args.quality == "quick" else ("compile_first", "hot")
     worst_hot, worst_rate = 0.0, float("inf")
     print(f"{'experiment':<11} {'contender':<14} {'first loss':>10} {'total':>8}  note")
     for experiment in args.experiments:
-        results = {c: run(experiment, c, args.quality, args.steps) for c in contenders}
+        results = median_results(experiment, contenders, args)
         for contender, r in results.items():
             note = f"compiled from step {r['compiled_from']}" if r["compiled_from"] is not None else ""
             print(f"{experiment:<11} {contender:<14} {r['first'] or float('nan'):>9.2f}s {r['total']:>7.1f}s  {note}")
