@@ -21,8 +21,8 @@ A run too short to pay for a cold compile never starts one (`worth_compiling`); 
 machine compiled before (`<cache>/supertui/<key>.json` remembers how long it took) is loaded
 straight away, and for one it never compiled, the last graph it compiled on that kind of device
 (`<cache>/supertui/machine-cuda.json`, `machine-cpu.json`) tells how long a cold compile takes
-there and how much faster the compiled step runs. Cancelling never waits: the loop keeps stepping eagerly while all this happens,
-and `close()` ends the helper process.
+there and how much faster the compiled step runs. Cancelling never waits: the loop keeps
+stepping eagerly while all this happens, and `close()` ends the helper process.
 """
 
 from __future__ import annotations
@@ -79,6 +79,11 @@ class CompileNotes:
     compiled_rate: float | None = None  # steps per second
     eager_rate: float | None = None
 
+    @property
+    def speedup(self) -> float | None:
+        """The compiled step's rate over the eager step's, where both were measured."""
+        return self.compiled_rate / self.eager_rate if self.compiled_rate and self.eager_rate else None
+
     @classmethod
     def read(cls, path: Path) -> "CompileNotes":
         try:
@@ -118,9 +123,7 @@ def worth_compiling(steps_left: int, eager_rate: float, notes: CompileNotes,
     left_then = steps_left - arrival * eager_rate
     if left_then <= 0:
         return False
-    measured = notes if notes.compiled_rate and notes.eager_rate else machine
-    speedup = (measured.compiled_rate / measured.eager_rate) if measured.compiled_rate and measured.eager_rate \
-        else COMPILED_SPEEDUP_GUESS
+    speedup = notes.speedup or machine.speedup or COMPILED_SPEEDUP_GUESS
     return speedup > 1.1 and left_then / eager_rate > 2 * (notes.warm_seconds or WARM_COMPILE_GUESS)
 
 

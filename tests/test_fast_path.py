@@ -440,17 +440,23 @@ def test_a_graph_never_compiled_is_judged_by_what_this_machine_measured_on_other
     assert not worth_compiling(3_000, eager_rate=77.0, notes=own, machine=gpu_server)
 
 
+def whole_chunk(config: RunConfig):
+    """All of a fresh run's instances as one chunk on the CPU, as the hot swap is given it."""
+    from engine.sweep import instance_table
+
+    table = instance_table(config)
+    cpu = torch.device("cpu")
+    return train_module.Chunk(table, np.arange(len(table)), config, cpu, train_module.fresh_state(config, table, cpu))
+
+
 def test_a_cold_compile_leaves_its_length_and_speedup_for_the_next_graph(monkeypatch, tmp_path):
     """What `worth_compiling` reads as `machine`: written when a compiled step took over, with
     the cold compile's length only when this run measured one (a warm load says nothing of it)."""
     from engine.compile_step import CompileNotes, HotSwap
-    from engine.sweep import instance_table
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     config = phase_grid_config()
-    table = instance_table(config)
-    chunk = train_module.Chunk(table, np.arange(len(table)), config, torch.device("cpu"),
-                               train_module.fresh_state(config, table, torch.device("cpu")))
+    chunk = whole_chunk(config)
 
     def compiled_once(cold_seconds, helper_ran):
         hot = HotSwap(config, chunk, ("a graph", cold_seconds), train_module.compile_step, warn=print)
@@ -472,13 +478,10 @@ def test_the_step_is_loaded_for_the_thread_count_training_will_use(monkeypatch, 
     inherit that count and compile a graph for it (measured: a cache miss, 34 s compiling again
     in-process, then a recompile on the training thread once its count was restored)."""
     from engine.compile_step import HotSwap
-    from engine.sweep import instance_table
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     config = phase_grid_config()
-    table = instance_table(config)
-    chunk = train_module.Chunk(table, np.arange(len(table)), config, torch.device("cpu"),
-                               train_module.fresh_state(config, table, torch.device("cpu")))
+    chunk = whole_chunk(config)
     seen = []
 
     def compile_fn(step_fn, before_codegen=None):
