@@ -353,7 +353,8 @@ def figure_phase(record: RunRecord):
     fig = new_figure(6.2, 4.2)
     ax = fig.subplots()
     draw_phase(ax, grid, seeds=seeds)
-    ax.set_title(f"{record.activation}: phase of the lowest-loss seed (n=2, m=1, {training_note(record)}, {seeds} seeds/point)")
+    # two lines: on one, the title is wider than the fixed-size figure and its ends were cut off
+    ax.set_title(f"{record.activation}: phase of the lowest-loss seed\n(n=2, m=1, {training_note(record)}, {seeds} seeds/point)")
     ax.legend(
         handles=phase_legend_handles(seeds, {p.phase for p in grid}),
         loc="upper left",
