@@ -189,3 +189,21 @@ def test_every_figure_states_its_steps_and_batch(runs, store):
     longer = run_experiment(tiny_config("dims", "relu").replace(steps=20), store)
     text = figure_text(figure_builder("dims", [runs[("dims", "gelu")], longer])())
     assert "steps and batch per run" in text  # and each label says its own
+
+
+def test_no_title_runs_off_its_figure(runs):
+    """Figures have a fixed size: a title wider than that is cut off, not shrunk (the phase
+    figure's was)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from engine.export import figure_builder
+
+    for record in runs.values():
+        for kind in figure_kinds(record):
+            fig = figure_builder(kind, [record])()
+            renderer = FigureCanvasAgg(fig).get_renderer()
+            fig.draw(renderer)
+            titles = [ax.title for ax in fig.axes if ax.get_title()] + ([fig._suptitle] if fig._suptitle else [])
+            for title in titles:
+                box = title.get_window_extent(renderer)
+                assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, (record.config.preset, kind, title.get_text())
