@@ -2,6 +2,7 @@
 
     python scripts/take_screenshots.py                     # the app's SVGs, from small runs (a few minutes)
     python scripts/take_screenshots.py --figures --data-dir DIR   # the README's PNGs, from converged runs
+    python scripts/take_screenshots.py --figures --quality quick --data-dir DIR   # the same from quick runs
 
 The SVGs: a few small runs of each preset (CPU, a minute or two) trained into a temporary data
 directory, then the app driven with Textual's Pilot, each screen saved as SVG.
@@ -10,8 +11,10 @@ The PNGs (`--figures`): the README's figures, drawn from runs trained to converg
 the paper settings, 10,000 steps at batch 1024, except the correlated runs, whose README table
 uses the quick settings). Completed runs of the same experiment in DIR are reused, the missing
 ones trained there (hours on a 2-core CPU: train them detached first, e.g.
-`supertui train dims --paper -a all --detach --data-dir DIR`, then `supertui wait`). Each figure
-states its steps and batch. Nothing touches the user's own data directory.
+`supertui train dims --paper -a all --detach --data-dir DIR`, then `supertui wait`). With
+`--quality quick` every figure comes from the quick preset's runs instead (about a quarter of an
+hour on a 2-core CPU). Each figure states its steps and batch. Nothing touches the user's own data
+directory.
 """
 
 from __future__ import annotations
@@ -145,17 +148,21 @@ def converged_run(store: RunStore, saved: list, preset: str, activation: str, qu
         started = time.perf_counter()
         record = run_experiment(config, store, progress_interval=3600)
         print(f"trained {record.id} in {time.perf_counter() - started:.0f}s")
+        saved.insert(0, record)  # newest first, like list_runs: a later figure of the same runs reuses it
     return record
 
 
-def draw_figures(store: RunStore, out: Path) -> None:
+def draw_figures(store: RunStore, out: Path, quality: str) -> None:
+    """`quality` "paper" draws each figure from the runs FIGURE_RUNS names; "quick" from the
+    quick preset's runs of every figure."""
     from engine.export import figure_builder, write_figure
 
     saved = store.list_runs()
-    for name, kind, quality, preset, activations in FIGURE_RUNS:
-        records = [converged_run(store, saved, preset, a, quality) for a in activations]
+    for name, kind, figure_quality, preset, activations in FIGURE_RUNS:
+        records = [converged_run(store, saved, preset, a, "quick" if quality == "quick" else figure_quality)
+                   for a in activations]
         write_figure(figure_builder(kind, records)(), out / name)
-        print("saved", (out / name).relative_to(ROOT), "from", ", ".join(r.id for r in records))
+        print("saved", out / name, "from", ", ".join(r.id for r in records))
 
 
 def main() -> None:
@@ -163,12 +170,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--figures", action="store_true", help="the README's PNGs from converged runs (not the SVGs)")
     parser.add_argument("--data-dir", type=Path, help="with --figures: where runs are reused from and trained into")
+    parser.add_argument("--quality", choices=("paper", "quick"), default="paper",
+                        help="with --figures: the settings of the runs drawn (default: paper, except correlated)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.figures:
         if args.data_dir is None:
             parser.error("--figures needs --data-dir (the converged runs take hours to train; keep them)")
-        draw_figures(RunStore(args.data_dir), args.out)
+        draw_figures(RunStore(args.data_dir), args.out, args.quality)
         return
     with tempfile.TemporaryDirectory(prefix="supertui-shots-") as tmp:
         data_dir = Path(tmp)
