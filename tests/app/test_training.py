@@ -181,16 +181,12 @@ async def test_keys_are_answered_while_four_runs_train(tmp_path):
         await pilot.pause()
         view = app.screen
         await wait_for(pilot, lambda: len(app.live_runs.training) == 4 and view.live_run.state.step > 10)
-        latencies = []
-        for _ in range(7):
-            started = time.perf_counter()
+        for _ in range(7):  # each key must be answered (wait_for fails after 5 s)
             app.post_message(events.Key("question_mark", "?"))
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5, poll=0.002)
-            latencies.append(time.perf_counter() - started)
             app.post_message(events.Key("escape", None))
             await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen), timeout=5, poll=0.002)
             await pilot.pause(0.05)
-        assert len(app.live_runs.training) == 4, "the four runs were training during the measurement"
-        assert len(latencies) == 7
+        assert len(app.live_runs.training) == 4, "the four runs were training while the keys were answered"
     for run_id in ids:
         store.request_cancel(run_id)
