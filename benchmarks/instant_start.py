@@ -37,7 +37,7 @@ CHILD = r"""
 import json, sys, time
 import engine
 from engine.presets import preset_config
-from engine.train import train
+from engine.training.train import train
 experiment, contender, quality, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 config = preset_config(experiment, quality, compile=contender != "eager", **({"steps": steps} if steps else {}))
 t0 = time.perf_counter()

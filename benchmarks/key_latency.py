@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events  # noqa: E402
 
 from engine.presets import preset_config  # noqa: E402
-from engine.scheduler import ensure_scheduler, save_devices  # noqa: E402
-from engine.store import RunStore  # noqa: E402
+from engine.jobs.scheduler import ensure_scheduler, save_devices  # noqa: E402
+from engine.store.runs import RunStore  # noqa: E402
 from supertui.app import SupertuiApp  # noqa: E402
 from supertui.screens.help import HelpScreen  # noqa: E402
 from supertui.screens.run_view import RunViewScreen  # noqa: E402

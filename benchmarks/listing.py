@@ -31,9 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from engine.experiments import instance_count
 from engine.config import RunConfig  # noqa: E402
-from engine.run_index import INDEX  # noqa: E402
-from engine.store import RunStore  # noqa: E402
+from engine.store.index import INDEX  # noqa: E402
+from engine.store.runs import RunStore  # noqa: E402
 from supertui.cli.runs import run_rows, table_lines  # noqa: E402
 
 CONFIG = RunConfig(preset="sparsity", activation="relu", n=20, m=5, densities=tuple(0.5**i for i in range(10)), seeds=2)
@@ -46,7 +47,7 @@ def write_runs(data_dir: Path, count: int) -> None:
         folder.mkdir(parents=True)
         manifest = {
             "format": "supertui-run", "format_version": 1, "id": run_id, "config": CONFIG.to_dict(), "seeds": [0, 1],
-            "instances": CONFIG.num_instances, "status": "completed", "created": "2026-01-01T10:00:00+00:00",
+            "instances": instance_count(CONFIG), "status": "completed", "created": "2026-01-01T10:00:00+00:00",
             "updated": "2026-01-01T10:00:00+00:00", "started": "2026-01-01T10:00:00+00:00",
             "finished": "2026-01-01T10:05:00+00:00", "device": "cpu", "compiled": True, "steps_done": 5000,
             "elapsed_seconds": 30.5, "versions": {"supertui": "0.1.0", "torch": "2.13.0"}, "host": "here", "pid": 1,

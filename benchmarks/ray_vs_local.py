@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from engine.store import RunStore  # noqa: E402
+from engine.experiments import instance_count
+from engine.store.runs import RunStore  # noqa: E402
 
 
 def free_port() -> int:
@@ -71,7 +72,7 @@ def main() -> None:
         finally:
             subprocess.run([ray, "stop", "--force"], capture_output=True)
     rate = sum(r.manifest["steps_done"] / r.manifest["elapsed_seconds"] for r in local) / len(local)
-    instances = local[0].config.num_instances
+    instances = instance_count(local[0].config)
     print(f"{args.runs} sparsity runs x {args.steps} steps ({instances} instances each), eager, {cpus} CPU(s)")
     print(f"local queue ({cpus} CPU slots): {local_wall:7.1f} s wall")
     print(f"ray ({cpus} CPUs, 1 per task):  {ray_wall:7.1f} s wall")

@@ -10,8 +10,8 @@ Workloads, float32, batch 1024:
   dims      n=200, m=20, 20 instances (the dims preset's 20 densities)
   sparsity  n=10,  m=5,  50 instances (10 densities x 5 seeds; engine only, for the estimate)
 Contenders:
-  engine     engine.train.train(), its step compiled before the first step: the rate a long run
-             settles at once the hot swap (engine/compile_step.py) has happened
+  engine     engine.training.train.train(), its step compiled before the first step: the rate a long run
+             settles at once the hot swap (engine/training/compile_step.py) has happened
   naive      one nn.Module after another, each with its own torch.optim.Adam
   anthropic  the batched eager style of Anthropic's notebook: [batch, instances, features],
              two torch.rand draws per element, einsum, one torch.optim.Adam for all instances
@@ -36,14 +36,15 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from engine.experiments import instance_count
 import engine  # noqa: E402  (first: it sets the OpenMP wait policy before torch loads; see engine/__init__.py)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from engine.activations import BLOG_ACTIVATIONS, build_activation  # noqa: E402
+from engine.training.activations import BLOG_ACTIVATIONS, build_activation  # noqa: E402
 from engine.config import RunConfig  # noqa: E402
 from engine.presets import dims_densities, phase_axes, preset_config  # noqa: E402
-from engine.device import describe_device, select_device  # noqa: E402
-from engine.train import TrainProgress, train  # noqa: E402
+from engine.training.device import describe_device, select_device  # noqa: E402
+from engine.training.train import TrainProgress, train  # noqa: E402
 
 BATCH = 1024
 LR = 1e-3
@@ -72,7 +73,7 @@ def paper_runs() -> dict[str, RunConfig]:
 
 
 def instances_of(config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    from engine.sweep import instance_table
+    from engine.experiments import instance_table
 
     table = instance_table(config)
     return table.density, table.importance  # [K], [K, n]
@@ -113,7 +114,7 @@ class EngineTiming:
 
 def measure_engine(config: RunConfig, budget: float) -> EngineTiming:
     """train() on the step a long run settles on, stopped after `budget` seconds of training."""
-    K = config.num_instances
+    K = instance_count(config)
     reports: list[TrainProgress] = []
     began = time.perf_counter()
     training_began: list[float] = []
@@ -226,7 +227,7 @@ def run_memory_check() -> int:
     config = memory_config()
     result = train(config, send_weights=False, on_warning=lambda message: print(f"warning: {message}", file=sys.stderr))
     peak = peak_rss_bytes()
-    print(json.dumps({"peak_rss_bytes": peak, "instances": config.num_instances, "n": config.n, "m": config.m,
+    print(json.dumps({"peak_rss_bytes": peak, "instances": instance_count(config), "n": config.n, "m": config.m,
                       "steps": result.steps_done, "compiled": result.compiled}))
     return 0
 
@@ -298,9 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, run in paper_runs().items():
         measured = [engine_rates[(name, a)] for a in activations if (name, a) in engine_rates]
         fallback = statistics.mean(measured)
-        seconds = sum(run.num_instances * run.steps / engine_rates.get((name, a), fallback) for a in BLOG_ACTIVATIONS)
+        seconds = sum(instance_count(run) * run.steps / engine_rates.get((name, a), fallback) for a in BLOG_ACTIVATIONS)
         total += seconds
-        print(f"  {name:<8} {run.num_instances:>6} instances x {run.steps} steps x 7: {seconds / 60:6.1f} min")
+        print(f"  {name:<8} {instance_count(run):>6} instances x {run.steps} steps x 7: {seconds / 60:6.1f} min")
     first = statistics.mean(compile_seconds) * 3 * len(BLOG_ACTIVATIONS)
     print(f"  paper_estimate_minutes={total / 60:.1f} (training only; the 21 first steps, compiling included, took "
           f"{first / 60:.1f} min at this run's cache state; a cold cache costs about 10-30 s a graph)")

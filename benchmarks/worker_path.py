@@ -2,7 +2,7 @@
 
     python benchmarks/worker_path.py [--steps 3000] [--preset sparsity]
 
-Since every run trains in a detached worker (engine.scheduler, engine.worker), the question is
+Since every run trains in a detached worker (engine.jobs.scheduler, engine.jobs.worker), the question is
 what that costs. Both contenders train the identical config (eager, so compile time does not
 blur it); the training rate comes from each run's own manifest (steps done over seconds spent
 training), and the wall time from submission to `completed` (the worker path pays for a
@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import engine  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 from engine.presets import preset_config  # noqa: E402
-from engine.runner import run_experiment  # noqa: E402
-from engine.scheduler import ensure_scheduler  # noqa: E402
-from engine.store import RunStore  # noqa: E402
+from engine.jobs.runner import run_experiment  # noqa: E402
+from engine.jobs.scheduler import ensure_scheduler  # noqa: E402
+from engine.store.runs import RunStore  # noqa: E402
 
 
 def rate(record) -> float:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os as _os
-import sys as _sys
-import types as _types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -19,15 +17,15 @@ __version__ = "0.1.0"
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _PUBLIC = {
-    "BLOG_ACTIVATIONS": "engine.activations",
-    "activation_names": "engine.activations",
-    "build_activation": "engine.activations",
-    "get_activation": "engine.activations",
-    "register_activation": "engine.activations",
+    "BLOG_ACTIVATIONS": "engine.training.activations",
+    "activation_names": "engine.training.activations",
+    "build_activation": "engine.training.activations",
+    "get_activation": "engine.training.activations",
+    "register_activation": "engine.training.activations",
     "RunConfig": "engine.config",
-    "dstar_history": "engine.convergence",
-    "run_dstar_history": "engine.convergence",
-    "select_device": "engine.device",
+    "dstar_history": "engine.science.convergence",
+    "run_dstar_history": "engine.science.convergence",
+    "select_device": "engine.training.device",
     "ConfigError": "engine.errors",
     "DeviceError": "engine.errors",
     "StoreError": "engine.errors",
@@ -36,20 +34,21 @@ _PUBLIC = {
     "get_preset": "engine.presets",
     "preset_config": "engine.presets",
     "PROFILES": "engine.profiles",
-    "apply_profile": "engine.profiles",
-    "run_phase_grid": "engine.report",
-    "run_to_json": "engine.report",
-    "resume_config": "engine.resume",
-    "run_experiment": "engine.runner",
-    "RunRecord": "engine.store",
-    "RunStore": "engine.store",
-    "default_data_dir": "engine.store",
-    "InstanceTable": "engine.sweep",
-    "expand_sweep": "engine.sweep",
-    "instance_table": "engine.sweep",
-    "TrainProgress": "engine.train",
-    "TrainResult": "engine.train",
-    "train": "engine.train",
+    "apply_profile": "engine.config",
+    "run_phase_grid": "engine.store.run_json",
+    "run_to_json": "engine.store.run_json",
+    "resume_config": "engine.jobs.resume",
+    "run_experiment": "engine.jobs.runner",
+    "RunRecord": "engine.store.runs",
+    "RunStore": "engine.store.runs",
+    "default_data_dir": "engine.store.runs",
+    "InstanceTable": "engine.instances",
+    "expand_sweep": "engine.sweeps.plan",
+    "instance_table": "engine.experiments",
+    "validate_config": "engine.experiments",
+    "TrainProgress": "engine.training.train",
+    "TrainResult": "engine.training.train",
+    "train": "engine.training.train",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -68,21 +67,10 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC))
 
 
-class _Engine(_types.ModuleType):
-    """Importing the submodule engine.train binds the module as `engine.train`; the public name
-    is the function, as it was when this file imported everything eagerly, so keep it that way."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in _PUBLIC and isinstance(value, _types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Engine
 
 
 if TYPE_CHECKING:  # for readers and type checkers: the same names, eagerly
-    from engine.activations import (  # noqa: F401
+    from engine.training.activations import (  # noqa: F401
         BLOG_ACTIVATIONS,
         activation_names,
         build_activation,
@@ -90,14 +78,17 @@ if TYPE_CHECKING:  # for readers and type checkers: the same names, eagerly
         register_activation,
     )
     from engine.config import RunConfig  # noqa: F401
-    from engine.convergence import dstar_history, run_dstar_history  # noqa: F401
-    from engine.device import select_device  # noqa: F401
+    from engine.science.convergence import dstar_history, run_dstar_history  # noqa: F401
+    from engine.training.device import select_device  # noqa: F401
     from engine.errors import ConfigError, DeviceError, StoreError, SupertuiError  # noqa: F401
     from engine.presets import PRESETS, get_preset, preset_config  # noqa: F401
-    from engine.profiles import PROFILES, apply_profile  # noqa: F401
-    from engine.report import run_phase_grid, run_to_json  # noqa: F401
-    from engine.resume import resume_config  # noqa: F401
-    from engine.runner import run_experiment  # noqa: F401
-    from engine.store import RunRecord, RunStore, default_data_dir  # noqa: F401
-    from engine.sweep import InstanceTable, expand_sweep, instance_table  # noqa: F401
-    from engine.train import TrainProgress, TrainResult, train  # noqa: F401
+    from engine.config import apply_profile  # noqa: F401
+    from engine.profiles import PROFILES  # noqa: F401
+    from engine.store.run_json import run_phase_grid, run_to_json  # noqa: F401
+    from engine.jobs.resume import resume_config  # noqa: F401
+    from engine.jobs.runner import run_experiment  # noqa: F401
+    from engine.store.runs import RunRecord, RunStore, default_data_dir  # noqa: F401
+    from engine.experiments import instance_table, validate_config  # noqa: F401
+    from engine.instances import InstanceTable  # noqa: F401
+    from engine.sweeps.plan import expand_sweep  # noqa: F401
+    from engine.training.train import TrainProgress, TrainResult, train  # noqa: F401

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.activations import get_activation
+from engine.training.activations import get_activation
 from engine.errors import ConfigError
-from engine.profiles import get_profile
+from engine.profiles import PROFILES, get_profile
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -30,7 +30,7 @@ MAX_SEEDS = 10_000
 MAX_INSTANCES = 1_000_000
 MAX_STEPS = 1_000_000_000
 MAX_BATCH_SIZE = 1_000_000_000
-MAX_SNAPSHOTS = 2**31 - 1  # any count is accepted: the trainer keeps at most engine.memory.SNAPSHOT_FLOATS
+MAX_SNAPSHOTS = 2**31 - 1  # any count is accepted: the trainer keeps at most engine.training.memory.SNAPSHOT_FLOATS
 MAX_LR = 10.0
 MAX_WEIGHT_DECAY = 100.0
 MAX_PARAMETER = 1e6  # |activation parameter|
@@ -67,16 +67,6 @@ class RunConfig:
     def replace(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
-    @property
-    def num_points(self) -> int:
-        from engine.experiments import experiment_for
-
-        return math.prod(len(axis.values) for axis in experiment_for(self).axes(self))
-
-    @property
-    def num_instances(self) -> int:
-        return self.num_points * self.seeds
-
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["densities"] = list(self.densities)
@@ -96,11 +86,10 @@ class RunConfig:
         kwargs = {name: _typed(name, str(fields[name].type), value) for name, value in data.items()}
         return cls(**kwargs)
 
-    def validate(self, available_memory_bytes: int | None = None) -> "RunConfig":
-        """Raise ConfigError naming the first bad field; return self when all is well."""
-        from engine.experiments import get_experiment
-
-        experiment = get_experiment(self.preset)  # names every experiment when it is unknown
+    def check_fields(self) -> "RunConfig":
+        """Raise ConfigError naming the first bad field; return self when all is well. These are
+        the checks every run shares; `engine.experiments.validate_config` adds the experiment's own,
+        the instance count and the memory estimate (a run is validated there, once)."""
         get_activation(self.activation).check(self.activation_params)  # names, and which are choices
         for name, value in self.activation_params.items():
             if not isinstance(value, str):  # a named choice (solu's axis) was checked just above
@@ -143,43 +132,31 @@ class RunConfig:
         _int_within(self.snapshots, "snapshots", 0, MAX_SNAPSHOTS)
         _check(_finite(self.phase_threshold) and 0 < self.phase_threshold <= MAX_PHASE_THRESHOLD, "phase_threshold",
                f"must be a number in (0, {MAX_PHASE_THRESHOLD:g}], got {self.phase_threshold!r}")
-        experiment.validate(self)
-        self._check_instances()
-        if available_memory_bytes is not None:
-            self._check_memory(available_memory_bytes)
         return self
 
-    def _instance_field(self) -> str:
-        """The field that multiplies the instances most: the one to lower when there are too many."""
-        sizes = {"densities": len(self.densities), "seeds": self.seeds,
-                 "relative_importances": len(self.relative_importances or ())}
-        return max(sizes, key=sizes.get)
 
-    def _check_instances(self) -> None:
-        K = self.num_instances
-        _check(K <= MAX_INSTANCES, self._instance_field(),
-               f"this run would train {K:,} instances, at most {MAX_INSTANCES:,} (fewer densities, seeds or grid points)")
+# --------------------------------------------------------------------------- profiles
 
-    def _check_memory(self, available: int) -> None:
-        from engine.memory import estimate
 
-        parts = estimate(self)
-        need = parts.total
-        if need <= available:
-            return
-        field_name, advice = {
-            "step": ("batch_size", "lower batch_size or n"),
-            "evaluation": ("n", "lower n (the final evaluation holds 8,192 samples of every feature at once)"),
-            "state": (self._instance_field(), f"lower the number of instances ({self.num_instances:,}), n or m"),
-        }[parts.largest()]
-        raise ConfigError(field_name, f"this run needs about {need / 2**30:.1f} GiB but {available / 2**30:.1f} GiB "
-                                      f"is available; {advice}")
+def apply_profile(config: RunConfig, name: str) -> RunConfig:
+    """`config` with the profile's fields set and its name recorded."""
+    return config.replace(profile=name, **get_profile(name).fields)
 
-    def estimated_bytes(self) -> int:
-        """A generous upper bound on the memory the run needs at its peak (engine.memory)."""
-        from engine.memory import estimate
 
-        return estimate(self).total
+def profile_overrides(config: RunConfig) -> dict[str, Any]:
+    """The profile's fields this config sets otherwise (given explicitly after the profile)."""
+    profile = PROFILES.get(config.profile)
+    if profile is None:
+        return {}
+    return {name: getattr(config, name) for name, value in profile.fields.items() if getattr(config, name) != value}
+
+
+def profile_label(config: RunConfig) -> str:
+    """The profile's name as shown, e.g. "anthropic" or "anthropic (weight_decay=0)"."""
+    changed = profile_overrides(config)
+    if not changed:
+        return config.profile
+    return f"{config.profile} ({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in changed.items())})"
 
 
 def _finite(x: Any) -> bool:

@@ -3,6 +3,7 @@ The registry is engine.experiments; a preset is an experiment's name."""
 
 from __future__ import annotations
 
+from engine.experiments import validate_config
 from engine.config import RunConfig
 from engine.experiments import experiment_names, get_experiment
 from engine.experiments.base import Experiment, log_grid  # noqa: F401
@@ -49,4 +50,4 @@ def get_preset(name: str) -> Experiment:
 
 def preset_config(name: str, quality: str = "quick", **overrides) -> RunConfig:
     """The experiment's config at a quality, with overrides applied, validated."""
-    return get_experiment(name).config(quality).replace(**overrides).validate()
+    return validate_config(get_experiment(name).config(quality).replace(**overrides))

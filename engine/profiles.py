@@ -1,6 +1,6 @@
 """Profiles: one name for a bundle of reference choices, so a user can train as other code did.
 
-    apply_profile(config, "anthropic")  # the loss, optimiser and init of Anthropic's notebook
+    apply_profile(config, "anthropic")  # (engine.config) the loss, optimiser and init of Anthropic's notebook
 
 A profile sets a few config fields at once; fields the user gives explicitly override it (the
 CLI and the launch form apply the profile first, then the flags). The config keeps the profile's
@@ -12,12 +12,9 @@ Torch-free: checking and displaying a config never loads torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.errors import ConfigError
-
-if TYPE_CHECKING:
-    from engine.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -46,24 +43,3 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except (KeyError, TypeError):
         raise ConfigError("profile", f"unknown profile {name!r} (accepted: {', '.join(PROFILES)})") from None
-
-
-def apply_profile(config: "RunConfig", name: str) -> "RunConfig":
-    """`config` with the profile's fields set and its name recorded."""
-    return config.replace(profile=name, **get_profile(name).fields)
-
-
-def profile_overrides(config: "RunConfig") -> dict[str, Any]:
-    """The profile's fields this config sets otherwise (given explicitly after the profile)."""
-    profile = PROFILES.get(config.profile)
-    if profile is None:
-        return {}
-    return {name: getattr(config, name) for name, value in profile.fields.items() if getattr(config, name) != value}
-
-
-def profile_label(config: "RunConfig") -> str:
-    """The profile's name as shown, e.g. "anthropic" or "anthropic (weight_decay=0)"."""
-    changed = profile_overrides(config)
-    if not changed:
-        return config.profile
-    return f"{config.profile} ({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in changed.items())})"

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine.activations import BLOG_ACTIVATIONS
+from engine.experiments import instance_count, validate_config
+from engine.training.activations import BLOG_ACTIVATIONS
 from engine.config import RunConfig
 from engine.errors import ConfigError, SupertuiError
 from engine.experiments import Claim, Evidence, Experiment, experiment_names, get_experiment
 from engine.experiments.base import QUALITIES, Table
-from engine.runner import run_experiment
-from engine.fsutil import check_writable_folder
-from engine.store import RunRecord, RunStore, atomic_write_bytes
+from engine.jobs.runner import run_experiment
+from engine.system.files import check_writable_folder
+from engine.store.runs import RunRecord, RunStore, atomic_write_bytes
 
 REPORT = "report.md"
 FIGURES_DIR = "figures"
@@ -58,7 +59,7 @@ def tiny_config(preset: str, activation: str) -> RunConfig:
 
 
 def experiment_config(preset: str, activation: str, quality: str) -> RunConfig:
-    return get_experiment(preset).config(quality).replace(activation=activation).validate()
+    return validate_config(get_experiment(preset).config(quality).replace(activation=activation))
 
 
 def experiment_configs(quality: str, activations=BLOG_ACTIVATIONS) -> list[RunConfig]:
@@ -90,7 +91,7 @@ def cost(config: RunConfig) -> float:
     """Relative training cost in units of one small step, for the whole-job progress bar: a
     per-step overhead plus the work of the batched step (instances x features x batch x hidden).
     Fitted to CPU timings of the three quick presets (about 0.03 s overhead per step)."""
-    work = config.num_instances * config.n * config.batch_size * (1 + config.m / 4)
+    work = instance_count(config) * config.n * config.batch_size * (1 + config.m / 4)
     return config.steps * (1.0 + work / 5e5)
 
 
@@ -207,7 +208,7 @@ def reproduce(
     reference=None,
 ) -> ReproduceResult:
     """Train or reuse every experiment, export every figure, measure every claim; write
-    report.md when `report` renders one. `reference`: published curves (engine.reference_curves)
+    report.md when `report` renders one. `reference`: published curves (engine.science.reference_curves)
     drawn over the combined D* figure. See the module doc.
 
     Existing output files are refused before anything trains unless force. Reused runs must

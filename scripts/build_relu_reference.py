@@ -3,7 +3,7 @@ phase diagram (a developer tool; the package only reads its output).
 
     python scripts/build_relu_reference.py [--grid 161] [--check 12] [--workers 2]
 
-What it does (engine.relu_reference has the loss, its gradient and the minimiser):
+What it does (engine.science.relu_reference has the loss, its gradient and the minimiser):
 1. Every point of a log grid (density 0.01..1 by relative importance 0.1..1; r > 1 follows by
    swapping the features, L(s, r) = r L(s, 1/r)) and every point of the phase preset's 12x12
    and 40x40 grids is minimised from 13 starts (the closed form's candidates, the kinds of
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.presets import phase_axes  # noqa: E402
-from engine.relu_reference import (  # noqa: E402
+from engine.science.relu_reference import (  # noqa: E402
     _BOXES,
     PHASE_THRESHOLD,
     TABLE_FORMAT,

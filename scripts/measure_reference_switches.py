@@ -27,13 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from engine.activations import BLOG_ACTIVATIONS  # noqa: E402
-from engine.convergence import run_dstar_history  # noqa: E402
+from engine.training.activations import BLOG_ACTIVATIONS  # noqa: E402
+from engine.science.convergence import run_dstar_history  # noqa: E402
 from engine.experiments.base import Table  # noqa: E402
 from engine.experiments.dims import VARIANTS, variant_effect, variant_table  # noqa: E402
 from engine.presets import preset_config  # noqa: E402
 from engine.reproduce import find_saved  # noqa: E402
-from engine.store import RunStore  # noqa: E402
+from engine.store.runs import RunStore  # noqa: E402
 
 BLOG_SOLU_DENSE_DSTAR = 0.54  # the blog's plotted SoLU D* at density 1 (issue 14, section 3)
 SIGMOID_STEPS = (1_000, 3_000, 10_000, 30_000)  # the steps the sigmoid history is read at (where reached)
@@ -48,7 +48,7 @@ def markdown(table: Table) -> str:
 def find(store: RunStore, saved: list, config, train: bool):
     record = find_saved(store, config, saved)
     if record is None and train:
-        from engine.runner import run_experiment
+        from engine.jobs.runner import run_experiment
 
         record = run_experiment(config, store, progress_interval=3600)
         print(f"trained {record.id}", file=sys.stderr)

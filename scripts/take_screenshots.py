@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.presets import preset_config  # noqa: E402
-from engine.runner import run_experiment  # noqa: E402
-from engine.store import RunStore  # noqa: E402
+from engine.jobs.runner import run_experiment  # noqa: E402
+from engine.store.runs import RunStore  # noqa: E402
 
 SMALL = dict(compile=False, device="cpu", batch_size=512)
 BLOG = ("linear", "relu", "gelu", "silu", "sigmoid", "tanh", "solu")
@@ -58,7 +58,7 @@ RUNS = [
 
 def train_sweep(store: RunStore) -> None:
     """A small lr x init sweep of the sparsity preset, recorded as one sweep like `--sweep` does."""
-    from engine.sweep_plan import SweepPlan, new_sweep_id
+    from engine.sweeps.plan import SweepPlan, new_sweep_id
 
     plan = SweepPlan(preset_config("sparsity", **{**SMALL, "steps": 1000}), ["relu"],
                      {"lr": [1e-3, 3e-3, 1e-2], "init": ["xavier", "xavier_batched"]})

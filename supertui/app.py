@@ -10,7 +10,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from engine.errors import ConfigError, StoreError
-from engine.store import RunStore
+from engine.store.runs import RunStore
 from supertui.commands import SupertuiCommands
 from supertui.live_runs import LIST_EVERY, PROGRESS_INTERVAL, LiveRuns
 from supertui.messages import ExportFinished, LiveRunUpdated, RunsChanged
@@ -58,7 +58,7 @@ class SupertuiApp(App[int]):
     def wake_scheduler(self) -> None:
         """Make sure the data directory's scheduler runs (it then keeps a worker warm while this
         app is open, so a launch starts training at once)."""
-        from engine.scheduler import ensure_scheduler, heartbeat
+        from engine.jobs.scheduler import ensure_scheduler, heartbeat
 
         try:
             self._heartbeat = heartbeat(self.store)
@@ -95,9 +95,9 @@ class SupertuiApp(App[int]):
             screen.post_message(LiveRunUpdated(run))
 
     def submit(self, points: list, sweep=None, executor: dict | None = None) -> list:
-        """Queue runs (sweep points from engine.sweep_plan) and wake the scheduler; returns the
+        """Queue runs (sweep points from engine.sweeps.plan) and wake the scheduler; returns the
         queued records, already followed."""
-        from engine.sweep_plan import new_sweep_id
+        from engine.sweeps.plan import new_sweep_id
 
         sweep_id = new_sweep_id(points[0].config.preset) if sweep is not None else None
         records = []

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 # The numbers the blog states in its text about its D* plot, with where each comes from: the
-# example reference file (engine.reference_curves), overlaid and scored by `reproduce`.
+# example reference file (engine.science.reference_curves), overlaid and scored by `reproduce`.
 DIMS_REFERENCE = Path(__file__).with_name("references") / "blog_dims_text.json"
 
 
 def dims_reference():
-    from engine.reference_curves import load_reference
+    from engine.science.reference_curves import load_reference
 
     return load_reference(DIMS_REFERENCE)
 

@@ -41,7 +41,7 @@ def export_sweep_in_background(app, sweep_id: str, records: list) -> None:
 
     def export() -> None:
         from engine.export import export_sweep, free_destination
-        from engine.store import validate_run_id
+        from engine.store.runs import validate_run_id
 
         out_dir = base
         try:

@@ -4,7 +4,7 @@ was started (this app, another app window or browser tab, `supertui train`, a Ra
 The app never trains: it submits runs to the store and tails them. `LiveRuns.refresh()` (about
 once a second) asks the store which runs are live, through its queue and lock folders, so it
 stays cheap however many runs are saved; `LiveRuns.poll()` (four times a second) reads the
-progress the workers publish (engine.live). Both run on the app's event loop: they read a few
+progress the workers publish (engine.store.live). Both run on the app's event loop: they read a few
 small files and never block on training.
 """
 
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.experiments import instance_count
 from engine.errors import ConfigError, StoreError
-from engine.live import LiveReader, LiveState
-from engine.store import LIVE_STATUSES, RunRecord, RunStore
+from engine.store.live import LiveReader, LiveState
+from engine.store.runs import LIVE_STATUSES, RunRecord, RunStore
 
 PROGRESS_INTERVAL = 0.25  # seconds between looks at the live runs' progress
 LIST_EVERY = 4  # progress ticks between looks at which runs are live
@@ -96,7 +97,7 @@ class LiveRuns:
     def follow(self, record: RunRecord) -> LiveRun:
         run = self.runs.get(record.id)
         if run is None:
-            run = LiveRun(record, LiveReader(record.path, record.config.num_instances, weights=False))
+            run = LiveRun(record, LiveReader(record.path, instance_count(record.config), weights=False))
             self.runs[record.id] = run
         return run
 

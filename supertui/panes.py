@@ -19,10 +19,10 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from engine.convergence import dstar_history
+from engine.science.convergence import dstar_history
 from engine.experiments import Experiment
-from engine.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
-from engine.phase import seed_init_products
+from engine.science.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
+from engine.science.phase import seed_init_products
 from supertui.run_model import (
     Selection,
     dstar_curve,
@@ -54,7 +54,7 @@ class PaneContext:
     experiment: Experiment
     selection: Selection
     where: str  # the selected instance, in words
-    rows: list[dict]  # engine.metrics.point_rows of the experiment's point metrics
+    rows: list[dict]  # engine.science.metrics.point_rows of the experiment's point metrics
     progress_step: int  # the live report this moment belongs to (-1 when saved)
     initial_W: np.ndarray | None = None  # [K, m, n] W at step 0, where a saved run kept it
 
@@ -256,7 +256,7 @@ class SeedsPane(Pane):
 class DStarPane(Pane):
     """D* against 1/(1-S), and whether it has stopped moving: the curve at the step a half-decade
     before the end (T/√10) is drawn faded behind it, and a line under the plot says at how many
-    densities D* still changed by more than 5% since (engine.convergence)."""
+    densities D* still changed by more than 5% since (engine.science.convergence)."""
 
     id, tab, title = "dstar", "D* curve", "D* = m/‖W‖²_F against 1/(1-S), lowest-loss seed"
 

@@ -1,5 +1,5 @@
 """Published curves held over the D* panes: the file a user named this session, and the words the
-panes show about it (engine.reference_curves reads and checks the file and computes the MAE).
+panes show about it (engine.science.reference_curves reads and checks the file and computes the MAE).
 
 The app keeps one overlay per session (per app process): chosen with `o` in a view with a D*
 pane, it stays for every D* pane opened afterwards until another file (or none) is chosen.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.reference_curves import ReferenceCurve, curve_error, matching
+from engine.science.reference_curves import ReferenceCurve, curve_error, matching
 
 _ATTRIBUTE = "supertui_reference_overlay"
 

@@ -3,7 +3,7 @@
 The same functions serve a live job (W and per-instance losses from the latest progress
 report) and a saved run (final W and final losses, or a W snapshot while scrubbing), so a
 run looks the same while it trains and after. Every per-point number comes from
-engine.metrics.point_rows: a grid point shows its lowest-loss seed, as export and the report do.
+engine.science.metrics.point_rows: a grid point shows its lowest-loss seed, as export and the report do.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 from engine.config import RunConfig
 from engine.experiments import experiment_for
 from engine.experiments.base import point_index, point_indices
-from engine.metrics import feature_dimensionality, point_rows
-from engine.phase import PHASES, classify, phase_grid, seed_populations
-from engine.sweep import InstanceTable, lowest_loss_instances
+from engine.science.metrics import feature_dimensionality, point_rows
+from engine.science.phase import PHASES, classify, phase_grid, seed_populations
+from engine.instances import InstanceTable, lowest_loss_instances
 
 MAX_LOSS_CURVES = 8  # more grid points than this: mean and envelope instead of one curve each
 

@@ -11,11 +11,13 @@ from typing import Callable
 import numpy as np
 from rich.text import Text
 
+from engine.experiments import instance_count
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.run_arrays import RunArrays
-from engine.store import RunRecord, RunStore, StoreError
-from engine.sweep import InstanceTable, instance_table
+from engine.store.arrays import RunArrays
+from engine.store.runs import RunRecord, RunStore, StoreError
+from engine.instances import InstanceTable
+from engine.experiments import instance_table
 from supertui.live_runs import LiveRun
 from supertui.formatting import format_seconds
 
@@ -128,7 +130,7 @@ class RunSource:
         text = Text()
         text.append(status, style=STATUS_STYLES.get(status, "bold yellow"))
         cfg = self.config
-        text.append(f"  n={cfg.n} m={cfg.m}  {cfg.num_instances} instance(s)  ")
+        text.append(f"  n={cfg.n} m={cfg.m}  {instance_count(cfg)} instance(s)  ")
         if self.live_run is not None:
             self._live_status(text, self.live_run)
         else:

@@ -1,6 +1,6 @@
 """Every test runs against its own data directory: the real user data directory is never touched.
 
-Runs train in worker processes that a scheduler starts (engine.scheduler); both are real
+Runs train in worker processes that a scheduler starts (engine.jobs.scheduler); both are real
 processes. Here the scheduler retires two seconds after its queue empties, and whatever a test
 left running on its data directory is killed when the test ends, so tests never leak processes.
 Every app sees a truecolor terminal unless a test says otherwise, so pictures do not depend on

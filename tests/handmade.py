@@ -1,5 +1,5 @@
 """Runs written by hand, without torch: a saved run in the current layout, in milliseconds, for
-tests that damage, copy or crowd the store (the layout is what engine.store writes)."""
+tests that damage, copy or crowd the store (the layout is what engine.store.runs writes)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.experiments import instance_count
 from engine.config import RunConfig
-from engine.sweep import instance_table
+from engine.experiments import instance_table
 
 CONFIG = RunConfig(preset="custom", activation="relu", n=4, m=2, densities=(1.0, 0.1), seeds=2, steps=30,
                    batch_size=64, compile=False, snapshots=3)
@@ -18,7 +19,7 @@ CONFIG = RunConfig(preset="custom", activation="relu", n=4, m=2, densities=(1.0,
 def manifest_for(run_id: str, config: RunConfig = CONFIG, **fields) -> dict:
     return {
         "format": "supertui-run", "format_version": 1, "id": run_id, "config": config.to_dict(), "seeds": [0, 1],
-        "instances": config.num_instances, "status": "completed", "created": "2026-01-01T10:00:00+00:00",
+        "instances": instance_count(config), "status": "completed", "created": "2026-01-01T10:00:00+00:00",
         "updated": "2026-01-01T10:00:00+00:00", "started": "2026-01-01T10:00:00+00:00",
         "finished": "2026-01-01T10:00:01+00:00", "device": "cpu", "compiled": False, "steps_done": config.steps,
         "elapsed_seconds": 1.0, "versions": {"supertui": "0.1.0"}, "host": "here", "pid": None, "tags": [],

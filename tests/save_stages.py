@@ -4,8 +4,8 @@
 
 STAGE is start-manifest (status running), checkpoint-arrays, checkpoint-manifest (the first
 checkpoint), final-arrays or final-manifest; WHEN is before or after that file is written.
-`worker` trains the queued run RUN_ID as the scheduler's worker does (engine.worker); `in-process`
-trains a new run with engine.runner.run_experiment under the CLI's Ctrl+C handling (first
+`worker` trains the queued run RUN_ID as the scheduler's worker does (engine.jobs.worker); `in-process`
+trains a new run with engine.jobs.runner.run_experiment under the CLI's Ctrl+C handling (first
 Ctrl+C stops, the second aborts), and the signal is sent twice. Checkpoints are taken after
 every step, so each stage is reached within a few steps.
 """
@@ -20,8 +20,8 @@ import signal
 import sys
 from pathlib import Path
 
-from engine import fsutil
-from engine import store as store_module
+from engine.system import files as fsutil
+from engine.store import runs as store_module
 
 
 def main() -> int:
@@ -66,15 +66,15 @@ def main() -> int:
         return finish(self, result)
 
     store_module.RunWriter.finish = final
-    train_module = importlib.import_module("engine.train")
+    train_module = importlib.import_module("engine.training.train")
     train_module.train = functools.partial(train_module.train, checkpoint_interval=0.0)
 
     if mode == "worker":
-        from engine import worker
+        from engine.jobs import worker
 
         return worker.main(["--data-dir", data_dir, "--run", run_id, "--device", "cpu"])
     from engine.config import RunConfig
-    from engine.runner import run_experiment
+    from engine.jobs.runner import run_experiment
     from supertui.cli.common import graceful_sigint
 
     config = RunConfig.from_dict(json.loads(run_id))

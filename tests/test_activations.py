@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.experiments import validate_config
 from engine import BLOG_ACTIVATIONS, RunConfig, activation_names, build_activation, register_activation, train
 from engine.errors import ConfigError
-from engine.model import init_weights
+from engine.training.model import init_weights
 
 
 def test_the_blog_seven_and_the_stretched_sigmoid_are_registered():
@@ -59,9 +60,9 @@ def test_batched_xavier_reproduces_the_3d_tensor_fans_of_anthropics_notebook():
 
 def _losses_after_changing_instance(axis: str, k: int):
     """Per-instance losses of three models sharing a batch, before and after instance k's
-    weights change (engine.model.instance_losses with SoLU's softmax on `axis`)."""
-    from engine.data import feature_batch
-    from engine.model import instance_losses
+    weights change (engine.training.model.instance_losses with SoLU's softmax on `axis`)."""
+    from engine.training.data import feature_batch
+    from engine.training.model import instance_losses
 
     f = build_activation("solu", {"axis": axis})
     generator = torch.Generator().manual_seed(3)
@@ -85,11 +86,11 @@ def test_instance_axis_solu_couples_the_instances_and_the_feature_axis_does_not(
 
 
 def test_solu_axis_is_a_checked_choice_and_other_parameters_numbers():
-    RunConfig(activation="solu", activation_params={"axis": "instance"}).validate()
+    validate_config(RunConfig(activation="solu", activation_params={"axis": "instance"}))
     with pytest.raises(ConfigError, match=r"activation_params.axis: solu's axis must be one of feature, instance, got 'batch'"):
-        RunConfig(activation="solu", activation_params={"axis": "batch"}).validate()
+        validate_config(RunConfig(activation="solu", activation_params={"axis": "batch"}))
     with pytest.raises(ConfigError, match=r"activation_params.eps: stretched_sigmoid's eps must be a finite number, got 'x'"):
-        RunConfig(activation="stretched_sigmoid", activation_params={"eps": "x"}).validate()
+        validate_config(RunConfig(activation="stretched_sigmoid", activation_params={"eps": "x"}))
     # a config with a named parameter survives JSON
     config = RunConfig(activation="solu", activation_params={"axis": "instance"})
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

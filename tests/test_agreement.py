@@ -1,8 +1,8 @@
-"""engine.agreement: the one encoding of seed agreement the app and the PNG share."""
+"""engine.science.agreement: the one encoding of seed agreement the app and the PNG share."""
 
 import pytest
 
-from engine.agreement import agreeing_seeds, agreement_alpha, agreement_label, agreement_shade, infer_seeds, legend_levels
+from engine.science.agreement import agreeing_seeds, agreement_alpha, agreement_label, agreement_shade, infer_seeds, legend_levels
 
 
 def test_opacity_and_shade():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from engine.errors import StoreError
-from engine.store import RunStore
+from engine.store.runs import RunStore
 from handmade import arrays_for, edit_manifest, write_run
 from supertui.cli import main
 
@@ -165,8 +165,8 @@ def test_a_damaged_manifest_never_breaks_the_commands_or_the_scheduler(damaged, 
             strict_json(out)
     assert not (isolated_data_dir.parent / "elsewhere").exists()
 
-    from engine.locks import try_lock
-    from engine.scheduler import Scheduler, SchedulerPaths
+    from engine.system.locks import try_lock
+    from engine.jobs.scheduler import Scheduler, SchedulerPaths
 
     store = RunStore(isolated_data_dir)
     store.recover_queue()
@@ -239,7 +239,7 @@ def test_only_known_arrays_are_loaded_and_a_zip_bomb_is_refused_before_inflating
 
 
 def test_live_files_of_a_crafted_run_are_bounded(isolated_data_dir):
-    from engine.live import HISTORY, LIVE, LiveReader, history_dtype
+    from engine.store.live import HISTORY, LIVE, LiveReader, history_dtype
 
     path = write_run(isolated_data_dir, GOOD)
     np.savez_compressed(path / LIVE, step=np.int64(5), steps=np.int64(10), losses=np.zeros(10**7, np.float32))

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.experiments import instance_count, validate_config
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.memory import EVAL_CHUNK, estimate, snapshot_count
-from engine.store import RunRecord, RunStore
+from engine.training.memory import EVAL_CHUNK, estimate, snapshot_count
+from engine.store.runs import RunRecord, RunStore
 from conftest import fill, mounted_tmpfs
 from handmade import CONFIG, write_run
 from supertui.cli import main
@@ -70,8 +71,8 @@ def test_export_to_an_existing_file_is_refused(isolated_data_dir, tmp_path, caps
 
 
 def test_snapshots_beyond_the_cap_are_accepted_and_cost_nothing_more():
-    config = CONFIG.replace(snapshots=100_000_000).validate(available_memory_bytes=1 << 30)
-    assert snapshot_count(config, config.num_instances) < 100_000_000
+    config = validate_config(CONFIG.replace(snapshots=100_000_000), available_memory_bytes=1 << 30)
+    assert snapshot_count(config, instance_count(config)) < 100_000_000
     assert estimate(config).state == estimate(CONFIG.replace(snapshots=snapshot_count(config, 4))).state
 
 
@@ -79,12 +80,12 @@ def test_the_memory_estimate_counts_the_evaluation_and_names_what_is_too_big():
     wide = RunConfig(preset="custom", n=50_000, m=1, batch_size=1, densities=(1.0,))
     assert estimate(wide).evaluation >= 4 * EVAL_CHUNK * 50_000  # 8,192 samples of 50,000 features at once
     with pytest.raises(ConfigError, match=r"^n: this run needs about .* lower n"):
-        wide.validate(available_memory_bytes=8 << 30)
+        validate_config(wide, available_memory_bytes=8 << 30)
     with pytest.raises(ConfigError, match=r"^batch_size: this run needs about"):
-        RunConfig(preset="custom", n=100, m=5, batch_size=10_000_000).validate(available_memory_bytes=8 << 30)
+        validate_config(RunConfig(preset="custom", n=100, m=5, batch_size=10_000_000), available_memory_bytes=8 << 30)
     many = RunConfig(preset="custom", n=1000, m=500, densities=tuple(1 / (i + 1) for i in range(2000)))
     with pytest.raises(ConfigError, match=r"^densities: this run needs about"):
-        many.validate(available_memory_bytes=8 << 30)
+        validate_config(many, available_memory_bytes=8 << 30)
 
 
 def test_configs_from_files_are_typed_field_by_field():

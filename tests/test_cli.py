@@ -99,8 +99,8 @@ def test_show_json_of_a_non_phase_run_has_null_phase_grid(capsys):
 
 def test_show_names_the_activation_parameters(capsys, isolated_data_dir):
     from engine.config import RunConfig
-    from engine.runner import run_experiment
-    from engine.store import RunStore
+    from engine.jobs.runner import run_experiment
+    from engine.store.runs import RunStore
 
     config = RunConfig(preset="custom", activation="solu", activation_params={"axis": "instance"}, n=5, m=2,
                        densities=(1.0, 0.1), steps=3, batch_size=16, compile=False)

@@ -1,4 +1,4 @@
-"""D* against training step and the still-moving flag (engine.convergence), and the represented
+"""D* against training step and the still-moving flag (engine.science.convergence), and the represented
 features' mean ‖W_i‖² beside D*: from hand-made snapshots, then from a saved run through `show --json`."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.convergence import MOVING_THRESHOLD, dstar_history
-from engine.metrics import METRICS, dims_per_feature, represented_norm_sq
-from engine.sweep import InstanceTable
+from engine.science.convergence import MOVING_THRESHOLD, dstar_history
+from engine.science.metrics import METRICS, dims_per_feature, represented_norm_sq
+from engine.instances import InstanceTable
 
 
 def table(points: int, seeds: int = 1) -> InstanceTable:
@@ -72,10 +72,10 @@ def test_represented_norm_sq_averages_the_represented_features_only():
 
 
 def test_show_json_has_the_dstar_history_and_the_represented_norms(tmp_path):
-    from engine.report import run_to_json
+    from engine.store.run_json import run_to_json
     from engine.reproduce import tiny_config
-    from engine.runner import run_experiment
-    from engine.store import RunStore
+    from engine.jobs.runner import run_experiment
+    from engine.store.runs import RunStore
 
     record = run_experiment(tiny_config("dims", "sigmoid").replace(steps=60, snapshots=8), RunStore(tmp_path))
     shown = run_to_json(record)

@@ -12,8 +12,8 @@ import torch
 from engine import RunConfig, RunStore, run_experiment, train
 from engine.experiments import get_experiment
 from engine.experiments.correlated import KINDS, pair_layout
-from engine.metrics import feature_pairs, pair_cosines
-from engine.sweep import instance_table
+from engine.science.metrics import feature_pairs, pair_cosines
+from engine.experiments import instance_table
 
 CORRELATED = get_experiment("correlated")
 

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import feature_batch
-from engine.phase import classify
-from engine.train import train
-from tests.test_fast_path import StopWhenCompiled, phase_grid_config, train_module
+from engine.training.data import feature_batch
+from engine.science.phase import classify
+from engine.training.train import train
+from tests.test_fast_path import StopWhenCompiled, evaluate_module, hot_module, phase_grid_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -45,7 +45,7 @@ def test_a_run_on_the_gpu_lands_where_the_same_run_on_the_cpu_lands():
 
 
 def test_the_compiled_gpu_step_is_the_eager_gpu_step(monkeypatch):
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     config = phase_grid_config(device="cuda", steps=200)
     compiled = train(config, compile_first=True)
     eager = train(config.replace(compile=False))
@@ -57,17 +57,17 @@ def test_the_compiled_gpu_step_is_the_eager_gpu_step(monkeypatch):
 @pytest.mark.slow
 def test_a_hot_swap_on_the_gpu_keeps_the_eager_physics(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile, in the helper
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     stop = StopWhenCompiled(after=200)
     swapped = train(phase_grid_config(device="cuda", steps=1_000_000), should_stop=stop, on_progress=stop.progress,
                     progress_interval=0.0)
     assert swapped.compiled and 0 < swapped.compiled_from_step < swapped.steps_done, "the swap happened mid-run"
     assert swapped.step_rates.get("eager")
     eager = train(phase_grid_config(device="cuda", steps=swapped.steps_done, compile=False))
-    from engine.sweep import instance_table
+    from engine.experiments import instance_table
 
     config = phase_grid_config(device="cuda", steps=swapped.steps_done)
-    swapped_loss = train_module.evaluate(config, instance_table(config), swapped.W, swapped.b, device="cuda").loss
+    swapped_loss = evaluate_module.evaluate(config, instance_table(config), swapped.W, swapped.b, device="cuda").loss
     np.testing.assert_allclose(swapped_loss, eager.final_loss, rtol=0.03, atol=1e-4)
     assert [classify(W) for W in swapped.W] == [classify(W) for W in eager.W]
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import feature_batch, input_batch
+from engine.experiments.sparsity import input_batch
+from engine.training.data import feature_batch
 
 
 def test_empirical_density_matches_each_instance_within_one_percent():

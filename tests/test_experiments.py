@@ -12,17 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.experiments import instance_count, validate_config
 from engine import RunConfig, RunStore
 from engine.errors import ConfigError
 from engine.experiments import experiment_for, experiment_names, get_experiment
 from engine.experiments.base import FIGURES, PANES
-from engine.sweep import instance_table
+from engine.experiments import instance_table
 
 ROOT = Path(__file__).resolve().parents[1]
-TORCH_FREE = ("engine.activations", "engine.config", "engine.experiments", "engine.experiments.base",
+TORCH_FREE = ("engine.training.activations", "engine.config", "engine.experiments", "engine.experiments.base",
               "engine.experiments.sparsity", "engine.experiments.phase", "engine.experiments.dims",
-              "engine.experiments.custom", "engine.experiments.correlated", "engine.metrics", "engine.phase",
-              "engine.report", "engine.store", "engine.palette", "engine.profiles", "engine.convergence", "engine.resume")
+              "engine.experiments.custom", "engine.experiments.correlated", "engine.science.metrics", "engine.science.phase",
+              "engine.store.run_json", "engine.store.runs", "engine.palette", "engine.profiles", "engine.science.convergence", "engine.jobs.resume")
 
 
 def test_describing_runs_never_imports_torch():
@@ -36,7 +37,7 @@ for name in {TORCH_FREE!r}:
 from engine.experiments import get_experiment
 for name in ("sparsity", "phase", "dims", "correlated", "custom"):
     experiment = get_experiment(name)
-    config = experiment.config("tiny").validate()
+    config = validate_config(experiment.config("tiny"))
     experiment.instance_table(config)
 print("torch" in sys.modules)
 """
@@ -49,17 +50,17 @@ def test_the_registry_lists_every_experiment_and_names_them_when_one_is_unknown(
     with pytest.raises(ConfigError, match="unknown preset 'nope' .*custom"):
         get_experiment("nope")
     with pytest.raises(ConfigError, match="^preset: .*correlated.*custom"):
-        RunConfig(preset="nope").validate()
+        validate_config(RunConfig(preset="nope"))
 
 
 @pytest.mark.parametrize("name", ["sparsity", "phase", "dims", "correlated", "custom"])
 def test_each_experiment_owns_its_settings_panes_and_figures(name):
     experiment = get_experiment(name)
     for quality in ("quick", "paper", "tiny"):
-        config = experiment.config(quality).validate()
+        config = validate_config(experiment.config(quality))
         assert config.preset == name and experiment_for(config) is experiment
         table = instance_table(config)
-        assert len(table) == config.num_instances  # point-major, seed-minor
+        assert len(table) == instance_count(config)  # point-major, seed-minor
         assert np.array_equal(table.point, np.repeat(np.arange(config.num_points), config.seeds))
     assert set(experiment.panes) <= set(PANES) and experiment.panes[0] == "loss"
     assert experiment.compare_pane in PANES
@@ -72,18 +73,18 @@ def test_an_unknown_experiment_saved_by_a_newer_version_opens_as_custom():
 
 def test_experiment_specific_checks_name_the_field():
     with pytest.raises(ConfigError, match="^relative_importances: belong to the phase experiment"):
-        get_experiment("sparsity").quick.replace(n=2, m=1, relative_importances=(1.0,)).validate()
+        validate_config(get_experiment("sparsity").quick.replace(n=2, m=1, relative_importances=(1.0,)))
     with pytest.raises(ConfigError, match="^relative_importances: the phase experiment needs"):
-        get_experiment("phase").quick.replace(relative_importances=None).validate()
+        validate_config(get_experiment("phase").quick.replace(relative_importances=None))
     with pytest.raises(ConfigError, match="^n: features come in pairs"):
-        get_experiment("correlated").quick.replace(n=5).validate()
+        validate_config(get_experiment("correlated").quick.replace(n=5))
     # custom takes any shape, relative importances included (they become a second grid axis)
-    custom = RunConfig(preset="custom", n=2, m=1, densities=(0.1, 1.0), relative_importances=(0.5, 2.0)).validate()
+    custom = validate_config(RunConfig(preset="custom", n=2, m=1, densities=(0.1, 1.0), relative_importances=(0.5, 2.0)))
     assert custom.num_points == 4 and experiment_for(custom).panes == get_experiment("custom").panes
 
 
 def test_one_palette_for_the_app_and_the_figures():
-    from engine.activations import BLOG_ACTIVATIONS
+    from engine.training.activations import BLOG_ACTIVATIONS
     from engine.export.figures import feature_colours
     from engine.export.style import PHASE_COLOURS, activation_style
     from supertui.widgets import palette
@@ -157,7 +158,7 @@ def old_runs(tmp_path):
 
 
 def test_runs_saved_in_the_old_layout_open_and_keep_every_json_field(old_runs, capsys):
-    from engine.report import run_to_json
+    from engine.store.run_json import run_to_json
     from supertui.cli import main
 
     store = RunStore(old_runs)

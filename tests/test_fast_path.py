@@ -16,16 +16,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine import activations
-from engine.activations import SHIPPED_ACTIVATIONS, activation_names, build_activation_math
+from engine.experiments import instance_count
+from engine.training import activations
+from engine.training.activations import SHIPPED_ACTIVATIONS, activation_names, build_activation_math
 from engine.config import RunConfig
-from engine.data import feature_batch
-from engine.gradients import SMALL_MODEL_WEIGHTS, UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
-from engine.model import instance_losses
-from engine.phase import classify
-from engine.train import train
+from engine.training.data import feature_batch
+from engine.training.gradients import SMALL_MODEL_WEIGHTS, UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
+from engine.training.model import instance_losses
+from engine.science.phase import classify
+from engine.training.train import train
 
-train_module = importlib.import_module("engine.train")
+train_module = importlib.import_module("engine.training.train")
+step_module = importlib.import_module("engine.training.step")
+hot_module = importlib.import_module("engine.training.compile_step")  # StepPath, HotSwap
+evaluate_module = importlib.import_module("engine.training.evaluate")
 
 
 def reference(W, b, x, importance, f):
@@ -176,7 +180,7 @@ class StopWhenCompiled:
 def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch):
     """Eager from the first step, the compiled step swapped in mid-run with the same state: the
     physics is the eager run's (same phase per instance, losses within a few percent)."""
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     stop = StopWhenCompiled()
     swapped = train(phase_grid_config(steps=1_000_000), should_stop=stop, on_progress=stop.progress,
                     progress_interval=0.0)
@@ -185,10 +189,10 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
     assert stop.stages.index("compiling") < stop.stages.index("compiled")
     eager = train(phase_grid_config(steps=swapped.steps_done, compile=False))
     # the swapped run was stopped (cancelled), so it was judged on a shorter stream: judge both alike
-    from engine.sweep import instance_table
+    from engine.experiments import instance_table
 
     config = phase_grid_config(steps=swapped.steps_done)
-    swapped_loss = train_module.evaluate(config, instance_table(config), swapped.W, swapped.b).loss
+    swapped_loss = evaluate_module.evaluate(config, instance_table(config), swapped.W, swapped.b).loss
     np.testing.assert_allclose(swapped_loss, eager.final_loss, rtol=0.03, atol=1e-4)
     for Ws, We in zip(swapped.W, eager.W):
         assert classify(Ws) == classify(We)
@@ -197,8 +201,8 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
     assert again.compiled and again.compiled_from_step == 0
     # continuing a run (train --resume) on that graph: compiled from the step it resumes at, and
     # the same as training straight through on it
-    from engine.resume import initial_state
-    from engine.run_arrays import RunArrays
+    from engine.jobs.resume import initial_state
+    from engine.store.arrays import RunArrays
 
     first = train(phase_grid_config(lr=3e-3, steps=12, densities=(0.5,), seeds=3))
     saved = RunArrays(first.W, first.b, first.final_loss, first.loss_steps, first.loss_history, first.snapshot_steps,
@@ -213,28 +217,28 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
 
 @pytest.mark.slow
 def test_the_compiled_step_flags_a_nan_without_spreading_it(monkeypatch):
-    real_init = train_module.init_weights
+    real_init = step_module.init_weights
 
     def poisoned_init(*args, **kwargs):
         W, b = real_init(*args, **kwargs)
         W[4, 0, 1] = float("inf")
         return W, b
 
-    monkeypatch.setattr(train_module, "init_weights", poisoned_init)
+    monkeypatch.setattr(step_module, "init_weights", poisoned_init)
     config = phase_grid_config(steps=1_000_000)
     stop = StopWhenCompiled()
     result = train(config, should_stop=stop, on_progress=stop.progress, progress_interval=0.0)
     assert result.compiled
-    assert result.diverged.tolist() == [k == 4 for k in range(config.num_instances)]
-    others = np.arange(config.num_instances) != 4
+    assert result.diverged.tolist() == [k == 4 for k in range(instance_count(config))]
+    others = np.arange(instance_count(config)) != 4
     assert np.isfinite(result.W[others]).all() and np.isfinite(result.loss_history[:, others]).all()
 
 
 def _warm(monkeypatch):
     """As if this machine had compiled the graph before: the compile is loaded in-process at once."""
-    from engine import compile_step
+    from engine.training import compile_step
 
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls(warm_seconds=1.0)))
 
 
@@ -260,7 +264,7 @@ def test_compile_failure_trains_eagerly_with_one_warning(monkeypatch):
         return fails
 
     _warm(monkeypatch)
-    monkeypatch.setattr(train_module, "compile_step", broken)
+    monkeypatch.setattr(hot_module, "compile_step", broken)
     warnings_seen = []
     config = phase_grid_config(steps=100_000)
     result = train(config, on_warning=warnings_seen.append, should_stop=until_warned(warnings_seen))
@@ -290,8 +294,8 @@ def test_no_compile_means_no_compiling_stage():
 
 
 def test_a_run_too_short_to_pay_for_compiling_never_starts_one(monkeypatch):
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
-    from engine import compile_step
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
+    from engine.training import compile_step
 
     # as on a machine that never compiled this graph (earlier tests may have left warm notes)
     monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))
@@ -301,8 +305,8 @@ def test_a_run_too_short_to_pay_for_compiling_never_starts_one(monkeypatch):
 
 
 def test_cancel_while_compiling_is_immediate_and_leaves_no_helper(monkeypatch):
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
-    from engine import compile_step
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
+    from engine.training import compile_step
 
     monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))  # cold: a helper
     stages, asked = [], []
@@ -325,9 +329,9 @@ def test_a_failed_helper_is_one_warning_and_the_run_goes_on_eagerly(monkeypatch)
     import subprocess
     import sys
 
-    from engine import compile_step
+    from engine.training import compile_step
 
-    monkeypatch.setattr(train_module, "_COMPILED_STEPS", {})
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))  # cold: a helper
     monkeypatch.setattr(compile_step, "_spawn_helper",
                         lambda config, size: subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]))
@@ -350,7 +354,7 @@ def _helpers_of_this_process() -> list[Path]:
             return None
 
     return [p for p in Path("/proc").iterdir()
-            if p.name.isdigit() and parent(p) == os.getpid() and b"engine.compile_step" in _cmdline(p)]
+            if p.name.isdigit() and parent(p) == os.getpid() and b"engine.training.compile_step" in _cmdline(p)]
 
 
 def _cmdline(proc: Path) -> bytes:
@@ -386,24 +390,24 @@ def test_every_config_field_either_shapes_the_graph_or_travels_as_a_tensor():
     import dataclasses
 
     base = phase_grid_config(weight_decay=0.01)  # weight decay on: its value is then an input
-    key = train_module._graph_key(base, torch.device("cpu"))
+    key = step_module.graph_key(base, torch.device("cpu"))
     for field in dataclasses.fields(RunConfig):
         changed = base.replace(**{field.name: _changed(base, field.name)})
-        same = train_module._graph_key(changed, torch.device("cpu")) == key
-        assert same == (field.name in train_module.STEP_INPUT_FIELDS), field.name
+        same = step_module.graph_key(changed, torch.device("cpu")) == key
+        assert same == (field.name in step_module.STEP_INPUT_FIELDS), field.name
     # turning weight decay on or off changes the step's code, its value does not
-    assert train_module._graph_key(base.replace(weight_decay=0.0), torch.device("cpu")) != key
+    assert step_module.graph_key(base.replace(weight_decay=0.0), torch.device("cpu")) != key
 
 
 def test_new_data_values_reuse_the_graph_and_a_new_sampler_does_not():
     config = RunConfig(preset="custom", n=4, m=2, densities=(0.3,), steps=3, batch_size=32, snapshots=0)
     cpu = torch.device("cpu")
-    key = train_module._graph_key(config, cpu)
+    key = step_module.graph_key(config, cpu)
     # densities, seeds, learning rate and step count travel as tensors: the same graph
-    assert train_module._graph_key(config.replace(densities=(0.1, 0.05), seeds=2, lr=0.01, steps=5), cpu) == key
-    other = train_module._graph_key(config.replace(preset="correlated"), cpu)  # another experiment's sampler
+    assert step_module.graph_key(config.replace(densities=(0.1, 0.05), seeds=2, lr=0.01, steps=5), cpu) == key
+    other = step_module.graph_key(config.replace(preset="correlated"), cpu)  # another experiment's sampler
     assert other != key
-    assert train_module._graph_key(config.replace(preset="correlated", densities=(0.4, 0.2)), cpu) == other
+    assert step_module.graph_key(config.replace(preset="correlated", densities=(0.4, 0.2)), cpu) == other
 
 
 @pytest.mark.parametrize("set_by_user", [True, False])
@@ -412,7 +416,7 @@ def test_our_compile_notes_live_in_inductors_own_cache_folder(monkeypatch, tmp_p
     so that a fresh TORCHINDUCTOR_CACHE_DIR means cold notes as well as cold kernels."""
     from torch._inductor.runtime.cache_dir_utils import cache_dir
 
-    from engine.compile_step import cache_root
+    from engine.training.compile_step import cache_root
 
     if set_by_user:
         monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
@@ -426,7 +430,7 @@ def test_our_compile_notes_live_in_inductors_own_cache_folder(monkeypatch, tmp_p
 
 
 def test_compiling_is_worth_it_only_when_the_compiled_step_arrives_with_work_left():
-    from engine.compile_step import CompileNotes, worth_compiling
+    from engine.training.compile_step import CompileNotes, worth_compiling
 
     cold, warm = CompileNotes(), CompileNotes(warm_seconds=0.5, cold_seconds=30.0)
     assert not worth_compiling(40, eager_rate=500.0, notes=cold)  # done long before a cold compile
@@ -441,7 +445,7 @@ def test_a_graph_never_compiled_is_judged_by_what_this_machine_measured_on_other
     """The built-in guesses (a 60 s cold compile, twice as fast) fit a small CPU. Measured on an
     H200 server: 20 s to compile, ten times faster. A 3,000-step phase run at 77 eager steps/s
     (39 s eager, about 24 s compiling first) is worth compiling there; the guesses left it eager."""
-    from engine.compile_step import CompileNotes, worth_compiling
+    from engine.training.compile_step import CompileNotes, worth_compiling
 
     never_compiled = CompileNotes()
     gpu_server = CompileNotes(cold_seconds=20.0, compiled_rate=740.0, eager_rate=77.0)
@@ -456,24 +460,24 @@ def test_a_graph_never_compiled_is_judged_by_what_this_machine_measured_on_other
 
 def whole_chunk(config: RunConfig):
     """All of a fresh run's instances as one chunk on the CPU, as the hot swap is given it."""
-    from engine.sweep import instance_table
+    from engine.experiments import instance_table
 
     table = instance_table(config)
     cpu = torch.device("cpu")
-    return train_module.Chunk(table, np.arange(len(table)), config, cpu, train_module.fresh_state(config, table, cpu))
+    return step_module.Chunk(table, np.arange(len(table)), config, cpu, step_module.fresh_state(config, table, cpu))
 
 
 def test_a_cold_compile_leaves_its_length_and_speedup_for_the_next_graph(monkeypatch, tmp_path):
     """What `worth_compiling` reads as `machine`: written when a compiled step took over, with
     the cold compile's length only when this run measured one (a warm load says nothing of it)."""
-    from engine.compile_step import CompileNotes, HotSwap
+    from engine.training.compile_step import CompileNotes, HotSwap
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     config = phase_grid_config()
     chunk = whole_chunk(config)
 
     def compiled_once(cold_seconds, helper_ran):
-        hot = HotSwap(config, chunk, ("a graph", cold_seconds), train_module.compile_step, warn=print)
+        hot = HotSwap(config, chunk, ("a graph", cold_seconds), step_module.compile_step, warn=print)
         hot.stage, hot.notes.cold_seconds = "compiled", cold_seconds
         hot._helper_ended = 1.0 if helper_ran else None
         hot.record_rates(eager_rate=77.0, compiled_rate=740.0)
@@ -491,7 +495,7 @@ def test_the_step_is_loaded_for_the_thread_count_training_will_use(monkeypatch, 
     """While the helper compiles, training runs on one thread fewer; a thread started then would
     inherit that count and compile a graph for it (measured: a cache miss, 34 s compiling again
     in-process, then a recompile on the training thread once its count was restored)."""
-    from engine.compile_step import HotSwap
+    from engine.training.compile_step import HotSwap
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     config = phase_grid_config()

@@ -22,7 +22,7 @@ import pytest
 from conftest import fill, kill_processes_using, mounted_tmpfs
 from engine.config import RunConfig
 from engine.errors import StoreError
-from engine.store import RunStore, make_run_id
+from engine.store.runs import RunStore, make_run_id
 from handmade import write_run
 from supertui.cli import main
 
@@ -143,7 +143,7 @@ def test_a_full_disk_at_the_final_save_keeps_what_fits_and_marks_the_run_failed(
 
 
 def test_a_full_disk_in_process_raises_one_oserror_and_the_run_says_failed(tmp_path):
-    from engine.runner import run_experiment
+    from engine.jobs.runner import run_experiment
 
     with mounted_tmpfs(tmp_path / "disk", "size=1m") as disk:
         store = RunStore(disk / "data")
@@ -166,8 +166,8 @@ def test_a_full_disk_in_process_raises_one_oserror_and_the_run_says_failed(tmp_p
 def diverged_run(isolated_data_dir):
     """A run whose every instance diverges within the bounds validate keeps: an activation that
     overflows (exp) at a large learning rate."""
-    from engine import activations
-    from engine.runner import run_experiment
+    from engine.training import activations
+    from engine.jobs.runner import run_experiment
 
     name = "test_overflowing_exp"
     import torch
@@ -207,7 +207,7 @@ def test_a_diverged_run_has_no_loss_never_ranks_best_and_its_json_stays_valid(di
 
 
 def test_a_partly_diverged_point_is_decided_by_its_finite_seed(isolated_data_dir):
-    from engine.metrics import point_rows
+    from engine.science.metrics import point_rows
 
     arrays = __import__("handmade").arrays_for()
     arrays["diverged"] = np.array([True, False, False, False])
@@ -222,7 +222,7 @@ def test_a_partly_diverged_point_is_decided_by_its_finite_seed(isolated_data_dir
 
 
 def test_ids_carry_32_random_bits_and_a_clash_never_overwrites(isolated_data_dir, monkeypatch):
-    import engine.store as store_module
+    import engine.store.runs as store_module
 
     ids = {make_run_id(TINY) for _ in range(200)}
     assert len(ids) == 200 and all(len(i.rsplit("-", 1)[1]) == 8 for i in ids)
@@ -257,7 +257,7 @@ def test_a_dead_run_is_found_by_its_lock_even_when_its_pid_lives(isolated_data_d
                      host=os.uname().nodename)
     store = RunStore(isolated_data_dir)
     assert store.load(path.name).status == "interrupted"  # this very process is alive, but holds no lock
-    from engine.locks import try_lock
+    from engine.system.locks import try_lock
 
     lock = try_lock(store.lock_path(path.name))
     try:
@@ -269,7 +269,7 @@ def test_a_dead_run_is_found_by_its_lock_even_when_its_pid_lives(isolated_data_d
 
 
 def test_a_run_deleted_while_it_trains_stays_deleted(isolated_data_dir):
-    from engine.train import train
+    from engine.training.train import train
 
     store = RunStore(isolated_data_dir)
     writer = store.create(TINY)

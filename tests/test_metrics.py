@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.metrics import (
+from engine.science.metrics import (
     dims_per_feature,
     feature_dimensionality,
     feature_norms,
@@ -73,7 +73,7 @@ def test_nearest_sticky_names_the_geometry():
 
 
 def test_the_lowest_loss_seed_of_each_point_decides_and_a_diverged_one_never_does():
-    from engine.sweep import lowest_loss_instances
+    from engine.instances import lowest_loss_instances
 
     point = np.array([0, 0, 0, 1, 1, 1])
     losses = np.array([0.3, 0.1, 0.2, np.nan, 0.5, 0.4])

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from engine import RunConfig, instance_table, train
-from engine.metrics import feature_norms, represented
-from engine.phase import phase_grid, relu_bound_phase
-from engine.relu_reference import reference_phase
+from engine.science.metrics import feature_norms, represented
+from engine.science.phase import phase_grid, relu_bound_phase
+from engine.science.relu_reference import reference_phase
 
 
 @pytest.mark.slow

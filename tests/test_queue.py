@@ -14,9 +14,9 @@ import time
 import pytest
 
 from engine import RunConfig, RunStore
-from engine.live import LiveReader
-from engine.locks import is_held
-from engine.scheduler import SchedulerPaths, ensure_scheduler
+from engine.store.live import LiveReader
+from engine.system.locks import is_held
+from engine.jobs.scheduler import SchedulerPaths, ensure_scheduler
 from tests.conftest import processes_using
 
 TINY = ["custom", "--n", "4", "--m", "2", "--batch-size", "32", "--no-compile", "--densities", "1", "0.1"]
@@ -52,7 +52,7 @@ def scheduler_pid(store: RunStore) -> int:
     """The scheduler is the process holding the scheduler lock; find it by its command line."""
     for pid in processes_using(store.data_dir):
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-        if b"engine.scheduler" in cmdline:
+        if b"engine.jobs.scheduler" in cmdline:
             return pid
     raise AssertionError("no scheduler process")
 
@@ -168,7 +168,7 @@ def test_three_clients_submitting_at_once_get_every_run_exactly_once(isolated_da
     assert statuses(store) == {run_id: "completed" for run_id in ids}
     assert sorted(worker_runs(store)) == sorted(ids)
     assert len([p for p in processes_using(isolated_data_dir)
-                if b"engine.scheduler" in open(f"/proc/{p}/cmdline", "rb").read()]) <= 1
+                if b"engine.jobs.scheduler" in open(f"/proc/{p}/cmdline", "rb").read()]) <= 1
 
 
 def test_rm_refuses_a_training_run_and_cancel_stops_it(isolated_data_dir, capsys):
@@ -215,7 +215,7 @@ def test_a_queued_run_is_in_the_store_with_its_id_before_any_worker(isolated_dat
 def test_the_scheduler_wakes_when_a_run_is_queued_not_at_its_next_poll(isolated_data_dir):
     import threading
 
-    from engine.scheduler import Scheduler
+    from engine.jobs.scheduler import Scheduler
 
     store = RunStore(isolated_data_dir)
     scheduler = Scheduler(store=store, lock=None)

@@ -13,7 +13,7 @@ from engine import RunConfig, RunStore, run_experiment
 from engine.errors import ConfigError
 from engine.export import export_runs, reference_errors
 from engine.export.figures import dims_curve
-from engine.reference_curves import MAE_DEFINITION, curve_error, load_reference, parse_reference
+from engine.science.reference_curves import MAE_DEFINITION, curve_error, load_reference, parse_reference
 from supertui.blog import DIMS_REFERENCE, dims_reference
 from supertui.cli import main
 

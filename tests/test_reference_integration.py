@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine.phase
+import engine.science.phase
 from engine import RunConfig, RunStore, run_experiment
 from engine.experiments.phase import GAP_BANDS, NEAR_BOUNDARY, phase_axes, phase_measures, reference_agreement
-from engine.phase import RELU_BOUND_TRIPLE_POINT, PhasePoint
-from engine.relu_reference import reference_boundary, reference_optimum, reference_triple_point
+from engine.science.phase import RELU_BOUND_TRIPLE_POINT, PhasePoint
+from engine.science.relu_reference import reference_boundary, reference_optimum, reference_triple_point
 
 
 def reference_grid(size: int) -> list[PhasePoint]:
@@ -45,7 +45,7 @@ def test_agreement_counts_every_point_and_splits_by_the_gap():
 
 def test_the_closed_form_survives_only_as_a_named_bound():
     for old in ("relu_reference_phase", "relu_reference_losses", "relu_superposition_boundary", "RELU_TRIPLE_POINT"):
-        assert not hasattr(engine.phase, old), old
+        assert not hasattr(engine.science.phase, old), old
     assert RELU_BOUND_TRIPLE_POINT == (4 / 7, 1.0)
 
 
@@ -75,7 +75,7 @@ def test_the_phase_png_draws_the_exact_boundary_and_triple_point(relu_run):
 
 def test_the_measures_use_the_reference_on_every_point(relu_run):
     from engine.experiments.phase import PHASE
-    from engine.phase import relu_bound_phase
+    from engine.science.phase import relu_bound_phase
 
     grid = PHASE.grid(relu_run)
     s = np.array([p.density for p in grid])

@@ -1,4 +1,4 @@
-"""The exact n=2, m=1 ReLU reference (engine.relu_reference, SCIENCE.md): its loss against Monte
+"""The exact n=2, m=1 ReLU reference (engine.science.relu_reference, SCIENCE.md): its loss against Monte
 Carlo and the closed form, the true optimum against the closed-form bound, the table and its
 boundary. Fast: no training, one or two small minimisations."""
 
@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from engine.phase import PHASES, classify, relu_bound_losses, relu_bound_phase
+from engine.science.phase import PHASES, classify, relu_bound_losses, relu_bound_phase
 from engine.presets import phase_axes
-from engine.relu_reference import (
+from engine.science.relu_reference import (
     PHASE_THRESHOLD,
     _table,
     expected_loss,
@@ -181,7 +181,7 @@ def test_true_boundary_lies_at_higher_density_than_the_bound():
 
 
 def test_runtime_module_imports_neither_torch_nor_scipy():
-    code = ("import sys; from engine.relu_reference import reference_phase, reference_boundary; "
+    code = ("import sys; from engine.science.relu_reference import reference_phase, reference_boundary; "
             "reference_phase(0.5, 2.0); reference_boundary(); "
             "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -70,7 +70,7 @@ def test_report_sets_figures_beside_claims_with_measured_tables(job):
     for claim in claims:
         assert f"`{claim.id}` · {claim.statement}" in text
     assert text.count("> Blog:") == 1 + sum(not c.id.startswith("correlated.") for c in claims)
-    from engine.metrics import METRICS
+    from engine.science.metrics import METRICS
 
     # the tables name each metric by the one formula the app's headers and the JSON use
     for key in ("represented", "max_interference", "features_per_neuron", "dims_per_feature", "partner_cosine"):
@@ -85,7 +85,7 @@ def test_report_sets_figures_beside_claims_with_measured_tables(job):
     dstar_rows = lines[header + 2: header + 2 + len(dims.config.densities)]
     assert all(re.match(r"^\| \d", row) for row in dstar_rows)
     assert lines[header + 2 + len(dims.config.densities)] == ""
-    from engine.metrics import dims_per_feature
+    from engine.science.metrics import dims_per_feature
 
     first = float(dstar_rows[0].split("|")[3])  # column 2 is relu (after linear)
     assert first == pytest.approx(float(dims_per_feature(dims.arrays.W[0])), rel=5e-3)

@@ -13,11 +13,11 @@ import pytest
 
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.profiles import apply_profile
-from engine.resume import check_resumable, resume_config
-from engine.runner import run_experiment
-from engine.store import ARRAYS, RunStore
-from engine.train import train
+from engine.config import apply_profile
+from engine.jobs.resume import check_resumable, resume_config
+from engine.jobs.runner import run_experiment
+from engine.store.runs import ARRAYS, RunStore
+from engine.training.train import train
 
 
 def small_config(**changes) -> RunConfig:
@@ -36,8 +36,8 @@ def assert_same_state(a, b) -> None:
 
 @pytest.mark.parametrize("profile", ["default", "anthropic"])  # Adam; AdamW with decay, mean loss, batched init
 def test_resuming_equals_training_straight_through_per_instance(profile):
-    from engine.resume import initial_state
-    from engine.run_arrays import RunArrays
+    from engine.jobs.resume import initial_state
+    from engine.store.arrays import RunArrays
 
     config = apply_profile(small_config(), profile)
     straight = train(config.replace(steps=30))
@@ -120,7 +120,7 @@ def test_cli_resume_queues_a_new_run_and_refuses_old_runs_in_one_line(tmp_path, 
 
 def test_a_continued_run_prints_no_loss_before_its_first_interval(capsys):
     """Its first report comes at its parent's step, before any loss of its own: no 'loss nan' line."""
-    from engine.live import LiveState
+    from engine.store.live import LiveState
     from supertui.cli.progress import RunTask, TrainDisplay
 
     config = small_config(steps=600)
@@ -133,7 +133,7 @@ def test_a_continued_run_prints_no_loss_before_its_first_interval(capsys):
 
 
 def test_a_chain_of_resumed_runs_keeps_its_history_within_what_the_store_loads():
-    from engine.resume import _thinned
+    from engine.jobs.resume import _thinned
 
     assert _thinned(5, 10).tolist() == [0, 1, 2, 3, 4]
     kept = _thinned(1_000, 100)

@@ -12,7 +12,7 @@ from engine import RunConfig, RunStore, run_experiment
 from engine.experiments import get_experiment
 from engine.experiments.phase import PHASE, SPARSE, judge_monosemantic, seed_measures
 from engine.export import export_runs
-from engine.phase import PHASES, InitSign, classify, init_sign_outcomes, seed_init_products, seed_populations
+from engine.science.phase import PHASES, InitSign, classify, init_sign_outcomes, seed_init_products, seed_populations
 
 # Two sparse points and one dense one, four seeds each: GeLU at high sparsity is where seeds split.
 SMALL = RunConfig(preset="phase", activation="gelu", n=2, m=1, densities=(0.02, 0.05, 1.0), relative_importances=(1.0,),

@@ -10,7 +10,7 @@ import pytest
 
 from engine import RunConfig, RunStore, run_experiment
 from engine.errors import ConfigError, StoreError
-from engine.store import ARRAYS, MANIFEST
+from engine.store.runs import ARRAYS, MANIFEST
 
 TINY = RunConfig(preset="custom", activation="relu", n=4, m=2, densities=(1.0, 0.1), seeds=2, steps=30,
                  batch_size=64, compile=False, snapshots=5)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engine import RunStore
-from engine.sweep_plan import SweepPlan, parse_sweep_flag
+from engine.sweeps.plan import SweepPlan, parse_sweep_flag
 from supertui.cli import main
 from tests.test_queue import supertui, wait_until
 

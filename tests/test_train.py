@@ -13,13 +13,18 @@ import numpy as np
 import pytest
 import torch
 
+from engine.experiments import instance_count
 from engine.config import RunConfig
-from engine.data import feature_batch
-from engine.model import init_weights, instance_losses, sample_losses
-from engine.sweep import instance_table
-from engine.train import lr_factor, make_train_step, train
+from engine.training.data import feature_batch
+from engine.training.model import init_weights, instance_losses, sample_losses
+from engine.experiments import instance_table
+from engine.training.step import lr_factor, make_train_step
+from engine.training.train import train
 
-train_module = importlib.import_module("engine.train")  # the module; `engine.train` is the function
+train_module = importlib.import_module("engine.training.train")
+step_module = importlib.import_module("engine.training.step")
+evaluate_module = importlib.import_module("engine.training.evaluate")
+memory_module = importlib.import_module("engine.training.memory")
 
 
 def small_config(**changes) -> RunConfig:
@@ -56,7 +61,7 @@ def test_instances_trained_together_match_alone_on_the_phase_path():
 def test_chunking_does_not_change_results(monkeypatch):
     config = small_config(steps=15)
     whole = train(config)
-    monkeypatch.setattr(train_module, "CHUNK_ELEMENTS", 2 * config.n * config.batch_size)  # 2 instances a chunk
+    monkeypatch.setattr(step_module, "CHUNK_ELEMENTS", 2 * config.n * config.batch_size)  # 2 instances a chunk
     chunked = train(config)
     np.testing.assert_allclose(chunked.W, whole.W, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(chunked.diverged, whole.diverged)
@@ -64,12 +69,12 @@ def test_chunking_does_not_change_results(monkeypatch):
 
 def test_result_has_the_documented_shapes():
     config = small_config(steps=1200, snapshots=8)
-    K, m, n = config.num_instances, config.m, config.n
+    K, m, n = instance_count(config), config.m, config.n
     result = train(config)
     T = len(result.loss_steps)
     assert result.W.shape == (K, m, n) and result.b.shape == (K, n)
     assert result.final_loss.shape == (K,) and np.isfinite(result.final_loss).all()
-    assert result.loss_history.shape == (T, K) and 1 < T <= train_module.HISTORY_POINTS
+    assert result.loss_history.shape == (T, K) and 1 < T <= memory_module.HISTORY_POINTS
     assert result.loss_steps[-1] == config.steps and np.all(np.diff(result.loss_steps) > 0)
     S = len(result.snapshot_steps)
     assert result.snapshots.shape == (S, K, m, n) and 2 <= S <= config.snapshots
@@ -113,17 +118,17 @@ def _state(W, b, table, device="cpu"):
 def test_a_nan_in_one_instance_is_flagged_and_never_spreads(monkeypatch):
     config = small_config()
     clean = train(config)
-    real_init = train_module.init_weights
+    real_init = step_module.init_weights
 
     def poisoned_init(*args, **kwargs):
         W, b = real_init(*args, **kwargs)
         W[2, 0, 0] = float("nan")
         return W, b
 
-    monkeypatch.setattr(train_module, "init_weights", poisoned_init)
+    monkeypatch.setattr(step_module, "init_weights", poisoned_init)
     result = train(config)
-    assert result.diverged.tolist() == [k == 2 for k in range(config.num_instances)]
-    others = np.arange(config.num_instances) != 2
+    assert result.diverged.tolist() == [k == 2 for k in range(instance_count(config))]
+    others = np.arange(instance_count(config)) != 2
     np.testing.assert_allclose(result.W[others], clean.W[others], rtol=1e-6, atol=1e-7)
     assert np.isfinite(result.loss_history[:, others]).all()
     assert np.isfinite(result.W[others]).all() and np.isfinite(result.final_loss[others]).all()
@@ -131,7 +136,7 @@ def test_a_nan_in_one_instance_is_flagged_and_never_spreads(monkeypatch):
 
 def test_an_instance_that_blows_up_mid_training_is_frozen_where_it_was_finite():
     # sigmoid with a huge lr keeps weights finite; an activation that overflows does not.
-    from engine import activations
+    from engine.training import activations
 
     name = "test_overflowing_exp"
     activations._REGISTRY.pop(name, None)
@@ -165,8 +170,8 @@ def test_cancellation_stops_within_one_step_and_keeps_what_was_trained():
     np.testing.assert_allclose(result.W, short.W, rtol=1e-6, atol=1e-7)
     assert np.isfinite(result.final_loss).all()
     # judged on the stream's first chunk, so it is saved at once: the same weights, a wider error
-    first_chunk = train_module.evaluate(config, instance_table(config), result.W, result.b,
-                                        samples=train_module.EVAL_CHUNK)
+    first_chunk = evaluate_module.evaluate(config, instance_table(config), result.W, result.b,
+                                        samples=memory_module.EVAL_CHUNK)
     np.testing.assert_allclose(result.final_loss, first_chunk.loss, rtol=1e-6)
     assert (result.final_loss_se > short.final_loss_se).all()
 
@@ -177,8 +182,8 @@ def test_progress_reports_training_then_done_with_weights():
     train(config, on_progress=reports.append, progress_interval=0.0)
     assert reports[0].stage == "eager" and reports[0].step == 0 and reports[-1].stage == "done"
     assert reports[-1].step == config.steps
-    assert reports[-1].W.shape == (config.num_instances, config.m, config.n)
-    assert reports[-1].losses.shape == (config.num_instances,)
+    assert reports[-1].W.shape == (instance_count(config), config.m, config.n)
+    assert reports[-1].losses.shape == (instance_count(config),)
     assert all(a.step <= b.step for a, b in zip(reports, reports[1:]))
 
 
@@ -191,7 +196,7 @@ def test_the_first_loss_point_is_reported_at_once_not_at_the_next_interval():
     with_history = [r for r in reports if len(r.history_steps)]
     assert with_history[0].stage != "done" and with_history[0].history_steps.tolist() == [1]
     assert np.isfinite(with_history[0].history_rows).all()
-    record_every = math.ceil(config.steps / train_module.HISTORY_POINTS)
+    record_every = math.ceil(config.steps / memory_module.HISTORY_POINTS)
     steps = np.concatenate([r.history_steps for r in reports])
     assert steps.tolist() == [1, *range(record_every, config.steps + 1, record_every)]
 
@@ -205,7 +210,7 @@ def test_a_run_that_never_compiles_never_imports_the_compiler():
     code = (
         "import sys\n"
         "from engine.config import RunConfig\n"
-        "from engine.train import train\n"
+        "from engine.training.train import train\n"
         "base = RunConfig(preset='custom', activation='relu', n=5, m=2, densities=(1.0, 0.1), steps=30, batch_size=64)\n"
         "train(base.replace(compile=False))\n"
         "train(base.replace(compile=True))\n"
@@ -255,7 +260,7 @@ def test_update_is_torch_adam_with_the_schedule(optimizer, weight_decay, schedul
 def test_final_loss_is_the_evaluation_of_the_final_weights():
     config = small_config(steps=5)
     result = train(config)
-    again = train_module.evaluate_losses(config, instance_table(config), result.W, result.b)
+    again = evaluate_module.evaluate_losses(config, instance_table(config), result.W, result.b)
     np.testing.assert_allclose(result.final_loss, again)
 
 
@@ -268,7 +273,7 @@ def test_every_seed_of_a_point_is_judged_on_the_same_samples(preset):
     rng = np.random.default_rng(0)
     W = np.repeat(rng.normal(size=(1, config.m, config.n)).astype(np.float32), len(table), axis=0)  # [K, m, n]
     b = np.zeros((len(table), config.n), dtype=np.float32)
-    evaluation = train_module.evaluate(config, table, W, b)
+    evaluation = evaluate_module.evaluate(config, table, W, b)
     for p in np.unique(table.point):
         losses = evaluation.loss[table.point == p]
         assert np.all(losses == losses[0]), (p, losses)
@@ -278,17 +283,17 @@ def test_every_seed_of_a_point_is_judged_on_the_same_samples(preset):
 def test_evaluation_reports_standard_errors_small_against_loss_gaps():
     config = small_config(densities=(0.3,), seeds=3, steps=200)
     result = train(config)
-    assert train_module.EVAL_SAMPLES >= 65_536
+    assert memory_module.EVAL_SAMPLES >= 65_536
     assert np.all(result.final_loss_se > 0) and np.all(result.final_loss_se < 0.01 * result.final_loss)
     # the errors against a direct computation from the per-sample losses of the same stream
     table = instance_table(config)
-    samples = 2 * train_module.EVAL_CHUNK
-    evaluation = train_module.evaluate(config, table, result.W, result.b, samples=samples)
+    samples = 2 * memory_module.EVAL_CHUNK
+    evaluation = evaluate_module.evaluate(config, table, result.W, result.b, samples=samples)
     per_sample = torch.cat([
         sample_losses(torch.as_tensor(result.W), torch.as_tensor(result.b),
-                      feature_batch(torch.full((len(table),), train_module.EVAL_SEED), torch.as_tensor(table.density),
-                                    config.n, train_module.EVAL_CHUNK, step=train_module._EVAL_STEP - c,
-                                    salt=train_module._EVAL_SALT),
+                      feature_batch(torch.full((len(table),), evaluate_module.EVAL_SEED), torch.as_tensor(table.density),
+                                    config.n, memory_module.EVAL_CHUNK, step=evaluate_module._EVAL_STEP - c,
+                                    salt=evaluate_module._EVAL_SALT),
                       torch.as_tensor(table.importance), torch.relu).double()
         for c in range(2)
     ], dim=1).numpy()  # [K, samples]

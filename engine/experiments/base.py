@@ -15,19 +15,19 @@ This module never imports torch: samplers import it when they are built.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from engine.config import RunConfig
+from engine.config import MAX_INSTANCES, RunConfig
 from engine.errors import ConfigError
-from engine.sweep import InstanceTable
+from engine.instances import InstanceTable
 
 if TYPE_CHECKING:
-    from engine.data import SampleFn
-    from engine.run_arrays import RunArrays
-    from engine.store import RunRecord
+    from engine.training.data import SampleFn
+    from engine.store.arrays import RunArrays
 
 QUALITIES = ("quick", "paper", "tiny")
 
@@ -42,6 +42,18 @@ PANES = ("loss", "gram", "bars", "norms", "points", "phase", "dstar", "pairs", "
 FIGURES = ("wtw", "phase", "seeds", "dims", "pairs", "cosine", "loss")
 
 
+class SavedRun(Protocol):
+    """What an experiment reads of a saved run (engine.store.runs.RunRecord is one): claims,
+    headlines and report tables take runs through this, so experiments never import the store."""
+
+    id: str
+    config: RunConfig
+    manifest: dict[str, Any]
+
+    @property
+    def arrays(self) -> "RunArrays": ...
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -49,7 +61,7 @@ FIGURES = ("wtw", "phase", "seeds", "dims", "pairs", "cosine", "loss")
 class Sampler:
     """An input distribution behind one interface (swap this one object to change the data).
 
-    `build()` returns the sampling function (engine.data.SampleFn): hashed uniforms [S, n, batch],
+    `build()` returns the sampling function (engine.training.data.SampleFn): hashed uniforms [S, n, batch],
     each instance's seed row [K] and the per-instance tensors from `params(table)` -> x [K, n, batch].
     It must use elementwise ops (torch.where, gather along features), so an instance's data depend
     on its own seed and parameters alone, identically on every device and inside a compiled graph.
@@ -62,7 +74,7 @@ class Sampler:
 
 
 def _build_independent() -> "SampleFn":
-    from engine.data import independent_features
+    from engine.training.data import independent_features
 
     return independent_features
 
@@ -104,9 +116,9 @@ class Claim:
     id: str
     statement: str
     activations: tuple[str, ...]  # the runs it reads
-    measure: Callable[[Mapping[str, "RunRecord"]], Evidence]
+    measure: Callable[[Mapping[str, "SavedRun"]], Evidence]
 
-    def evaluate(self, runs: Mapping[str, "RunRecord"]) -> Evidence:
+    def evaluate(self, runs: Mapping[str, "SavedRun"]) -> Evidence:
         missing = [a for a in self.activations if a not in runs]
         if missing:
             return Evidence({"missing": ", ".join(missing)}, "not measured")
@@ -157,7 +169,7 @@ class Point:
     importance: np.ndarray  # [n]
     relative_importance: float | None = None
     partner: np.ndarray | None = None  # [n] int: each feature's partner (itself when unpaired)
-    pair_kind: np.ndarray | None = None  # [n] int: engine.metrics.PAIR_KINDS index, 0 unpaired
+    pair_kind: np.ndarray | None = None  # [n] int: engine.science.metrics.PAIR_KINDS index, 0 unpaired
 
 
 def log_grid(low: float, high: float, count: int) -> tuple[float, ...]:
@@ -240,7 +252,7 @@ class Experiment:
         return self.config("paper")
 
     def validate(self, config: RunConfig) -> None:
-        """Checks particular to this experiment (RunConfig.validate does the common ones)."""
+        """Checks particular to this experiment (RunConfig.check_fields does the common ones)."""
         if config.relative_importances is not None:
             raise ConfigError(
                 "relative_importances",
@@ -267,22 +279,22 @@ class Experiment:
         """Draw one batch per instance with this experiment's sampler: -> x [K, n, batch] (torch)."""
         import torch
 
-        from engine.data import draw
+        from engine.training.data import draw
 
         params = {k: torch.as_tensor(v, device=device) for k, v in self.sampler.params(table).items()}
         seeds = torch.as_tensor(table.seed, device=device)
         return draw(self.sampler.build(), seeds, params, table.importance.shape[1], batch, step, salt)
 
     # what it reports --------------------------------------------------------------------
-    def headline(self, record: "RunRecord") -> tuple[str, float]:
+    def headline(self, record: "SavedRun") -> tuple[str, float]:
         """One number that sums a run up, to compare the runs of a sweep: (label, value)."""
-        from engine.metrics import run_points
+        from engine.science.metrics import run_points
 
         rows = run_points(record, ("dims_per_feature",))
         sparsest = min(rows, key=lambda r: r["density"])
         return f"D* at density {sparsest['density']:.3g}", float(sparsest["dims_per_feature"])
 
-    def tables(self, runs: Mapping[str, "RunRecord"]) -> list[Table]:
+    def tables(self, runs: Mapping[str, "SavedRun"]) -> list[Table]:
         """Measurement tables across the runs of this experiment (by activation) for the report."""
         return []
 
@@ -290,7 +302,7 @@ class Experiment:
         """Fields this experiment adds to each instance of `show --json`."""
         return {}
 
-    def run_json(self, record: "RunRecord") -> dict[str, Any]:
+    def run_json(self, record: "SavedRun") -> dict[str, Any]:
         """Top-level fields this experiment adds to `show --json` (fields are never renamed)."""
         return {}
 
@@ -320,6 +332,58 @@ def experiment_for(config: RunConfig) -> Experiment:
     """The experiment a run belongs to: its config's `preset` names it. A run saved by a newer
     supertui with an experiment this one does not know opens as `custom`."""
     return _REGISTRY.get(config.preset) or _REGISTRY["custom"]
+
+
+# --------------------------------------------------------------------------- a run's checks
+
+
+def instance_count(config: RunConfig) -> int:
+    """How many instances (grid points x seeds) a run of `config` trains."""
+    return math.prod(len(axis.values) for axis in experiment_for(config).axes(config)) * config.seeds
+
+
+def instance_table(config: RunConfig) -> InstanceTable:
+    """The instances of a run, as its experiment lays them out."""
+    return experiment_for(config).instance_table(config)
+
+
+def validate_config(config: RunConfig, available_memory_bytes: int | None = None) -> RunConfig:
+    """Every check a run must pass before anything is written or trained, in one place: the
+    fields (RunConfig.check_fields), the experiment's own checks, the instance count and, given
+    the memory available, the estimate of what the run needs. ConfigError names the first bad
+    field; returns the config when all is well."""
+    experiment = get_experiment(config.preset)  # names every experiment when it is unknown
+    config.check_fields()
+    experiment.validate(config)
+    count = instance_count(config)
+    if count > MAX_INSTANCES:
+        raise ConfigError(_instance_field(config), f"this run would train {count:,} instances, at most "
+                                                   f"{MAX_INSTANCES:,} (fewer densities, seeds or grid points)")
+    if available_memory_bytes is not None:
+        _check_memory(config, count, available_memory_bytes)
+    return config
+
+
+def _instance_field(config: RunConfig) -> str:
+    """The field that multiplies the instances most: the one to lower when there are too many."""
+    sizes = {"densities": len(config.densities), "seeds": config.seeds,
+             "relative_importances": len(config.relative_importances or ())}
+    return max(sizes, key=sizes.get)
+
+
+def _check_memory(config: RunConfig, count: int, available: int) -> None:
+    from engine.training.memory import estimate
+
+    parts = estimate(config, count)
+    if parts.total <= available:
+        return
+    field_name, advice = {
+        "step": ("batch_size", "lower batch_size or n"),
+        "evaluation": ("n", "lower n (the final evaluation holds 8,192 samples of every feature at once)"),
+        "state": (_instance_field(config), f"lower the number of instances ({count:,}), n or m"),
+    }[parts.largest()]
+    raise ConfigError(field_name, f"this run needs about {parts.total / 2**30:.1f} GiB but "
+                                  f"{available / 2**30:.1f} GiB is available; {advice}")
 
 
 def grid_shape(axes: Sequence[Axis]) -> tuple[int, ...]:

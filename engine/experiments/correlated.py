@@ -22,7 +22,7 @@ pair is always read together: sparse enough, the model keeps each pair orthogona
 and superposes the two pairs antipodally; dense, there is no room for that interference, and each
 pair collapses onto one shared direction (cosine +1), reading out their sum.
 
-Sampler: one hashed uniform per element, as for independent features (engine.data). A pair's
+Sampler: one hashed uniform per element, as for independent features (engine.training.data). A pair's
 first feature i carries the pair's draw u_i: correlated, both are present iff u_i < p, with
 magnitudes u_i / p and the partner's own uniform; anticorrelated, i is present iff u_i < p
 (magnitude u_i / p) and its partner iff p <= u_i < 2p (magnitude (u_i - p) / p). Exact, elementwise,
@@ -49,7 +49,7 @@ from engine.experiments.base import (
     tiny,
     verdict,
 )
-from engine.metrics import METRICS, PAIR_KINDS, feature_pairs, format_metric, pair_cosines, run_points
+from engine.science.metrics import METRICS, PAIR_KINDS, feature_pairs, format_metric, pair_cosines, run_points
 
 KINDS = ("correlated", "anticorrelated")  # the pair kinds a run trains, in point order
 
@@ -182,7 +182,7 @@ class Correlated(Experiment):
         return out
 
     def headline(self, record):
-        from engine.metrics import run_points
+        from engine.science.metrics import run_points
 
         rows = [r for r in run_points(record, ("partner_cosine",)) if r["pairs"] == "anticorrelated"]
         sparsest = min(rows, key=lambda r: r["density"])

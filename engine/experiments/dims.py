@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
-from engine.activations import BLOG_ACTIVATIONS
+from engine.training.activations import BLOG_ACTIVATIONS
 from engine.config import RunConfig
 from engine.experiments.base import Claim, Evidence, Experiment, Table, register, series, tiny, verdict
-from engine.metrics import METRICS, REPRESENTED_NORM, feature_dimensionality, feature_norms, format_metric, run_points
-from engine.profiles import apply_profile
+from engine.science.metrics import METRICS, REPRESENTED_NORM, feature_dimensionality, feature_norms, format_metric, run_points
+from engine.config import apply_profile
 
 if TYPE_CHECKING:
-    from engine.store import RunRecord
+    from engine.experiments.base import SavedRun
 
 STICKY_TOLERANCE = 0.05  # "at a sticky value": D_i within this of 1 or 1/2
 
@@ -99,7 +99,7 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def variant_effect(runs: Mapping[str, "RunRecord"], variant_runs: Mapping[str, "RunRecord"]) -> dict[str, dict]:
+def variant_effect(runs: Mapping[str, "SavedRun"], variant_runs: Mapping[str, "SavedRun"]) -> dict[str, dict]:
     """Per activation present in both: D* per density of the project's run and of the variant's
     (lowest-loss seeds), and their largest and mean absolute difference. The numbers a report
     quotes for a reference switch, e.g. variant_effect(default_runs, anthropic_runs)."""
@@ -120,7 +120,7 @@ def variant_effect(runs: Mapping[str, "RunRecord"], variant_runs: Mapping[str, "
     return out
 
 
-def variant_table(variant: Variant, runs: Mapping[str, "RunRecord"], variant_runs: Mapping[str, "RunRecord"]) -> Table:
+def variant_table(variant: Variant, runs: Mapping[str, "SavedRun"], variant_runs: Mapping[str, "SavedRun"]) -> Table:
     """The report's table of one reference switch: D* at the densest and sparsest density, ours
     and the variant's, and the largest and mean |ΔD*| over all densities, per activation."""
     rows = []

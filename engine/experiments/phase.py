@@ -35,9 +35,9 @@ def _config(grid: int, **fields) -> RunConfig:
 
 @lru_cache(maxsize=16)
 def _reference(points: tuple[tuple[float, float], ...]):
-    """The exact n=2 ReLU optimum (engine.relu_reference) at these (density, r) points: phase
+    """The exact n=2 ReLU optimum (engine.science.relu_reference) at these (density, r) points: phase
     names [P] and gap relative to the optimum loss [P]. Cached: every claim asks again."""
-    from engine.relu_reference import reference_optimum
+    from engine.science.relu_reference import reference_optimum
 
     s, r = np.array(points).T
     optimum = reference_optimum(s, r)
@@ -67,7 +67,7 @@ def phase_measures(record) -> dict[str, float]:
     """Share of the grid in each phase, mean seed agreement, the superposition share on each side
     of density SPARSE, the share of the densest points keeping the more important feature (r = 1
     left out), and agreement with the exact n=2 ReLU optimum on every point (reference_agreement)."""
-    from engine.phase import PHASES
+    from engine.science.phase import PHASES
 
     grid = PHASE.grid(record)
     phases = np.array([p.phase for p in grid])
@@ -91,9 +91,9 @@ def seed_measures(record) -> dict:
     """What the individual seeds did at the points below density SPARSE: the share of models
     (seed x point) superposed, each seed's own share, the median over those points of the loss
     gap between the seeds outside the winning phase and those in it, and whether the sign of
-    w1·w2 at initialisation predicts superposition (engine.phase.InitSign; None without a
+    w1·w2 at initialisation predicts superposition (engine.science.phase.InitSign; None without a
     step-0 snapshot)."""
-    from engine.phase import init_sign_outcomes
+    from engine.science.phase import init_sign_outcomes
 
     a = record.arrays
     populations = PHASE.populations(record)
@@ -172,7 +172,7 @@ def judge_monosemantic(winners: float, seeds: float, gap: float, sign, seed_coun
 
     winners: share of those points whose lowest-loss seed superposes; seeds: share of single
     seeds (models) superposed there; gap: median relative loss gap of the seeds outside the
-    winning phase; sign: engine.phase.InitSign of those models, or None. Reproduced when the
+    winning phase; sign: engine.science.phase.InitSign of those models, or None. Reproduced when the
     winners keep one feature; explained when they superpose but many single seeds keep one, at a
     higher loss, and a start with w1·w2 >= 0 almost never superposes (so a diagram of one model
     per point shows one feature wherever its model started that way); refuted when almost every
@@ -231,8 +231,8 @@ class Phase(Experiment):
                               "the phase experiment needs relative importances of feature 2 (e.g. --grid 12x12)")
 
     def grid(self, record):
-        """The phase grid of a saved run (engine.phase.PhasePoint per point)."""
-        from engine.phase import phase_grid
+        """The phase grid of a saved run (engine.science.phase.PhasePoint per point)."""
+        from engine.science.phase import phase_grid
 
         a = record.arrays
         return phase_grid(a.W, a.final_loss, a.instances.density, a.instances.relative_importance,
@@ -241,7 +241,7 @@ class Phase(Experiment):
     def seed_grids(self, record) -> list:
         """One phase grid per seed, that seed's own model at every point (what a diagram of one
         model per point, as the blog's, shows), in seed order."""
-        from engine.phase import phase_grid
+        from engine.science.phase import phase_grid
 
         a = record.arrays
         out = []
@@ -252,8 +252,8 @@ class Phase(Experiment):
         return out
 
     def populations(self, record):
-        """Every seed of every point (engine.phase.SeedPopulation per point)."""
-        from engine.phase import seed_populations
+        """Every seed of every point (engine.science.phase.SeedPopulation per point)."""
+        from engine.science.phase import seed_populations
 
         a = record.arrays
         return seed_populations(a.W, a.final_loss, a.instances.density, a.instances.relative_importance,
@@ -275,7 +275,7 @@ class Phase(Experiment):
         return {"phase_grid": [p.to_dict() for p in self.grid(record)]}
 
     def tables(self, runs):
-        from engine.phase import PHASES
+        from engine.science.phase import PHASES
 
         header = ["activation", *PHASES, "mean seed agreement", f"superposed at 1−S<{SPARSE:g}",
                   f"superposed at 1−S≥{SPARSE:g}"]

@@ -3,11 +3,16 @@ per density from 1 down to 0.001. Where does superposition begin, and in what ge
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from engine.config import RunConfig
 from engine.experiments.base import Claim, Evidence, Experiment, Table, log_grid, register, series, tiny, verdict
-from engine.metrics import METRICS, REPRESENTED_NORM, feature_norms, format_metric, run_points
+from engine.science.metrics import METRICS, REPRESENTED_NORM, feature_norms, format_metric, run_points
+
+if TYPE_CHECKING:
+    import torch
 
 ANTIPODAL_COSINE = -0.9  # a represented feature has an antipodal partner below this cosine
 INTERFERENCE = 0.1  # "interferes": some off-diagonal |WᵀW| at least this
@@ -158,3 +163,10 @@ SPARSITY = register(Sparsity(
               ("solu",), _interferes("solu", everywhere=True)),
     ),
 ))
+
+
+def input_batch(n: int, samples: int, density: float, seed: int = 0) -> "torch.Tensor":
+    """The blog's "input batches" figure: one [n, samples] batch at a density 1 - S, drawn by
+    the sparsity experiment's own sampler."""
+    config = RunConfig(preset="sparsity", n=n, m=1, densities=(float(density),), seed=seed)
+    return SPARSITY.sample(SPARSITY.instance_table(config), samples)[0]  # [n, samples]

@@ -28,9 +28,9 @@ import numpy as np
 
 from engine.errors import ConfigError, StoreError, SupertuiError
 from engine.experiments import experiment_for
-from engine.manifest import is_safe_name
-from engine.fsutil import check_writable_folder
-from engine.store import RunRecord, atomic_write_bytes
+from engine.store.manifest import is_safe_name
+from engine.system.files import check_writable_folder
+from engine.store.runs import RunRecord, atomic_write_bytes
 
 FORMATS = ("png", "svg")
 SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,250}$")  # no separator, no hidden file
@@ -115,7 +115,7 @@ def note_diverged(fig, records: list[RunRecord]) -> None:
 
 def figure_builder(kind: str, records: list[RunRecord], reference=None) -> Callable[[], object]:
     """A function drawing figure `kind` (a FIGURES name) of one run, or the combined figure of
-    several; `reference` (engine.reference_curves curves) is drawn over the D* figures."""
+    several; `reference` (engine.science.reference_curves curves) is drawn over the D* figures."""
     from engine.export import compare, figures, seeds
 
     single = {"wtw": figures.figure_gram_row, "phase": figures.figure_phase, "seeds": seeds.figure_seeds,
@@ -141,9 +141,9 @@ def draws_dstar(record: RunRecord) -> bool:
 
 def reference_errors(records: list[RunRecord], curves) -> list[tuple[str, RunRecord | None, object]]:
     """Each reference curve against the run of its label's activation (the first such run that
-    draws D*): [(label, record or None, engine.reference_curves.CurveError or None)]."""
+    draws D*): [(label, record or None, engine.science.reference_curves.CurveError or None)]."""
     from engine.export.figures import dims_curve
-    from engine.reference_curves import curve_error
+    from engine.science.reference_curves import curve_error
 
     out = []
     for curve in curves:
@@ -177,7 +177,7 @@ def inside(out_dir: Path, name: str) -> Path:
 
 
 def prepare_destination(out_dir: Path, field: str = "out") -> Path:
-    """The destination, checked before anything is drawn or trained (engine.fsutil)."""
+    """The destination, checked before anything is drawn or trained (engine.system.files)."""
     return check_writable_folder(out_dir, field)
 
 
@@ -228,7 +228,7 @@ def export_runs(records: list[RunRecord], out_dir: Path, fmt: str = "png", force
                 on_written: Callable[[Path], None] | None = None, reference=None) -> list[Path]:
     """Write every figure of these runs into out_dir; returns the paths written (and tells
     on_written of each as it lands, so a disk that fills up half way still reports them).
-    `reference`: published curves (engine.reference_curves) drawn over the D* figures; a
+    `reference`: published curves (engine.science.reference_curves) drawn over the D* figures; a
     reference for runs that draw no D* is refused.
 
     The destination and all names are checked before anything is drawn, so a refusal writes
@@ -268,8 +268,8 @@ def free_destination(base: Path, names: list[str], limit: int = 1000) -> Path:
 def export_sweep(sweep_id: str, records: list[RunRecord], out_dir: Path, fmt: str = "png", force: bool = False) -> Path:
     """The summary figure of a sweep: final loss and headline metric against its swept fields."""
     from engine.export.sweep import figure_sweep_summary
-    from engine.store import validate_run_id
-    from engine.sweep_summary import summarize
+    from engine.store.runs import validate_run_id
+    from engine.sweeps.summary import summarize
 
     path = inside(Path(out_dir), f"{validate_run_id(sweep_id)}.{check_format(fmt)}")
     refuse_existing([path], force)

@@ -26,8 +26,8 @@ from engine.export.figures import (
     training_note,
 )
 from engine.export.style import format_density, new_figure, styled
-from engine.metrics import gram
-from engine.store import RunRecord
+from engine.science.metrics import gram
+from engine.store.runs import RunRecord
 
 
 def _labels(records: list[RunRecord]) -> list[str]:
@@ -49,7 +49,7 @@ def _training(records: list[RunRecord]) -> str:
 @styled
 def figure_compare_dims(records: list[RunRecord], reference=None):
     """D* of every run against 1/(1-S) on one axis, with the sticky reference lines and any
-    published curves (engine.reference_curves) over them; below, what each D* is made of."""
+    published curves (engine.science.reference_curves) over them; below, what each D* is made of."""
     fig = new_figure(7.2, 6.8)
     ax, lower = fig.subplots(2, 1, height_ratios=[2.2, 1.0])
     top = 1.0
@@ -81,7 +81,7 @@ def figure_compare_dims(records: list[RunRecord], reference=None):
 @styled
 def figure_compare_phase(records: list[RunRecord]):
     """One phase diagram per run, small multiples on shared axes, one legend."""
-    from engine.report import run_phase_grid
+    from engine.store.run_json import run_phase_grid
 
     grids = [run_phase_grid(r) for r in records]
     columns = min(4, len(records))

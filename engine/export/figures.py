@@ -10,7 +10,7 @@ import numpy as np
 
 from typing import NamedTuple
 
-from engine.agreement import LEGEND_SWATCH, agreement_alpha, agreement_label, legend_levels
+from engine.science.agreement import LEGEND_SWATCH, agreement_alpha, agreement_label, legend_levels
 from engine.export.style import (
     DIVERGING_CMAP,
     PHASE_COLOURS,
@@ -22,7 +22,7 @@ from engine.export.style import (
     sequential_cmap,
     styled,
 )
-from engine.metrics import (
+from engine.science.metrics import (
     STICKY_FRACTIONS,
     feature_dimensionality,
     feature_norms,
@@ -32,9 +32,9 @@ from engine.metrics import (
     superposition,
 )
 from engine.palette import PAIR_COLORS, feature_color
-from engine.phase import PHASES
-from engine.store import RunRecord
-from engine.sweep import lowest_loss_instances
+from engine.science.phase import PHASES
+from engine.store.runs import RunRecord
+from engine.instances import lowest_loss_instances
 
 PHASE_X_RANGE = (0.01, 1.0)
 PHASE_Y_RANGE = (0.1, 10.0)
@@ -239,7 +239,7 @@ def training_note(record: RunRecord) -> str:
     (and the profile when it is not the default one)."""
     note = f"{_steps(record)} steps, batch {record.config.batch_size}"
     if record.config.profile != "default":
-        from engine.profiles import profile_label
+        from engine.config import profile_label
 
         note += f", {profile_label(record.config)} profile"
     return note
@@ -303,7 +303,7 @@ def phase_axes(ax, grid, *, boundary: bool = True, label_axes: bool = True) -> N
 
 def draw_phase(ax, grid, *, seeds: int, boundary: bool = True, label_axes: bool = True) -> None:
     """The phase grid as log-spaced cells (colour: the winning seed's phase; opacity: how many
-    seeds agree, engine.agreement), with the exact ReLU reference's boundary and triple point
+    seeds agree, engine.science.agreement), with the exact ReLU reference's boundary and triple point
     (SCIENCE.md 7) in black."""
     from matplotlib.patches import Rectangle
 
@@ -315,9 +315,9 @@ def draw_phase(ax, grid, *, seeds: int, boundary: bool = True, label_axes: bool 
 
 
 def draw_reference_boundary(ax) -> None:
-    """The exact n=2 ReLU optimum's phase boundaries (engine.relu_reference) as black polylines,
+    """The exact n=2 ReLU optimum's phase boundaries (engine.science.relu_reference) as black polylines,
     and a dot at its triple point."""
-    from engine.relu_reference import reference_boundary, reference_triple_point
+    from engine.science.relu_reference import reference_boundary, reference_triple_point
 
     for line in reference_boundary():
         ax.plot(line.density, line.relative_importance, color="black", linewidth=1.3)
@@ -344,7 +344,7 @@ def phase_legend_handles(seeds: int, phases_present: set[str] | None = None) -> 
 
 @styled
 def figure_phase(record: RunRecord):
-    from engine.report import run_phase_grid
+    from engine.store.run_json import run_phase_grid
 
     grid = run_phase_grid(record)
     if grid is None:
@@ -380,8 +380,8 @@ def draw_sticky_lines(ax) -> None:
 
 def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None):
     """D* of the lowest-loss seed per density; with several seeds, their range as a band. A point
-    whose D* is still moving at the end of training (engine.convergence) is drawn hollow."""
-    from engine.convergence import run_dstar_history
+    whose D* is still moving at the end of training (engine.science.convergence) is drawn hollow."""
+    from engine.science.convergence import run_dstar_history
 
     curve = dims_curve(record)
     moving = run_dstar_history(record).moving  # [P], in point order like the curve
@@ -431,10 +431,10 @@ def _dims_axes(ax, max_dstar: float) -> None:
 
 def draw_reference_curves(ax, curves, run_curves: dict[str, tuple[np.ndarray, np.ndarray]], *,
                           only_matching: bool = False) -> None:
-    """Published curves (engine.reference_curves) over D* plots: a curve whose label names a drawn
+    """Published curves (engine.science.reference_curves) over D* plots: a curve whose label names a drawn
     run's activation in that activation's colour, with its MAE against that run in the legend;
     the others in grey (left out with only_matching, unless none matches)."""
-    from engine.reference_curves import curve_error
+    from engine.science.reference_curves import curve_error
 
     lowered = {label.lower(): label for label in run_curves}
     matched = [c for c in curves if c.label.lower() in lowered]
@@ -462,7 +462,7 @@ def run_dims_curves(records: list[RunRecord]) -> dict[str, tuple[np.ndarray, np.
 
 def moving_note(records: list[RunRecord]) -> str | None:
     """The legend line for hollow markers, when some drawn point is still moving."""
-    from engine.convergence import MOVING_THRESHOLD, run_dstar_history
+    from engine.science.convergence import MOVING_THRESHOLD, run_dstar_history
 
     if not any(run_dstar_history(r).moving.any() for r in records):
         return None
@@ -474,7 +474,7 @@ def draw_dstar_steps(ax, record: RunRecord) -> None:
     the last half-decade, which decides whether D* is still moving, is shaded."""
     from matplotlib.colors import LogNorm, Normalize
 
-    from engine.convergence import run_dstar_history
+    from engine.science.convergence import run_dstar_history
 
     history = run_dstar_history(record)
     keep = history.steps > 0  # a log axis: the init (step 0) is left out
@@ -502,7 +502,7 @@ def draw_dstar_steps(ax, record: RunRecord) -> None:
 def draw_represented(ax, records: list[RunRecord], labels: list[str] | None = None) -> None:
     """Beside D*: how many features are represented (‖W_i‖ ≥ 0.5, solid, left axis) and their
     mean ‖W_i‖² (dotted, right axis), per density, lowest-loss seed."""
-    from engine.metrics import REPRESENTED_NORM
+    from engine.science.metrics import REPRESENTED_NORM
 
     twin = ax.twinx()
     for i, record in enumerate(records):
@@ -567,7 +567,7 @@ def figure_pairs(record: RunRecord):
     pair kind, one column per density, partner entries (i, j) outlined."""
     from matplotlib.patches import Rectangle
 
-    from engine.metrics import feature_pairs
+    from engine.science.metrics import feature_pairs
 
     a = record.arrays
     cfg = record.config
@@ -744,7 +744,7 @@ def figure_loss(record: RunRecord):
 @styled
 def figure_input_batches(n: int = 20, samples: int = 100, sparsities=(0.5, 0.99), seed: int = 0):
     """The blog's "input batches": one [n, samples] batch per sparsity; each column is a sample."""
-    from engine.data import input_batch
+    from engine.experiments.sparsity import input_batch
 
     from matplotlib import colormaps
 

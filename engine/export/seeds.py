@@ -1,5 +1,5 @@
 """The seed-population figure of a phase run: what every seed of every grid point did, not only
-the lowest-loss one (engine.phase.SeedPopulation).
+the lowest-loss one (engine.science.phase.SeedPopulation).
 
 Top row: the best-of-seeds diagram (what export's phase figure shows), the share of seeds in each
 phase per point (each cell split in the phases' colours), and the loss gap between the seeds
@@ -13,8 +13,8 @@ import numpy as np
 
 from engine.export.figures import _steps, draw_phase, phase_axes, phase_cells, phase_legend_handles
 from engine.export.style import PHASE_COLOURS, SEQUENTIAL_CMAP, new_figure, styled
-from engine.phase import PHASES, seed_init_products
-from engine.store import RunRecord
+from engine.science.phase import PHASES, seed_init_products
+from engine.store.runs import RunRecord
 
 GAP_RANGE = (0.01, 10.0)  # loss gaps drawn from 1% to 1000% (log colour scale), clipped outside
 

@@ -1,13 +1,13 @@
 """The summary of a sweep as one figure: final loss (log) and the experiment's headline metric
 against the first swept field, one line per value of the second, drawn from the same
-engine.sweep_summary curves as the app's sweep screen."""
+engine.sweeps.summary curves as the app's sweep screen."""
 
 from __future__ import annotations
 
 from engine.export.figures import plain_log_ticks
 from engine.export.style import new_figure, styled
 from engine.palette import label_color
-from engine.sweep_summary import SweepSummary, summary_curves, x_labels
+from engine.sweeps.summary import SweepSummary, summary_curves, x_labels
 
 
 @styled

@@ -15,7 +15,7 @@ import sys
 
 from engine import __version__
 from engine.errors import SupertuiError
-from engine.fsutil import describe_os_error
+from engine.system.files import describe_os_error
 from supertui.cli.common import check_data_dir, safe_text
 
 # Each command's module (supertui.cli.<name>) and its one-line summary, in the order `--help` lists them.

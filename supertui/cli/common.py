@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Iterator
 from engine.errors import ConfigError
 
 if TYPE_CHECKING:
-    from engine.store import RunStore
+    from engine.store.runs import RunStore
 
 
 def open_store(args) -> RunStore:
     """The store of --data-dir (or the default). A data directory that cannot be one (empty,
     a file, /dev/null) is refused here, before any command reads or writes."""
-    from engine.store import RunStore  # imports numpy: only commands that read runs pay for it
+    from engine.store.runs import RunStore  # imports numpy: only commands that read runs pay for it
 
     store = RunStore(check_data_dir(getattr(args, "data_dir", None)))
     if store.data_dir.exists() and not store.data_dir.is_dir():

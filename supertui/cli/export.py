@@ -45,7 +45,7 @@ def run(args) -> int:
         raise ConfigError("out", "is empty (give a folder for the figures)")
     reference = None
     if args.reference:
-        from engine.reference_curves import load_reference
+        from engine.science.reference_curves import load_reference
 
         reference = load_reference(args.reference)  # a bad file stops here: one line, exit 2
     store = open_store(args)
@@ -90,7 +90,7 @@ class ExportStopped(Exception):
 def print_reference_errors(records, reference) -> None:
     """One line per reference label: its MAE against the run of that activation, or why none."""
     from engine.export import reference_errors
-    from engine.reference_curves import MAE_DEFINITION
+    from engine.science.reference_curves import MAE_DEFINITION
 
     print(f"reference ({MAE_DEFINITION}):")
     for label, record, error in reference_errors(records, reference):

@@ -8,9 +8,10 @@ import sys
 import time
 from dataclasses import dataclass
 
+from engine.experiments import instance_count
 from engine.errors import StoreError
-from engine.live import LiveReader
-from engine.store import LIVE_STATUSES, RunRecord, RunStore
+from engine.store.live import LiveReader
+from engine.store.runs import LIVE_STATUSES, RunRecord, RunStore
 from supertui.cli.common import graceful_sigint, safe_text
 from supertui.cli.progress import TrainDisplay
 
@@ -40,7 +41,7 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
             followed = []
             for run_id in run_ids:
                 record = store.load(run_id)
-                followed.append(Followed(record, LiveReader(record.path, record.config.num_instances),
+                followed.append(Followed(record, LiveReader(record.path, instance_count(record.config)),
                                          display.start(record.config, record.id)))
             cancelled = False
             while True:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from supertui.cli.common import open_store, report_skipped, safe_text
 from supertui.formatting import format_seconds
+from engine.experiments import instance_count
 
 if TYPE_CHECKING:
-    from engine.store import RunRecord
+    from engine.store.runs import RunRecord
 
 
 def register(subparsers) -> None:
@@ -25,11 +26,11 @@ def register(subparsers) -> None:
 
 
 def job_row(record: RunRecord, position: int | None) -> dict:
-    from engine.live import LiveReader
+    from engine.store.live import LiveReader
 
     state = None
     if record.status == "running":
-        reader = LiveReader(record.path, record.config.num_instances)
+        reader = LiveReader(record.path, instance_count(record.config))
         reader.poll()
         state = reader.state
     left = state.seconds_left if state is not None else None

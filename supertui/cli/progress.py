@@ -1,5 +1,5 @@
 """Training progress for the terminal: a rich progress bar with the live loss, or plain lines
-when stdout is not a terminal (logs, pipes, CI). Fed from the runs' live files (engine.live),
+when stdout is not a terminal (logs, pipes, CI). Fed from the runs' live files (engine.store.live),
 so it shows a run the same way whichever process started it."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from supertui.cli.common import safe_text
+from engine.experiments import instance_count
 
 # Which step trains: eager from the first step, the compiled one once it has been swapped in.
 STAGE_LABELS = {"compiling": "eager, compiling alongside", "eager": "eager", "compiled": "compiled step",
@@ -79,7 +80,7 @@ class RunTask:
                 self.name, total=config.steps, name=self.name, stage="queued", loss="-", rate=""
             )
         else:
-            display.line(f"{self.name}: {run_id} queued, {config.num_instances} instances, {config.steps} steps")
+            display.line(f"{self.name}: {run_id} queued, {instance_count(config)} instances, {config.steps} steps")
 
     def waiting(self, status: str) -> None:
         if status == "queued" and self.display.progress:

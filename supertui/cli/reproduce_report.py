@@ -70,7 +70,7 @@ def describe_partners(record) -> str:
 
 
 def render_report(result: ReproduceResult) -> str:
-    from engine.data import input_batch
+    from engine.experiments.sparsity import input_batch
 
     paths = result.paths
     rel = lambda key: paths[key].relative_to(result.out_dir).as_posix()  # noqa: E731
@@ -202,7 +202,7 @@ def _blog_numbers_section(result: ReproduceResult, runs) -> list[str]:
     """Our D* against the numbers the blog states in its text (supertui.blog.DIMS_REFERENCE)."""
     from engine.export import reference_errors
     from engine.export.figures import dims_curve
-    from engine.reference_curves import MAE_DEFINITION
+    from engine.science.reference_curves import MAE_DEFINITION
 
     rows = []
     for curve, (label, record, error) in zip(result.reference, reference_errors(list(runs.values()), result.reference)):

@@ -1,6 +1,6 @@
 """`supertui runs [--json]`: the saved runs, newest first.
 
-Listed from the data directory's run index (engine.run_index): a stat per run once it is warm,
+Listed from the data directory's run index (engine.store.index): a stat per run once it is warm,
 so 10,000 runs list in a fraction of a second. Plain columns, every text through safe_text:
 nothing a run folder holds is ever read as markup or a terminal escape.
 """

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 
 def header_lines(record) -> list[str]:
     """The run's settings and story; text from its folder is printed through safe_text."""
-    from engine.profiles import profile_label
+    from engine.config import profile_label
 
     cfg = record.config
     m = record.manifest
@@ -53,10 +53,10 @@ def run(args) -> int:
     import numpy as np
 
     from engine import run_phase_grid, run_to_json
-    from engine.convergence import run_dstar_history
+    from engine.science.convergence import run_dstar_history
     from engine.experiments import experiment_for
     from engine.experiments.base import point_indices
-    from engine.metrics import METRICS, format_metric, point_rows
+    from engine.science.metrics import METRICS, format_metric, point_rows
     store = open_store(args)
     record = store.load(store.resolve(args.run))
     if args.json:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from engine.experiments import validate_config
 from engine.errors import ConfigError
 
 
@@ -51,15 +52,15 @@ def read_toml(path: str) -> dict:
 
 def base_config(preset: str, quality: str, fixed: dict):
     from engine.presets import QUALITIES, preset_config
-    from engine.sweep_plan import config_with_fixed
+    from engine.sweeps.plan import config_with_fixed
 
     if quality not in QUALITIES:
         raise ConfigError("quality", f"unknown quality {quality!r} (accepted: {', '.join(QUALITIES)})")
-    return config_with_fixed(preset_config(preset.lower(), quality), fixed).validate()
+    return validate_config(config_with_fixed(preset_config(preset.lower(), quality), fixed))
 
 
 def run(args) -> int:
-    from engine.sweep_plan import plan_from_toml
+    from engine.sweeps.plan import plan_from_toml
     from supertui.cli.train import queue_plan
 
     plan = plan_from_toml(read_toml(args.file), base_config)

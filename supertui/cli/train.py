@@ -1,6 +1,6 @@
 """`supertui train PRESET --activation A [A ...]`: queue one run per activation, then follow them.
 
-Every run trains in a worker process of the data directory's scheduler (engine.scheduler), not in
+Every run trains in a worker process of the data directory's scheduler (engine.jobs.scheduler), not in
 this one: `--detach` returns at once and the runs go on after the terminal closes. Everything the
 user typed is checked before anything is written, without importing torch.
 """
@@ -12,14 +12,15 @@ import sys
 
 import numpy as np
 
-from engine.activations import BLOG_ACTIVATIONS, activation_names
+from engine.experiments import validate_config
+from engine.training.activations import BLOG_ACTIVATIONS, activation_names
 from engine.config import MAX_AXIS_VALUES, RunConfig
-from engine.device import check_device_name, host_memory_bytes, needs_hardware_check
+from engine.training.device import check_device_name, host_memory_bytes, needs_hardware_check
 from engine.errors import ConfigError
 from engine.experiments import experiment_names
 from engine.presets import QUALITIES, phase_axes, preset_config
 from engine.profiles import PROFILES, get_profile
-from engine.sweep_plan import CONFIRM_ABOVE, SweepPlan, SweepPoint, new_sweep_id, parse_sweep_flag
+from engine.sweeps.plan import CONFIRM_ABOVE, SweepPlan, SweepPoint, new_sweep_id, parse_sweep_flag
 from supertui.cli.common import open_store
 
 PRESET_NAMES = tuple(experiment_names())
@@ -209,9 +210,9 @@ def checked_points(plan: SweepPlan, args, check_hardware: bool = True) -> list[S
         raise ConfigError("sweep", f"{len(points)} runs would be queued; pass --yes to queue them all")
     memory = host_memory_bytes()
     for point in points:
-        point.config.validate(available_memory_bytes=memory)
+        validate_config(point.config, available_memory_bytes=memory)
     if check_hardware and needs_hardware_check(points[0].config.device):  # only now pay for torch
-        from engine.device import select_device
+        from engine.training.device import select_device
 
         select_device(points[0].config.device)
     return points
@@ -230,7 +231,7 @@ def executor_from_args(args, configs: list[RunConfig]) -> dict | None:
         return None
     import os
 
-    from engine.ray_executor import ADDRESS_ENV, RaySettings, check_cluster
+    from engine.jobs.ray_executor import ADDRESS_ENV, RaySettings, check_cluster
 
     address = args.address or os.environ.get(ADDRESS_ENV)
     if not address:
@@ -252,7 +253,7 @@ def run(args) -> int:
 
 def resume_from_args(args, store) -> tuple[RunConfig, dict]:
     """The resumed run's config and manifest fields: `--resume RUN --steps N`, plus where it runs."""
-    from engine.resume import resume_config, resume_extra
+    from engine.jobs.resume import resume_config, resume_extra
 
     if args.steps is None:
         raise ConfigError("steps", "--resume needs --steps N, the number of steps to add")
@@ -274,13 +275,13 @@ def resume_from_args(args, store) -> tuple[RunConfig, dict]:
 
 def queue_resume(args) -> int:
     """`train --resume RUN --steps N`: check, queue the continuation as a new run, follow it."""
-    from engine.scheduler import ensure_scheduler
+    from engine.jobs.scheduler import ensure_scheduler
 
     store = open_store(args)
     config, extra = resume_from_args(args, store)
-    config.validate(available_memory_bytes=host_memory_bytes())
+    validate_config(config, available_memory_bytes=host_memory_bytes())
     if needs_hardware_check(config.device):
-        from engine.device import select_device
+        from engine.training.device import select_device
 
         select_device(config.device)
     run_id = store.submit(config, extra=extra).id
@@ -293,7 +294,7 @@ def queue_resume(args) -> int:
 def queue_plan(args, plan: SweepPlan) -> int:
     """Check everything, queue every run of the plan (as one sweep when fields are swept), then
     follow them unless --detach. Shared by `train` and `sweep FILE`."""
-    from engine.scheduler import ensure_scheduler, parse_devices, save_devices
+    from engine.jobs.scheduler import ensure_scheduler, parse_devices, save_devices
 
     # Every check happens before anything is written; a Ray run's device must exist on the cluster.
     points = checked_points(plan, args, check_hardware=args.executor == "local")

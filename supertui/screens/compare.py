@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.experiments import experiment_for
-from engine.store import RunRecord, StoreError
+from engine.store.runs import RunRecord, StoreError
 from supertui.exporting import export_in_background
 from supertui.panes import COMPARE_PANES
 from supertui.screens.reference_path import ask_reference

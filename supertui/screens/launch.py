@@ -1,7 +1,7 @@
 """Launch: a preset, one or more activations, every config field, an optional sweep, where the
 runs train (this machine's device slots, or a Ray cluster); ctrl+r queues them.
 
-The form is validated on every change with RunConfig.validate() and engine.sweep_plan (the CLI's
+The form is validated on every change with validate_config(RunConfig) and engine.sweeps.plan (the CLI's
 own rules), errors show beside their field, and nothing can start while any remain. The runs go
 to the data directory's queue: they train in worker processes and outlive the app.
 """
@@ -18,15 +18,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, OptionList, RadioButton, RadioSet, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from engine.activations import BLOG_ACTIVATIONS, activation_names
+from engine.experiments import instance_count, validate_config
+from engine.training.activations import BLOG_ACTIVATIONS, activation_names
 from engine.config import RunConfig
-from engine.device import check_device_name
+from engine.training.device import check_device_name
 from engine.errors import ConfigError
 from engine.experiments import experiment_names, get_experiment
 from engine.presets import QUALITIES
-from engine.ray_executor import ADDRESS_ENV
-from engine.scheduler import load_devices
-from engine.sweep_plan import FIELD_KINDS, SweepPlan, SweepPoint, parse_values
+from engine.jobs.ray_executor import ADDRESS_ENV
+from engine.jobs.scheduler import load_devices
+from engine.sweeps.plan import FIELD_KINDS, SweepPlan, SweepPoint, parse_values
 from supertui.messages import LiveRunUpdated
 from supertui.widgets.config_form import FIELD_NAMES, ConfigForm
 from supertui.widgets.job_queue import JobQueueTable
@@ -47,7 +48,7 @@ def collect_errors(config: RunConfig, fallback: RunConfig) -> dict[str, str]:
     errors: dict[str, str] = {}
     for _ in range(len(FIELD_NAMES) + 2):
         try:
-            config.validate()
+            validate_config(config)
             check_device_name(config.device)  # whether a GPU exists is the worker's to find out
             return errors
         except ConfigError as exc:
@@ -145,7 +146,7 @@ class LaunchScreen(Screen):
         return [name for name in self._activation_choices() if name in selected]
 
     def sweep_axes(self) -> tuple[dict[str, list], str | None]:
-        """The swept fields, read by engine.sweep_plan as the CLI's --sweep reads them."""
+        """The swept fields, read by engine.sweeps.plan as the CLI's --sweep reads them."""
         axes: dict[str, list] = {}
         for row in range(SWEEP_ROWS):
             field = self.query_one(f"#sweep-field-{row}", Select).value
@@ -166,7 +167,7 @@ class LaunchScreen(Screen):
         """Syntax of the executor and device slots; a Ray cluster is asked when starting."""
         errors = {}
         if self.executor == "ray":
-            from engine.ray_executor import check_address
+            from engine.jobs.ray_executor import check_address
 
             try:
                 check_address(self.query_one("#address", Input).value.strip())
@@ -174,7 +175,7 @@ class LaunchScreen(Screen):
                 errors["address"] = str(exc)
         devices = self.query_one("#devices", Input).value.strip()
         if devices:
-            from engine.scheduler import parse_devices
+            from engine.jobs.scheduler import parse_devices
 
             try:
                 parse_devices(devices)
@@ -226,7 +227,7 @@ class LaunchScreen(Screen):
             summary.update(Text(f"✗ {len(self.errors)} field(s) to fix before starting: {', '.join(self.errors)}"))
         else:
             configs = [p.config for p in self.points]
-            instances = sum(c.num_instances for c in configs)
+            instances = sum(instance_count(c) for c in configs)
             steps = sum(c.steps for c in configs)
             sweep = f" in one sweep ({', '.join(self.plan.axes)})" if self.plan.axes else ""
             where = "on the Ray cluster" if self.executor == "ray" else "on this machine"
@@ -234,7 +235,7 @@ class LaunchScreen(Screen):
                 Text.assemble(
                     (f"{len(configs)} run(s){sweep}", "bold"),
                     f": {', '.join(sorted({c.activation for c in configs}))}; "
-                    f"{configs[0].num_instances} instance(s) each ({instances} in all), {steps:,} steps in all, {where}.  ",
+                    f"{instance_count(configs[0])} instance(s) each ({instances} in all), {steps:,} steps in all, {where}.  ",
                     ("ctrl+r queues", "bold green"),
                 )
             )
@@ -294,7 +295,7 @@ class LaunchScreen(Screen):
             return
         devices = self.query_one("#devices", Input).value.strip()
         if devices:
-            from engine.scheduler import parse_devices, save_devices
+            from engine.jobs.scheduler import parse_devices, save_devices
 
             save_devices(self.app.store, parse_devices(devices))
         if self.executor == "ray":
@@ -306,7 +307,7 @@ class LaunchScreen(Screen):
 
     def _check_cluster_then_queue(self) -> None:
         """Off the event loop (joining a cluster takes seconds); back on it to queue."""
-        from engine.ray_executor import RaySettings, check_cluster
+        from engine.jobs.ray_executor import RaySettings, check_cluster
 
         settings = RaySettings(self.query_one("#address", Input).value.strip())
         try:

@@ -1,4 +1,4 @@
-"""Ask for a file of published curves to overlay on the D* panes (engine.reference_curves).
+"""Ask for a file of published curves to overlay on the D* panes (engine.science.reference_curves).
 
 The file is read and checked here: a bad one is named in one line under the field, and the dialog
 stays open. Returns an Overlay, `None` to clear the overlay (an empty path), or nothing (escape).
@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from engine.errors import ConfigError
-from engine.reference_curves import load_reference
+from engine.science.reference_curves import load_reference
 from supertui.reference_overlay import Overlay, current, remember
 
 CANCELLED = "cancelled"

@@ -20,8 +20,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.experiments import experiment_for
-from engine.metrics import point_rows
-from engine.store import RunRecord
+from engine.science.metrics import point_rows
+from engine.store.runs import RunRecord
 from supertui.exporting import export_in_background
 from supertui.live_runs import LiveRun
 from supertui.messages import LiveRunUpdated

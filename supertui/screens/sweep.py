@@ -11,8 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from engine.store import RunRecord
-from engine.sweep_summary import SweepSummary, summarize, summary_curves, x_labels
+from engine.store.runs import RunRecord
+from engine.sweeps.summary import SweepSummary, summarize, summary_curves, x_labels
 from supertui.messages import LiveRunUpdated
 from supertui.widgets.runs_table import format_loss
 from supertui.widgets.sweep_plot import SweepPlot

@@ -1,7 +1,7 @@
 """Dimensions per feature D* against 1/(1-S) on a log x axis: the blog's third experiment.
 
 One curve per label (an activation, or a run id when comparing runs) in its stable palette
-colour, horizontal reference lines at the sticky fractions (engine.metrics.STICKY_FRACTIONS:
+colour, horizontal reference lines at the sticky fractions (engine.science.metrics.STICKY_FRACTIONS:
 1, 3/4, 2/3, 1/2, 2/5, 3/8), and optionally every feature's dimensionality D_i as dots.
 
     curves = {"relu": (1 / densities, dims_per_feature(W))}            # x [N], D* [N]
@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from engine.metrics import STICKY_FRACTIONS
+from engine.science.metrics import STICKY_FRACTIONS
 from supertui.widgets.loss_plot import Series, downsample_indices, log_ticks, nice_ticks, tick_label
 from supertui.widgets.plot_base import SafePlot, sorted_finite
 from supertui.widgets.palette import blend, hex_to_rgb, label_color, label_colors

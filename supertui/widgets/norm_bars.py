@@ -5,7 +5,7 @@ its direction, bright yellow for one sharing it whole (engine.palette.SEQUENTIAL
 exported figure uses the same scale). Each bar also prints both numbers, so the picture reads
 without colour; with NO_COLOR (or ascii=True) bars are drawn with `#`.
 
-    bars.update_model(W)   # W [m, n]; norms and superposition from engine.metrics
+    bars.update_model(W)   # W [m, n]; norms and superposition from engine.science.metrics
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from engine.metrics import REPRESENTED_NORM, feature_norms, superposition
+from engine.science.metrics import REPRESENTED_NORM, feature_norms, superposition
 from supertui.widgets.no_color import NoColorAware
 from supertui.widgets.palette import sequential_color
 

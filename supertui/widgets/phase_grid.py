@@ -4,16 +4,16 @@ x is the density 1-S (log, 0.01..1, left to right), y the relative importance r 
 (log, 0.1..10, larger at the top). Points not trained yet are dim dots, so the grid fills in
 cell by cell during a run. A cell is as pale as few of its seeds agree with the winner: the
 phase colour at opacity 0.2 + 0.8 * k/N over white, labelled "k/N seeds agree", exactly as in
-the exported PNG (engine.agreement; in 16 colours, where no paler shade exists, a shade glyph
+the exported PNG (engine.science.agreement; in 16 colours, where no paler shade exists, a shade glyph
 ▓▒░ in the colour over white). The exact ReLU reference
-(SCIENCE.md 7; engine.relu_reference, the optimum over all of W and b) is drawn over it as
+(SCIENCE.md 7; engine.science.relu_reference, the optimum over all of W and b) is drawn over it as
 marks: the characters its boundary polylines pass through (`reference_boundary()`: superposition
 against feature 1 and against feature 2, and above the triple point the r = 1 line where feature 1
 hands the dimension to feature 2), and the triple point itself. `b` toggles those marks.
 
 A saved run::
 
-    from engine.report import run_phase_grid
+    from engine.store.run_json import run_phase_grid
 
     points = run_phase_grid(record)  # list[PhasePoint] in point order, or None if not a phase run
     if points is not None:
@@ -45,7 +45,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from engine.agreement import (
+from engine.science.agreement import (
     LEGEND_SWATCH,
     agreeing_seeds,
     agreement_alpha,
@@ -54,8 +54,8 @@ from engine.agreement import (
     infer_seeds,
     legend_levels,
 )
-from engine.phase import PHASES
-from engine.relu_reference import reference_boundary, reference_triple_point
+from engine.science.phase import PHASES
+from engine.science.relu_reference import reference_boundary, reference_triple_point
 from supertui.widgets.no_color import NoColorAware
 from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS, hex_to_rgb
 from supertui.widgets.terminal_colors import (
@@ -121,7 +121,7 @@ def boundary_mask(s_edges: np.ndarray, r_edges: np.ndarray) -> np.ndarray:
     """Which boxes the exact ReLU boundary passes through: s_edges [W + 1] left to right,
     r_edges [H + 1] top (largest r) to bottom -> bool [H, W].
 
-    Each of the reference's polylines (engine.relu_reference.reference_boundary) is traced in
+    Each of the reference's polylines (engine.science.relu_reference.reference_boundary) is traced in
     (log s, log r) in steps of a quarter of the smallest box, and every box a step lands in is marked."""
     mask = np.zeros((len(r_edges) - 1, len(s_edges) - 1), dtype=bool)
     box = min(np.abs(np.diff(np.log10(s_edges))).min(), np.abs(np.diff(np.log10(r_edges))).min())
@@ -221,7 +221,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         title: str | None = None,
         seeds: int | None = None,
     ) -> None:
-        """Phases flat in point order: point = density_index * R + r_index (engine.sweep's order).
+        """Phases flat in point order: point = density_index * R + r_index (engine.instances's order).
         None marks a point not trained yet; agreement (0..1 per point) defaults to 1. `seeds`, the
         seeds per point, names the levels k/seeds; without it they are inferred (see above)."""
         d = np.asarray(densities, dtype=float)

@@ -1,5 +1,5 @@
 """The table of saved runs: filter, sort, mark for comparison, and optionally one row per sweep
-that expands into its runs. Shows the store's listing (engine.run_index: no manifest is parsed,
+that expands into its runs. Shows the store's listing (engine.store.index: no manifest is parsed,
 no array loaded); a RunRecord reads the same. Everything shown comes from run folders, so it is
 shown as plain text.
 
@@ -15,7 +15,7 @@ import math
 from rich.text import Text
 from textual.widgets import DataTable
 
-from engine.store import RunRecord
+from engine.store.runs import RunRecord
 from supertui.widgets.palette import activation_color
 from supertui.widgets.sparkline import sparkline_text
 

@@ -3,7 +3,7 @@ diagrams show and the best-of-seeds diagram hides.
 
 Two kinds of view on the phase grid's axes (and its exact ReLU marks), `v` steps through them:
 - **shares**: each cell split left to right into the shares of the point's seeds in each phase,
-  in the phases' colours (engine.phase.SeedPopulation); the readout adds the loss gap, how much
+  in the phases' colours (engine.science.phase.SeedPopulation); the readout adds the loss gap, how much
   higher the median loss of the seeds outside the winning phase is than the winners';
 - **seed k alone**: the diagram of one seed's own model at every point (one model per point, as
   the blog trains), titled with the sign of w1·w2 that seed started from.
@@ -24,7 +24,7 @@ import numpy as np
 from rich.text import Text
 from textual.binding import Binding
 
-from engine.phase import PHASES, SeedPopulation
+from engine.science.phase import PHASES, SeedPopulation
 from supertui.widgets.palette import PHASE_COLORS, PHASE_GLYPHS, PHASE_LABELS
 from supertui.widgets.phase_grid import PhaseGrid, _fill
 from supertui.widgets.terminal_colors import PHASE_COLORS_16, color_system

@@ -10,8 +10,8 @@ from pathlib import Path
 from engine.config import RunConfig
 from engine.experiments import get_experiment
 from engine.presets import dims_densities, log_grid, phase_axes
-from engine.runner import run_experiment
-from engine.store import RunStore
+from engine.jobs.runner import run_experiment
+from engine.store.runs import RunStore
 
 # Phase densities start at 0.05, not the preset's 0.01: at 0.01 the sparsest instances' losses
 # fall to float32 noise (1e-11), and the log loss axis then spans so many decades that tick labels

@@ -11,8 +11,8 @@ from engine import RunConfig, RunStore, run_experiment
 from engine.experiments import get_experiment
 from engine.export import compare_kind, figure_kinds
 from engine.export.figures import dims_curve
-from engine.metrics import dims_per_feature, format_metric, run_points
-from engine.report import run_to_json
+from engine.science.metrics import dims_per_feature, format_metric, run_points
+from engine.store.run_json import run_to_json
 from supertui.app import SupertuiApp
 from supertui.screens.compare import CompareScreen
 from supertui.screens.run_view import RunViewScreen

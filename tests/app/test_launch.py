@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.activations import BLOG_ACTIVATIONS
+from engine.training.activations import BLOG_ACTIVATIONS
 from engine.presets import PRESETS
 from supertui.app import SupertuiApp
 from supertui.screens.launch import LaunchScreen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.store import RunStore
+from engine.store.runs import RunStore
 from supertui.app import SupertuiApp
 from supertui.screens.confirm import ConfirmScreen
 from supertui.screens.edit_meta import EditMetaScreen

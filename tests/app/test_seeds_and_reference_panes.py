@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from engine.experiments import get_experiment
-from engine.phase import PHASES, classify, seed_init_products, seed_populations
-from engine.reference_curves import curve_error, load_reference
-from engine.store import RunStore
+from engine.science.phase import PHASES, classify, seed_init_products, seed_populations
+from engine.science.reference_curves import curve_error, load_reference
+from engine.store.runs import RunStore
 from supertui.app import SupertuiApp
 from supertui.reference_overlay import current
 from supertui.run_model import dstar_curve

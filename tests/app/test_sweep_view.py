@@ -8,10 +8,10 @@ import time
 
 from engine.export import export_sweep
 from engine.presets import preset_config
-from engine.runner import run_experiment
-from engine.store import RunStore
-from engine.sweep_plan import SweepPlan, new_sweep_id
-from engine.sweep_summary import summarize, summary_curves
+from engine.jobs.runner import run_experiment
+from engine.store.runs import RunStore
+from engine.sweeps.plan import SweepPlan, new_sweep_id
+from engine.sweeps.summary import summarize, summary_curves
 from supertui.app import SupertuiApp
 from supertui.screens.compare import CompareScreen
 from supertui.screens.run_view import RunViewScreen

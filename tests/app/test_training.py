@@ -9,9 +9,10 @@ import time
 
 from textual import events
 
+from engine.experiments import instance_count
 from engine.presets import preset_config
-from engine.scheduler import ensure_scheduler, save_devices
-from engine.store import RunStore
+from engine.jobs.scheduler import ensure_scheduler, save_devices
+from engine.store.runs import RunStore
 from supertui.app import SupertuiApp
 from supertui.screens.help import HelpScreen
 from supertui.screens.launch import LaunchScreen
@@ -59,8 +60,8 @@ def test_a_watched_queued_run_shows_its_first_progress_without_waiting_for_the_l
     (and learns it is running), not at the next look at which runs are live."""
     import numpy as np
 
-    from engine.live import LiveWriter
-    from engine.train import TrainProgress
+    from engine.store.live import LiveWriter
+    from engine.training.train import TrainProgress
     from supertui.live_runs import LiveRuns
 
     store = RunStore(tmp_path)
@@ -73,7 +74,7 @@ def test_a_watched_queued_run_shows_its_first_progress_without_waiting_for_the_l
     for record in (watched, unwatched):
         writer = store.claim(record.id)
         writer.start(device="cpu")
-        K = record.config.num_instances
+        K = instance_count(record.config)
         LiveWriter(writer.path, K).publish(TrainProgress(
             step=1, steps=10, losses=np.ones(K), elapsed=0.1, steps_per_second=10.0, stage="eager",
             diverged=np.zeros(K, dtype=bool), history_steps=np.array([1]), history_rows=np.ones((1, K))))

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from engine.metrics import gram
-from engine.store import RunStore
+from engine.science.metrics import gram
+from engine.store.runs import RunStore
 from supertui.app import SupertuiApp
 from supertui.screens.compare import CompareScreen, config_diff
 from supertui.screens.run_view import RunViewScreen

@@ -34,7 +34,7 @@ def reference_phase_grid(densities: int = 12, importances: int = 12, trained: fl
     last points untrained and, of 3 seeds per point, 2 or only 1 agreeing at a few points, as a
     run part way through looks."""
     from engine.presets import phase_axes
-    from engine.relu_reference import reference_phase
+    from engine.science.relu_reference import reference_phase
 
     d, r = phase_axes(densities, importances)
     s_grid, r_grid = np.meshgrid(d, r, indexing="ij")  # [D, R]: point = d_index * R + r_index

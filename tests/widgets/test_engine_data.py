@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from engine.metrics import dims_per_feature, feature_dimensionality, gram
-from engine.phase import PHASES, phase_grid
+from engine.science.metrics import dims_per_feature, feature_dimensionality, gram
+from engine.science.phase import PHASES, phase_grid
 from engine.presets import preset_config
-from engine.sweep import instance_table
-from engine.train import train
+from engine.experiments import instance_table
+from engine.training.train import train
 from supertui.widgets import DStarPlot, HeatMap, LossPlot, NeuronBars, PhaseGrid
 from tests.widgets.harness import WidgetHarness
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.metrics import feature_norms, superposition
+from engine.science.metrics import feature_norms, superposition
 from engine.palette import PAIR_COLORS, activation_color, sequential_color
 from supertui.widgets.norm_bars import FeatureNormBars
 from supertui.widgets.partner_cosine import PartnerCosinePlot

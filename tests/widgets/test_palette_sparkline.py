@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from engine.activations import BLOG_ACTIVATIONS
-from engine.phase import PHASES
+from engine.training.activations import BLOG_ACTIVATIONS
+from engine.science.phase import PHASES
 from supertui.widgets import palette
 from supertui.widgets.sparkline import BLOCKS, sparkline_text
 

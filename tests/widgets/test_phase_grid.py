@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from rich.color import Color, ColorSystem
 
-from engine.agreement import LEGEND_SWATCH, agreement_alpha, agreement_shade
-from engine.phase import PHASES
+from engine.science.agreement import LEGEND_SWATCH, agreement_alpha, agreement_shade
+from engine.science.phase import PHASES
 from supertui.widgets.palette import PHASE_COLORS
 from supertui.widgets.phase_grid import (
     BOUNDARY_MARK,

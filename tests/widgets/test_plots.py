@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from engine.metrics import STICKY_FRACTIONS
+from engine.science.metrics import STICKY_FRACTIONS
 from supertui.widgets.dstar_plot import DStarPlot, fraction_label
 from supertui.widgets.loss_plot import DEFAULT_MAX_POINTS, LossPlot, log_ticks, nice_ticks, tick_label
 from supertui.widgets.palette import activation_color

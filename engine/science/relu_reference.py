@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.phase import PHASES
+from engine.science.phase import PHASES
 
 # Corners of the unit square, counter-clockwise; edge k runs from corner k to corner k + 1.
 _CORNER_X1 = np.array([0.0, 1.0, 1.0, 0.0])[:, None]  # [4, 1]
@@ -138,7 +138,7 @@ def expected_loss(w, b, s, r) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the true optimum
 
-PHASE_THRESHOLD = 0.5  # |w_i| at which a feature counts as represented (engine.phase.classify)
+PHASE_THRESHOLD = 0.5  # |w_i| at which a feature counts as represented (engine.science.phase.classify)
 
 # Each phase's region of (w1, w2), up to the symmetry w -> -w (the loss sees w only through
 # WᵀW), as boxes. Per coordinate: +1 means w >= t, -1 means w <= -t, 0 means |w| <= t.

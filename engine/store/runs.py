@@ -2,7 +2,7 @@
 
     <data dir>/runs/<id>/manifest.json   config, seeds, status, times, device, versions, summary
     <data dir>/runs/<id>/arrays.npz      W, b, losses, snapshots, the instance table
-    <data dir>/runs/<id>/live.npz        while training: the latest step, losses and W (engine.live)
+    <data dir>/runs/<id>/live.npz        while training: the latest step, losses and W (engine.store.live)
     <data dir>/runs/<id>/history.bin     while training: the loss history, appended row by row
     <data dir>/runs/<id>/cancel          a request to stop, left by `cancel` for the worker
     <data dir>/locks/<id>                held (flock) by the one process that trains the run
@@ -32,21 +32,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from engine.experiments import instance_count, validate_config
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
-from engine.fsutil import (  # noqa: F401 (atomic writes are re-exported)
+from engine.system.files import (  # noqa: F401 (atomic writes are re-exported)
     atomic_write_bytes, atomic_write_json, atomic_write_npz, check_writable_folder, describe_os_error, load_npz,
 )
-from engine.interrupts import sigint_deferred
-from engine.locks import HeldLock, is_held, try_lock
-from engine.manifest import FORMAT, FORMAT_VERSION, MANIFEST, STATUSES, read_ended_manifest, read_manifest  # noqa: F401 (re-exported)
-from engine.run_index import LIVE_STATUSES, RunIndex, RunListing  # noqa: F401 (re-exported)
+from engine.system.interrupts import sigint_deferred
+from engine.system.locks import HeldLock, is_held, try_lock
+from engine.store.index import RunIndex, RunListing
+from engine.store.manifest import (  # noqa: F401 (re-exported)
+    FORMAT, FORMAT_VERSION, LIVE_STATUSES, MANIFEST, STATUSES, read_ended_manifest, read_manifest,
+)
 
 if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
-    from engine.run_arrays import RunArrays
+    from engine.store.arrays import RunArrays
 
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
-ARRAYS = "arrays.npz"  # engine.run_arrays reads and writes it
+ARRAYS = "arrays.npz"  # engine.store.arrays reads and writes it
 CANCEL_REQUEST = "cancel"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
@@ -144,13 +147,13 @@ class RunRecord:
 
     @cached_property
     def arrays(self) -> "RunArrays":
-        from engine.run_arrays import RunArrays, array_limits
+        from engine.store.arrays import RunArrays, array_limits
 
         path = self.path / ARRAYS
         if not path.exists():
             raise StoreError(f"run {self.id}: no {ARRAYS} yet (the run saved nothing before it stopped)")
         try:
-            return RunArrays.from_npz(load_npz(path, array_limits(self.config)))
+            return RunArrays.from_npz(load_npz(path, array_limits(self.config, instance_count(self.config))))
         except StoreError as exc:
             raise StoreError(f"run {self.id}: {ARRAYS}: {exc}") from None
         except Exception as exc:
@@ -229,7 +232,7 @@ class RunStore:
         raise StoreError(f"run: no run {token!r} in {self.runs_dir}{hint}")
 
     def _read(self, path: Path) -> RunRecord:
-        manifest, config = read_manifest(path)  # every field the code reads is checked (engine.manifest)
+        manifest, config = read_manifest(path)  # every field the code reads is checked (engine.store.manifest)
         return RunRecord(id=path.name, path=path, manifest=manifest, config=config, lock_path=self.locks_dir / path.name)
 
     def run_folder_names(self) -> list[str]:
@@ -276,7 +279,7 @@ class RunStore:
         return list(self.iter_runs(on_error))
 
     def listing(self, on_error: Callable[[Path, str], None] | None = None) -> list[RunListing]:
-        """Every readable run's listing fields (engine.run_index), newest first: a stat per run
+        """Every readable run's listing fields (engine.store.index), newest first: a stat per run
         once the data directory's index is warm. `load(listing.id)` gives the whole run."""
         return RunIndex(self).listing(on_error)
 
@@ -374,8 +377,8 @@ class RunStore:
     # The queue ------------------------------------------------------------------------------
     def submit(self, config: RunConfig, extra: dict[str, Any] | None = None) -> RunRecord:
         """Write a run as `queued` and add it to the queue; a scheduler starts it when a device is
-        free (engine.scheduler). The run id exists from this moment."""
-        config.validate()
+        free (engine.jobs.scheduler). The run id exists from this moment."""
+        validate_config(config)
         run_id, path = self._new_folder(config, "queued", extra)
         atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{run_id}", b"")
         return self._read(path)
@@ -465,7 +468,7 @@ class RunStore:
     def create(self, config: RunConfig, extra: dict[str, Any] | None = None) -> "RunWriter":
         """A run that trains in this very process (tests, benchmarks, `run_experiment`): it is
         born `running` with its lock already held, so it is never seen as interrupted."""
-        config.validate()
+        validate_config(config)
         run_id = make_run_id(config)
         lock = try_lock(self.lock_path(run_id))
         if lock is None:  # pragma: no cover - 32 random bits collided with a live run
@@ -496,7 +499,7 @@ class RunStore:
                     run_id: str | None = None) -> tuple[str, Path]:
         """Create the run's folder whole: manifest written in a hidden staging folder, then one
         rename. A clash of ids (or a stale staging folder) never overwrites anything."""
-        from engine.sweep import instance_table
+        from engine.experiments import instance_table
 
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(20):
@@ -557,7 +560,7 @@ class RunWriter:
     Never recreates the folder: if the run was deleted under it, writing fails instead."""
 
     def __init__(self, store: RunStore, record: RunRecord, lock: HeldLock):
-        from engine.sweep import instance_table
+        from engine.experiments import instance_table
 
         self.store = store
         self.config = record.config
@@ -595,7 +598,7 @@ class RunWriter:
     def _arrays(self, result) -> "RunArrays":
         import numpy as np
 
-        from engine.run_arrays import RunArrays
+        from engine.store.arrays import RunArrays
 
         optimizer = getattr(result, "optimizer", None)  # saved so that `train --resume` continues exactly
         saved_state = {} if optimizer is None else dict(
@@ -619,7 +622,7 @@ class RunWriter:
 
     def _record_result(self, result) -> None:
         """The manifest fields that describe the arrays just saved."""
-        from engine.run_arrays import run_summary
+        from engine.store.arrays import run_summary
 
         self.manifest.update(
             device=result.device,
@@ -726,7 +729,7 @@ class RunWriter:
                 self._save_manifest()
 
     def _remove_temporary_files(self) -> None:
-        from engine.live import HISTORY, LIVE
+        from engine.store.live import HISTORY, LIVE
 
         for name in (LIVE, HISTORY):
             try:

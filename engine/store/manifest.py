@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.experiments import validate_config
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 
@@ -23,6 +24,7 @@ FORMAT = "supertui-run"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "failed")
+LIVE_STATUSES = ("queued", "running")  # the statuses of a run that is not over
 MAX_MANIFEST_BYTES = 4 << 20  # a run with the largest grid writes well under 1 MiB
 MAX_DEPTH = 16  # the manifests we write nest 4 deep
 MAX_TEXT = 65_536  # characters of a note, an error, a warning
@@ -266,7 +268,7 @@ def check_saved_config(config: RunConfig) -> RunConfig:
     activation this version does not know (a newer supertui saved it) is allowed when its name
     is a plain word: the run then opens as `custom` (engine.experiments.experiment_for) and its
     other fields are still checked."""
-    from engine.activations import activation_names
+    from engine.training.activations import activation_names
     from engine.experiments import experiment_names
 
     for field_name, value in (("preset", config.preset), ("activation", config.activation)):
@@ -280,7 +282,7 @@ def check_saved_config(config: RunConfig) -> RunConfig:
     defaults = RunConfig()
     for _ in range(len(TRAINING_ONLY) + 1):
         try:
-            probe.validate()
+            validate_config(probe)
             return config
         except ConfigError as exc:
             if exc.field not in TRAINING_ONLY:

@@ -23,10 +23,11 @@ import itertools
 import math
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
+from engine.experiments import validate_config
 from engine.config import INITS, LOSS_REDUCTIONS, OPTIMIZERS, SCHEDULES, RunConfig
 from engine.errors import ConfigError
 
@@ -171,7 +172,7 @@ class SweepPlan:
             config = self.base.replace(activation=activation)
             for name, value in values.items():
                 config = apply_axis_value(config, name, value)
-            config.validate()
+            validate_config(config)
             axes = ({"activation": activation} if varies_activation else {}) | values
             points.append(SweepPoint(config, axes))
         return points
@@ -316,3 +317,21 @@ def config_with_fixed(config: RunConfig, fixed: dict[str, Any]) -> RunConfig:
         else:
             raise ConfigError(name, f"unknown config field (accepted: {', '.join(sorted(known))})")
     return config
+
+
+# Config fields a sweep may vary (one run per combination); instance axes vary inside a run.
+SWEEPABLE = ("activation", "importance_decay", "lr", "batch_size", "steps", "m", "n", "weight_decay", "init", "optimizer", "schedule",
+             "loss_reduction")
+
+
+def expand_sweep(base: RunConfig, axes: dict[str, Iterable[Any]]) -> list[RunConfig]:
+    """One config per combination of the swept values, e.g. {"activation": [...], "importance_decay": [...]}."""
+    for name in axes:
+        if name not in SWEEPABLE:
+            raise ConfigError("sweep", f"cannot sweep {name!r} (accepted: {', '.join(SWEEPABLE)})")
+    names = list(axes)
+    values = [list(axes[name]) for name in names]
+    for name, vals in zip(names, values):
+        if not vals:
+            raise ConfigError(name, "a swept field needs at least one value")
+    return [validate_config(base.replace(**dict(zip(names, combo)))) for combo in itertools.product(*values)]

@@ -2,7 +2,7 @@
 
 Names here are stable; add fields, never rename them. What is particular to an experiment (the
 phase grid, feature pairs) comes from the run's experiment; the per-point numbers come from
-engine.metrics.point_rows, the same function the app, export and reproduce use.
+engine.science.metrics.point_rows, the same function the app, export and reproduce use.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.convergence import run_dstar_history
+from engine.science.convergence import run_dstar_history
 from engine.experiments import experiment_for
-from engine.metrics import METRICS, instance_summary, point_rows
-from engine.profiles import profile_label
-from engine.store import RunRecord
+from engine.science.metrics import METRICS, instance_summary, point_rows
+from engine.config import profile_label
+from engine.store.runs import RunRecord
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -104,7 +104,7 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         {key: (_finite_or_none(v) if isinstance(v, float) else v) for key, v in row.items()}
         for row in point_rows(a.instances, a.W, a.final_loss, experiment.point_metrics)
     ]
-    if "dstar" in experiment.panes:  # D* against training step, and whether it is still moving (engine.convergence)
+    if "dstar" in experiment.panes:  # D* against training step, and whether it is still moving (engine.science.convergence)
         out["dstar_history"] = run_dstar_history(record).to_json()
     label, value = experiment.headline(record)
     out["headline"] = {"label": label, "value": _finite_or_none(value)}

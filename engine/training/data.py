@@ -81,14 +81,3 @@ def feature_batch(
 ) -> torch.Tensor:
     """Independent sparse features per instance: seeds [K], density [K] -> x [K, n, batch] (feature-major)."""
     return draw(independent_features, seeds, {"density": density}, n, batch, step, salt)
-
-
-def input_batch(n: int, samples: int, density: float, seed: int = 0) -> torch.Tensor:
-    """The blog's "input batches" figure: one [n, samples] batch at a density 1 - S, drawn by
-    the sparsity experiment's own sampler."""
-    from engine.config import RunConfig
-    from engine.experiments import get_experiment
-
-    experiment = get_experiment("sparsity")
-    config = RunConfig(preset="sparsity", n=n, m=1, densities=(float(density),), seed=seed)
-    return experiment.sample(experiment.instance_table(config), samples)[0]  # [n, samples]

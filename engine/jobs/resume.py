@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.experiments import validate_config
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
-    from engine.run_arrays import RunArrays
-    from engine.store import RunRecord, RunStore
-    from engine.train import TrainResult, TrainState
+    from engine.store.arrays import RunArrays
+    from engine.store.runs import RunRecord, RunStore
+    from engine.training.step import TrainState
+    from engine.training.train import TrainResult
 
 RESUMABLE_STATUSES = ("completed", "cancelled", "interrupted")
 # Config fields a resumed run may set otherwise than its parent: where and how it runs, not what.
@@ -61,7 +63,7 @@ def resume_config(record: "RunRecord", steps: Any, **overrides: Any) -> RunConfi
     if unknown:
         raise ConfigError("resume", f"a resumed run keeps its parent's {unknown[0]} (accepted changes: "
                                     f"{', '.join(RESUME_OVERRIDES)}, and --steps)")
-    return record.config.replace(steps=start + steps, **overrides).validate()
+    return validate_config(record.config.replace(steps=start + steps, **overrides))
 
 
 def resume_extra(record: "RunRecord") -> dict[str, Any]:
@@ -70,7 +72,7 @@ def resume_extra(record: "RunRecord") -> dict[str, Any]:
 
 
 def initial_state(arrays: "RunArrays") -> "TrainState":
-    from engine.train import OptimizerState, TrainState
+    from engine.training.step import OptimizerState, TrainState
 
     optimizer = OptimizerState(arrays.adam_mW, arrays.adam_vW, arrays.adam_mb, arrays.adam_vb, int(arrays.optimizer_step))
     return TrainState(arrays.W, arrays.b, optimizer, np.asarray(arrays.diverged, dtype=bool))
@@ -90,8 +92,8 @@ class Continuation:
 
         The parent's part is thinned (evenly, keeping its first and last entries) so that the
         whole stays within twice what one run keeps: a chain of resumed runs never outgrows the
-        bounds the store checks when it loads arrays (engine.run_arrays.array_limits)."""
-        from engine.memory import HISTORY_POINTS, snapshot_count
+        bounds the store checks when it loads arrays (engine.store.arrays.array_limits)."""
+        from engine.training.memory import HISTORY_POINTS, snapshot_count
 
         h = self.history
         K = h.W.shape[0]

@@ -16,7 +16,7 @@ import numpy as np
 
 REPRESENTED_NORM = 0.5  # a feature counts as represented when ||W_i|| >= this
 NEURON_SHARE = 0.3  # a feature "uses" hidden neuron k when |W[k, i]| >= this
-# Kinds of partner pairs (engine.sweep.InstanceTable.pair_kind holds the index).
+# Kinds of partner pairs (engine.instances.InstanceTable.pair_kind holds the index).
 PAIR_KINDS = ("independent", "correlated", "anticorrelated")
 # Geometric "sticky" values of the feature dimensionality D_i, and what they are.
 STICKY_FRACTIONS = {
@@ -222,7 +222,7 @@ def point_rows(instances, W: np.ndarray, losses: np.ndarray | None, keys: Sequen
     (`winner`, the instance index) and that seed's value of each metric in `keys`.
 
     instances: an InstanceTable; W [K, m, n]; losses [K] (None: the first seed decides)."""
-    from engine.sweep import lowest_loss_instances
+    from engine.instances import lowest_loss_instances
 
     rows = []
     for p, k in zip(np.unique(instances.point), lowest_loss_instances(instances.point, losses)):

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.metrics import dims_per_feature
-from engine.sweep import InstanceTable, lowest_loss_instances
+from engine.science.metrics import dims_per_feature
+from engine.instances import InstanceTable, lowest_loss_instances
 
 MOVING_THRESHOLD = 0.05  # relative change of D* over the window that counts as moving
 WINDOW = 10**0.5  # the window: the last half-decade of steps, from T/√10 to T

@@ -1,16 +1,12 @@
-"""A run's instances (the table its experiment builds), and from a sweep over config fields to several runs."""
+"""A run's instances: the table its experiment builds (engine.experiments), one row per model."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
-
-from engine.config import RunConfig
-from engine.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -27,17 +23,10 @@ class InstanceTable:
     point: np.ndarray  # [K] int64, index of the grid point
     relative_importance: np.ndarray | None  # [K] float32, phase experiment only
     partner: np.ndarray | None = None  # [K, n] int64: each feature's partner (itself: unpaired)
-    pair_kind: np.ndarray | None = None  # [K, n] int8: index into engine.metrics.PAIR_KINDS
+    pair_kind: np.ndarray | None = None  # [K, n] int8: index into engine.science.metrics.PAIR_KINDS
 
     def __len__(self) -> int:
         return len(self.seed)
-
-
-def instance_table(config: RunConfig) -> InstanceTable:
-    """The instances of a run, as its experiment lays them out."""
-    from engine.experiments import experiment_for
-
-    return experiment_for(config).instance_table(config)
 
 
 def lowest_loss_instances(point: np.ndarray, losses: np.ndarray | None) -> np.ndarray:
@@ -52,21 +41,3 @@ def lowest_loss_instances(point: np.ndarray, losses: np.ndarray | None) -> np.nd
         return np.array([np.flatnonzero(point == p)[0] for p in points], dtype=np.int64)
     safe = np.where(np.isfinite(losses), losses, np.inf)
     return np.array([(m := np.flatnonzero(point == p))[np.argmin(safe[m])] for p in points], dtype=np.int64)
-
-
-# Config fields a sweep may vary (one run per combination); instance axes vary inside a run.
-SWEEPABLE = ("activation", "importance_decay", "lr", "batch_size", "steps", "m", "n", "weight_decay", "init", "optimizer", "schedule",
-             "loss_reduction")
-
-
-def expand_sweep(base: RunConfig, axes: dict[str, Iterable[Any]]) -> list[RunConfig]:
-    """One config per combination of the swept values, e.g. {"activation": [...], "importance_decay": [...]}."""
-    for name in axes:
-        if name not in SWEEPABLE:
-            raise ConfigError("sweep", f"cannot sweep {name!r} (accepted: {', '.join(SWEEPABLE)})")
-    names = list(axes)
-    values = [list(axes[name]) for name in names]
-    for name, vals in zip(names, values):
-        if not vals:
-            raise ConfigError(name, "a swept field needs at least one value")
-    return [base.replace(**dict(zip(names, combo))).validate() for combo in itertools.product(*values)]

@@ -1,7 +1,7 @@
 """A run's arrays (arrays.npz): the trained weights, loss history, snapshots, instance table and
 optimiser state, their shape checks and size bounds, and the summary a manifest keeps of them.
 
-Apart from engine.store so that the commands that only read manifests (runs, jobs, cancel, rm)
+Apart from engine.store.runs so that the commands that only read manifests (runs, jobs, cancel, rm)
 never import numpy: the store imports this module when it loads or saves arrays.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.errors import StoreError
-from engine.sweep import InstanceTable
+from engine.instances import InstanceTable
 
 SPARKLINE_POINTS = 32
 
@@ -118,14 +118,14 @@ class RunArrays:
             raise StoreError(f"snapshots has shape {self.snapshots.shape}")
 
 
-def array_limits(config: RunConfig) -> dict[str, int]:
+def array_limits(config: RunConfig, instances: int) -> dict[str, int]:
     """The most bytes each entry of a run's arrays.npz may hold (8 bytes an element), from its
-    config: only these entries are loaded, and none larger (engine.fsutil.load_npz)."""
-    from engine.memory import HISTORY_POINTS, snapshot_count
+    config and instance count: only these entries are loaded, and none larger (engine.system.files.load_npz)."""
+    from engine.training.memory import HISTORY_POINTS, snapshot_count
 
-    K, m, n = config.num_instances, config.m, config.n
+    K, m, n = instances, config.m, config.n
     rows = 4 * HISTORY_POINTS + 4  # the trainer records at most HISTORY_POINTS + 2
-    snapshots = 2 * snapshot_count(config, K) + 2  # twice: a resumed run keeps its parent's too (engine.resume)
+    snapshots = 2 * snapshot_count(config, K) + 2  # twice: a resumed run keeps its parent's too (engine.jobs.resume)
     elements = {
         "W": K * m * n, "b": K * n, "final_loss": K, "diverged": K, "loss_steps": rows, "loss_history": rows * K,
         "snapshot_steps": snapshots, "snapshots": snapshots * K * m * n, "final_loss_se": K, "final_loss_gap_se": K,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+from engine.experiments import validate_config
 from engine.config import RunConfig
-from engine.resume import continuation, resume_extra
-from engine.store import RunRecord, RunStore
-from engine.train import TrainProgress, train
+from engine.jobs.resume import continuation, resume_extra
+from engine.store.runs import RunRecord, RunStore
+from engine.training.train import TrainProgress, train
 
 
 def run_experiment(
@@ -24,16 +25,16 @@ def run_experiment(
     extra: dict | None = None,
 ) -> RunRecord:
     """Train `config` in this process, saving as it goes; a failure marks the run failed and
-    re-raises. The worker processes (engine.worker) train queued runs; this is the same job for
+    re-raises. The worker processes (engine.jobs.worker) train queued runs; this is the same job for
     tests, benchmarks and scripts that want a run without the queue.
 
     The run folder exists (status running, its lock held) from the first moment, so a killed
     process leaves a readable run that the store reports as interrupted. With `parent`, the run
-    continues that one (config from engine.resume.resume_config), as `train --resume` does.
+    continues that one (config from engine.jobs.resume.resume_config), as `train --resume` does.
     """
     import torch
 
-    config.validate()
+    validate_config(config)
     if parent is not None:
         extra = {**(extra or {}), **resume_extra(parent)}
     writer = store.create(config, extra)

@@ -1,12 +1,12 @@
 """A training worker: one process per run, started by the scheduler, detached from any terminal.
 
-    python -m engine.worker --data-dir DIR --spare
+    python -m engine.jobs.worker --data-dir DIR --spare
 
 A spare worker imports torch at once, says `ready` (with the devices it sees) on stdout, and
 waits for one assignment on stdin: `{"run": ID, "device": "cuda:1", "slot": PATH, "threads": N}`.
 So a run that is queued while a spare waits starts its first step in a fraction of a second.
 The worker then takes the device slot's lock and claims the run (its lock, status `running`),
-trains it, publishing progress into the run folder (engine.live), polls the run's cancel file,
+trains it, publishing progress into the run folder (engine.store.live), polls the run's cancel file,
 and saves the run as completed, cancelled or failed (with a one-line reason). Its exit ends the
 slot's and the run's locks, however it exits.
 """
@@ -23,8 +23,9 @@ import time
 import traceback
 from pathlib import Path
 
-from engine.locks import try_lock
-from engine.store import RunStore
+from engine.experiments import validate_config
+from engine.system.locks import try_lock
+from engine.store.runs import RunStore
 
 NICE = 10  # training yields the CPU to the interactive app on the same machine
 CANCEL_POLL_INTERVAL = 0.05  # seconds between looks at the cancel file
@@ -81,10 +82,10 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
     Exit status 0 when it ended as asked (completed or cancelled), 1 when it failed."""
     import torch
 
-    from engine.device import available_memory_bytes, describe_device, select_device
-    from engine.live import PUBLISH_INTERVAL, LiveWriter
-    from engine.resume import continuation
-    from engine.train import train
+    from engine.training.device import available_memory_bytes, describe_device, select_device
+    from engine.store.live import PUBLISH_INTERVAL, LiveWriter
+    from engine.jobs.resume import continuation
+    from engine.training.train import train
 
     if threads:
         torch.set_num_threads(threads)
@@ -102,7 +103,7 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
             return 0
         device = select_device(device_name)
         config = writer.config.replace(device=str(device))
-        config.validate(available_memory_bytes=available_memory_bytes(device))
+        validate_config(config, available_memory_bytes=available_memory_bytes(device))
         resumed = continuation(writer.store, writer.manifest, writer.config)  # None unless `train --resume`
         join = resumed.join if resumed else (lambda result: result)
         writer.start(device=describe_device(device), versions={"torch": torch.__version__})
@@ -146,7 +147,7 @@ def run_assignment(store: RunStore, assignment: dict) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m engine.jobs.worker", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--spare", action="store_true", help="import torch, say ready, wait for one assignment on stdin")
     parser.add_argument("--run", help="train this queued run now (instead of --spare)")
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     store = RunStore(args.data_dir)
     if args.spare:
-        import engine.live, engine.resume, engine.train  # noqa: F401,E401 (what an assignment needs, loaded while it waits)
+        import engine.store.live, engine.jobs.resume, engine.training.train  # noqa: F401,E401 (what an assignment needs, loaded while it waits)
 
         ready = {"ready": True, "pid": os.getpid(), **detect_devices()}
         print(json.dumps(ready), flush=True)

@@ -1,10 +1,10 @@
 """The toy model's loss gradient, written out by hand, for the fused training step.
 
-Autograd (or torch.func) through `engine.model.instance_losses` is exact but, inside a compiled
+Autograd (or torch.func) through `engine.training.model.instance_losses` is exact but, inside a compiled
 graph, it splits the step into a forward and a backward that each write [K, n, batch]
 intermediates to memory. Written out, forward and backward are one chain of pointwise ops plus a
 few reductions over the batch, which the compiler fuses so the data never leaves cache. The
-activation's derivative comes from its own definition (engine.activations: value and slope, or
+activation's derivative comes from its own definition (engine.training.activations: value and slope, or
 value and pullback); an activation registered as a bare function gets torch.func's (see
 `with_gradient`). tests/test_fast_path.py checks every path against torch.func in float64.
 """
@@ -15,7 +15,7 @@ import dataclasses
 
 import torch
 
-from engine.activations import ActivationMath
+from engine.training.activations import ActivationMath
 
 # Above this many weights per instance the products go through batched matmuls; below it the
 # m x n products are written as broadcasts the compiler unrolls (n=2, m=1: no matmul at all).

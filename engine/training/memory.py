@@ -1,7 +1,7 @@
 """What a run allocates, known without torch: the trainer's sizing constants and the estimate that
 `RunConfig.validate` holds against the memory a device has.
 
-The trainer (engine.train) takes its chunk sizes from here, so the estimate and the allocations
+The trainer (engine.training.train) takes its chunk sizes from here, so the estimate and the allocations
 it bounds have one definition. Every allocation that grows with the config is counted: the
 chunked training step, the evaluation on the shared 65,536-sample stream, the weights with their
 Adam moments, the snapshots and the loss history. Bytes per element were measured on CPU
@@ -23,7 +23,7 @@ EVAL_SAMPLES = 65_536
 EVAL_CHUNK = 8_192
 EVAL_CHUNK_ELEMENTS = 8_000_000  # data elements per evaluation call (no gradients: more than a step's)
 
-HASH_BYTES = 32  # int64 temporaries of one hashed uniform (engine.data.hashed_uniform)
+HASH_BYTES = 32  # int64 temporaries of one hashed uniform (engine.training.data.hashed_uniform)
 INSTANCE_BYTES = 24  # float32 intermediates per instance, feature and sample (x, z, f(z), errors, gradients)
 STATE_FLOATS = 8  # per weight: W, its two Adam moments, the initial copy, gathered copies
 SAFETY = 1.5  # the measured peaks, rounded up once more
@@ -36,12 +36,12 @@ def snapshot_count(config: "RunConfig", instances: int) -> int:
 
 
 def step_chunk(instances: int, n: int, batch: int) -> int:
-    """Instances trained by one call of the step (engine.train._chunk_indices)."""
+    """Instances trained by one call of the step (engine.training.step.chunk_plan)."""
     return min(instances, max(1, CHUNK_ELEMENTS // (n * batch)))
 
 
 def evaluation_chunk(instances: int, n: int, seeds: int) -> int:
-    """Instances evaluated together on one chunk of the evaluation stream (engine.train.evaluate)."""
+    """Instances evaluated together on one chunk of the evaluation stream (engine.training.evaluate)."""
     seeds = max(1, seeds)
     return min(instances, seeds * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * seeds)))
 
@@ -63,8 +63,9 @@ class MemoryEstimate:
         return max(parts, key=parts.get)
 
 
-def estimate(config: "RunConfig") -> MemoryEstimate:
-    K, n, m, batch = config.num_instances, config.n, config.m, config.batch_size
+def estimate(config: "RunConfig", instances: int) -> MemoryEstimate:
+    """The peak bytes of a run of `config` training `instances` models."""
+    K, n, m, batch = instances, config.n, config.m, config.batch_size
     k = step_chunk(K, n, batch)
     step = batch * k * (HASH_BYTES * n + INSTANCE_BYTES * (n + m))
     e = evaluation_chunk(K, n, config.seeds)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.fsutil import atomic_write_npz, load_npz
-from engine.memory import HISTORY_POINTS
+from engine.system.files import atomic_write_npz, load_npz
+from engine.training.memory import HISTORY_POINTS
 
 LIVE = "live.npz"
 HISTORY = "history.bin"

@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from engine.data import hashed_uniform, stream_keys
+from engine.training.data import hashed_uniform, stream_keys
 
 _INIT_SALT = 1  # keeps the init stream apart from the data stream of the same seed
 

@@ -1,6 +1,6 @@
 """Phases of n=2, m=1 models, the phase grid of a run, and the closed-form ReLU bound.
 
-The exact ReLU reference (the true optimum over all of W and b) is engine.relu_reference, and
+The exact ReLU reference (the true optimum over all of W and b) is engine.science.relu_reference, and
 every diagram and check is held against it. The closed form kept here compares three zero-bias
 candidates only, so it is an upper bound on each phase's best loss and its boundary is not the
 true one (SCIENCE.md 7.1); it is named a bound wherever it appears."""
@@ -59,9 +59,9 @@ def phase_grid(
     """One PhasePoint per grid point: the lowest-loss seed decides, the others vote on agreement.
 
     W [K, 1, 2], final_loss [K], density / relative_importance / point [K]; gap_se [K] (the
-    winner's entry: the paired standard error of runner-up minus winner, see engine.train.evaluate).
+    winner's entry: the paired standard error of runner-up minus winner, see engine.training.evaluate).
     A diverged instance (NaN loss) never wins."""
-    from engine.sweep import lowest_loss_instances  # engine.sweep loads torch; classify and PHASES need not
+    from engine.instances import lowest_loss_instances  # engine.instances loads torch; classify and PHASES need not
 
     phases = classify(W, threshold)  # [K]
     out = []
@@ -86,7 +86,7 @@ def phase_grid(
 
 # The closed-form bound: exact expected losses of three zero-bias candidates (SCIENCE.md), density s,
 # importance (1, r). Each is an upper bound on the best loss of its phase, not that loss: a
-# nonzero bias does better (engine.relu_reference), so the boundary below is not the true one.
+# nonzero bias does better (engine.science.relu_reference), so the boundary below is not the true one.
 def relu_bound_losses(s: np.ndarray | float, r: np.ndarray | float) -> dict[str, np.ndarray]:
     """Loss of W = [1, 0] (b2 = s/2), W = [0, 1] (b1 = s/2) and W = [1, -1] (b = 0)."""
     s, r = np.asarray(s, dtype=float), np.asarray(r, dtype=float)
@@ -107,7 +107,7 @@ def relu_bound_phase(s: np.ndarray | float, r: np.ndarray | float) -> np.ndarray
 
 def relu_bound_superposition_boundary(r: np.ndarray | float) -> np.ndarray:
     """Density below which the zero-bias pair beats both candidates: 4r/(2+5r) for r <= 1,
-    4/(5+2r) above. The true boundary lies at higher densities (engine.relu_reference)."""
+    4/(5+2r) above. The true boundary lies at higher densities (engine.science.relu_reference)."""
     r = np.asarray(r, dtype=float)
     return np.where(r <= 1, 4 * r / (2 + 5 * r), 4 / (5 + 2 * r))
 
@@ -154,7 +154,7 @@ def seed_populations(
 ) -> list[SeedPopulation]:
     """One SeedPopulation per grid point, in point order. W [K, 1, 2], the rest [K]. Seeds whose
     loss is not finite (diverged) count in no share and no median."""
-    from engine.sweep import lowest_loss_instances
+    from engine.instances import lowest_loss_instances
 
     phases = classify(W, threshold)  # [K]
     out = []

@@ -3,7 +3,7 @@
 The scheduler of the submitting machine is the Ray driver. For each queued run of executor
 `ray` it claims the run (the run's lock is then held by the scheduler, exactly as a local
 worker holds it), submits one Ray task, and a thread of the scheduler streams what the task
-yields into the run folder: the worker's host and device, live progress (engine.live), the
+yields into the run folder: the worker's host and device, live progress (engine.store.live), the
 checkpoints and the final arrays. No shared filesystem is assumed: everything travels as Ray
 objects and is written here, so the app shows a remote run live exactly like a local one.
 
@@ -166,8 +166,8 @@ def train_remotely(config_dict: dict, run_id: str, stop_flags, threads: int):
     import torch
 
     from engine.config import RunConfig
-    from engine.device import describe_device, select_device
-    from engine.train import train
+    from engine.training.device import describe_device, select_device
+    from engine.training.train import train
 
     torch.set_num_threads(max(1, int(threads)))
     config = RunConfig.from_dict(config_dict)
@@ -265,7 +265,7 @@ class RayExecutor:
         thread.start()
 
     def _drive(self, writer, device: str, settings: RaySettings) -> None:
-        from engine.live import LiveWriter
+        from engine.store.live import LiveWriter
 
         ray = ray_module()
         remote = self.runs[writer.id]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import StoreError
-from engine.store import RunRecord
+from engine.store.runs import RunRecord
 
 
 @dataclass(frozen=True)

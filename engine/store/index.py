@@ -19,20 +19,30 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from engine.errors import StoreError
-from engine.fsutil import atomic_write_bytes
-from engine.locks import is_held
-from engine.manifest import MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest
+from engine.system.files import atomic_write_bytes
+from engine.system.locks import is_held
+from engine.store.manifest import (
+    LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
+)
 
-if TYPE_CHECKING:
-    from engine.store import RunRecord, RunStore
+
+class RunFolders(Protocol):
+    """What the index reads of a store (engine.store.runs.RunStore is one)."""
+
+    data_dir: Path
+    runs_dir: Path
+    locks_dir: Path
+
+    def run_folder_names(self) -> list[str]: ...
+
+    def folder_name_problem(self, name: str) -> str | None: ...
 
 INDEX = "runs-index.json"
 INDEX_FORMAT = "supertui-run-index"
 INDEX_VERSION = 1
-LIVE_STATUSES = ("queued", "running")
 
 
 # A cached row, as a list (smaller and quicker to parse than a table): the fields in this order.
@@ -107,9 +117,6 @@ class RunListing:
 
         return get_experiment(self.preset if self.preset in experiment_names() else "custom").title
 
-    def load(self, store: "RunStore") -> "RunRecord":
-        return store.load(self.id)
-
     def to_row(self) -> list:
         return [self.preset, self.activation, self.saved_status, self.created, self.final_loss, self.instances,
                 self.tags, self.note, self.error, self.sweep, self._sparkline]
@@ -156,7 +163,7 @@ def _stamp(info: os.stat_result) -> list[int]:
 
 
 class RunIndex:
-    def __init__(self, store: "RunStore"):
+    def __init__(self, store: RunFolders):
         self.store = store
         self.path = store.data_dir / INDEX
 

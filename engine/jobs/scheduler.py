@@ -1,6 +1,6 @@
 """The scheduler: one detached process per data directory that starts queued runs on free devices.
 
-    python -m engine.scheduler --data-dir DIR       (clients start it with `ensure_scheduler`)
+    python -m engine.jobs.scheduler --data-dir DIR       (clients start it with `ensure_scheduler`)
 
 It is built from the operating system's primitives only: it runs while it holds the flock on
 `<data>/scheduler/lock` (so there is never more than one, and a dead one frees the lock with its
@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import ConfigError, StoreError
-from engine.fsutil import atomic_write_json
-from engine.locks import HeldLock, is_held, try_lock
-from engine.store import RunStore, now_iso
+from engine.system.files import atomic_write_json
+from engine.system.locks import HeldLock, is_held, try_lock
+from engine.system.processes import spawn_detached
+from engine.store.runs import RunStore
 
 POLL_INTERVAL = 0.2  # seconds between looks at the workers, the slots and the queue
 QUEUE_WATCH_INTERVAL = 0.02  # seconds between stats of the queue folder: a submission is seen at once
@@ -140,35 +141,8 @@ def ensure_scheduler(store: RunStore) -> bool:
     paths = SchedulerPaths.of(store)
     if is_held(paths.lock):
         return False
-    spawn_detached([sys.executable, "-m", "engine.scheduler", "--data-dir", str(store.data_dir)], paths.log)
+    spawn_detached([sys.executable, "-m", "engine.jobs.scheduler", "--data-dir", str(store.data_dir)], paths.log)
     return True
-
-
-def _child_env() -> dict[str, str]:
-    """Children import the very engine this process runs, wherever it was imported from."""
-    import engine
-
-    root = str(Path(engine.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
-
-
-def spawn_detached(argv: list[str], log: Path, stdin=subprocess.DEVNULL, stdout=None) -> subprocess.Popen:
-    """A process in its own session: no terminal, no SIGHUP when the SSH connection drops."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as log_file:
-        return subprocess.Popen(
-            argv,
-            stdin=stdin,
-            stdout=stdout if stdout is not None else log_file,
-            stderr=log_file,
-            start_new_session=True,
-            close_fds=True,
-            cwd=str(log.parent),
-            env=_child_env(),
-        )
 
 
 # --------------------------------------------------------------------------- the scheduler
@@ -209,7 +183,7 @@ class Scheduler:
     failures: dict[str, int] = field(default_factory=dict)
     idle_since: float = field(default_factory=time.monotonic)
     stopping: bool = False
-    ray: object | None = None  # engine.ray_executor.RayExecutor, once a run asks for Ray
+    ray: object | None = None  # engine.jobs.ray_executor.RayExecutor, once a run asks for Ray
     ray_retry_at: float = 0.0
     local_waiting: bool = False  # a queued run wants a local worker
 
@@ -354,7 +328,7 @@ class Scheduler:
             # else: a later run may want a free slot of another device
 
     def dispatch_ray(self, record, executor: dict) -> None:
-        from engine.ray_executor import RayExecutor, RaySettings
+        from engine.jobs.ray_executor import RayExecutor, RaySettings
 
         try:
             settings = RaySettings.from_manifest(executor)
@@ -381,7 +355,7 @@ class Scheduler:
                 candidate.close()
                 return
             self.ray = candidate
-        from engine.ray_executor import run_device
+        from engine.jobs.ray_executor import run_device
 
         if not self.ray.has_room(settings, run_device(record.config.device, self.ray._capacity or {})):
             return
@@ -408,7 +382,7 @@ class Scheduler:
         else:
             proc = None
         if proc is None:
-            argv = [sys.executable, "-m", "engine.worker", "--data-dir", str(self.store.data_dir), "--run", run_id,
+            argv = [sys.executable, "-m", "engine.jobs.worker", "--data-dir", str(self.store.data_dir), "--run", run_id,
                     "--device", device, "--slot", assignment["slot"]]
             if assignment["threads"]:
                 argv += ["--threads", str(assignment["threads"])]
@@ -439,7 +413,7 @@ class Scheduler:
     def keep_spare(self) -> None:
         wanted = self.local_waiting or self.clients_present()
         if self.spare is None and wanted and not self.stopping:
-            argv = [sys.executable, "-m", "engine.worker", "--data-dir", str(self.store.data_dir), "--spare"]
+            argv = [sys.executable, "-m", "engine.jobs.worker", "--data-dir", str(self.store.data_dir), "--spare"]
             proc = spawn_detached(argv, self.paths.log, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self.spare = Spare(proc)
         elif self.spare is not None and not wanted:
@@ -468,7 +442,7 @@ def _rotate_log(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.scheduler", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m engine.jobs.scheduler", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     args = parser.parse_args(argv)
     store = RunStore(args.data_dir)

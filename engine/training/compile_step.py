@@ -6,7 +6,7 @@ tracing) and in the C++ compiler. Done in a thread of the training process it wo
 eager steps for the GIL (measured: eager slowed more than tenfold), so the expensive, cold part
 runs in a separate process at the lowest priority:
 
-1. `python -m engine.compile_step` builds the very same step for a chunk of the same shape and
+1. `python -m engine.training.compile_step` builds the very same step for a chunk of the same shape and
    compiles it once, which fills torch's on-disk caches (inductor's FX graph cache and the
    compiled kernels), then records how long it took. Meanwhile training goes on eagerly.
 2. At the same time a background thread of the training process imports the compiler and traces
@@ -41,6 +41,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from engine.config import RunConfig
+from engine.training.step import COMPILED_STEPS, Chunk, compile_step, fresh_state, graph_key, make_train_step
 
 COLD_COMPILE_GUESS = 60.0  # seconds, before this machine has compiled any graph of this kind
 WARM_COMPILE_GUESS = 6.0  # seconds to load a graph whose kernels are cached
@@ -95,7 +98,7 @@ class CompileNotes:
         return cls(**{k: v for k, v in values.items() if math.isfinite(v) and v > 0})
 
     def write(self, path: Path) -> None:
-        from engine.fsutil import atomic_write_json
+        from engine.system.files import atomic_write_json
 
         try:
             atomic_write_json(path, self.__dict__)
@@ -271,31 +274,105 @@ class HotSwap:
 
 
 def _spawn_helper(config, chunk_size: int) -> subprocess.Popen:
-    from engine.scheduler import _child_env
+    from engine.system.processes import child_env
 
-    argv = [sys.executable, "-m", "engine.compile_step", "--config", json.dumps(config.to_dict()),
+    argv = [sys.executable, "-m", "engine.training.compile_step", "--config", json.dumps(config.to_dict()),
             "--chunk-size", str(chunk_size)]
-    env = _child_env()
+    env = child_env()
     env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # one core for the compiler, the rest for training
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=env, preexec_fn=lambda: os.nice(HELPER_NICE))
+
+
+class StepPath:
+    """Which step function trains each step: the eager one from the first step, the compiled one
+    from the step boundary where it arrives (engine.training.compile_step), or the compiled one at once
+    when this process compiled that graph before. `stage` is what progress reports show:
+    "eager", "compiling" (eager, with the compiled step on its way) or "compiled"."""
+
+    def __init__(self, config: RunConfig, device, chunks: list[Chunk], warn: Callable[[str], None],
+                 first_step: int = 0):
+        self.config = config
+        self.first_step = first_step  # a continued run starts at its parent's step counter
+        self.eager = make_train_step(config)
+        self.key = graph_key(config, device)
+        self.fn = COMPILED_STEPS.get(self.key) if config.compile else None
+        self.compiled_from: int | None = first_step if self.fn is not None else None
+        self.stage = "compiled" if self.fn is not None else "eager"
+        self.fn = self.fn or self.eager
+        self.hot = HotSwap(config, chunks[0], self.key, compile_step, warn) if config.compile and self.stage == "eager" else None
+        self._timing: tuple[int, float] | None = None  # (step, time) where eager timing began
+        self._rates: dict[str, float] = {}
+        self._swap_time: tuple[int, float] | None = None
+
+    def between_steps(self, done: int, steps_left: int) -> None:
+        """Called before each step: decide whether to compile, and swap when it is ready."""
+        if self.hot is None:
+            return
+        now = time.perf_counter()
+        if self._timing is None and done >= self.first_step + 1:
+            self._timing = (done, now)  # the first step pays for warm-up: time from the second
+        measured = self._timing is not None and done - self._timing[0] >= MEASURE_STEPS and now - self._timing[1] >= MEASURE_SECONDS
+        if self.hot.stage == "eager" and measured:
+            eager_rate = (done - self._timing[0]) / max(now - self._timing[1], 1e-9)
+            self._rates["eager"] = eager_rate
+            if worth_compiling(steps_left, eager_rate, self.hot.notes, self.hot.machine):
+                self.hot.start(self.eager)
+                self.stage = "compiling"
+            else:
+                self.hot = None  # staying eager: this run ends before a compiled step would pay
+                return
+        compiled = self.hot.poll() if self.hot.stage == "compiling" else None
+        if self.hot.stage == "failed":
+            self.stage = "eager"
+        if compiled is not None:
+            COMPILED_STEPS[self.key] = compiled
+            self.fn, self.stage, self.compiled_from = compiled, "compiled", done
+            self._swap_time = (done, now)
+
+    def compile_now(self, chunk: Chunk) -> None:
+        """Compile before training (blocking): the old way, kept as a baseline for benchmarks."""
+        if self.stage == "compiled":
+            return
+        compiled = compile_step(self.eager)
+        compiled(*chunk.step_args(copy=True))
+        COMPILED_STEPS[self.key] = compiled
+        self.fn, self.stage, self.compiled_from, self.hot = compiled, "compiled", self.first_step, None
+        self._swap_time = (self.first_step, time.perf_counter())
+
+    def step(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            chunk.run(self.fn)
+
+    @property
+    def rates(self) -> dict[str, float]:
+        return dict(self._rates)
+
+    def close(self, done: int) -> None:
+        """The run's last step was `done`: remember the measured rates for the next decision."""
+        if self._swap_time is not None:
+            swapped_at, since = self._swap_time
+            elapsed = time.perf_counter() - since
+            if elapsed > 0.5:
+                self._rates["compiled"] = (done - swapped_at) / elapsed
+        if self.hot is None:
+            return
+        self.hot.record_rates(self._rates.get("eager"), self._rates.get("compiled"))
+        self.hot.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     """The helper process: compile the step of `--config` for chunks of `--chunk-size` instances."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m engine.compile_step")
+    parser = argparse.ArgumentParser(prog="python -m engine.training.compile_step")
     parser.add_argument("--config", required=True)
     parser.add_argument("--chunk-size", type=int, required=True)
     args = parser.parse_args(argv)
     import numpy as np
-    import torch
 
-    from engine.config import RunConfig
-    from engine.device import select_device
-    from engine.sweep import instance_table
-    from engine.train import Chunk, compile_step, fresh_state, make_train_step
+    from engine.training.device import select_device
+    from engine.experiments import instance_table
 
     config = RunConfig.from_dict(json.loads(args.config))
     device = select_device(config.device)
