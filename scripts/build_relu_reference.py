@@ -1,4 +1,4 @@
-"""Build engine/relu_reference_table.npz: the exact optimum of the n=2, m=1 ReLU model over the
+"""Build engine/science/relu_reference_table.npz: the exact optimum of the n=2, m=1 ReLU model over the
 phase diagram (a developer tool; the package only reads its output).
 
     python scripts/build_relu_reference.py [--grid 161] [--check 12] [--workers 2]
