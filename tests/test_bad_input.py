@@ -73,12 +73,12 @@ def test_export_to_an_existing_file_is_refused(isolated_data_dir, tmp_path, caps
 def test_snapshots_beyond_the_cap_are_accepted_and_cost_nothing_more():
     config = validate_config(CONFIG.replace(snapshots=100_000_000), available_memory_bytes=1 << 30)
     assert snapshot_count(config, instance_count(config)) < 100_000_000
-    assert estimate(config).state == estimate(CONFIG.replace(snapshots=snapshot_count(config, 4))).state
+    assert estimate(config, 4).state == estimate(CONFIG.replace(snapshots=snapshot_count(config, 4)), 4).state
 
 
 def test_the_memory_estimate_counts_the_evaluation_and_names_what_is_too_big():
     wide = RunConfig(preset="custom", n=50_000, m=1, batch_size=1, densities=(1.0,))
-    assert estimate(wide).evaluation >= 4 * EVAL_CHUNK * 50_000  # 8,192 samples of 50,000 features at once
+    assert estimate(wide, 1).evaluation >= 4 * EVAL_CHUNK * 50_000  # 8,192 samples of 50,000 features at once
     with pytest.raises(ConfigError, match=r"^n: this run needs about .* lower n"):
         validate_config(wide, available_memory_bytes=8 << 30)
     with pytest.raises(ConfigError, match=r"^batch_size: this run needs about"):

@@ -34,7 +34,7 @@ import importlib, sys, types
 package = types.ModuleType("engine"); package.__path__ = [{str(ROOT / 'engine')!r}]; sys.modules["engine"] = package
 for name in {TORCH_FREE!r}:
     importlib.import_module(name)
-from engine.experiments import get_experiment
+from engine.experiments import get_experiment, validate_config
 for name in ("sparsity", "phase", "dims", "correlated", "custom"):
     experiment = get_experiment(name)
     config = validate_config(experiment.config("tiny"))
@@ -61,7 +61,7 @@ def test_each_experiment_owns_its_settings_panes_and_figures(name):
         assert config.preset == name and experiment_for(config) is experiment
         table = instance_table(config)
         assert len(table) == instance_count(config)  # point-major, seed-minor
-        assert np.array_equal(table.point, np.repeat(np.arange(config.num_points), config.seeds))
+        assert np.array_equal(table.point, np.repeat(np.arange(instance_count(config) // config.seeds), config.seeds))
     assert set(experiment.panes) <= set(PANES) and experiment.panes[0] == "loss"
     assert experiment.compare_pane in PANES
     assert set(experiment.figures) <= set(FIGURES)
@@ -80,7 +80,7 @@ def test_experiment_specific_checks_name_the_field():
         validate_config(get_experiment("correlated").quick.replace(n=5))
     # custom takes any shape, relative importances included (they become a second grid axis)
     custom = validate_config(RunConfig(preset="custom", n=2, m=1, densities=(0.1, 1.0), relative_importances=(0.5, 2.0)))
-    assert custom.num_points == 4 and experiment_for(custom).panes == get_experiment("custom").panes
+    assert instance_count(custom) == 4 and experiment_for(custom).panes == get_experiment("custom").panes
 
 
 def test_one_palette_for_the_app_and_the_figures():
