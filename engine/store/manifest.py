@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.experiments import validate_config
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 
@@ -279,6 +278,8 @@ def check_saved_config(config: RunConfig) -> RunConfig:
         probe = probe.replace(preset="custom")
     if config.activation not in activation_names():
         probe = probe.replace(activation="relu", activation_params={})
+    from engine.experiments import validate_config  # the registry loads numpy: only where a run is read
+
     defaults = RunConfig()
     for _ in range(len(TRAINING_ONLY) + 1):
         try:

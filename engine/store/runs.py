@@ -32,7 +32,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from engine.experiments import instance_count, validate_config
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 from engine.system.files import (  # noqa: F401 (atomic writes are re-exported)
@@ -153,6 +152,7 @@ class RunRecord:
         if not path.exists():
             raise StoreError(f"run {self.id}: no {ARRAYS} yet (the run saved nothing before it stopped)")
         try:
+            from engine.experiments import instance_count  # the registry loads numpy: only where a run is read
             return RunArrays.from_npz(load_npz(path, array_limits(self.config, instance_count(self.config))))
         except StoreError as exc:
             raise StoreError(f"run {self.id}: {ARRAYS}: {exc}") from None
@@ -378,6 +378,7 @@ class RunStore:
     def submit(self, config: RunConfig, extra: dict[str, Any] | None = None) -> RunRecord:
         """Write a run as `queued` and add it to the queue; a scheduler starts it when a device is
         free (engine.jobs.scheduler). The run id exists from this moment."""
+        from engine.experiments import validate_config  # the registry loads numpy: only where a run is read
         validate_config(config)
         run_id, path = self._new_folder(config, "queued", extra)
         atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{run_id}", b"")
@@ -468,6 +469,7 @@ class RunStore:
     def create(self, config: RunConfig, extra: dict[str, Any] | None = None) -> "RunWriter":
         """A run that trains in this very process (tests, benchmarks, `run_experiment`): it is
         born `running` with its lock already held, so it is never seen as interrupted."""
+        from engine.experiments import validate_config  # the registry loads numpy: only where a run is read
         validate_config(config)
         run_id = make_run_id(config)
         lock = try_lock(self.lock_path(run_id))

@@ -8,7 +8,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-from engine.experiments import instance_count
 from engine.errors import StoreError
 from engine.store.live import LiveReader
 from engine.store.runs import LIVE_STATUSES, RunRecord, RunStore
@@ -38,6 +37,8 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
     cancel_deadline = float("inf")
     with graceful_sigint(message=message) as stop:
         with TrainDisplay(live=live) as display:
+            from engine.experiments import instance_count  # the registry loads numpy: only where a run is read
+
             followed = []
             for run_id in run_ids:
                 record = store.load(run_id)

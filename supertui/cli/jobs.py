@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from supertui.cli.common import open_store, report_skipped, safe_text
 from supertui.formatting import format_seconds
-from engine.experiments import instance_count
 
 if TYPE_CHECKING:
     from engine.store.runs import RunRecord
@@ -30,6 +29,7 @@ def job_row(record: RunRecord, position: int | None) -> dict:
 
     state = None
     if record.status == "running":
+        from engine.experiments import instance_count  # the registry loads numpy: only where a run is read
         reader = LiveReader(record.path, instance_count(record.config))
         reader.poll()
         state = reader.state

@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from supertui.cli.common import safe_text
-from engine.experiments import instance_count
 
 # Which step trains: eager from the first step, the compiled one once it has been swapped in.
 STAGE_LABELS = {"compiling": "eager, compiling alongside", "eager": "eager", "compiled": "compiled step",
@@ -80,6 +79,7 @@ class RunTask:
                 self.name, total=config.steps, name=self.name, stage="queued", loss="-", rate=""
             )
         else:
+            from engine.experiments import instance_count  # the registry loads numpy: only where a run is read
             display.line(f"{self.name}: {run_id} queued, {instance_count(config)} instances, {config.steps} steps")
 
     def waiting(self, status: str) -> None:
