@@ -37,6 +37,7 @@ CHILD = r"""
 import json, sys, time
 import engine
 from engine.presets import preset_config
+from engine.training.run import resolve_run
 from engine.training.train import train
 experiment, contender, quality, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 config = preset_config(experiment, quality, compile=contender != "eager", **({"steps": steps} if steps else {}))
@@ -45,7 +46,7 @@ first = []
 def progress(p):
     if not first and p.losses is not None and __import__("numpy").isfinite(p.losses).any() and p.step > 0:
         first.append(time.perf_counter() - t0)
-result = train(config, on_progress=progress, send_weights=False, compile_first=contender == "compile_first")
+result = train(resolve_run(config), on_progress=progress, send_weights=False, compile_first=contender == "compile_first")
 total = time.perf_counter() - t0
 print(json.dumps({"first": first[0] if first else None, "total": total, "steps": result.steps_done,
                   "compiled_from": result.compiled_from_step, "rates": result.step_rates}))

@@ -44,6 +44,7 @@ from engine.training.activations import BLOG_ACTIVATIONS, build_activation  # no
 from engine.config import RunConfig  # noqa: E402
 from engine.presets import dims_densities, phase_axes, preset_config  # noqa: E402
 from engine.training.device import describe_device, select_device  # noqa: E402
+from engine.training.run import resolve_run  # noqa: E402
 from engine.training.train import TrainProgress, train  # noqa: E402
 
 BATCH = 1024
@@ -131,7 +132,7 @@ def measure_engine(config: RunConfig, budget: float) -> EngineTiming:
     # Compiled before its first step: the rate measured is the one a long run settles at (the hot
     # swap would spend a short timing budget on the eager step while the compiler works).
     result = train(
-        config, on_progress=on_progress, should_stop=should_stop, progress_interval=0.2, compile_first=config.compile,
+        resolve_run(config), on_progress=on_progress, should_stop=should_stop, progress_interval=0.2, compile_first=config.compile,
         send_weights=False, on_warning=lambda message: print(f"  warning: {message}", file=sys.stderr),
     )
     windows = [(K * (b.step - a.step), b.elapsed - a.elapsed) for a, b in zip(reports, reports[1:])]
@@ -225,7 +226,7 @@ def peak_rss_bytes() -> int:
 def run_memory_check() -> int:
     """Train the dims preset at n=1000, m=100, 30 instances for a few steps; print peak RSS."""
     config = memory_config()
-    result = train(config, send_weights=False, on_warning=lambda message: print(f"warning: {message}", file=sys.stderr))
+    result = train(resolve_run(config), send_weights=False, on_warning=lambda message: print(f"warning: {message}", file=sys.stderr))
     peak = peak_rss_bytes()
     print(json.dumps({"peak_rss_bytes": peak, "instances": instance_count(config), "n": config.n, "m": config.m,
                       "steps": result.steps_done, "compiled": result.compiled}))

@@ -49,6 +49,8 @@ _PUBLIC = {
     "TrainProgress": "engine.training.train",
     "TrainResult": "engine.training.train",
     "train": "engine.training.train",
+    "Run": "engine.training.run",
+    "resolve_run": "engine.training.run",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -92,3 +94,4 @@ if TYPE_CHECKING:  # for readers and type checkers: the same names, eagerly
     from engine.instances import InstanceTable  # noqa: F401
     from engine.sweeps.plan import expand_sweep  # noqa: F401
     from engine.training.train import TrainProgress, TrainResult, train  # noqa: F401
+    from engine.training.run import Run, resolve_run  # noqa: F401

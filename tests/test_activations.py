@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.experiments import validate_config
-from engine import BLOG_ACTIVATIONS, RunConfig, activation_names, build_activation, register_activation, train
+from engine import BLOG_ACTIVATIONS, RunConfig, activation_names, build_activation, register_activation, resolve_run, train
 from engine.errors import ConfigError
 from engine.training.model import init_weights
 
@@ -38,7 +38,7 @@ def test_a_new_activation_trains_by_name_without_touching_training_code():
     )
     config = RunConfig(activation="leaky_relu_test", activation_params={"slope": 0.05}, n=5, m=2,
                        densities=(0.1,), steps=20, batch_size=64, compile=False)
-    result = train(config)
+    result = train(resolve_run(config))
     assert result.W.shape == (1, 2, 5) and np.isfinite(result.final_loss).all()
 
 

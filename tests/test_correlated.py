@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import RunConfig, RunStore, run_experiment, train
+from engine import RunConfig, RunStore, run_experiment, resolve_run, train
 from engine.experiments import get_experiment
 from engine.experiments.correlated import KINDS, pair_layout
 from engine.science.metrics import feature_pairs, pair_cosines
@@ -82,11 +82,11 @@ def _subset(table, index):
 
 def test_instances_trained_together_match_each_trained_with_other_batch_mates():
     cfg = config(densities=(0.4, 0.1, 0.02), seeds=2, steps=20)
-    together = train(cfg)
+    together = train(resolve_run(cfg))
     table = instance_table(cfg)
     for k in (3, 6, 11):  # anticorrelated, correlated, anticorrelated; seeds 1, 0, 1
         small = cfg.replace(densities=(float(table.density[k]),), seed=int(table.seed[k]), seeds=1)
-        alone = train(small)
+        alone = train(resolve_run(small))
         j = int(table.pair_kind[k, 0]) - 1  # its point in the small run: correlated first, then anticorrelated
         np.testing.assert_allclose(alone.W[j], together.W[k], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(alone.loss_history[:, j], together.loss_history[:, k], rtol=1e-5)
@@ -94,13 +94,13 @@ def test_instances_trained_together_match_each_trained_with_other_batch_mates():
 
 @pytest.mark.parametrize("activation", ["linear", "relu", "gelu", "silu", "sigmoid", "tanh", "solu"])
 def test_every_activation_trains_on_pairs(activation):
-    result = train(config(activation=activation, steps=20))
+    result = train(resolve_run(config(activation=activation, steps=20)))
     assert result.status == "completed" and np.isfinite(result.W).all() and not result.diverged.any()
 
 
 def test_relu_puts_anticorrelated_partners_antipodal_when_sparse():
     cfg = config(densities=(0.05,), seeds=3, steps=1500, batch_size=512, lr=1e-2)
-    result = train(cfg)
+    result = train(resolve_run(cfg))
     table = instance_table(cfg)
     cosines = []
     for k in np.flatnonzero(table.pair_kind[:, 0] == 2):  # the anticorrelated instances, every seed

@@ -21,6 +21,7 @@ import torch
 from engine.training.data import feature_batch
 from engine.science.phase import classify
 from engine.training.train import train
+from engine.training.run import resolve_run
 from tests.test_fast_path import StopWhenCompiled, evaluate_module, hot_module, phase_grid_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -36,8 +37,8 @@ def test_a_seed_draws_the_same_data_on_cpu_and_gpu():
 
 def test_a_run_on_the_gpu_lands_where_the_same_run_on_the_cpu_lands():
     config = phase_grid_config(compile=False)
-    on_cpu = train(config.replace(device="cpu"))
-    on_gpu = train(config.replace(device="cuda"))
+    on_cpu = train(resolve_run(config.replace(device="cpu")))
+    on_gpu = train(resolve_run(config.replace(device="cuda")))
     assert on_gpu.device.startswith("cuda (") and on_cpu.device == "cpu"
     # float sums run in another order on the GPU, so states drift apart by rounding, not physics
     np.testing.assert_allclose(on_gpu.final_loss, on_cpu.final_loss, rtol=0.03, atol=1e-4)
@@ -47,8 +48,8 @@ def test_a_run_on_the_gpu_lands_where_the_same_run_on_the_cpu_lands():
 def test_the_compiled_gpu_step_is_the_eager_gpu_step(monkeypatch):
     monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     config = phase_grid_config(device="cuda", steps=200)
-    compiled = train(config, compile_first=True)
-    eager = train(config.replace(compile=False))
+    compiled = train(resolve_run(config), compile_first=True)
+    eager = train(resolve_run(config.replace(compile=False)))
     assert compiled.compiled and compiled.compiled_from_step == 0 and not eager.compiled
     np.testing.assert_allclose(compiled.W, eager.W, rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(compiled.final_loss, eager.final_loss, rtol=1e-3, atol=1e-6)
@@ -59,15 +60,13 @@ def test_a_hot_swap_on_the_gpu_keeps_the_eager_physics(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile, in the helper
     monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     stop = StopWhenCompiled(after=200)
-    swapped = train(phase_grid_config(device="cuda", steps=1_000_000), should_stop=stop, on_progress=stop.progress,
+    swapped = train(resolve_run(phase_grid_config(device="cuda", steps=1_000_000)), should_stop=stop, on_progress=stop.progress,
                     progress_interval=0.0)
     assert swapped.compiled and 0 < swapped.compiled_from_step < swapped.steps_done, "the swap happened mid-run"
     assert swapped.step_rates.get("eager")
-    eager = train(phase_grid_config(device="cuda", steps=swapped.steps_done, compile=False))
-    from engine.experiments import instance_table
-
-    config = phase_grid_config(device="cuda", steps=swapped.steps_done)
-    swapped_loss = evaluate_module.evaluate(config, instance_table(config), swapped.W, swapped.b, device="cuda").loss
+    eager = train(resolve_run(phase_grid_config(device="cuda", steps=swapped.steps_done, compile=False)))
+    run = resolve_run(phase_grid_config(device="cuda", steps=swapped.steps_done))
+    swapped_loss = evaluate_module.evaluate(run, swapped.W, swapped.b).loss
     np.testing.assert_allclose(swapped_loss, eager.final_loss, rtol=0.03, atol=1e-4)
     assert [classify(W) for W in swapped.W] == [classify(W) for W in eager.W]
 

@@ -25,6 +25,7 @@ from engine.training.gradients import SMALL_MODEL_WEIGHTS, UNROLL_MAX_WEIGHTS, l
 from engine.training.model import instance_losses
 from engine.science.phase import classify
 from engine.training.train import train
+from engine.training.run import resolve_run
 
 train_module = importlib.import_module("engine.training.train")
 step_module = importlib.import_module("engine.training.step")
@@ -134,7 +135,7 @@ def test_user_activation_falls_back_to_autograd_with_one_warning(user_activation
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
     seen = []
-    result = train(RunConfig(activation=user_activation, n=2, m=1, steps=30, batch_size=64, compile=False),
+    result = train(resolve_run(RunConfig(activation=user_activation, n=2, m=1, steps=30, batch_size=64, compile=False)),
                    on_warning=seen.append)
     assert result.status == "completed" and np.isfinite(result.W).all()
     assert result.loss_history[-1, 0] < result.loss_history[0, 0]
@@ -182,34 +183,32 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
     physics is the eager run's (same phase per instance, losses within a few percent)."""
     monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     stop = StopWhenCompiled()
-    swapped = train(phase_grid_config(steps=1_000_000), should_stop=stop, on_progress=stop.progress,
+    swapped = train(resolve_run(phase_grid_config(steps=1_000_000)), should_stop=stop, on_progress=stop.progress,
                     progress_interval=0.0)
     assert swapped.compiled and 0 < swapped.compiled_from_step < swapped.steps_done, "the swap happened mid-run"
     assert stop.stages[0] == "eager" and "compiling" in stop.stages and stop.stages[-1] == "done"
     assert stop.stages.index("compiling") < stop.stages.index("compiled")
-    eager = train(phase_grid_config(steps=swapped.steps_done, compile=False))
+    eager = train(resolve_run(phase_grid_config(steps=swapped.steps_done, compile=False)))
     # the swapped run was stopped (cancelled), so it was judged on a shorter stream: judge both alike
-    from engine.experiments import instance_table
-
-    config = phase_grid_config(steps=swapped.steps_done)
-    swapped_loss = evaluate_module.evaluate(config, instance_table(config), swapped.W, swapped.b).loss
+    swapped_loss = evaluate_module.evaluate(resolve_run(phase_grid_config(steps=swapped.steps_done)), swapped.W,
+                                            swapped.b).loss
     np.testing.assert_allclose(swapped_loss, eager.final_loss, rtol=0.03, atol=1e-4)
     for Ws, We in zip(swapped.W, eager.W):
         assert classify(Ws) == classify(We)
     # the same graph, again: no helper, no waiting, compiled from the first step
-    again = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3))
+    again = train(resolve_run(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3)))
     assert again.compiled and again.compiled_from_step == 0
     # continuing a run (train --resume) on that graph: compiled from the step it resumes at, and
     # the same as training straight through on it
     from engine.jobs.resume import initial_state
     from engine.store.arrays import RunArrays
 
-    first = train(phase_grid_config(lr=3e-3, steps=12, densities=(0.5,), seeds=3))
+    first = train(resolve_run(phase_grid_config(lr=3e-3, steps=12, densities=(0.5,), seeds=3)))
     saved = RunArrays(first.W, first.b, first.final_loss, first.loss_steps, first.loss_history, first.snapshot_steps,
                       first.snapshots, first.diverged, instances=None, adam_mW=first.optimizer.mW,
                       adam_vW=first.optimizer.vW, adam_mb=first.optimizer.mb, adam_vb=first.optimizer.vb,
                       optimizer_step=np.asarray(first.optimizer.step))
-    rest = train(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3), initial=initial_state(saved))
+    rest = train(resolve_run(phase_grid_config(lr=3e-3, steps=30, densities=(0.5,), seeds=3)), initial=initial_state(saved))
     assert rest.compiled and rest.compiled_from_step == 12 and rest.steps_done == 30
     np.testing.assert_allclose(rest.W, again.W, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rest.optimizer.vW, again.optimizer.vW, rtol=1e-5, atol=1e-9)
@@ -227,7 +226,7 @@ def test_the_compiled_step_flags_a_nan_without_spreading_it(monkeypatch):
     monkeypatch.setattr(step_module, "init_weights", poisoned_init)
     config = phase_grid_config(steps=1_000_000)
     stop = StopWhenCompiled()
-    result = train(config, should_stop=stop, on_progress=stop.progress, progress_interval=0.0)
+    result = train(resolve_run(config), should_stop=stop, on_progress=stop.progress, progress_interval=0.0)
     assert result.compiled
     assert result.diverged.tolist() == [k == 4 for k in range(instance_count(config))]
     others = np.arange(instance_count(config)) != 4
@@ -267,10 +266,10 @@ def test_compile_failure_trains_eagerly_with_one_warning(monkeypatch):
     monkeypatch.setattr(hot_module, "compile_step", broken)
     warnings_seen = []
     config = phase_grid_config(steps=100_000)
-    result = train(config, on_warning=warnings_seen.append, should_stop=until_warned(warnings_seen))
+    result = train(resolve_run(config), on_warning=warnings_seen.append, should_stop=until_warned(warnings_seen))
     assert not result.compiled and result.status == "cancelled"
     assert len(warnings_seen) == 1 and "eager" in warnings_seen[0] and "\n" not in warnings_seen[0]
-    np.testing.assert_allclose(result.W, train(config.replace(steps=result.steps_done, compile=False)).W)
+    np.testing.assert_allclose(result.W, train(resolve_run(config.replace(steps=result.steps_done, compile=False))).W)
 
 
 def test_compile_unavailable_trains_eagerly_with_one_warning(monkeypatch):
@@ -280,7 +279,7 @@ def test_compile_unavailable_trains_eagerly_with_one_warning(monkeypatch):
     _warm(monkeypatch)
     monkeypatch.setattr(torch, "compile", unavailable)
     warnings_seen = []
-    result = train(phase_grid_config(steps=100_000), on_warning=warnings_seen.append,
+    result = train(resolve_run(phase_grid_config(steps=100_000)), on_warning=warnings_seen.append,
                    should_stop=until_warned(warnings_seen))
     assert not result.compiled and len(warnings_seen) == 1 and "eager" in warnings_seen[0]
     assert result.warnings == warnings_seen
@@ -288,7 +287,7 @@ def test_compile_unavailable_trains_eagerly_with_one_warning(monkeypatch):
 
 def test_no_compile_means_no_compiling_stage():
     stages = []
-    result = train(phase_grid_config(steps=5, compile=False), on_progress=lambda p: stages.append(p.stage),
+    result = train(resolve_run(phase_grid_config(steps=5, compile=False)), on_progress=lambda p: stages.append(p.stage),
                    progress_interval=0.0)
     assert not result.compiled and "compiling" not in stages and result.warnings == []
 
@@ -300,7 +299,7 @@ def test_a_run_too_short_to_pay_for_compiling_never_starts_one(monkeypatch):
     # as on a machine that never compiled this graph (earlier tests may have left warm notes)
     monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))
     stages = []
-    result = train(phase_grid_config(steps=60), on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
+    result = train(resolve_run(phase_grid_config(steps=60)), on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
     assert not result.compiled and set(stages) <= {"eager", "done"}
 
 
@@ -316,7 +315,7 @@ def test_cancel_while_compiling_is_immediate_and_leaves_no_helper(monkeypatch):
             asked.append(time.monotonic())
         return bool(asked)
 
-    result = train(phase_grid_config(steps=1_000_000), should_stop=should_stop,
+    result = train(resolve_run(phase_grid_config(steps=1_000_000)), should_stop=should_stop,
                    on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
     assert result.status == "cancelled" and "compiling" in stages
     assert time.monotonic() - asked[0] < 1.5  # the final evaluation included
@@ -334,10 +333,10 @@ def test_a_failed_helper_is_one_warning_and_the_run_goes_on_eagerly(monkeypatch)
     monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     monkeypatch.setattr(compile_step.CompileNotes, "read", classmethod(lambda cls, path: cls()))  # cold: a helper
     monkeypatch.setattr(compile_step, "_spawn_helper",
-                        lambda config, size: subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]))
+                        lambda run, size: subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]))
     warnings_seen = []
     config = phase_grid_config(steps=100_000)
-    result = train(config, on_warning=warnings_seen.append, should_stop=until_warned(warnings_seen, steps_after=200))
+    result = train(resolve_run(config), on_warning=warnings_seen.append, should_stop=until_warned(warnings_seen, steps_after=200))
     assert not result.compiled and result.status == "cancelled" and result.steps_done > 200
     assert len(warnings_seen) == 1 and "exit 3" in warnings_seen[0] and "eager" in warnings_seen[0]
 
@@ -384,30 +383,42 @@ def _changed(config: RunConfig, name: str):
     raise AssertionError(f"no change known for config field {name!r}: add one to _CHANGED")
 
 
+def graph_key_of(config: RunConfig) -> tuple:
+    """The compiled step's key for `config` on the CPU, valid or not: the key of every changed
+    field is compared, and some changes (relu given an eps) are no run a user could start."""
+    import dataclasses
+
+    from engine.experiments import experiment_for
+
+    base = resolve_run(phase_grid_config(device="cpu"))
+    run = dataclasses.replace(base, config=config, experiment=experiment_for(config),
+                              activation_factory=activations.get_activation(config.activation).make)
+    return step_module.graph_key(run)
+
+
 def test_every_config_field_either_shapes_the_graph_or_travels_as_a_tensor():
     """A field is in the compiled step's key unless it is listed as a tensor input, so a new
     data option can never silently reuse a graph built for the old data."""
     import dataclasses
 
     base = phase_grid_config(weight_decay=0.01)  # weight decay on: its value is then an input
-    key = step_module.graph_key(base, torch.device("cpu"))
+    key = graph_key_of(base)
     for field in dataclasses.fields(RunConfig):
         changed = base.replace(**{field.name: _changed(base, field.name)})
-        same = step_module.graph_key(changed, torch.device("cpu")) == key
+        same = graph_key_of(changed) == key
         assert same == (field.name in step_module.STEP_INPUT_FIELDS), field.name
     # turning weight decay on or off changes the step's code, its value does not
-    assert step_module.graph_key(base.replace(weight_decay=0.0), torch.device("cpu")) != key
+    assert graph_key_of(base.replace(weight_decay=0.0)) != key
 
 
 def test_new_data_values_reuse_the_graph_and_a_new_sampler_does_not():
-    config = RunConfig(preset="custom", n=4, m=2, densities=(0.3,), steps=3, batch_size=32, snapshots=0)
-    cpu = torch.device("cpu")
-    key = step_module.graph_key(config, cpu)
+    config = RunConfig(preset="custom", n=4, m=2, densities=(0.3,), steps=3, batch_size=32, snapshots=0, device="cpu")
+    key = step_module.graph_key(resolve_run(config))
     # densities, seeds, learning rate and step count travel as tensors: the same graph
-    assert step_module.graph_key(config.replace(densities=(0.1, 0.05), seeds=2, lr=0.01, steps=5), cpu) == key
-    other = step_module.graph_key(config.replace(preset="correlated"), cpu)  # another experiment's sampler
+    assert step_module.graph_key(resolve_run(config.replace(densities=(0.1, 0.05), seeds=2, lr=0.01, steps=5))) == key
+    other = step_module.graph_key(resolve_run(config.replace(preset="correlated")))  # another experiment's sampler
     assert other != key
-    assert step_module.graph_key(config.replace(preset="correlated", densities=(0.4, 0.2)), cpu) == other
+    assert step_module.graph_key(resolve_run(config.replace(preset="correlated", densities=(0.4, 0.2)))) == other
 
 
 @pytest.mark.parametrize("set_by_user", [True, False])
@@ -460,11 +471,8 @@ def test_a_graph_never_compiled_is_judged_by_what_this_machine_measured_on_other
 
 def whole_chunk(config: RunConfig):
     """All of a fresh run's instances as one chunk on the CPU, as the hot swap is given it."""
-    from engine.experiments import instance_table
-
-    table = instance_table(config)
-    cpu = torch.device("cpu")
-    return step_module.Chunk(table, np.arange(len(table)), config, cpu, step_module.fresh_state(config, table, cpu))
+    run = resolve_run(config.replace(device="cpu"))
+    return step_module.Chunk(run, np.arange(run.instances), step_module.fresh_state(run))
 
 
 def test_a_cold_compile_leaves_its_length_and_speedup_for_the_next_graph(monkeypatch, tmp_path):
@@ -477,7 +485,7 @@ def test_a_cold_compile_leaves_its_length_and_speedup_for_the_next_graph(monkeyp
     chunk = whole_chunk(config)
 
     def compiled_once(cold_seconds, helper_ran):
-        hot = HotSwap(config, chunk, ("a graph", cold_seconds), step_module.compile_step, warn=print)
+        hot = HotSwap(resolve_run(config), chunk, ("a graph", cold_seconds), step_module.compile_step, warn=print)
         hot.stage, hot.notes.cold_seconds = "compiled", cold_seconds
         hot._helper_ended = 1.0 if helper_ran else None
         hot.record_rates(eager_rate=77.0, compiled_rate=740.0)
@@ -506,7 +514,7 @@ def test_the_step_is_loaded_for_the_thread_count_training_will_use(monkeypatch, 
         seen.append(torch.get_num_threads())
         return step_fn
 
-    hot = HotSwap(config, chunk, ("a graph",), compile_fn, warn=print)
+    hot = HotSwap(resolve_run(config), chunk, ("a graph",), compile_fn, warn=print)
     hot.eager_step = lambda *args: None
     training_threads = torch.get_num_threads()
     hot._threads = training_threads + 1  # as `_yield_a_core` leaves it: one fewer than before

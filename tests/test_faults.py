@@ -270,11 +270,12 @@ def test_a_dead_run_is_found_by_its_lock_even_when_its_pid_lives(isolated_data_d
 
 def test_a_run_deleted_while_it_trains_stays_deleted(isolated_data_dir):
     from engine.training.train import train
+    from engine.training.run import resolve_run
 
     store = RunStore(isolated_data_dir)
     writer = store.create(TINY)
     writer.start()
-    result = train(TINY)
+    result = train(resolve_run(TINY))
     writer.lock.release(unlink=True)  # as if its worker let go, so rm may take it
     store.delete(writer.id)
     with pytest.raises(StoreError, match="removed while it trained"):

@@ -4,7 +4,7 @@ or the optimiser is wrong, not just if the code crashes."""
 import numpy as np
 import pytest
 
-from engine import RunConfig, instance_table, train
+from engine import RunConfig, instance_table, resolve_run, train
 from engine.science.metrics import feature_norms, represented
 from engine.science.phase import phase_grid, relu_bound_phase
 from engine.science.relu_reference import reference_phase
@@ -14,7 +14,7 @@ from engine.science.relu_reference import reference_phase
 def test_linear_model_represents_exactly_the_most_important_features():
     config = RunConfig(activation="linear", n=10, m=5, densities=(1.0,), importance_decay=0.9,
                        seeds=2, steps=1500, lr=1e-2)
-    result = train(config)
+    result = train(resolve_run(config))
     norms = feature_norms(result.W)  # [2, 10]
     for seed_norms in norms:
         assert represented(seed_norms[None, :] * np.eye(10)[:1].T).shape  # shape sanity
@@ -32,7 +32,7 @@ def test_relu_two_features_land_in_the_exact_reference_phase():
     relatives = tuple(sorted({r for _, r in RELU_POINTS}))
     config = RunConfig(preset="phase", activation="relu", n=2, m=1, densities=densities,
                        relative_importances=relatives, seeds=4, steps=2000, lr=1e-2)
-    result = train(config)
+    result = train(resolve_run(config))
     table = instance_table(config)
     grid = phase_grid(result.W, result.final_loss, table.density, table.relative_importance, table.point)
     found = {(round(p.density, 6), round(p.relative_importance, 6)): p.phase for p in grid}

@@ -18,6 +18,7 @@ from engine.jobs.resume import check_resumable, resume_config
 from engine.jobs.runner import run_experiment
 from engine.store.runs import ARRAYS, RunStore
 from engine.training.train import train
+from engine.training.run import resolve_run
 
 
 def small_config(**changes) -> RunConfig:
@@ -40,13 +41,13 @@ def test_resuming_equals_training_straight_through_per_instance(profile):
     from engine.store.arrays import RunArrays
 
     config = apply_profile(small_config(), profile)
-    straight = train(config.replace(steps=30))
-    first = train(config.replace(steps=12))
+    straight = train(resolve_run(config.replace(steps=30)))
+    first = train(resolve_run(config.replace(steps=12)))
     saved = RunArrays(first.W, first.b, first.final_loss, first.loss_steps, first.loss_history, first.snapshot_steps,
                       first.snapshots, first.diverged, instances=None, adam_mW=first.optimizer.mW,
                       adam_vW=first.optimizer.vW, adam_mb=first.optimizer.mb, adam_vb=first.optimizer.vb,
                       optimizer_step=np.asarray(first.optimizer.step))
-    rest = train(config.replace(steps=30), initial=initial_state(saved))
+    rest = train(resolve_run(config.replace(steps=30)), initial=initial_state(saved))
     assert first.optimizer.step == 12 and rest.optimizer.step == 30 and rest.steps_done == 30
     assert_same_state(rest, straight)
     assert rest.loss_steps[0] > 12 and rest.snapshot_steps.min() > 12  # only its own steps; the store joins the rest

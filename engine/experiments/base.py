@@ -337,9 +337,11 @@ def experiment_for(config: RunConfig) -> Experiment:
 # --------------------------------------------------------------------------- a run's checks
 
 
-def instance_count(config: RunConfig) -> int:
-    """How many instances (grid points x seeds) a run of `config` trains."""
-    return math.prod(len(axis.values) for axis in experiment_for(config).axes(config)) * config.seeds
+def instance_count(config: RunConfig, experiment: Experiment | None = None) -> int:
+    """How many instances (grid points x seeds) a run of `config` trains (its experiment's, when
+    the caller has it already)."""
+    experiment = experiment or experiment_for(config)
+    return math.prod(len(axis.values) for axis in experiment.axes(config)) * config.seeds
 
 
 def instance_table(config: RunConfig) -> InstanceTable:
@@ -355,7 +357,7 @@ def validate_config(config: RunConfig, available_memory_bytes: int | None = None
     experiment = get_experiment(config.preset)  # names every experiment when it is unknown
     config.check_fields()
     experiment.validate(config)
-    count = instance_count(config)
+    count = instance_count(config, experiment)
     if count > MAX_INSTANCES:
         raise ConfigError(_instance_field(config), f"this run would train {count:,} instances, at most "
                                                    f"{MAX_INSTANCES:,} (fewer densities, seeds or grid points)")

@@ -166,14 +166,13 @@ def train_remotely(config_dict: dict, run_id: str, stop_flags, threads: int):
     import torch
 
     from engine.config import RunConfig
-    from engine.training.device import describe_device, select_device
+    from engine.training.device import describe_device
+    from engine.training.run import resolve_run
     from engine.training.train import train
 
     torch.set_num_threads(max(1, int(threads)))
-    config = RunConfig.from_dict(config_dict)
-    device = select_device(config.device)
-    config = config.replace(device=str(device))
-    yield ("start", {"host": socket.gethostname(), "pid": os.getpid(), "device": describe_device(device),
+    run = resolve_run(RunConfig.from_dict(config_dict))  # validated on the node that trains it
+    yield ("start", {"host": socket.gethostname(), "pid": os.getpid(), "device": describe_device(run.device),
                      "torch": torch.__version__})
     items: queue.Queue = queue.Queue()
     last_look = [0.0, False]
@@ -189,7 +188,7 @@ def train_remotely(config_dict: dict, run_id: str, stop_flags, threads: int):
 
     def work() -> None:
         try:
-            result = train(config, on_progress=lambda p: items.put(("progress", p)), should_stop=should_stop,
+            result = train(run, on_progress=lambda p: items.put(("progress", p)), should_stop=should_stop,
                            on_checkpoint=lambda r: items.put(("checkpoint", r)), progress_interval=0.25)
             items.put(("result", result))
         except BaseException as exc:  # reported to the driver as the run's reason

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from engine.experiments import validate_config
 from engine.config import RunConfig
 from engine.jobs.resume import continuation, resume_extra
 from engine.store.runs import RunRecord, RunStore
+from engine.training.run import resolve_run
 from engine.training.train import TrainProgress, train
 
 
@@ -34,7 +34,7 @@ def run_experiment(
     """
     import torch
 
-    validate_config(config)
+    run = resolve_run(config)  # validated and looked up once, before the run folder exists
     if parent is not None:
         extra = {**(extra or {}), **resume_extra(parent)}
     writer = store.create(config, extra)
@@ -45,7 +45,7 @@ def run_experiment(
         resumed = continuation(store, writer.manifest, config)
         join = resumed.join if resumed else (lambda result: result)
         result = train(
-            config,
+            run,
             on_progress=on_progress,
             should_stop=should_stop,
             on_checkpoint=lambda checkpoint: writer.checkpoint(join(checkpoint)),

@@ -23,7 +23,6 @@ import time
 import traceback
 from pathlib import Path
 
-from engine.experiments import validate_config
 from engine.system.locks import try_lock
 from engine.store.runs import RunStore
 
@@ -82,9 +81,10 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
     Exit status 0 when it ended as asked (completed or cancelled), 1 when it failed."""
     import torch
 
-    from engine.training.device import available_memory_bytes, describe_device, select_device
+    from engine.training.device import describe_device
     from engine.store.live import PUBLISH_INTERVAL, LiveWriter
     from engine.jobs.resume import continuation
+    from engine.training.run import resolve_run
     from engine.training.train import train
 
     if threads:
@@ -101,15 +101,13 @@ def train_claimed(writer, device_name: str, threads: int | None) -> int:
         if stop():
             writer.cancel_before_start()
             return 0
-        device = select_device(device_name)
-        config = writer.config.replace(device=str(device))
-        validate_config(config, available_memory_bytes=available_memory_bytes(device))
+        run = resolve_run(writer.config, device=device_name)  # validated against the device's free memory
         resumed = continuation(writer.store, writer.manifest, writer.config)  # None unless `train --resume`
         join = resumed.join if resumed else (lambda result: result)
-        writer.start(device=describe_device(device), versions={"torch": torch.__version__})
-        live = LiveWriter(writer.path, len(writer.instances))
+        writer.start(device=describe_device(run.device), versions={"torch": torch.__version__})
+        live = LiveWriter(writer.path, run.instances)
         result = train(
-            config,
+            run,
             on_progress=live.publish,
             should_stop=stop,
             on_checkpoint=lambda partial: checkpoint(join(partial)),

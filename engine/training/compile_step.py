@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.config import RunConfig
+from engine.training.run import Run
 from engine.training.step import COMPILED_STEPS, Chunk, compile_step, fresh_state, graph_key, make_train_step
 
 COLD_COMPILE_GUESS = 60.0  # seconds, before this machine has compiled any graph of this kind
@@ -133,8 +133,8 @@ def worth_compiling(steps_left: int, eager_rate: float, notes: CompileNotes,
 class HotSwap:
     """The compiled step, on its way. `poll()` returns it once, when it is ready to take over."""
 
-    def __init__(self, config, chunk, graph_key: tuple, compile_fn: Callable, warn: Callable[[str], None]):
-        self.config = config
+    def __init__(self, run: Run, chunk: Chunk, graph_key: tuple, compile_fn: Callable, warn: Callable[[str], None]):
+        self.run = run
         self.chunk = chunk
         self.compile_fn = compile_fn  # the eager step -> a torch.compile'd step
         self.warn = warn
@@ -167,7 +167,7 @@ class HotSwap:
         self.eager_step = eager_step
         if not self.cached:
             self._yield_a_core()
-            self.helper = _spawn_helper(self.config, len(self.chunk.index))
+            self.helper = _spawn_helper(self.run, len(self.chunk.index))
         self._load_in_thread()
 
     def poll(self) -> Callable | None:
@@ -273,10 +273,10 @@ class HotSwap:
             self.helper.wait()
 
 
-def _spawn_helper(config, chunk_size: int) -> subprocess.Popen:
+def _spawn_helper(run: Run, chunk_size: int) -> subprocess.Popen:
     from engine.system.processes import child_env
 
-    argv = [sys.executable, "-m", "engine.training.compile_step", "--config", json.dumps(config.to_dict()),
+    argv = [sys.executable, "-m", "engine.training.compile_step", "--config", json.dumps(run.config.to_dict()),
             "--chunk-size", str(chunk_size)]
     env = child_env()
     env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # one core for the compiler, the rest for training
@@ -290,17 +290,16 @@ class StepPath:
     when this process compiled that graph before. `stage` is what progress reports show:
     "eager", "compiling" (eager, with the compiled step on its way) or "compiled"."""
 
-    def __init__(self, config: RunConfig, device, chunks: list[Chunk], warn: Callable[[str], None],
-                 first_step: int = 0):
-        self.config = config
+    def __init__(self, run: Run, chunks: list[Chunk], warn: Callable[[str], None], first_step: int = 0):
+        compile_wanted = run.config.compile
         self.first_step = first_step  # a continued run starts at its parent's step counter
-        self.eager = make_train_step(config)
-        self.key = graph_key(config, device)
-        self.fn = COMPILED_STEPS.get(self.key) if config.compile else None
+        self.eager = make_train_step(run)
+        self.key = graph_key(run)
+        self.fn = COMPILED_STEPS.get(self.key) if compile_wanted else None
         self.compiled_from: int | None = first_step if self.fn is not None else None
         self.stage = "compiled" if self.fn is not None else "eager"
         self.fn = self.fn or self.eager
-        self.hot = HotSwap(config, chunks[0], self.key, compile_step, warn) if config.compile and self.stage == "eager" else None
+        self.hot = HotSwap(run, chunks[0], self.key, compile_step, warn) if compile_wanted and self.stage == "eager" else None
         self._timing: tuple[int, float] | None = None  # (step, time) where eager timing began
         self._rates: dict[str, float] = {}
         self._swap_time: tuple[int, float] | None = None
@@ -371,15 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import numpy as np
 
-    from engine.training.device import select_device
-    from engine.experiments import instance_table
+    from engine.config import RunConfig
+    from engine.training.run import resolve_run
 
-    config = RunConfig.from_dict(json.loads(args.config))
-    device = select_device(config.device)
-    table = instance_table(config)
-    index = np.minimum(np.arange(args.chunk_size), len(table) - 1)
-    chunk = Chunk(table, index, config, device, fresh_state(config, table, device))
-    compiled = compile_step(make_train_step(config))  # the training process's backend, so the same cache keys
+    # The training process resolved and checked this run (its device included); this process
+    # resolves it once more, being another process, and builds a single chunk of it.
+    run = resolve_run(RunConfig.from_dict(json.loads(args.config)), available_memory_bytes=None)
+    index = np.minimum(np.arange(args.chunk_size), run.instances - 1)
+    chunk = Chunk(run, index, fresh_state(run))
+    compiled = compile_step(make_train_step(run))  # the training process's backend, so the same cache keys
     compiled(*chunk.step_args(copy=True))
     return 0
 

@@ -9,13 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.config import RunConfig
-from engine.experiments import experiment_for
 from engine.instances import InstanceTable
-from engine.training.activations import build_activation_math
 from engine.training.data import hashed_uniform, stream_keys
 from engine.training.memory import EVAL_CHUNK, EVAL_CHUNK_ELEMENTS, EVAL_SAMPLES
 from engine.training.model import loss_weights, sample_losses
+from engine.training.run import Run
 from engine.training.step import sampler_tensors
 
 # Sizes (the evaluation stream, its chunks) live in engine.training.memory, beside the memory
@@ -48,24 +46,20 @@ def _seed_groups(table: InstanceTable) -> int | None:
     return S if ok else None
 
 
-def evaluate(
-    config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, device="cpu", samples: int = EVAL_SAMPLES
-) -> Evaluation:
+def evaluate(run: Run, W: np.ndarray, b: np.ndarray, samples: int = EVAL_SAMPLES) -> Evaluation:
     """Every instance's loss on the same `samples` samples: one evaluation stream of its own seed
     (EVAL_SEED), drawn by the run's sampler with each instance's own data parameters, so two seeds
-    of one grid point are judged on exactly the same data. Chunked over instances and samples."""
-    act = build_activation_math(config.activation, config.activation_params)
-    f = act.forward
-    sample = experiment_for(config).sampler.build()
-    K, n = len(table), config.n
+    of one grid point are judged on exactly the same data. Chunked over instances and samples.
+    W [K, m, n], b [K, n] (numpy), on the run's device."""
+    act, f, sample, table, device = run.maths, run.maths.forward, run.sample, run.table, run.device
+    K, n = len(table), run.config.n
     S = _seed_groups(table) or 1
     chunks = max(1, samples // EVAL_CHUNK)
     # An instance-coupled activation sees every instance at once: one group, cut along the samples.
     per_chunk = K if act.couples_instances else S * max(1, EVAL_CHUNK_ELEMENTS // (n * EVAL_CHUNK * S))
     width = min(EVAL_CHUNK, max(1, EVAL_CHUNK_ELEMENTS // (n * per_chunk)))  # samples per call
     # Chunks of whole points, each with what its instances need and their running sums.
-    groups = [_eval_group(config, table, W, b, np.arange(k0, min(K, k0 + per_chunk)), S, device)
-              for k0 in range(0, K, per_chunk)]
+    groups = [_eval_group(run, W, b, np.arange(k0, min(K, k0 + per_chunk)), S) for k0 in range(0, K, per_chunk)]
     eval_seed = torch.tensor([EVAL_SEED], device=device)
     with torch.no_grad():
         for c in range(chunks):  # the samples outside: each chunk of the stream is hashed once
@@ -91,14 +85,14 @@ def evaluate(
     return Evaluation(mean, se, _paired_gap_se(table, mean, cross, S, N) if S > 1 and _seed_groups(table) else np.full(K, np.nan))
 
 
-def _eval_group(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, index: np.ndarray, S: int,
-                device) -> dict:
+def _eval_group(run: Run, W: np.ndarray, b: np.ndarray, index: np.ndarray, S: int) -> dict:
+    device = run.device
     return dict(
         index=index,
-        data=sampler_tensors(config, table, index, device),
+        data=sampler_tensors(run, index),
         W=torch.as_tensor(W[index], device=device),
         b=torch.as_tensor(b[index], device=device),
-        importance=torch.as_tensor(loss_weights(table.importance[index], config.loss_reduction), device=device),
+        importance=torch.as_tensor(loss_weights(run.table.importance[index], run.config.loss_reduction), device=device),
         rows=torch.zeros(len(index), dtype=torch.int64, device=device),  # every instance reads stream 0
         sums=torch.zeros(len(index), dtype=torch.float64, device=device),  # [k] sum of losses
         cross=torch.zeros(len(index) // S, S, S, dtype=torch.float64, device=device),  # [p, S, S] sums of products
@@ -127,8 +121,4 @@ def _paired_gap_se(table: InstanceTable, mean: np.ndarray, cross: np.ndarray, S:
             out[k] = np.sqrt(variance / N)
     return out
 
-
-def evaluate_losses(config: RunConfig, table: InstanceTable, W: np.ndarray, b: np.ndarray, device="cpu") -> np.ndarray:
-    """Per-instance loss on the shared evaluation stream (see `evaluate`): [K]."""
-    return evaluate(config, table, W, b, device).loss
 

@@ -12,14 +12,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engine.config import RunConfig
-from engine.experiments import experiment_for
-from engine.instances import InstanceTable
-from engine.training.activations import build_activation_math
 from engine.training.data import hashed_uniform, stream_keys
 from engine.training.gradients import UNROLL_MAX_WEIGHTS, losses_and_grads, losses_and_grads_unrolled, with_gradient
 from engine.training.memory import CHUNK_ELEMENTS
 from engine.training.model import init_weights, loss_weights
+from engine.training.run import Run
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -60,7 +57,7 @@ def lr_factor(schedule: str, t: torch.Tensor, steps: int | torch.Tensor) -> torc
     return torch.ones_like(frac)
 
 
-def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
+def make_train_step(run: Run) -> Callable[..., torch.Tensor]:
     """The fused training step for one chunk of instances; mutates the state tensors in place.
 
     Arguments (all tensors, so a compiled graph never specialises on a Python number):
@@ -72,17 +69,18 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
       baked in as constants.
     Returns the per-instance losses [K] of this step.
 
-    The data come from the run's experiment's sampler only. The gradient is written out
+    The data come from the run's experiment's sampler only (`run.sample`). The gradient is written out
     (engine.training.gradients), so forward, backward and the batch reductions fuse into one loop; for
     n*m <= UNROLL_MAX_WEIGHTS the features are unrolled into separate [K, batch] tensors.
     """
-    act = with_gradient(build_activation_math(config.activation, config.activation_params))
-    sample = experiment_for(config).sampler.build()
+    config = run.config
+    act = with_gradient(run.maths)
+    sample = run.sample
     n, batch, steps, base_lr = config.n, config.batch_size, config.steps, config.lr
     decoupled = config.optimizer == "adamw"
     weight_decay = config.weight_decay
     use_wd = weight_decay > 0
-    beta1, beta2 = ADAM_BETAS
+    beta1, beta2 = ADAM_BETAS  # the bias corrections; adam_update has the rest
     schedule = config.schedule
     # Unrolled features need a derivative of the features one by one (or stacked, when coupled).
     unrolled = act.fast and config.m * config.n <= UNROLL_MAX_WEIGHTS
@@ -110,13 +108,9 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
         lr = lr0 * lr_factor(schedule, t, total_steps)
         step_size = lr / (1 - beta1**t1)
         root_bc2 = torch.sqrt(1 - beta2**t1)
-        for p, g, m1, m2, okp in ((W, gW, mW, vW, okW), (b, gb, mb, vb, okb)):
-            m1.mul_(torch.where(okp, beta1, 1.0)).add_(torch.where(okp, (1 - beta1) * g, zero))
-            m2.mul_(torch.where(okp, beta2, 1.0)).add_(torch.where(okp, (1 - beta2) * g * g, zero))
-            update = step_size * m1 / (torch.sqrt(m2) / root_bc2 + ADAM_EPS)
-            if use_wd and decoupled:
-                update = update + lr * wd * p
-            p.sub_(torch.where(okp, update, zero))
+        decay = lr * wd if use_wd and decoupled else None
+        adam_update(W, gW, mW, vW, okW, step_size, root_bc2, decay)
+        adam_update(b, gb, mb, vb, okb, step_size, root_bc2, decay)
         diverged.logical_or_(~ok)
         loss_sum.add_(torch.where(ok, losses, zero))
         t.add_(1)
@@ -125,21 +119,34 @@ def make_train_step(config: RunConfig) -> Callable[..., torch.Tensor]:
     return step
 
 
-def sampler_tensors(config: RunConfig, table: InstanceTable, index: np.ndarray, device) -> dict[str, torch.Tensor]:
+def adam_update(p, g, m1, m2, ok, step_size, root_bc2, decay) -> None:
+    """One Adam step of parameter p [K, ...] in place, for the instances where ok [K, 1, ...]
+    holds (the others keep p and both moments as they were). step_size = lr / (1 - beta1^t),
+    root_bc2 = sqrt(1 - beta2^t); decay = lr * weight_decay for AdamW's decoupled decay, else None."""
+    beta1, beta2 = ADAM_BETAS
+    zero = torch.zeros((), dtype=p.dtype, device=p.device)
+    m1.mul_(torch.where(ok, beta1, 1.0)).add_(torch.where(ok, (1 - beta1) * g, zero))
+    m2.mul_(torch.where(ok, beta2, 1.0)).add_(torch.where(ok, (1 - beta2) * g * g, zero))
+    update = step_size * m1 / (torch.sqrt(m2) / root_bc2 + ADAM_EPS)
+    if decay is not None:
+        update = update + decay * p
+    p.sub_(torch.where(ok, update, zero))
+
+
+def sampler_tensors(run: Run, index: np.ndarray) -> dict[str, torch.Tensor]:
     """The experiment's per-instance data parameters for the instances `index`: name -> [k, ...]."""
-    params = experiment_for(config).sampler.params(table)
-    return {name: torch.as_tensor(np.asarray(value)[index], device=device) for name, value in params.items()}
+    return {name: torch.as_tensor(np.asarray(value)[index], device=run.device) for name, value in run.sample_params.items()}
 
 
 class Chunk:
     """The state of one slice of instances, trained by one call of the step."""
 
-    def __init__(self, table: InstanceTable, index: np.ndarray, config: RunConfig, device: torch.device,
-                 start: TrainState):
+    def __init__(self, run: Run, index: np.ndarray, start: TrainState):
+        config, table, device = run.config, run.table, run.device
         self.index = index  # [k] instance indices (padded chunks repeat the last instance)
         seeds = torch.as_tensor(table.seed[index], device=device)
         self.unique_seeds, self.seed_row = torch.unique(seeds, return_inverse=True)
-        self.data = sampler_tensors(config, table, index, device)  # {"density": [k], ...}
+        self.data = sampler_tensors(run, index)  # {"density": [k], ...}
         # [k, n]: the loss's weight of each feature (importance, over n when the loss averages features)
         self.importance = torch.as_tensor(loss_weights(table.importance[index], config.loss_reduction), device=device)
 
@@ -181,18 +188,19 @@ def _copy_like(value, dynamic: bool):
     return copy
 
 
-def chunk_plan(config: RunConfig, K: int) -> list[np.ndarray]:
+def chunk_plan(run: Run) -> list[np.ndarray]:
     """The instances each call of the step trains. An activation that couples the instances
     (SoLU with axis=instance) needs them all in one chunk, unpadded: a repeated instance would
     enter the others' softmax."""
-    if build_activation_math(config.activation, config.activation_params).couples_instances:
-        return [np.arange(K)]
-    return _chunk_indices(K, config.n, config.batch_size)
+    if run.maths.couples_instances:
+        return [np.arange(run.instances)]
+    return _chunk_indices(run.instances, run.config.n, run.config.batch_size)
 
 
-def fresh_state(config: RunConfig, table: InstanceTable, device) -> TrainState:
+def fresh_state(run: Run) -> TrainState:
     """The state before step 0: the config's init, zero moments."""
-    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, device)
+    config, table = run.config, run.table
+    W0, b0 = init_weights(torch.as_tensor(table.seed), config.n, config.m, config.init, run.device)
     W, b = W0.cpu().numpy(), b0.cpu().numpy()
     zeros = OptimizerState(np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b), 0)
     return TrainState(W, b, zeros, np.zeros(len(table), dtype=bool))
@@ -232,16 +240,15 @@ def _frozen(value):
     return value
 
 
-def graph_key(config: RunConfig, device: torch.device) -> tuple:
+def graph_key(run: Run) -> tuple:
     """The identity of the compiled step: the whole config but STEP_INPUT_FIELDS, plus what the
     config names only by a string (the activation's factory, the experiment's sampler)."""
-    from engine.training.activations import get_activation
-
+    config = run.config
     fields = {k: v for k, v in config.to_dict().items() if k not in STEP_INPUT_FIELDS}
-    sampler = experiment_for(config).sampler
+    sampler = run.experiment.sampler
     return (
-        _frozen(fields), id(get_activation(config.activation).make), sampler.name, id(sampler.build),
-        config.weight_decay > 0, str(device),
+        _frozen(fields), id(run.activation_factory), sampler.name, id(sampler.build),
+        config.weight_decay > 0, str(run.device),
     )
 
 

@@ -1,5 +1,8 @@
 """Training: K instances as one batched tensor, one fused step, progress and cancellation.
 
+    run = resolve_run(config)      # engine.training.run: validated, everything looked up, once
+    result = train(run, on_progress=..., should_stop=...)
+
 The whole step (data from the experiment's sampler, forward, the hand-written gradient, the Adam
 update and the divergence guard) is one function, `make_train_step`, which torch.compile fuses
 into one graph (one loop over instances and samples for small models). The eager path runs the
@@ -19,12 +22,11 @@ from typing import Callable
 import numpy as np
 
 from engine.config import RunConfig
-from engine.experiments import instance_table, validate_config
-from engine.training.activations import build_activation_math
 from engine.training.compile_step import StepPath
-from engine.training.device import describe_device, select_device
+from engine.training.device import describe_device
 from engine.training.evaluate import Evaluation, evaluate
 from engine.training.memory import EVAL_CHUNK, EVAL_SAMPLES, HISTORY_POINTS, snapshot_count
+from engine.training.run import Run
 from engine.training.step import Chunk, OptimizerState, TrainState, chunk_plan, fresh_state
 
 
@@ -51,8 +53,6 @@ class TrainProgress:
         return (self.steps - self.step) / self.steps_per_second
 
 
-
-
 @dataclass
 class TrainResult:
     W: np.ndarray  # [K, m, n]
@@ -76,7 +76,6 @@ class TrainResult:
     optimizer: OptimizerState | None = None  # the state to resume from (engine.jobs.resume)
 
 
-
 def snapshot_schedule(config: RunConfig, K: int, after: int = 0) -> np.ndarray:
     """Log-spaced steps (0 = the init) at which W is kept, bounded in count and bytes. A run that
     continues another from step `after` keeps those past it (the parent kept the rest)."""
@@ -88,177 +87,254 @@ def snapshot_schedule(config: RunConfig, K: int, after: int = 0) -> np.ndarray:
     return steps[steps > after] if after else steps
 
 
+class Instances:
+    """The run's K instances, held by its chunks; each value gathered back as one [K, ...] array."""
+
+    def __init__(self, run: Run, start: TrainState):
+        self.K = run.instances
+        self.chunks = [Chunk(run, index, start) for index in chunk_plan(run)]
+
+    def gather(self, attr: str) -> np.ndarray:
+        full = None
+        for chunk in self.chunks:
+            value = getattr(chunk, attr).detach().cpu().numpy()
+            if full is None:
+                full = np.empty((self.K,) + value.shape[1:], dtype=value.dtype)
+            full[chunk.index] = value  # padded repeats write the same instance twice
+        return full
+
+    def take_loss_row(self, steps: int) -> np.ndarray:
+        """Each instance's mean training loss over the last `steps` steps: [K]. A diverged
+        instance is frozen and adds nothing, so its row is NaN, never a misleading 0."""
+        row = (self.gather("loss_sum") / steps).astype(np.float32)
+        for chunk in self.chunks:
+            chunk.loss_sum.zero_()
+        row[self.gather("diverged")] = np.nan
+        return row
+
+    def optimizer_state(self, step: int) -> OptimizerState:
+        return OptimizerState(self.gather("mW"), self.gather("vW"), self.gather("mb"), self.gather("vb"), int(step))
+
+
+class History:
+    """The loss history (a row every `record_every` steps, at the end, and after the very first
+    step, so a watcher's first point comes at once) and the W snapshots on their schedule."""
+
+    def __init__(self, run: Run, instances: Instances, first_step: int):
+        config = run.config
+        self.instances, self.steps, self.first_step = instances, config.steps, first_step
+        self.record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
+        self.snapshot_steps = snapshot_schedule(config, instances.K, after=first_step)
+        self.snapshots: list[np.ndarray] = []
+        self.loss_steps: list[int] = []
+        self.loss_rows: list[np.ndarray] = []
+        self.interval_start = first_step
+        self.reported = 0  # rows already sent to on_progress
+
+    def record(self, done: int) -> None:
+        """What the boundary at step `done` owes: a loss row, a snapshot."""
+        if done > self.first_step and (done % self.record_every == 0 or done == self.steps or done == self.first_step + 1):
+            self._row(done)
+        if len(self.snapshots) < len(self.snapshot_steps) and self.snapshot_steps[len(self.snapshots)] == done:
+            self.snapshots.append(self.instances.gather("W"))
+
+    def close(self, done: int) -> None:
+        """Stopped early: the steps since the last row make one more row."""
+        if self.interval_start < done:
+            self._row(done)
+
+    def _row(self, done: int) -> None:
+        self.loss_rows.append(self.instances.take_loss_row(done - self.interval_start))
+        self.loss_steps.append(done)
+        self.interval_start = done
+
+    def first_point_at(self, done: int) -> bool:
+        """Whether the only row so far was just recorded: what a watcher waits for, sent at once."""
+        return len(self.loss_rows) == 1 and self.loss_steps[0] == done
+
+    def last_row(self) -> np.ndarray:
+        return self.loss_rows[-1] if self.loss_rows else np.full(self.instances.K, np.nan)
+
+    def unreported(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows recorded since the last call: steps [r], rows [r, K]."""
+        steps, rows = self.loss_steps[self.reported:], self.loss_rows[self.reported:]
+        self.reported = len(self.loss_rows)
+        return np.asarray(steps, dtype=np.int64), np.asarray(rows, dtype=np.float32).reshape(len(rows), self.instances.K)
+
+
+@dataclass
+class Observers:
+    """The caller's hooks, and when each is due."""
+
+    on_progress: Callable[[TrainProgress], None] | None
+    should_stop: Callable[[], bool] | None
+    on_checkpoint: Callable[[TrainResult], None] | None
+    on_warning: Callable[[str], None] | None
+    progress_interval: float
+    checkpoint_interval: float
+    send_weights: bool
+    notes: list[str] = field(default_factory=list)
+    started: float = 0.0  # when training began (perf_counter)
+    last_report: float = 0.0
+    last_checkpoint: float = 0.0
+
+    def warn(self, message: str) -> None:
+        self.notes.append(message)
+        if self.on_warning:
+            self.on_warning(message)
+        else:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def start_clock(self) -> None:
+        self.started = self.last_report = self.last_checkpoint = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def stop_asked(self) -> bool:
+        return self.should_stop is not None and bool(self.should_stop())
+
+    def report_due(self, first_point: bool) -> bool:
+        """Every progress_interval, and at once for the first loss point (what a watcher waits for)."""
+        now = time.perf_counter()
+        if now - self.last_report >= self.progress_interval or first_point:
+            self.last_report = now
+            return True
+        return False
+
+    def checkpoint_due(self, anything_trained: bool) -> bool:
+        """Every checkpoint_interval, once something is trained: a checkpoint before the first step
+        would save an empty loss history under a manifest that says the run has started."""
+        now = time.perf_counter()
+        if self.on_checkpoint is not None and anything_trained and now - self.last_checkpoint >= self.checkpoint_interval:
+            self.last_checkpoint = now
+            return True
+        return False
+
+    def progress(self, instances: Instances, history: History, stage: str, step: int,
+                 losses: np.ndarray | None = None, elapsed: float | None = None) -> None:
+        if self.on_progress is None:
+            return
+        if elapsed is None:
+            elapsed = self.elapsed() if step > history.first_step else 0.0
+        rate = (step - history.first_step) / max(elapsed, 1e-9)
+        steps, rows = history.unreported()
+        self.on_progress(TrainProgress(
+            step=step, steps=history.steps, losses=history.last_row() if losses is None else losses, elapsed=elapsed,
+            steps_per_second=rate, stage=stage, diverged=instances.gather("diverged"),
+            W=instances.gather("W") if self.send_weights else None,
+            b=instances.gather("b") if self.send_weights else None,
+            history_steps=steps, history_rows=rows,
+        ))
+
 
 def train(
-    config: RunConfig,
+    run: Run,
     *,
     on_progress: Callable[[TrainProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[TrainResult], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    initial: TrainState | None = None,
     progress_interval: float = 0.25,
     checkpoint_interval: float = 30.0,
     send_weights: bool = True,
-    on_warning: Callable[[str], None] | None = None,
-    initial: TrainState | None = None,
     compile_first: bool = False,
 ) -> TrainResult:
-    """Train every instance of `config` together; return when done or when should_stop() says so.
+    """Train every instance of `run` (engine.training.run.resolve_run) together; return when done
+    or when should_stop() says so (status "cancelled", what was trained is kept).
 
-    should_stop is checked before every step, so cancelling stops within one step and keeps
-    what was trained (status "cancelled"). `initial` continues a saved run from its step counter
-    up to config.steps (engine.jobs.resume); the result then holds the steps after it. With
-    config.compile the eager step trains at once and the compiled one takes over when it is ready
-    (StepPath); compile_first instead compiles before the first step, as a benchmark's baseline.
+    should_stop is checked before every step. `initial` continues a saved run from its step
+    counter up to config.steps (engine.jobs.resume); the result then holds the steps after it.
+    With config.compile the eager step trains at once and the compiled one takes over when it is
+    ready (StepPath); compile_first instead compiles before the first step, a benchmark's baseline.
     """
-    validate_config(config)
-    notes: list[str] = []
-
-    def warn(message: str) -> None:
-        notes.append(message)
-        if on_warning:
-            on_warning(message)
-        else:
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
-
-    device = select_device(config.device)
-    table = instance_table(config)
-    if not build_activation_math(config.activation, config.activation_params).fast:
-        warn(f"activation {config.activation!r} has no written derivative: its gradient falls back to torch.func.vjp (slower)")
-    K = len(table)
-    start = initial if initial is not None else fresh_state(config, table, device)
-    first_step = int(start.optimizer.step)
-    if not 0 <= first_step < config.steps:
-        raise ValueError(f"the initial state is at step {first_step}, not before the last step {config.steps}")
-    chunks = [Chunk(table, idx, config, device, start) for idx in chunk_plan(config, K)]
-    path = StepPath(config, device, chunks, warn, first_step=first_step)
-    if compile_first and config.compile:
-        path.compile_now(chunks[0])
-
-    record_every = max(1, math.ceil(config.steps / HISTORY_POINTS))
-    snap_steps = snapshot_schedule(config, K, after=first_step)
-    snapshots: list[np.ndarray] = []
-    loss_steps: list[int] = []
-    loss_rows: list[np.ndarray] = []
-
-    def gather(attr: str) -> np.ndarray:
-        full = None
-        for chunk in chunks:
-            value = getattr(chunk, attr).detach().cpu().numpy()
-            if full is None:
-                full = np.empty((K,) + value.shape[1:], dtype=value.dtype)
-            full[chunk.index] = value  # padded repeats write the same instance twice
-        return full
-
-    def take_loss_row(steps: int) -> np.ndarray:
-        """Each instance's mean training loss over the last `steps` steps: [K]. A diverged
-        instance is frozen and adds nothing, so its row is NaN, never a misleading 0."""
-        row = (gather("loss_sum") / steps).astype(np.float32)
-        for chunk in chunks:
-            chunk.loss_sum.zero_()
-        row[gather("diverged")] = np.nan
-        return row
-
-    if len(snap_steps) and snap_steps[0] == 0:
-        snapshots.append(gather("W"))
-
-    def result(status: str, steps_done: int, elapsed: float) -> TrainResult:
-        W, b = gather("W"), gather("b")
-        kept = [s for s in snap_steps if s <= steps_done][: len(snapshots)]
-        unknown = np.full(K, np.nan)
-        if status == "checkpoint":
-            final = Evaluation(unknown, unknown, unknown)
-        else:  # a cancelled run is judged on the stream's first chunk: saved within a second, its errors wider
-            final = evaluate(config, table, W, b, device, samples=EVAL_CHUNK if status == "cancelled" else EVAL_SAMPLES)
-        diverged = gather("diverged")
-        final.loss[diverged] = np.nan  # frozen where it diverged: no final loss, never a point's best
-        return TrainResult(
-            W=W,
-            b=b,
-            final_loss=final.loss,
-            final_loss_se=final.se,
-            final_loss_gap_se=final.gap_se,
-            loss_steps=np.asarray(loss_steps, dtype=np.int64),
-            loss_history=np.asarray(loss_rows, dtype=np.float32).reshape(len(loss_rows), K),
-            snapshot_steps=np.asarray(kept, dtype=np.int64),
-            snapshots=np.asarray(snapshots, dtype=np.float32).reshape(len(snapshots), K, config.m, config.n),
-            diverged=diverged,
-            status=status,
-            steps_done=steps_done,
-            device=describe_device(device),
-            compiled=path.compiled_from is not None,
-            compiled_from_step=path.compiled_from,
-            step_rates=dict(path.rates),
-            elapsed=elapsed,
-            warnings=notes,
-            optimizer=OptimizerState(gather("mW"), gather("vW"), gather("mb"), gather("vb"), int(steps_done)),
-        )
-
-    reported_rows = 0
-
-    def report(stage: str, step: int, elapsed: float, rate: float, losses: np.ndarray) -> None:
-        nonlocal reported_rows
-        if on_progress is None:
-            return
-        new_steps, new_rows = loss_steps[reported_rows:], loss_rows[reported_rows:]
-        reported_rows = len(loss_rows)
-        on_progress(
-            TrainProgress(
-                step=step,
-                steps=config.steps,
-                losses=losses,
-                elapsed=elapsed,
-                steps_per_second=rate,
-                stage=stage,
-                diverged=gather("diverged"),
-                W=gather("W") if send_weights else None,
-                b=gather("b") if send_weights else None,
-                history_steps=np.asarray(new_steps, dtype=np.int64),
-                history_rows=np.asarray(new_rows, dtype=np.float32).reshape(len(new_rows), K),
-            )
-        )
-
-    # Training starts at once on the eager step; the compiled one takes over when it is ready.
-    started = time.perf_counter()
-    last_report = last_checkpoint = started
-    interval_start, done, status = first_step, first_step, "completed"
-    report(path.stage, done, 0.0, 0.0, np.full(K, np.nan))
+    hooks = Observers(on_progress, should_stop, on_checkpoint, on_warning, progress_interval, checkpoint_interval,
+                      send_weights)
+    instances, path, history = _prepare(run, hooks, initial, compile_first)
+    first_step, steps = history.first_step, run.config.steps
+    done, status = first_step, "completed"
+    hooks.start_clock()
+    hooks.progress(instances, history, path.stage, done)
     try:
         while True:
-            # A row every record_every steps, at the end, and after the very first step: a
-            # watcher's first point comes after one step, not after record_every of them.
-            if done > first_step and (done % record_every == 0 or done == config.steps or done == first_step + 1):
-                loss_rows.append(take_loss_row(done - interval_start))
-                loss_steps.append(done)
-                interval_start = done
-            if len(snapshots) < len(snap_steps) and snap_steps[len(snapshots)] == done:
-                snapshots.append(gather("W"))
-            if done == config.steps:
+            # --- what this step boundary owes: a loss row, a snapshot; or the end
+            history.record(done)
+            if done == steps:
                 break
-            if should_stop is not None and should_stop():
+            # --- cancellation
+            if hooks.stop_asked():
                 status = "cancelled"
-                if interval_start < done:
-                    loss_rows.append(take_loss_row(done - interval_start))
-                    loss_steps.append(done)
+                history.close(done)
                 break
-            path.between_steps(done, config.steps - done)
-            now = time.perf_counter()
-            first_point = len(loss_rows) == 1 and loss_steps[0] == done  # what a watcher waits for: at once
-            if now - last_report >= progress_interval or first_point:
-                losses = loss_rows[-1] if loss_rows else np.full(K, np.nan)
-                report(path.stage, done, now - started, (done - first_step) / max(now - started, 1e-9), losses)
-                last_report = now
-            # Only once something is trained: a checkpoint before the first step would save an
-            # empty loss history under a manifest that says the run has started.
-            if on_checkpoint is not None and done > first_step and now - last_checkpoint >= checkpoint_interval:
-                on_checkpoint(result("checkpoint", done, now - started))
-                last_checkpoint = now
-            path.step(chunks)
+            # --- the compiled step, once it is ready and still worth it
+            path.between_steps(done, steps - done)
+            # --- progress and checkpoints
+            if hooks.report_due(history.first_point_at(done)):
+                hooks.progress(instances, history, path.stage, done)
+            if hooks.checkpoint_due(done > first_step):
+                on_checkpoint(_result(run, instances, history, path, hooks, "checkpoint", done))
+            # --- one step
+            path.step(instances.chunks)
             done += 1
     finally:
         path.close(done)
-    elapsed = time.perf_counter() - started
-    final = result(status, done, elapsed)
-    report("done", done, elapsed, (done - first_step) / max(elapsed, 1e-9),
-           final.loss_history[-1] if len(final.loss_history) else np.full(K, np.nan))
+    # --- the end: judged on the evaluation stream, one last report
+    final = _result(run, instances, history, path, hooks, status, done)
+    hooks.progress(instances, history, "done", done, final.loss_history[-1] if len(final.loss_history) else None,
+                   elapsed=final.elapsed)
     return final
 
+
+def _prepare(run: Run, hooks: Observers, initial: TrainState | None,
+             compile_first: bool) -> tuple[Instances, StepPath, History]:
+    """The state training starts from, cut into chunks; the step that trains them; the history."""
+    config = run.config
+    if not run.maths.fast:
+        hooks.warn(f"activation {config.activation!r} has no written derivative: its gradient falls back to "
+                   "torch.func.vjp (slower)")
+    start = initial if initial is not None else fresh_state(run)
+    first_step = int(start.optimizer.step)
+    if not 0 <= first_step < config.steps:
+        raise ValueError(f"the initial state is at step {first_step}, not before the last step {config.steps}")
+    instances = Instances(run, start)
+    path = StepPath(run, instances.chunks, hooks.warn, first_step=first_step)
+    if compile_first and config.compile:
+        path.compile_now(instances.chunks[0])
+    return instances, path, History(run, instances, first_step)
+
+
+def _result(run: Run, instances: Instances, history: History, path: StepPath, hooks: Observers, status: str,
+            steps_done: int) -> TrainResult:
+    """What training has produced after `steps_done` steps; a checkpoint is not evaluated, and a
+    cancelled run is judged on the stream's first chunk (saved within a second, its errors wider)."""
+    K, config, elapsed = run.instances, run.config, hooks.elapsed()
+    W, b, diverged = instances.gather("W"), instances.gather("b"), instances.gather("diverged")
+    if status == "checkpoint":
+        unknown = np.full(K, np.nan)
+        final = Evaluation(unknown, unknown, unknown)
+    else:
+        final = evaluate(run, W, b, samples=EVAL_CHUNK if status == "cancelled" else EVAL_SAMPLES)
+    final.loss[diverged] = np.nan  # frozen where it diverged: no final loss, never a point's best
+    kept = [s for s in history.snapshot_steps if s <= steps_done][: len(history.snapshots)]
+    return TrainResult(
+        W=W,
+        b=b,
+        final_loss=final.loss,
+        final_loss_se=final.se,
+        final_loss_gap_se=final.gap_se,
+        loss_steps=np.asarray(history.loss_steps, dtype=np.int64),
+        loss_history=np.asarray(history.loss_rows, dtype=np.float32).reshape(len(history.loss_rows), K),
+        snapshot_steps=np.asarray(kept, dtype=np.int64),
+        snapshots=np.asarray(history.snapshots, dtype=np.float32).reshape(len(history.snapshots), K, config.m, config.n),
+        diverged=diverged,
+        status=status,
+        steps_done=steps_done,
+        device=describe_device(run.device),
+        compiled=path.compiled_from is not None,
+        compiled_from_step=path.compiled_from,
+        step_rates=dict(path.rates),
+        elapsed=elapsed,
+        warnings=hooks.notes,
+        optimizer=instances.optimizer_state(steps_done),
+    )

@@ -8,13 +8,14 @@ from engine.science.phase import PHASES, phase_grid
 from engine.presets import preset_config
 from engine.experiments import instance_table
 from engine.training.train import train
+from engine.training.run import resolve_run
 from supertui.widgets import DStarPlot, HeatMap, LossPlot, NeuronBars, PhaseGrid
 from tests.widgets.harness import WidgetHarness
 
 
 def tiny(name, **overrides):
     cfg = preset_config(name, steps=200, compile=False, batch_size=256, snapshots=2, device="cpu", **overrides)
-    return cfg, train(cfg, send_weights=False)
+    return cfg, train(resolve_run(cfg), send_weights=False)
 
 
 @pytest.fixture(scope="module")
