@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.errors import ConfigError
+from engine.jobs.lifecycle import CancelledBeforeStart, RunFailed, RunLost, carry
 
 ACTOR_NAME = "supertui-stop-flags"
 NAMESPACE = "supertui"
@@ -166,6 +167,7 @@ def train_remotely(config_dict: dict, run_id: str, stop_flags, threads: int):
     import torch
 
     from engine.config import RunConfig
+    from engine.jobs.lifecycle import failure_line
     from engine.training.device import describe_device
     from engine.training.run import resolve_run
     from engine.training.train import train
@@ -192,7 +194,7 @@ def train_remotely(config_dict: dict, run_id: str, stop_flags, threads: int):
                            on_checkpoint=lambda r: items.put(("checkpoint", r)), progress_interval=0.25)
             items.put(("result", result))
         except BaseException as exc:  # reported to the driver as the run's reason
-            items.put(("error", " ".join(f"{type(exc).__name__}: {exc}".split())[:300]))
+            items.put(("error", failure_line(exc)))
 
     threading.Thread(target=work, daemon=True).start()
     while True:
@@ -225,7 +227,7 @@ class RayExecutor:
     log: Callable[[str], None]
     runs: dict[str, RemoteRun] = field(default_factory=dict)
     _flags: Any = None
-    _capacity: dict[str, float] | None = None
+    capacity: dict[str, float] | None = None  # the cluster's resources, once joined
 
     def open(self) -> None:
         ray = ray_module()
@@ -233,9 +235,9 @@ class RayExecutor:
         connect(self.address)
         StopFlags = _stop_flags_class()
         self._flags = StopFlags.options(name=ACTOR_NAME, get_if_exists=True).remote()
-        self._capacity = {key: float(value) for key, value in ray.cluster_resources().items()}
-        self.log(f"ray: joined {self.address} ({self._capacity.get('CPU', 0):g} CPU, "
-                 f"{self._capacity.get('GPU', 0):g} GPU)")
+        self.capacity = {key: float(value) for key, value in ray.cluster_resources().items()}
+        self.log(f"ray: joined {self.address} ({self.capacity.get('CPU', 0):g} CPU, "
+                 f"{self.capacity.get('GPU', 0):g} GPU)")
 
     def close(self) -> None:
         ray = ray_module()
@@ -252,52 +254,54 @@ class RayExecutor:
         need = settings.resources(device)
         used_gpu = sum(r.settings.resources(r.device)["num_gpus"] for r in self.runs.values())
         used_cpu = sum(r.settings.resources(r.device)["num_cpus"] for r in self.runs.values())
-        cap = self._capacity or {}
+        cap = self.capacity or {}
         return (used_gpu + need["num_gpus"] <= cap.get("GPU", 0) + 1e-9
                 and used_cpu + need["num_cpus"] <= cap.get("CPU", 0) + 1e-9)
 
     def start(self, writer, settings: RaySettings) -> None:
-        device = run_device(writer.config.device, self._capacity or {})
+        device = run_device(writer.config.device, self.capacity or {})
         thread = threading.Thread(target=self._drive, args=(writer, device, settings), daemon=True)
         remote = RemoteRun(writer.id, device, settings, thread)
         self.runs[writer.id] = remote
         thread.start()
 
     def _drive(self, writer, device: str, settings: RaySettings) -> None:
-        from engine.store.live import LiveWriter
-
-        ray = ray_module()
+        """The driver's thread for one run: the one lifecycle, with the Ray task as its execution."""
         remote = self.runs[writer.id]
-        live = LiveWriter(writer.path, len(writer.instances))
-        task = ray.remote(max_retries=0)(train_remotely).options(**settings.resources(device))
-        config = writer.config.replace(device="cuda" if device.startswith("cuda") else device)
-        try:
-            remote.generator = task.remote(config.to_dict(), writer.id, self._flags, int(max(1, settings.cpus_per_run)))
-            self.log(f"run {writer.id} -> ray task ({device})")
-            for kind, payload in self._items(remote, writer):
-                if kind == "start":
-                    remote.started = True
-                    writer.start(device=payload["device"], host=payload["host"], pid=payload["pid"],
-                                 versions={"torch": payload["torch"]})
-                elif kind == "progress":
-                    live.publish(payload)
-                elif kind == "checkpoint":
-                    writer.checkpoint(payload)
-                elif kind == "result":
-                    writer.finish(payload)
-                    return
-                elif kind == "error":
-                    writer.fail(payload)
-                    return
-            writer.interrupt("the Ray task ended without a result")
-        except Exception as exc:  # a killed Ray worker, a lost node, a cancelled pending task
-            if remote.stop_sent and not remote.started:
-                writer.cancel_before_start()
-            else:
-                writer.interrupt(f"the Ray task died ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
-            self.log(f"run {writer.id}: {type(exc).__name__}")
-        finally:
-            live.close()
+        carry(writer, self._execution(remote, device, settings), stop=lambda: False, log=self.log)
+
+    def _execution(self, remote: RemoteRun, device: str, settings: RaySettings):
+        def execute(hooks):
+            ray = ray_module()
+            writer = hooks.writer
+            task = ray.remote(max_retries=0)(train_remotely).options(**settings.resources(device))
+            config = writer.config.replace(device="cuda" if device.startswith("cuda") else device)
+            try:
+                remote.generator = task.remote(config.to_dict(), writer.id, self._flags, int(max(1, settings.cpus_per_run)))
+                self.log(f"run {writer.id} -> ray task ({device})")
+                for kind, payload in self._items(remote, writer):
+                    if kind == "start":
+                        remote.started = True
+                        hooks.started(device=payload["device"], host=payload["host"], pid=payload["pid"],
+                                      versions={"torch": payload["torch"]})
+                    elif kind == "progress":
+                        hooks.progress(payload)
+                    elif kind == "checkpoint":
+                        hooks.checkpoint(payload)
+                    elif kind == "result":
+                        return payload
+                    elif kind == "error":
+                        raise RunFailed(payload)
+            except RunFailed:
+                raise
+            except Exception as exc:  # a killed Ray worker, a lost node, a cancelled pending task
+                self.log(f"run {writer.id}: {type(exc).__name__}")
+                if remote.stop_sent and not remote.started:
+                    raise CancelledBeforeStart() from None
+                raise RunLost(f"the Ray task died ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+            raise RunLost("the Ray task ended without a result")
+
+        return execute
 
     def _items(self, remote: RemoteRun, writer):
         ray = ray_module()

@@ -23,6 +23,7 @@ import json
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -30,13 +31,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import ConfigError, StoreError
+from engine.jobs.queue import Doorbell, JobQueue
+from engine.jobs.worker import QUIET_EXITS
 from engine.system.files import atomic_write_json
-from engine.system.locks import HeldLock, is_held, try_lock
+from engine.system.input_files import InputFileError, read_bounded_json
+from engine.system.locks import HeldLock, is_held, set_aside, try_lock
 from engine.system.processes import spawn_detached
 from engine.store.runs import RunStore
 
-POLL_INTERVAL = 0.2  # seconds between looks at the workers, the slots and the queue
-QUEUE_WATCH_INTERVAL = 0.02  # seconds between stats of the queue folder: a submission is seen at once
+POLL_INTERVAL = 0.2  # seconds between looks at the workers while any trains
+IDLE_POLL_INTERVAL = 1.0  # with nothing training: a submission rings the doorbell (engine.jobs.queue) sooner
+DISPATCH_EVERY = 5.0  # seconds: the queue is looked through at least this often, changed or not
+RECONCILE_EVERY = 15.0  # seconds between passes of the reconciler (engine.jobs.queue) while it lives
+WORKER_FAILURES_ALLOWED = 3  # a run whose worker fails this often is marked failed with the reason
+BACKOFF_SECONDS = 2.0  # after a worker failure the run waits this long, doubled each time
+SPARE_BACKOFF_LIMIT = 60.0
+MAX_DEVICES_BYTES = 64 * 1024
 # No queue, no training, no client for this long: the scheduler retires (tests shorten it).
 IDLE_EXIT_SECONDS = float(os.environ.get("SUPERTUI_SCHEDULER_IDLE", "60"))
 CLIENT_TTL = 45.0  # a client heartbeat older than this is a client gone
@@ -101,10 +111,12 @@ def save_devices(store: RunStore, devices: list[str] | None) -> None:
 
 
 def load_devices(store: RunStore) -> list[str] | None:
+    """The saved slots; None (automatic) when there are none or the file is not one we wrote
+    (a folder, a FIFO, an endless file: refused without blocking, engine.system.input_files)."""
     try:
-        data = json.loads(SchedulerPaths.of(store).devices.read_text())
+        data = read_bounded_json(SchedulerPaths.of(store).devices, MAX_DEVICES_BYTES)
         return parse_devices(",".join(data["devices"]))
-    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+    except (OSError, ValueError, KeyError, TypeError, ConfigError, InputFileError):
         return None
 
 
@@ -124,11 +136,29 @@ def device_matches(wanted: str, slot: str) -> bool:
 
 
 def heartbeat(store: RunStore) -> Path:
-    """A client (the app) says it is here, so the scheduler stays warm; call it every few seconds."""
+    """A client (the app) says it is here, so the scheduler stays warm; call it every few seconds.
+    The file is named by the client's pid: a dead client is gone at once, whatever its date."""
     path = SchedulerPaths.of(store).clients / f"{os.getpid()}"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        set_aside(path)
     path.touch()
     return path
+
+
+def client_alive(name: str, mtime: float, now: float) -> bool:
+    """A heartbeat counts while it is recent (never dated ahead of now) and its pid lives."""
+    if not name.isdigit() or not -5.0 <= now - mtime <= CLIENT_TTL:
+        return False
+    try:
+        os.kill(int(name), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, as another user
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 def scheduler_running(store: RunStore) -> bool:
@@ -141,6 +171,7 @@ def ensure_scheduler(store: RunStore) -> bool:
     paths = SchedulerPaths.of(store)
     if is_held(paths.lock):
         return False
+    prepare_log(paths.log)
     spawn_detached([sys.executable, "-m", "engine.jobs.scheduler", "--data-dir", str(store.data_dir)], paths.log)
     return True
 
@@ -180,16 +211,29 @@ class Scheduler:
     slots: list[Slot] = field(default_factory=list)
     spare: Spare | None = None
     detected: dict | None = None
-    failures: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # worker failures per run
+    retry_at: dict[str, float] = field(default_factory=dict)  # a failed run's next try (monotonic)
     idle_since: float = field(default_factory=time.monotonic)
     stopping: bool = False
     ray: object | None = None  # engine.jobs.ray_executor.RayExecutor, once a run asks for Ray
     ray_retry_at: float = 0.0
     local_waiting: bool = False  # a queued run wants a local worker
+    spare_failures: int = 0
+    spare_retry_at: float = 0.0
+    executors: dict[str, str] = field(default_factory=dict)  # run id -> "local" / "ray", read once per entry
+    dirty: bool = True  # something changed since the queue was last looked through
+    dispatched_at: float = 0.0
+    reconciled_at: float = 0.0
+    doorbell: Doorbell | None = None
+    queue_stamp: int | None = None
 
     @property
     def paths(self) -> SchedulerPaths:
         return SchedulerPaths.of(self.store)
+
+    @property
+    def queue(self) -> JobQueue:
+        return JobQueue(self.store, self.log)
 
     def log(self, text: str) -> None:
         stamp = _dt.datetime.now().isoformat(timespec="seconds")
@@ -201,65 +245,90 @@ class Scheduler:
     # The loop -------------------------------------------------------------------------------
     def run(self) -> None:
         self.log(f"started on {self.store.data_dir}")
+        self.doorbell = Doorbell(self.store)
         try:
-            self.store.recover_queue()
             self.store.clean_stale(STALE_STAGING_SECONDS)
         except (StoreError, OSError) as exc:  # an unreadable runs folder: the queue still runs
             self.log(f"could not look through the runs: {exc}")
         while not self.stopping:
-            self.tick()
+            self.guarded_tick()
             if self.idle() and time.monotonic() - self.idle_since > IDLE_EXIT_SECONDS:
                 break
-            self.wait_for_the_queue(POLL_INTERVAL)
+            self.wait_for_the_queue(POLL_INTERVAL if self.busy() else IDLE_POLL_INTERVAL)
         self.retire_spare()
         if self.ray is not None:
             self.ray.close()
+        self.doorbell.close()
         self.log("idle: exiting" if not self.stopping else "stopping (running workers go on)")
 
-    def wait_for_the_queue(self, seconds: float) -> None:
-        """Sleep up to `seconds`, waking as soon as the queue folder changes (a run was queued):
-        a launch key then meets its worker within a few hundredths of a second, not a poll later."""
-        def stamp() -> int | None:
-            try:
-                return self.store.queue_dir.stat().st_mtime_ns
-            except OSError:
-                return None
+    def guarded_tick(self) -> None:
+        """One look at everything. Whatever one odd file or run throws is logged and the loop
+        goes on: nothing in the data directory can stop the scheduler."""
+        try:
+            self.tick()
+        except Exception as exc:
+            self.log(f"error (the scheduler goes on): {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            time.sleep(POLL_INTERVAL)
 
-        before, until = stamp(), time.monotonic() + seconds
-        while time.monotonic() < until:
-            time.sleep(QUEUE_WATCH_INTERVAL)
-            if stamp() != before:
-                return
+    def wait_for_the_queue(self, seconds: float) -> None:
+        """Sleep up to `seconds`, waking at once when a submission rings the doorbell; a queue
+        folder changed by a client that does not ring (an older one) is seen at the next look."""
+        doorbell = self.doorbell or Doorbell(self.store)
+        if doorbell.wait(seconds) or self.queue_changed():
+            self.dirty = True
+
+    def queue_changed(self) -> bool:
+        try:
+            stamp = self.store.queue_dir.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        changed, self.queue_stamp = stamp != self.queue_stamp, stamp
+        return changed
 
     def tick(self) -> None:
+        now = time.monotonic()
+        if now - self.reconciled_at > RECONCILE_EVERY:
+            self.reconciled_at = now
+            if self.queue.reconcile().requeued:
+                self.dirty = True
         self.reap()
         if self.spare is not None and self.spare.poll_ready() and self.detected is None:
             self.detected = {k: v for k, v in self.spare.info.items() if k != "ready"}
+            self.dirty = True
         self.configure_slots()
-        self.dispatch()
+        if self.dirty or now - self.dispatched_at > DISPATCH_EVERY:
+            self.dirty, self.dispatched_at = False, now
+            self.dispatch()
         self.keep_spare()
         if not self.idle():
             self.idle_since = time.monotonic()
 
+    def busy(self) -> bool:
+        return any(slot.worker is not None for slot in self.slots) or (self.ray is not None and self.ray.in_flight() > 0)
+
     def idle(self) -> bool:
-        busy = any(slot.worker is not None for slot in self.slots) or (self.ray is not None and self.ray.in_flight() > 0)
-        return not busy and not self.store.queue_entries() and not self.clients_present()
+        return not self.busy() and not self.store.queue_entries() and not self.clients_present()
 
     def clients_present(self) -> bool:
-        folder = self.paths.clients
-        if not folder.is_dir():
-            return False
+        """A client (the app) sent a heartbeat lately; stale or odd heartbeats are removed."""
         present = False
         now = time.time()
-        for path in folder.iterdir():
-            try:
-                age = now - path.stat().st_mtime
-            except OSError:
-                continue
-            if age > CLIENT_TTL:
-                path.unlink(missing_ok=True)
-            else:
+        try:
+            with os.scandir(self.paths.clients) as found:
+                beats = [(e.name, e.stat(follow_symlinks=False)) for e in found if not e.name.startswith(".")]
+        except OSError:
+            return False
+        for name, info in beats:
+            if stat.S_ISREG(info.st_mode) and client_alive(name, info.st_mtime, now):
                 present = True
+                continue
+            try:
+                if stat.S_ISDIR(info.st_mode):
+                    set_aside(self.paths.clients / name)
+                else:
+                    (self.paths.clients / name).unlink(missing_ok=True)
+            except OSError:
+                pass
         return present
 
     # Slots ----------------------------------------------------------------------------------
@@ -279,9 +348,7 @@ class Scheduler:
                 self.slots.append(slot)  # a slot removed while busy stays until its run ends
         self.log(f"slots: {', '.join(s.device for s in self.slots)}")
 
-    def free_slot(self, wanted: str) -> Slot | None:
-        candidates = [s for s in self.slots if s.worker is None and s.index < len(self.slots)]
-        free = [s for s in candidates if not is_held(self.paths.slot_lock(s.index))]
+    def free_slot(self, wanted: str, free: list[Slot]) -> Slot | None:
         matching = [s for s in free if device_matches(wanted, s.device)]
         if matching:
             return matching[0]
@@ -298,34 +365,50 @@ class Scheduler:
 
     # Runs -----------------------------------------------------------------------------------
     def dispatch(self) -> None:
+        """Start what the free slots can take, in queue order. A run's manifest is read once to
+        learn where it trains; with no slot free, local runs are passed over without a read, so
+        thousands of queued runs cost a folder listing, not thousands of manifests."""
         self.local_waiting = False
-        for entry in self.store.queue_entries():
-            run_id = entry.split("-", 1)[1]
-            if any(s.run_id == run_id for s in self.slots):
+        now = time.monotonic()
+        taken = {s.run_id for s in self.slots if s.run_id}
+        room = [s for s in self.slots if s.worker is None and not is_held(self.paths.slot_lock(s.index))]
+        for entry in self.queue.entries():
+            run_id = self.store.entry_run_id(entry)
+            if run_id in taken:
                 continue
-            try:
-                record = self.store.load(run_id)
-            except (StoreError, ConfigError):
-                (self.store.queue_dir / entry).unlink(missing_ok=True)
+            if self.retry_at.get(run_id, 0.0) > now or (self.executors.get(run_id) == "local" and not room):
+                self.local_waiting = True
                 continue
-            if record.saved_status != "queued":
-                if not record.worker_alive:
-                    (self.store.queue_dir / entry).unlink(missing_ok=True)
+            record = self.queued_record(entry, run_id)
+            if record is None:
                 continue
-            if record.worker_alive:
-                continue  # a worker of an earlier scheduler is claiming it
             executor = record.manifest.get("executor")
             if isinstance(executor, dict) and executor.get("kind") == "ray":
+                self.executors[run_id] = "ray"
                 self.dispatch_ray(record, executor)
                 continue
+            self.executors[run_id] = "local"
             self.local_waiting = True
-            if not self.slots:
-                continue  # the spare worker has not yet said which devices exist
-            wanted = record.config.device
-            slot = self.free_slot(wanted)
+            slot = self.free_slot(record.config.device, room)
             if slot is not None:
-                self.start(slot, run_id, wanted)
+                room.remove(slot)
+                self.start(slot, run_id, record.config.device)
             # else: a later run may want a free slot of another device
+
+    def queued_record(self, entry: str, run_id: str):
+        """The run of a queue entry if it is queued and nobody holds it; an entry of a run that
+        is gone or over is removed."""
+        try:
+            record = self.store.load(run_id)
+        except (StoreError, ConfigError) as exc:
+            self.log(f"queue: dropped {entry} ({exc})")
+            (self.store.queue_dir / entry).unlink(missing_ok=True)
+            return None
+        if record.saved_status != "queued":
+            if not record.worker_alive:
+                (self.store.queue_dir / entry).unlink(missing_ok=True)
+            return None
+        return None if record.worker_alive else record  # held: a worker of an earlier scheduler is claiming it
 
     def dispatch_ray(self, record, executor: dict) -> None:
         from engine.jobs.ray_executor import RayExecutor, RaySettings
@@ -357,9 +440,9 @@ class Scheduler:
             self.ray = candidate
         from engine.jobs.ray_executor import run_device
 
-        if not self.ray.has_room(settings, run_device(record.config.device, self.ray._capacity or {})):
+        if not self.ray.has_room(settings, run_device(record.config.device, self.ray.capacity or {})):
             return
-        writer = self.store.claim(record.id)
+        writer = self.queue.claim(record.id)
         if writer is not None:
             self.ray.start(writer, settings)
 
@@ -386,6 +469,7 @@ class Scheduler:
                     "--device", device, "--slot", assignment["slot"]]
             if assignment["threads"]:
                 argv += ["--threads", str(assignment["threads"])]
+            prepare_log(self.paths.log)
             proc = spawn_detached(argv, self.paths.log)
         slot.worker, slot.run_id = proc, run_id
         self.log(f"run {run_id} -> slot {slot.index} ({device}), worker {proc.pid}")
@@ -396,24 +480,36 @@ class Scheduler:
                 continue
             code, run_id = slot.worker.returncode, slot.run_id
             slot.worker, slot.run_id = None, None
+            self.dirty = True
             self.log(f"run {run_id}: worker exited with code {code}")
-            if code not in (0, 1, 3, 4):
-                self.fail_if_never_started(run_id, code)
+            if code not in QUIET_EXITS:
+                self.worker_failed(run_id, code)
         if self.spare is not None and self.spare.proc.poll() is not None:
-            self.log(f"spare worker exited with code {self.spare.proc.returncode}")
+            code = self.spare.proc.returncode
+            self.log(f"spare worker exited with code {code}")
             self.spare = None
+            if code != 0:
+                self.spare_failures += 1
+                self.spare_retry_at = time.monotonic() + min(SPARE_BACKOFF_LIMIT, BACKOFF_SECONDS * 2 ** self.spare_failures)
 
-    def fail_if_never_started(self, run_id: str, code: int) -> None:
-        """A worker that died before claiming leaves the run queued: retry once, then give up
-        with a reason, so a broken installation never loops forever."""
-        self.failures[run_id] = self.failures.get(run_id, 0) + 1
-        if self.failures[run_id] >= 2:
-            self.store.fail_queued(run_id, f"its worker exited with code {code} before training; see {self.paths.log}")
+    def worker_failed(self, run_id: str, code: int) -> None:
+        """A worker that crashed (any exit but the EXIT_ ones, a signal included). A run it had
+        claimed ends interrupted at once (the reconciler); a run still queued waits, longer each
+        time, and after WORKER_FAILURES_ALLOWED failures is marked failed: never a respawn loop."""
+        self.queue.reconcile([run_id])
+        count = self.failures[run_id] = self.failures.get(run_id, 0) + 1
+        if count >= WORKER_FAILURES_ALLOWED:
+            reason = f"its worker failed {count} times (last exit code {code}) before training; see {self.paths.log}"
+            if self.store.fail_queued(run_id, reason):
+                self.log(f"run {run_id}: marked failed ({reason})")
+            return
+        self.retry_at[run_id] = time.monotonic() + BACKOFF_SECONDS * 2 ** (count - 1)
 
     def keep_spare(self) -> None:
         wanted = self.local_waiting or self.clients_present()
-        if self.spare is None and wanted and not self.stopping:
+        if self.spare is None and wanted and not self.stopping and time.monotonic() >= self.spare_retry_at:
             argv = [sys.executable, "-m", "engine.jobs.worker", "--data-dir", str(self.store.data_dir), "--spare"]
+            prepare_log(self.paths.log)
             proc = spawn_detached(argv, self.paths.log, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self.spare = Spare(proc)
         elif self.spare is not None and not wanted:
@@ -433,7 +529,19 @@ class Scheduler:
         self.spare = None
 
 
+def prepare_log(path: Path) -> None:
+    """The log is appended to by every process: something other than a file there (a FIFO would
+    block the open, a folder refuse it) is set aside first."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        set_aside(path)
+
+
 def _rotate_log(path: Path) -> None:
+    prepare_log(path)
     try:
         if path.stat().st_size > LOG_LIMIT_BYTES:
             os.replace(path, path.with_suffix(".log.1"))

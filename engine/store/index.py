@@ -25,7 +25,7 @@ from engine.errors import StoreError
 from engine.system.files import atomic_write_bytes
 from engine.system.locks import is_held
 from engine.store.manifest import (
-    LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
+    HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
 )
 
 
@@ -79,7 +79,7 @@ class RunListing:
 
     @property
     def status(self) -> str:
-        if self.saved_status == "running" and not self.worker_alive:
+        if self.saved_status in HELD_STATUSES and not self.worker_alive:
             return self._ended_since_listed()
         return self.saved_status
 

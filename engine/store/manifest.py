@@ -22,8 +22,10 @@ from engine.errors import ConfigError, StoreError
 FORMAT = "supertui-run"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "failed")
-LIVE_STATUSES = ("queued", "running")  # the statuses of a run that is not over
+STATUSES = ("queued", "claimed", "running", "completed", "cancelled", "interrupted", "failed")
+LIVE_STATUSES = ("queued", "claimed", "running")  # the statuses of a run that is not over
+# A run in one of these is held by a live worker's lock; with its lock free, its worker is gone.
+HELD_STATUSES = ("claimed", "running")
 MAX_MANIFEST_BYTES = 4 << 20  # a run with the largest grid writes well under 1 MiB
 MAX_DEPTH = 16  # the manifests we write nest 4 deep
 MAX_TEXT = 65_536  # characters of a note, an error, a warning
@@ -254,7 +256,7 @@ def read_ended_manifest(folder: Path) -> tuple[dict[str, Any], RunConfig] | None
         manifest, config = read_manifest(folder)
     except StoreError:
         return None
-    return None if manifest.get("status") in (None, "running") else (manifest, config)
+    return None if manifest.get("status") in (None, *HELD_STATUSES) else (manifest, config)
 
 
 # Fields that only shaped how a run trained: a saved run outside today's bounds for these (an

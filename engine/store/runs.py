@@ -25,6 +25,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from engine.system.interrupts import sigint_deferred
 from engine.system.locks import HeldLock, is_held, try_lock
 from engine.store.index import RunIndex, RunListing
 from engine.store.manifest import (  # noqa: F401 (re-exported)
-    FORMAT, FORMAT_VERSION, LIVE_STATUSES, MANIFEST, STATUSES, read_ended_manifest, read_manifest,
+    FORMAT, FORMAT_VERSION, HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, read_ended_manifest, read_manifest,
 )
 
 if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
@@ -50,23 +51,47 @@ if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
 ARRAYS = "arrays.npz"  # engine.store.arrays reads and writes it
 CANCEL_REQUEST = "cancel"
+DOORBELL = ".doorbell"  # queue/.doorbell: a FIFO the idle scheduler reads
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+QUEUE_ENTRY = re.compile(r"^[0-9]{20}-")  # queue/<20-digit ns>-<run id>
 CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
 
 
 def default_data_dir() -> Path:
     env = os.environ.get(DATA_DIR_ENV)
     if env:
-        return Path(env).expanduser()
+        return absolute_data_dir(env)
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("supertui", appauthor=False))
+    return absolute_data_dir(platformdirs.user_data_dir("supertui", appauthor=False))
+
+
+def absolute_data_dir(path: Path | str) -> Path:
+    """The data directory as every process must name it: `runs` typed in one folder is the same
+    folder for a scheduler started with another working directory."""
+    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def validate_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
         raise ConfigError("run", f"invalid run id {run_id!r} (letters, digits, '.', '_' and '-', no '..')")
     return run_id
+
+
+def ring_doorbell(queue_dir: Path) -> None:
+    """Wake an idle scheduler now: it sleeps reading the FIFO queue/.doorbell (engine.jobs.queue).
+    Nobody listening, or something else at that name, is fine: the scheduler also looks itself."""
+    try:
+        fd = os.open(Path(queue_dir) / DOORBELL, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, b"!")
+    except OSError:
+        pass  # its buffer is full: it is being woken already
+    finally:
+        os.close(fd)
 
 
 def now_iso() -> str:
@@ -111,7 +136,7 @@ class RunRecord:
     @property
     def status(self) -> str:
         status = self.saved_status
-        if status == "running" and not self.worker_alive:
+        if status in HELD_STATUSES and not self.worker_alive:
             ended = read_ended_manifest(self.path)  # it may have ended since we read it
             if ended is None:
                 return "interrupted"
@@ -160,6 +185,13 @@ class RunRecord:
             raise StoreError(f"run {self.id}: {ARRAYS} is unreadable ({type(exc).__name__}: {exc})") from None
 
 
+def _is_plain_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def _is_dir(entry: os.DirEntry) -> bool:
     try:
         return entry.is_dir()
@@ -183,7 +215,7 @@ def make_run_id(config: RunConfig) -> str:
 
 class RunStore:
     def __init__(self, data_dir: Path | str | None = None):
-        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        self.data_dir = absolute_data_dir(data_dir) if data_dir else default_data_dir()
         self.runs_dir = self.data_dir / "runs"
         self.locks_dir = self.data_dir / "locks"
         self.queue_dir = self.data_dir / "queue"
@@ -381,17 +413,35 @@ class RunStore:
         from engine.experiments import validate_config  # the registry loads numpy: only where a run is read
         validate_config(config)
         run_id, path = self._new_folder(config, "queued", extra)
-        atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{run_id}", b"")
+        self.add_queue_entry(run_id)
         return self._read(path)
 
-    def queue_entries(self) -> list[str]:
-        """Queue entry names (`<ns>-<run id>`), oldest first."""
-        if not self.queue_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.queue_dir.iterdir() if not p.name.startswith(".") and "-" in p.name)
+    def add_queue_entry(self, run_id: str) -> None:
+        atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{validate_run_id(run_id)}", b"")
+        ring_doorbell(self.queue_dir)
 
-    def _remove_queue_entries(self, run_id: str) -> None:
-        for entry in self.queue_entries():
+    def queue_entries(self, on_odd: Callable[[str], None] | None = None) -> list[str]:
+        """Queue entry names (`<ns>-<run id>`), oldest first. Anything else in queue/ (a folder,
+        a FIFO, a name that is no entry) is passed to on_odd and skipped; hidden names are ours."""
+        try:
+            with os.scandir(self.queue_dir) as found:
+                names = [(e.name, _is_plain_file(e)) for e in found if not e.name.startswith(".")]
+        except OSError:
+            return []
+        entries = []
+        for name, plain in names:
+            if plain and QUEUE_ENTRY.match(name) and _RUN_ID.match(name[21:]) and ".." not in name:
+                entries.append(name)
+            elif on_odd is not None:
+                on_odd(name)
+        return sorted(entries)
+
+    @staticmethod
+    def entry_run_id(entry: str) -> str:
+        return entry.split("-", 1)[1]
+
+    def _remove_queue_entries(self, run_id: str, entries: list[str] | None = None) -> None:
+        for entry in self.queue_entries() if entries is None else entries:
             if entry.split("-", 1)[1] == run_id:
                 (self.queue_dir / entry).unlink(missing_ok=True)
 
@@ -443,8 +493,9 @@ class RunStore:
             lock.release(unlink=True)
 
     def claim(self, run_id: str) -> "RunWriter | None":
-        """Take a queued run for training: its lock, then status `running`. None when another
-        process holds it or it is no longer queued (cancelled, deleted, already trained)."""
+        """Take a queued run for training: its lock, then status `claimed`, then its queue entry
+        goes. None when another process holds it or it is no longer queued (cancelled, deleted,
+        already trained). An OSError (a full disk) leaves it queued with its entry."""
         lock = None
         for _ in range(CLAIM_ATTEMPTS):
             lock = try_lock(self.lock_path(run_id))
@@ -463,8 +514,14 @@ class RunStore:
             lock.release(unlink=True)
             self._remove_queue_entries(run_id)
             return None
+        writer = RunWriter(self, record, lock)
+        try:
+            writer.mark_claimed()  # claimed on disk before the entry goes: never queued without one
+        except BaseException:
+            lock.release()  # still queued, with its entry: a later worker takes it
+            raise
         self._remove_queue_entries(run_id)
-        return RunWriter(self, record, lock)
+        return writer
 
     def create(self, config: RunConfig, extra: dict[str, Any] | None = None) -> "RunWriter":
         """A run that trains in this very process (tests, benchmarks, `run_experiment`): it is
@@ -478,7 +535,7 @@ class RunStore:
         _, path = self._new_folder(config, "running", extra, run_id=run_id)
         return RunWriter(self, self._read(path), lock)
 
-    def request_cancel(self, run_id: str) -> str:
+    def request_cancel(self, run_id: str, entries: list[str] | None = None) -> str:
         """Stop a run: a queued one is cancelled at once ("cancelled"); a training one is asked to
         stop through a file its worker polls ("requested"); a finished one is left ("finished")."""
         record = self.load(run_id)
@@ -492,7 +549,7 @@ class RunStore:
                 return "finished"
             manifest = dict(record.manifest, status="cancelled", finished=now_iso(), updated=now_iso())
             atomic_write_json(record.path / MANIFEST, manifest)
-            self._remove_queue_entries(run_id)
+            self._remove_queue_entries(run_id, entries)
             return "cancelled"
         finally:
             lock.release(unlink=True)
@@ -573,6 +630,13 @@ class RunWriter:
         self.manifest: dict[str, Any] = dict(record.manifest)
         self.ended = False  # a final status was written (or tried): later saves are ignored
         self.checkpoint_error: str | None = None  # the last checkpoint the disk refused
+
+    def mark_claimed(self) -> None:
+        """Say on disk that this process holds the run, before its queue entry goes: a worker
+        that dies from here on leaves a run the reconciler ends `interrupted`, never one that
+        reads queued with no entry (engine.jobs.queue)."""
+        self.manifest.update({"status": "claimed", "host": socket.gethostname(), "pid": os.getpid()})
+        self._save_manifest()
 
     def start(self, **fields: Any) -> None:
         """Mark the run running in this process (device, versions, ...)."""

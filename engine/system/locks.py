@@ -10,7 +10,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import secrets
+import stat
 from pathlib import Path
+
+SET_ASIDE_PREFIX = ".set-aside-"  # an odd file found where a lock belongs is renamed to this, then skipped
 
 
 class HeldLock:
@@ -38,28 +42,54 @@ class HeldLock:
 
 
 def try_lock(path: Path) -> HeldLock | None:
-    """Take the exclusive lock at `path` without waiting; None if another process holds it."""
+    """Take the exclusive lock at `path` without waiting; None if another process holds it.
+    Something else at `path` (a folder, a FIFO, a device) is set aside first: a lock file is
+    ours to make, and an odd one never stops the run or the scheduler it belongs to."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            if exc.errno in (errno.EISDIR, errno.ELOOP, errno.ENXIO, errno.EACCES, errno.EPERM):
+                set_aside(path)
+                continue
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            set_aside(path)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return None
+            raise
+        return HeldLock(path, fd)
+    raise OSError(errno.EEXIST, f"{path}: something that is not a lock file keeps coming back here")
+
+
+def set_aside(path: Path) -> Path | None:
+    """Rename an odd file out of the way (hidden, so listings skip it); None if it is gone already."""
+    target = path.with_name(f"{SET_ASIDE_PREFIX}{path.name}-{secrets.token_hex(4)}")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return None
-        raise
-    return HeldLock(path, fd)
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    return target
 
 
 def is_held(path: Path) -> bool:
     """True while some process holds the lock at `path`. A missing file is never held, and
     probing never creates one."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # a FIFO or a folder is nobody's lock
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
         return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
