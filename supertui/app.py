@@ -51,8 +51,21 @@ class SupertuiApp(App[int]):
         """After the first paint: find the live runs, and wake the scheduler for a queue that
         waits (a scheduler that died, a machine that rebooted)."""
         self._follow_live_runs(list_runs=True)
-        if any(run.status == "queued" for run in self.live_runs.runs.values()):
-            self.wake_scheduler()
+        self.serve_queue()
+
+    def serve_queue(self) -> None:
+        """In a thread, off the event loop: restore the queue's invariant and start a scheduler
+        if queued work waits and none runs (a scheduler that died, a machine that rebooted)."""
+        from engine.jobs.scheduler import serve_queue
+
+        def serve() -> None:
+            try:
+                serve_queue(self.store)
+            except OSError as exc:
+                self.call_from_thread(self.notify, f"cannot start the scheduler: {exc}", severity="error",
+                                      markup=False)
+
+        self.run_worker(serve, thread=True, exclusive=True, group="serve-queue")
 
     # The queue ------------------------------------------------------------------------------
     def wake_scheduler(self) -> None:
@@ -78,8 +91,11 @@ class SupertuiApp(App[int]):
                 self._broadcast(run)  # screens update their rows: no full reload of the run list
             for run in ended:
                 self._announce_end(run)
-            if self._heartbeat is not None and self._ticks % int(HEARTBEAT_SECONDS / PROGRESS_INTERVAL) == 0:
-                self._heartbeat.touch()
+            if self._ticks % int(HEARTBEAT_SECONDS / PROGRESS_INTERVAL) == 0:
+                if self._heartbeat is not None:
+                    self._heartbeat.touch()
+                if self.live_runs.runs:
+                    self.serve_queue()
         for run in self.live_runs.poll():
             self._broadcast(run)
 

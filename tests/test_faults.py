@@ -53,7 +53,7 @@ def assert_every_run_readable(store: RunStore) -> None:
 # What is true after a signal at each stage: SIGKILL leaves the status as written last (a run
 # nobody trains any more reads interrupted); the worker ignores SIGINT and finishes.
 STAGES = {
-    "before:start-manifest": "queued",  # never started: a new scheduler queues it again
+    "before:start-manifest": "interrupted",  # claimed, never started: the reconciler ends it with the reason
     "after:start-manifest": "interrupted",
     "before:checkpoint-arrays": "interrupted",
     "after:checkpoint-arrays": "interrupted",
@@ -73,8 +73,8 @@ def test_sigkill_at_each_save_stage_of_a_worker_leaves_a_readable_truthful_run(s
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     record = store.load(run_id)
     assert record.status == status
-    if status == "queued":
-        assert store.recover_queue() == 1  # the next scheduler trains it
+    if stage == "before:start-manifest":
+        assert record.saved_status == "claimed" and store.queue_entries() == []  # claimed before the entry went
     if stage == "after:checkpoint-manifest":
         assert record.has_arrays and record.manifest["steps_done"] == record.arrays.loss_steps[-1]
     assert_every_run_readable(store)

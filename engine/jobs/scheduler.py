@@ -35,7 +35,7 @@ from engine.jobs.queue import Doorbell, JobQueue
 from engine.jobs.worker import QUIET_EXITS
 from engine.system.files import atomic_write_json
 from engine.system.input_files import InputFileError, read_bounded_json
-from engine.system.locks import HeldLock, is_held, set_aside, try_lock
+from engine.system.locks import HeldLock, ensure_folder, is_held, set_aside, try_lock
 from engine.system.processes import spawn_detached
 from engine.store.runs import RunStore
 
@@ -139,7 +139,7 @@ def heartbeat(store: RunStore) -> Path:
     """A client (the app) says it is here, so the scheduler stays warm; call it every few seconds.
     The file is named by the client's pid: a dead client is gone at once, whatever its date."""
     path = SchedulerPaths.of(store).clients / f"{os.getpid()}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     if path.is_symlink() or (path.exists() and not path.is_file()):
         set_aside(path)
     path.touch()
@@ -174,6 +174,16 @@ def ensure_scheduler(store: RunStore) -> bool:
     prepare_log(paths.log)
     spawn_detached([sys.executable, "-m", "engine.jobs.scheduler", "--data-dir", str(store.data_dir)], paths.log)
     return True
+
+
+def serve_queue(store: RunStore, run_ids: list[str] | None = None):
+    """What every client that waits does (`wait`, `train`, `jobs`, the app): restore the queue's
+    invariant for `run_ids` (default: every unsettled run, engine.jobs.queue.JobQueue.reconcile),
+    then start a scheduler if queued work exists and none runs. Returns the Reconciled."""
+    done = JobQueue(store).reconcile(run_ids)
+    if (done.queued or done.requeued or store.queue_entries()) and not scheduler_running(store):
+        ensure_scheduler(store)
+    return done
 
 
 # --------------------------------------------------------------------------- the scheduler
@@ -453,7 +463,7 @@ class Scheduler:
         device = slot.device if wanted == "auto" or (wanted == "cuda" and slot.device.startswith("cuda")) else wanted
         assignment = {"run": run_id, "device": device, "slot": str(self.paths.slot_lock(slot.index)),
                       "threads": self.threads_for(slot)}
-        self.paths.slot_lock(slot.index).parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.paths.slot_lock(slot.index).parent)
         if self.spare is not None and self.spare.poll_ready():
             proc = self.spare.proc
             self.spare = None
@@ -491,6 +501,11 @@ class Scheduler:
             if code != 0:
                 self.spare_failures += 1
                 self.spare_retry_at = time.monotonic() + min(SPARE_BACKOFF_LIMIT, BACKOFF_SECONDS * 2 ** self.spare_failures)
+                if self.detected is None and self.spare_failures >= WORKER_FAILURES_ALLOWED - 1:
+                    # No worker ever said what this machine has: one CPU slot, so each queued
+                    # run is tried, and ends failed with the reason rather than waiting forever.
+                    self.log("no worker starts; trying the queued runs on one CPU slot")
+                    self.detected = {"cuda": 0, "mps": False, "cpus": os.cpu_count() or 1}
 
     def worker_failed(self, run_id: str, code: int) -> None:
         """A worker that crashed (any exit but the EXIT_ ones, a signal included). A run it had

@@ -46,7 +46,7 @@ def try_lock(path: Path) -> HeldLock | None:
     Something else at `path` (a folder, a FIFO, a device) is set aside first: a lock file is
     ours to make, and an odd one never stops the run or the scheduler it belongs to."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     for _ in range(3):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW, 0o666)
@@ -68,6 +68,17 @@ def try_lock(path: Path) -> HeldLock | None:
             raise
         return HeldLock(path, fd)
     raise OSError(errno.EEXIST, f"{path}: something that is not a lock file keeps coming back here")
+
+
+def ensure_folder(path: Path) -> None:
+    """`path` as a folder: something else there (a FIFO, a file) is set aside first."""
+    path = Path(path)
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            set_aside(path)
+    except FileNotFoundError:
+        pass
+    path.mkdir(parents=True, exist_ok=True)
 
 
 def set_aside(path: Path) -> Path | None:

@@ -15,6 +15,7 @@ from supertui.cli.common import graceful_sigint, safe_text
 from supertui.cli.progress import TrainDisplay
 
 POLL_INTERVAL = 0.25
+SERVE_QUEUE_EVERY = 2.0  # seconds between looks that the followed runs can still end (engine.jobs.scheduler.serve_queue)
 
 
 CANCEL_WAIT = 0.5  # seconds Ctrl+C waits for the runs' final save (it shows their losses) before returning
@@ -45,7 +46,11 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
                 followed.append(Followed(record, LiveReader(record.path, instance_count(record.config)),
                                          display.start(record.config, record.id)))
             cancelled = False
+            served_at = 0.0
             while True:
+                if time.monotonic() - served_at > SERVE_QUEUE_EVERY:
+                    served_at = time.monotonic()
+                    _serve_queue(store, [item.record.id for item in followed if not item.done])
                 if stop.is_set() and not cancelled:
                     interrupted = cancelled = True
                     cancel_deadline = time.monotonic() + CANCEL_WAIT
@@ -83,6 +88,17 @@ def _refresh(store: RunStore, item: Followed) -> None:
         return
     item.task.finish(item.record)
     item.done = True
+
+
+def _serve_queue(store: RunStore, run_ids: list[str]) -> None:
+    """A run can only end if something trains it: re-enter a queued run that lost its entry, end a
+    run whose worker died, start a scheduler when none runs. Never forever waiting."""
+    from engine.jobs.scheduler import serve_queue
+
+    try:
+        serve_queue(store, run_ids)
+    except OSError as exc:
+        print(f"supertui: cannot start the scheduler: {safe_text(exc)}", file=sys.stderr)
 
 
 def _cancel_quietly(store: RunStore, run_id: str) -> None:

@@ -51,7 +51,10 @@ def job_row(record: RunRecord, position: int | None) -> dict:
 
 
 def run(args) -> int:
+    from engine.jobs.scheduler import serve_queue
+
     store = open_store(args)
+    serve_queue(store)  # a run left behind by a dead worker or scheduler is put right, and trains
     records = store.live_runs(on_error=report_skipped)
     queued = [r for r in records if r.status == "queued"]
     rows = [job_row(r, queued.index(r) + 1 if r in queued else None) for r in records]
