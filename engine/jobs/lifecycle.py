@@ -137,7 +137,7 @@ def carry(writer: "RunWriter", execute: Execution, *, stop: Callable[[], bool],
     and with `reraise` (an in-process caller) so is the exception that failed it."""
     hooks = Hooks(writer, stop, log, on_progress, on_warning)
     try:
-        if stop():
+        if writer.cancel_requested():  # cancelled while it waited for a device
             raise CancelledBeforeStart()
         result = execute(hooks)
         hooks.close()  # the live files go before the final save (they are what a full disk frees)
