@@ -27,7 +27,8 @@ from engine.config import RunConfig
 from engine.errors import ConfigError, SupertuiError
 from engine.experiments import Claim, Evidence, Experiment, experiment_names, get_experiment
 from engine.experiments.base import QUALITIES, Table
-from engine.jobs.runner import run_experiment
+from engine.jobs.batch import BatchCancelled, RunProgress, follow_batch, submit_batch
+from engine.store.manifest import LIVE_STATUSES
 from engine.system.files import check_writable_folder
 from engine.store.runs import RunRecord, RunStore, atomic_write_bytes
 
@@ -74,6 +75,14 @@ def same_experiment(a: RunConfig, b: RunConfig) -> bool:
         da.pop(key, None)
         db.pop(key, None)
     return da == db
+
+
+def find_following(config: RunConfig, runs: list[RunRecord]) -> RunRecord | None:
+    """A run of this very experiment still queued or training (an earlier reproduce's)."""
+    for record in runs:
+        if record.status in LIVE_STATUSES and "reproduce" in record.tags and same_experiment(record.config, config):
+            return record
+    return None
 
 
 def find_saved(store: RunStore, config: RunConfig, runs: list[RunRecord]) -> RunRecord | None:
@@ -139,6 +148,7 @@ class ReproduceResult:
     quality: str = "quick"
     measured: dict[str, Measured] = field(default_factory=dict)  # by experiment name
     trained: list[str] = field(default_factory=list)  # run ids trained now
+    queued: list[str] = field(default_factory=list)  # run ids this call submitted to the queue
     reused: list[str] = field(default_factory=list)  # run ids reused from the store
     reference: list = field(default_factory=list)  # published curves drawn over the D* figure
     elapsed: float = 0.0
@@ -167,6 +177,63 @@ def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS) -> dict[str, Path
         if experiment.compare_figure:
             paths[f"compare:{experiment.name}"] = figs / f"{_name(experiment.name, experiment.compare_figure)}_all.png"
     return paths
+
+
+# --------------------------------------------------------------------------- training through the queue
+
+
+def _reuse_or_submit(store: RunStore, configs: list[RunConfig], saved: list[RunRecord], quality: str,
+                     result: ReproduceResult, fresh: bool) -> dict[str, RunConfig]:
+    """Reuse what is saved, follow what an earlier reproduce left training, queue the rest (as
+    one unit): the runs to wait for, by id."""
+    pending: dict[str, RunConfig] = {}
+    to_submit = []
+    for config in configs:
+        reuse = None if fresh else find_saved(store, config, saved)
+        live = None if fresh or reuse else find_following(config, saved)
+        if reuse is not None:
+            result.runs[(config.preset, config.activation)] = reuse
+            result.reused.append(reuse.id)
+        elif live is not None:
+            pending[live.id] = config
+        else:
+            to_submit.append(config)
+    ids = submit_batch(store, to_submit, [{"tags": ["reproduce", quality]} for _ in to_submit]) if to_submit else []
+    result.queued = list(ids)
+    pending.update(zip(ids, to_submit))
+    return pending
+
+
+def _follow(store: RunStore, pending: dict[str, RunConfig], configs: list[RunConfig], costs: list[float], total: float,
+            done: float, emit, should_stop, result: ReproduceResult) -> None:
+    """Wait for the queued runs, reporting work-weighted progress; a run that does not complete
+    stops the reproduction with its reason (the completed ones are reused next time)."""
+    cost_of = {id(config): c for config, c in zip(configs, costs)}
+    index_of = {id(config): i for i, config in enumerate(configs, start=1)}
+
+    def progress(rows: list[RunProgress]) -> None:
+        live = [row for row in rows if row.status not in ("completed", "cancelled", "failed", "interrupted")]
+        fraction = (done + sum(cost_of[id(pending[row.run_id])] * row.step / max(row.steps, 1) for row in rows)) / total
+        row = max(live, key=lambda r: r.step) if live else rows[-1]
+        config = pending[row.run_id]
+        emit(stage="train", fraction=fraction, job=index_of[id(config)], jobs=len(configs),
+             label=f"{config.preset} · {config.activation}", step=row.step, steps=row.steps)
+
+    try:
+        records = follow_batch(store, list(pending), on_progress=progress, should_stop=should_stop)
+    except BatchCancelled as exc:
+        first = next(iter(pending.values()))
+        raise ReproduceCancelled(f"reproduce: stopped during {first.preset} · {first.activation}; {exc}; "
+                                 "completed runs are reused next time") from None
+    for run_id, record in records.items():
+        config = pending[run_id]
+        if record.status != "completed":
+            raise ReproduceCancelled(
+                f"reproduce: {config.preset} · {config.activation}: run {run_id} ended {record.status}"
+                + (f" ({record.error})" if record.error else "") + "; completed runs are reused next time")
+        result.runs[(config.preset, config.activation)] = record
+        result.trained.append(run_id)
+        result.train_seconds[(config.preset, config.activation)] = float(record.manifest.get("elapsed_seconds") or 0.0)
 
 
 # --------------------------------------------------------------------------- an unfinished export
@@ -206,13 +273,18 @@ def reproduce(
     activations=BLOG_ACTIVATIONS,
     report: Callable[[ReproduceResult], str] | None = None,
     reference=None,
+    detach: bool = False,
 ) -> ReproduceResult:
     """Train or reuse every experiment, export every figure, measure every claim; write
     report.md when `report` renders one. `reference`: published curves (engine.science.reference_curves)
     drawn over the combined D* figure. See the module doc.
 
     Existing output files are refused before anything trains unless force. Reused runs must
-    be completed and have the same config (up to compile/device/snapshots)."""
+    be completed and have the same config (up to compile/device/snapshots); a run of the same
+    experiment still queued or training (an earlier reproduce's) is followed, not trained twice.
+    The others are submitted to the queue (engine.jobs.batch) and train in the scheduler's
+    workers, so they outlive this call; with `detach` it returns once they are queued
+    (result.queued), and a later reproduce writes the figures."""
     from engine.export import figure_builder, refuse_existing, write_figure
     from engine.export.figures import figure_input_batches
 
@@ -241,36 +313,17 @@ def reproduce(
     result = ReproduceResult(out_dir, paths.get("report"), [], {}, paths=paths, activations=activations, quality=quality,
                              reference=list(reference or []))
 
+    pending = _reuse_or_submit(store, configs, saved, quality, result, fresh)
+    if detach:
+        result.elapsed = time.monotonic() - started
+        return result
+    done = sum(c for config, c in zip(configs, costs) if (config.preset, config.activation) in result.runs)
     for index, config in enumerate(configs, start=1):
-        label = f"{config.preset} · {config.activation}"
-        reuse = None if fresh else find_saved(store, config, saved)
-        if reuse is not None:
-            result.runs[(config.preset, config.activation)] = reuse
-            result.reused.append(reuse.id)
-            done += costs[index - 1]
-            emit(stage="reuse", fraction=done / total, job=index, jobs=len(configs), label=f"{label} ({reuse.id})")
-            continue
-        base = done
-
-        def progress(p, base=base, index=index, label=label, job_cost=costs[index - 1]):
-            emit(stage="train", fraction=(base + job_cost * p.step / max(p.steps, 1)) / total, job=index,
-                 jobs=len(configs), label=label, step=p.step, steps=p.steps)
-
-        emit(stage="train", fraction=base / total, job=index, jobs=len(configs), label=label, step=0, steps=config.steps)
-        t0 = time.monotonic()
-        record = run_experiment(config, store, on_progress=progress, should_stop=should_stop, send_weights=False,
-                                progress_interval=0.5)
-        result.train_seconds[(config.preset, config.activation)] = time.monotonic() - t0
-        if record.status != "completed":
-            raise ReproduceCancelled(
-                f"reproduce: stopped during {label}; run {record.id} is saved as {record.status}, "
-                f"completed runs are reused next time"
-            )
-        store.update_meta(record.id, tags=[*record.tags, "reproduce", quality])
-        record = store.load(record.id)
-        result.runs[(config.preset, config.activation)] = record
-        result.trained.append(record.id)
-        done += costs[index - 1]
+        if (config.preset, config.activation) in result.runs:
+            emit(stage="reuse", fraction=done / total, job=index, jobs=len(configs),
+                 label=f"{config.preset} · {config.activation} ({result.runs[(config.preset, config.activation)].id})")
+    _follow(store, pending, configs, costs, total, done, emit, should_stop, result)
+    done = sum(costs)
 
     per_figure = render_cost / figure_count
     mark_unfinished(out_dir, list(paths.values()))

@@ -115,15 +115,14 @@ class SupertuiApp(App[int]):
         queued records, already followed."""
         from engine.sweeps.plan import new_sweep_id
 
+        from engine.jobs.queue import JobQueue
+
         sweep_id = new_sweep_id(points[0].config.preset) if sweep is not None else None
-        records = []
-        for point in points:
-            extra = {"executor": executor} if executor else {}
-            if sweep_id:
-                extra["sweep"] = {"id": sweep_id, "axes": point.axes}
-            records.append(self.store.submit(point.config, extra=extra))
-        if sweep_id:
-            self.store.record_sweep(sweep_id, sweep.describe(), [r.id for r in records])
+        extras = [{**({"executor": executor} if executor else {}),
+                   **({"sweep": {"id": sweep_id, "axes": point.axes}} if sweep_id else {})} for point in points]
+        ids = JobQueue(self.store).submit_all([p.config for p in points], extras,
+                                              sweep=(sweep_id, sweep.describe()) if sweep_id else None)
+        records = [self.store.load(run_id) for run_id in ids]
         self.wake_scheduler()
         for record in records:
             self._broadcast(self.live_runs.follow(record))

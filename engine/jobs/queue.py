@@ -95,6 +95,8 @@ class JobQueue:
                     on_queued(ids[-1])
         except BaseException as exc:
             self._withdraw(ids)
+            if sweep is not None:
+                self._record_withdrawn_sweep(sweep, ids)
             if isinstance(exc, OSError):
                 raise OSError(exc.errno, f"{exc.strerror or exc}; {len(ids)} of {len(configs)} runs had been "
                                          f"queued and were cancelled, none trains", exc.filename) from None
@@ -102,6 +104,12 @@ class JobQueue:
         if sweep is not None:
             self.store.record_sweep(sweep[0], sweep[1], ids)
         return ids
+
+    def _record_withdrawn_sweep(self, sweep: tuple[str, dict[str, Any]], ids: list[str]) -> None:
+        try:
+            self.store.record_sweep(sweep[0], sweep[1], ids)  # its runs, all cancelled: nothing is hidden
+        except OSError:
+            pass
 
     def _withdraw(self, ids: list[str]) -> None:
         for run_id in ids:

@@ -412,9 +412,20 @@ class RunStore:
         free (engine.jobs.scheduler). The run id exists from this moment."""
         from engine.experiments import validate_config  # the registry loads numpy: only where a run is read
         validate_config(config)
-        run_id, path = self._new_folder(config, "queued", extra)
-        self.add_queue_entry(run_id)
-        return self._read(path)
+        run_id = make_run_id(config)
+        lock = try_lock(self.lock_path(run_id))  # held until the entry exists: no reconciler sees it half-made
+        if lock is None:  # pragma: no cover - 32 random bits collided with a live run
+            return self.submit(config, extra)
+        try:
+            run_id, path = self._new_folder(config, "queued", extra, run_id=run_id)
+            try:
+                self.add_queue_entry(run_id)
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)  # a run that cannot be queued is not left behind
+                raise
+            return self._read(path)
+        finally:
+            lock.release(unlink=True)
 
     def add_queue_entry(self, run_id: str) -> None:
         atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{validate_run_id(run_id)}", b"")

@@ -52,7 +52,8 @@ CHOICES = {"init": INITS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss_
 PARAM_PREFIX = "param."
 MODES = ("grid", "random")
 MAX_VALUES = 10_000  # values of one axis: a range asking for more is a typo
-CONFIRM_ABOVE = 64  # runs: a bigger sweep asks for --yes
+CONFIRM_ABOVE = 64  # runs: a bigger sweep asks for --yes (the launch form: a second ctrl+r)
+MAX_SWEEP_RUNS = 10_000  # runs of one sweep: more is a typo, refused before any run is built
 
 
 def sweepable_fields() -> list[str]:
@@ -159,12 +160,26 @@ class SweepPlan:
     seed: int = 0  # random mode
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # random mode: LOW..HIGH log-uniform
 
-    def points(self) -> list[SweepPoint]:
-        """Every run of the sweep, each config validated (the first bad one raises ConfigError)."""
+    def size(self) -> int:
+        """How many runs the sweep has: the product of its axis lengths (activations included),
+        or its count in random mode. Computed from the lengths alone, before anything is built,
+        and refused (ConfigError naming `sweep`) above MAX_SWEEP_RUNS."""
         if self.mode not in MODES:
             raise ConfigError("mode", f"unknown sweep mode {self.mode!r} (accepted: {', '.join(MODES)})")
         if not self.activations:
             raise ConfigError("activation", "a sweep needs at least one activation")
+        if self.mode == "random":
+            return self.count if isinstance(self.count, int) and not isinstance(self.count, bool) else 0
+        size = len(self.activations) * math.prod(len(values) for values in self.axes.values())
+        if size > MAX_SWEEP_RUNS:
+            lengths = " x ".join(str(n) for n in [len(self.activations), *(len(v) for v in self.axes.values())])
+            raise ConfigError("sweep", f"{size:,} runs ({lengths}); at most {MAX_SWEEP_RUNS:,} runs in one sweep")
+        return size
+
+    def points(self) -> list[SweepPoint]:
+        """Every run of the sweep, each config validated (the first bad one raises ConfigError).
+        The size is checked first, so a huge sweep is refused in constant time and memory."""
+        self.size()
         combos = self._grid() if self.mode == "grid" else self._random()
         points = []
         varies_activation = len(self.activations) > 1

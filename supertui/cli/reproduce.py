@@ -32,6 +32,8 @@ def register(subparsers) -> None:
                    help="quick (default), paper (the blog's settings; hours on a CPU), tiny (seconds, a smoke test)")
     p.add_argument("--fresh", action="store_true", help="train everything again instead of reusing saved runs")
     p.add_argument("--force", action="store_true", help="overwrite an existing report and figures in --out")
+    p.add_argument("--detach", action="store_true",
+                   help="queue the runs, print their ids and return; run reproduce again to write the figures")
     add_data_dir(p)
     p.set_defaults(func=run)
 
@@ -94,14 +96,21 @@ def run(args) -> int:
     from supertui.cli.reproduce_report import render_report
 
     store = open_store(args)
+    stop = None
     try:
         with graceful_sigint(second_raises=True) as stop, _Display(live=sys.stdout.isatty()) as display:
             result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
                                force=args.force, should_stop=stop.is_set, report=render_report,
-                               reference=dims_reference())
+                               reference=dims_reference(), detach=args.detach)
     except ReproduceCancelled as exc:
         print(f"supertui: {exc}", file=sys.stderr)
-        return 130
+        return 130 if stop.is_set() else 1
+    if args.detach:
+        for run_id in result.queued:
+            print(run_id)
+        print(f"supertui: {len(result.queued)} runs queued, {len(result.reused)} reused; they train without this "
+              f"command; `supertui reproduce` again writes the figures and report once they are done", file=sys.stderr)
+        return 0
     for path in result.figures:
         print(path)
     print(result.report)

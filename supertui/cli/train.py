@@ -205,9 +205,10 @@ def plan_from_args(args) -> SweepPlan:
 
 def checked_points(plan: SweepPlan, args, check_hardware: bool = True) -> list[SweepPoint]:
     """Every run of the plan, checked as a whole before any is queued."""
+    size = plan.size()  # from the axis lengths, before any run is built
+    if size > CONFIRM_ABOVE and not args.yes:
+        raise ConfigError("sweep", f"{size} runs would be queued; pass --yes to queue them all")
     points = plan.points()
-    if len(points) > CONFIRM_ABOVE and not args.yes:
-        raise ConfigError("sweep", f"{len(points)} runs would be queued; pass --yes to queue them all")
     memory = host_memory_bytes()
     for point in points:
         validate_config(point.config, available_memory_bytes=memory)
@@ -294,6 +295,7 @@ def queue_resume(args) -> int:
 def queue_plan(args, plan: SweepPlan) -> int:
     """Check everything, queue every run of the plan (as one sweep when fields are swept), then
     follow them unless --detach. Shared by `train` and `sweep FILE`."""
+    from engine.jobs.queue import JobQueue
     from engine.jobs.scheduler import ensure_scheduler, parse_devices, save_devices
 
     # Every check happens before anything is written; a Ray run's device must exist on the cluster.
@@ -307,15 +309,13 @@ def queue_plan(args, plan: SweepPlan) -> int:
         print(f"supertui: {len(points)} runs" + (f" in sweep {sweep_id}" if sweep_id else ""), file=sys.stderr)
     if args.devices:
         save_devices(store, devices)
-    ids = []
-    for point in points:
-        extra = {"executor": executor} if executor else {}
-        if sweep_id:
-            extra["sweep"] = {"id": sweep_id, "axes": point.axes}
-        ids.append(store.submit(point.config, extra=extra).id)
-        print(f"supertui: queued {ids[-1]}", file=sys.stderr, flush=True)
-    if sweep_id:
-        store.record_sweep(sweep_id, plan.describe(), ids)
+    extras = [{**({"executor": executor} if executor else {}),
+               **({"sweep": {"id": sweep_id, "axes": point.axes}} if sweep_id else {})} for point in points]
+    # One unit: the sweep's index first; a run that cannot be queued withdraws the others (one line).
+    ids = JobQueue(store).submit_all([p.config for p in points], extras,
+                                     sweep=(sweep_id, plan.describe()) if sweep_id else None,
+                                     on_queued=lambda run_id: print(f"supertui: queued {run_id}", file=sys.stderr,
+                                                                    flush=True))
     ensure_scheduler(store)
     return follow_or_detach(args, store, ids)
 

@@ -27,7 +27,7 @@ from engine.experiments import experiment_names, get_experiment
 from engine.presets import QUALITIES
 from engine.jobs.ray_executor import ADDRESS_ENV
 from engine.jobs.scheduler import load_devices
-from engine.sweeps.plan import FIELD_KINDS, SweepPlan, SweepPoint, parse_values
+from engine.sweeps.plan import CONFIRM_ABOVE, FIELD_KINDS, SweepPlan, SweepPoint, parse_values
 from supertui.messages import LiveRunUpdated
 from supertui.widgets.config_form import FIELD_NAMES, ConfigForm
 from supertui.widgets.job_queue import JobQueueTable
@@ -77,6 +77,7 @@ class LaunchScreen(Screen):
         self.errors: dict[str, str] = {}
         self.plan: SweepPlan | None = None
         self.points: list[SweepPoint] = []
+        self.confirmed_size = 0  # a sweep of more than CONFIRM_ABOVE runs is queued on the second ctrl+r
         self.starting = False
 
     def compose(self) -> ComposeResult:
@@ -292,6 +293,11 @@ class LaunchScreen(Screen):
             self.notify(first, title="Not started: fix the config first", severity="error", markup=False)
             return
         if self.starting:
+            return
+        if len(self.points) > CONFIRM_ABOVE and self.confirmed_size != len(self.points):
+            self.confirmed_size = len(self.points)  # as `--yes` on the command line: a second ctrl+r queues
+            self.notify(f"{len(self.points)} runs would be queued (more than {CONFIRM_ABOVE}); press ctrl+r again "
+                        "to queue them all", title="Confirm", severity="warning", markup=False, timeout=10)
             return
         devices = self.query_one("#devices", Input).value.strip()
         if devices:
