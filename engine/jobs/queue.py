@@ -25,12 +25,12 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from engine.errors import ConfigError, StoreError
 from engine.store.manifest import HELD_STATUSES
 from engine.store.runs import DOORBELL
-from engine.system.locks import set_aside, try_lock
+from engine.system.locks import is_folder_held, is_held, set_aside
 
 if TYPE_CHECKING:
     from engine.config import RunConfig
@@ -127,43 +127,50 @@ class JobQueue:
     def cancel(self, run_ids: Iterable[str]) -> dict[str, str]:
         """Each run's outcome (see RunStore.request_cancel); the queue folder is listed once,
         however many runs are cancelled."""
-        entries = self.store.queue_entries()
-        return {run_id: self.store.request_cancel(run_id, entries) for run_id in run_ids}
+        entries: dict[str, list[str]] = {}
+        for entry in self.store.queue_entries():
+            entries.setdefault(self.store.entry_run_id(entry), []).append(entry)
+        return {run_id: self.store.request_cancel(run_id, entries.get(run_id, [])) for run_id in run_ids}
 
     # The reconciler ------------------------------------------------------------------------
     def reconcile(self, run_ids: Iterable[str] | None = None) -> Reconciled:
         """Restore the invariant for `run_ids` (default: every run of the store)."""
         done = Reconciled()
         entered = set(self.queued_ids())
-        for run_id in (self._unsettled() if run_ids is None else run_ids):
-            try:
-                record = self.store.load(run_id)
-            except (StoreError, ConfigError, OSError):
-                continue
-            status = record.saved_status
+        for run_id, status in (self._unsettled() if run_ids is None else self._statuses(run_ids)):
             if status == "queued" and run_id in entered:
                 done.queued += 1
-            elif status in ("queued", *HELD_STATUSES) and not record.worker_alive:
+            elif status in ("queued", *HELD_STATUSES) and not self._held(run_id):
                 self._settle(run_id, done)
         for line in done.lines():
             self.log(line)
         return done
 
-    def _unsettled(self) -> list[str]:
-        """Every run whose saved status is queued, claimed or running (the index makes it a
-        stat per run once warm)."""
+    def _held(self, run_id: str) -> bool:
+        return is_held(self.store.lock_path(run_id)) or is_folder_held(self.store.run_path(run_id))
+
+    def _statuses(self, run_ids: Iterable[str]) -> Iterator[tuple[str, str]]:
+        for run_id in run_ids:
+            try:
+                yield run_id, self.store.load(run_id).saved_status
+            except (StoreError, ConfigError, OSError):
+                continue
+
+    def _unsettled(self) -> list[tuple[str, str]]:
+        """Every run whose saved status is queued, claimed or running, from the store's index
+        (a stat per run once warm, not a manifest read)."""
         try:
             rows = self.store.listing()
         except (StoreError, OSError):
             return []
-        return [row.id for row in rows if row.saved_status in ("queued", *HELD_STATUSES)]
+        return [(row.id, row.saved_status) for row in rows if row.saved_status in ("queued", *HELD_STATUSES)]
 
     def _settle(self, run_id: str, done: Reconciled) -> None:
         """Under the run's own lock, so no worker can claim it meanwhile, look again and fix."""
         from engine.store.runs import RunWriter
 
         try:
-            lock = try_lock(self.store.lock_path(run_id))
+            lock = self.store.lock_run(run_id)
         except OSError:
             return
         if lock is None:

@@ -317,7 +317,7 @@ class Scheduler:
         return any(slot.worker is not None for slot in self.slots) or (self.ray is not None and self.ray.in_flight() > 0)
 
     def idle(self) -> bool:
-        return not self.busy() and not self.store.queue_entries() and not self.clients_present()
+        return not self.busy() and not self.clients_present() and not self.store.has_queue_entries()
 
     def clients_present(self) -> bool:
         """A client (the app) sent a heartbeat lately; stale or odd heartbeats are removed."""

@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol
 
 from engine.errors import StoreError
 from engine.system.files import atomic_write_bytes
-from engine.system.locks import is_held
+from engine.system.locks import is_folder_held, is_held
 from engine.store.manifest import (
     HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
 )
@@ -94,7 +94,7 @@ class RunListing:
 
     @property
     def worker_alive(self) -> bool:
-        return is_held(self.lock_path)
+        return is_held(self.lock_path) or is_folder_held(self.path)
 
     @property
     def is_live(self) -> bool:

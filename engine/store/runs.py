@@ -39,7 +39,7 @@ from engine.system.files import (  # noqa: F401 (atomic writes are re-exported)
     atomic_write_bytes, atomic_write_json, atomic_write_npz, check_writable_folder, describe_os_error, load_npz,
 )
 from engine.system.interrupts import sigint_deferred
-from engine.system.locks import HeldLock, is_held, try_lock
+from engine.system.locks import HeldLock, is_folder_held, is_held, try_lock, try_lock_folder
 from engine.store.index import RunIndex, RunListing
 from engine.store.manifest import (  # noqa: F401 (re-exported)
     FORMAT, FORMAT_VERSION, HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, read_ended_manifest, read_manifest,
@@ -147,7 +147,7 @@ class RunRecord:
     @property
     def worker_alive(self) -> bool:
         """A process holds this run's lock: it is training (or about to)."""
-        return self.lock_path is not None and is_held(self.lock_path)
+        return self.lock_path is not None and (is_held(self.lock_path) or is_folder_held(self.path))
 
     @property
     def is_live(self) -> bool:
@@ -230,6 +230,28 @@ class RunStore:
             raise ConfigError("data-dir", f"{self.data_dir} is not a folder")
         for folder in (self.runs_dir, self.locks_dir, self.queue_dir):
             check_writable_folder(folder, "data-dir")
+
+    def lock_run(self, run_id: str, attempts: int = 1) -> HeldLock | None:
+        """Hold a run: its lock file (found by listings) and its folder's own lock (which a
+        deleted lock file cannot take away); None if another process holds either. Readers
+        probe locks for an instant, so a writer tries `attempts` times, 10 ms apart."""
+        for attempt in range(attempts):
+            lock = try_lock(self.lock_path(run_id))
+            if lock is not None:
+                try:
+                    folder = try_lock_folder(self.run_path(run_id))
+                except FileNotFoundError:
+                    return lock  # no folder (yet, or any more): the file lock alone
+                except OSError:
+                    lock.release()
+                    raise
+                if folder is not None:
+                    lock.partner = folder
+                    return lock
+                lock.release()  # the lock file was deleted under a live holder: it still holds the folder
+            if attempt + 1 < attempts:
+                time.sleep(0.01)
+        return None
 
     def run_path(self, run_id: str) -> Path:
         return self.runs_dir / validate_run_id(run_id)
@@ -347,7 +369,9 @@ class RunStore:
         if not path.is_dir():
             raise StoreError(f"run: no run {run_id!r} in {self.runs_dir}")
         # Holding the run's lock keeps any worker from claiming it while it goes.
-        lock = try_lock(self.lock_path(run_id))
+        lock = self.lock_run(run_id, attempts=CLAIM_ATTEMPTS)
+        if lock is None and not path.is_dir():
+            raise StoreError(f"run: no run {run_id!r} in {self.runs_dir} (deleted meanwhile)")
         if lock is None:
             raise StoreError(f"run: {run_id} is training; cancel it first (supertui cancel {run_id})")
         try:
@@ -447,6 +471,14 @@ class RunStore:
                 on_odd(name)
         return sorted(entries)
 
+    def has_queue_entries(self) -> bool:
+        """Whether anything is queued, without listing a long queue."""
+        try:
+            with os.scandir(self.queue_dir) as found:
+                return any(QUEUE_ENTRY.match(e.name) and _is_plain_file(e) for e in found)
+        except OSError:
+            return False
+
     @staticmethod
     def entry_run_id(entry: str) -> str:
         return entry.split("-", 1)[1]
@@ -489,7 +521,7 @@ class RunStore:
 
     def fail_queued(self, run_id: str, message: str) -> bool:
         """Mark a queued run failed (it could not be started); False if it was not queued."""
-        lock = try_lock(self.lock_path(run_id))
+        lock = self.lock_run(run_id, attempts=CLAIM_ATTEMPTS)
         if lock is None:
             return False
         try:
@@ -507,12 +539,7 @@ class RunStore:
         """Take a queued run for training: its lock, then status `claimed`, then its queue entry
         goes. None when another process holds it or it is no longer queued (cancelled, deleted,
         already trained). An OSError (a full disk) leaves it queued with its entry."""
-        lock = None
-        for _ in range(CLAIM_ATTEMPTS):
-            lock = try_lock(self.lock_path(run_id))
-            if lock is not None:
-                break
-            time.sleep(0.01)
+        lock = self.lock_run(run_id, attempts=CLAIM_ATTEMPTS)
         if lock is None:
             return None
         try:
@@ -550,7 +577,7 @@ class RunStore:
         """Stop a run: a queued one is cancelled at once ("cancelled"); a training one is asked to
         stop through a file its worker polls ("requested"); a finished one is left ("finished")."""
         record = self.load(run_id)
-        lock = try_lock(self.lock_path(run_id))
+        lock = self.lock_run(run_id)
         if lock is None:
             atomic_write_bytes(record.path / CANCEL_REQUEST, b"", make_parents=False)
             return "requested"

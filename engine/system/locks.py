@@ -20,11 +20,15 @@ SET_ASIDE_PREFIX = ".set-aside-"  # an odd file found where a lock belongs is re
 class HeldLock:
     """An exclusive lock held until `release()` or the process ends."""
 
-    def __init__(self, path: Path, fd: int):
+    def __init__(self, path: Path, fd: int, partner: "HeldLock | None" = None):
         self.path = path
         self.fd = fd
+        self.partner = partner  # a second lock let go of with this one (a run's folder)
 
     def release(self, unlink: bool = False) -> None:
+        if self.partner is not None:
+            self.partner.release()
+            self.partner = None
         if self.fd < 0:
             return
         if unlink:
@@ -89,6 +93,35 @@ def set_aside(path: Path) -> Path | None:
     except FileNotFoundError:
         return None
     return target
+
+
+def try_lock_folder(path: Path) -> HeldLock | None:
+    """The exclusive lock of a folder itself (flock on its descriptor): nobody can delete it from
+    under its holder the way a lock file can be. None if another process holds it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return HeldLock(Path(path), fd)
+
+
+def is_folder_held(path: Path) -> bool:
+    """True while some process holds the lock of the folder at `path` (try_lock_folder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)
+    return False
 
 
 def is_held(path: Path) -> bool:

@@ -20,19 +20,23 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from engine.jobs.queue import JobQueue
+
     store = open_store(args)
     run_ids = resolve_run_ids(store, args.runs)
-    outcome = {run_id: store.request_cancel(run_id) for run_id in run_ids}
+    outcome = JobQueue(store).cancel(run_ids)  # the queue folder is listed once, however many runs
     deadline = time.monotonic() + (0 if args.no_wait else WAIT_SECONDS)
     pending = [run_id for run_id, what in outcome.items() if what == "requested"]
     while pending and time.monotonic() < deadline:
         time.sleep(0.1)
         pending = [run_id for run_id in pending if store.load(run_id).is_live]
+    lines = []
     for run_id, what in outcome.items():
         if what == "finished":
-            print(f"{run_id}: already {store.load(run_id).status}, nothing to cancel")
+            lines.append(f"{run_id}: already {store.load(run_id).status}, nothing to cancel")
         elif run_id in pending:
-            print(f"{run_id}: asked to stop")
+            lines.append(f"{run_id}: asked to stop")
         else:
-            print(f"{run_id}: {store.load(run_id).status}")
+            lines.append(f"{run_id}: {'cancelled' if what == 'cancelled' else store.load(run_id).status}")
+    print("\n".join(lines))
     return 0
