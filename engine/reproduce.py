@@ -236,6 +236,38 @@ def _follow(store: RunStore, pending: dict[str, RunConfig], configs: list[RunCon
         result.train_seconds[(config.preset, config.activation)] = float(record.manifest.get("elapsed_seconds") or 0.0)
 
 
+def _export_all(result: ReproduceResult, paths: dict[str, Path], reference, emit, should_stop, done: float,
+                total: float, per_figure: float, jobs: int) -> float:
+    """Every figure of every experiment, and each experiment's claims measured; returns the
+    progress done. should_stop() stops between figures (the next reproduce finishes them)."""
+    from engine.export import figure_builder, write_figure
+    from engine.export.figures import figure_input_batches
+
+    def export(key: str, build) -> None:
+        nonlocal done
+        if should_stop is not None and should_stop():
+            raise ReproduceCancelled("reproduce: stopped while writing figures; every run is saved, and running it "
+                                     "again finishes the figures (no --force needed)")
+        emit(stage="export", fraction=done / total, job=jobs, jobs=jobs, label=paths[key].name)
+        result.figures.append(write_figure(build(), paths[key], "png"))
+        done += per_figure
+
+    export("input_batches", figure_input_batches)
+    for experiment in reproduction_experiments():
+        runs = result.runs_of(experiment.name)
+        for activation, record in runs.items():
+            for kind in experiment.figures:
+                export(f"{kind}:{experiment.name}:{activation}", figure_builder(kind, [record]))
+        if experiment.compare_figure:
+            export(f"compare:{experiment.name}", figure_builder(experiment.compare_figure, list(runs.values()), reference))
+        for activation, record in runs.items():
+            export(f"loss:{experiment.name}:{activation}", figure_builder("loss", [record]))
+        result.measured[experiment.name] = Measured(
+            experiment, [(claim, claim.evaluate(runs)) for claim in experiment.claims], experiment.tables(runs)
+        )
+    return done
+
+
 # --------------------------------------------------------------------------- an unfinished export
 
 UNFINISHED = ".reproduce-unfinished.json"  # the files a reproduce is writing, until it is done
@@ -285,8 +317,7 @@ def reproduce(
     The others are submitted to the queue (engine.jobs.batch) and train in the scheduler's
     workers, so they outlive this call; with `detach` it returns once they are queued
     (result.queued), and a later reproduce writes the figures."""
-    from engine.export import figure_builder, refuse_existing, write_figure
-    from engine.export.figures import figure_input_batches
+    from engine.export import refuse_existing
 
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -325,31 +356,8 @@ def reproduce(
     _follow(store, pending, configs, costs, total, done, emit, should_stop, result)
     done = sum(costs)
 
-    per_figure = render_cost / figure_count
     mark_unfinished(out_dir, list(paths.values()))
-
-    def export(key: str, build) -> None:
-        nonlocal done
-        if should_stop is not None and should_stop():
-            raise ReproduceCancelled("reproduce: stopped while writing figures; every run is saved, and running it "
-                                     "again finishes the figures (no --force needed)")
-        emit(stage="export", fraction=done / total, job=len(configs), jobs=len(configs), label=paths[key].name)
-        result.figures.append(write_figure(build(), paths[key], "png"))
-        done += per_figure
-
-    export("input_batches", figure_input_batches)
-    for experiment in reproduction_experiments():
-        runs = result.runs_of(experiment.name)
-        for activation, record in runs.items():
-            for kind in experiment.figures:
-                export(f"{kind}:{experiment.name}:{activation}", figure_builder(kind, [record]))
-        if experiment.compare_figure:
-            export(f"compare:{experiment.name}", figure_builder(experiment.compare_figure, list(runs.values()), reference))
-        for activation, record in runs.items():
-            export(f"loss:{experiment.name}:{activation}", figure_builder("loss", [record]))
-        result.measured[experiment.name] = Measured(
-            experiment, [(claim, claim.evaluate(runs)) for claim in experiment.claims], experiment.tables(runs)
-        )
+    done = _export_all(result, paths, reference, emit, should_stop, done, total, render_cost / figure_count, len(configs))
 
     result.elapsed = time.monotonic() - started
     if report is not None:

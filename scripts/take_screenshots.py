@@ -10,8 +10,8 @@ directory, then the app driven with Textual's Pilot, each screen saved as SVG.
 The PNGs (`--figures`): the README's figures, drawn from runs trained to convergence (FIGURE_RUNS:
 the paper settings, 10,000 steps at batch 1024, except the correlated runs, whose README table
 uses the quick settings). Completed runs of the same experiment in DIR are reused, the missing
-ones trained there (hours on a 2-core CPU: train them detached first, e.g.
-`supertui train dims --paper -a all --detach --data-dir DIR`, then `supertui wait`). With
+ones queued there and trained by DIR's workers, as every run is (hours on a 2-core CPU: they
+outlive this script, and running it again reuses what finished). With
 `--quality quick` every figure comes from the quick preset's runs instead (about a quarter of an
 hour on a 2-core CPU). Each figure states its steps and batch. Nothing touches the user's own data
 directory.
@@ -138,18 +138,46 @@ async def shoot(data_dir: Path, ids: dict, out: Path, size: tuple[int, int]) -> 
         await save(app, pilot, "sweep")
 
 
-def converged_run(store: RunStore, saved: list, preset: str, activation: str, quality: str):
-    """The newest completed run of this experiment in the store, else one trained now."""
+def figure_configs(quality: str) -> dict[tuple[str, str, str], object]:
+    """Every run the README's figures draw, by (preset, activation, quality)."""
+    configs = {}
+    for _, _, figure_quality, preset, activations in FIGURE_RUNS:
+        for activation in activations:
+            key = (preset, activation, "quick" if quality == "quick" else figure_quality)
+            configs[key] = preset_config(key[0], key[2], activation=activation)
+    return configs
+
+
+def converged_runs(store: RunStore, quality: str) -> dict:
+    """The newest completed run of each experiment in the store; the missing ones are queued as
+    one batch and trained by the data directory's workers (engine.jobs.batch): they outlive this
+    script, and running it again reuses what finished. Ctrl+C cancels them."""
+    from engine.jobs.batch import follow_batch, submit_batch
     from engine.reproduce import find_saved
 
-    config = preset_config(preset, quality, activation=activation)
-    record = find_saved(store, config, saved)
-    if record is None:
-        started = time.perf_counter()
-        record = run_experiment(config, store, progress_interval=3600)
-        print(f"trained {record.id} in {time.perf_counter() - started:.0f}s")
-        saved.insert(0, record)  # newest first, like list_runs: a later figure of the same runs reuses it
-    return record
+    saved = store.list_runs()
+    records, missing = {}, {}
+    for key, config in figure_configs(quality).items():
+        record = find_saved(store, config, saved)
+        if record is None:
+            missing[key] = config
+        else:
+            records[key] = record
+    if missing:
+        ids = submit_batch(store, list(missing.values()))
+        print(f"queued {len(ids)} runs in {store.data_dir}: {', '.join(ids)}")
+        try:
+            ended = follow_batch(store, ids, poll=5.0)
+        except KeyboardInterrupt:
+            from engine.jobs.queue import JobQueue
+
+            JobQueue(store).cancel(ids)
+            raise
+        for key, run_id in zip(missing, ids):
+            if ended[run_id].status != "completed":
+                raise SystemExit(f"run {run_id} ended {ended[run_id].status}: {ended[run_id].error or ''}")
+            records[key] = ended[run_id]
+    return records
 
 
 def draw_figures(store: RunStore, out: Path, quality: str) -> None:
@@ -157,10 +185,10 @@ def draw_figures(store: RunStore, out: Path, quality: str) -> None:
     quick preset's runs of every figure."""
     from engine.export import figure_builder, write_figure
 
-    saved = store.list_runs()
+    runs = converged_runs(store, quality)
     for name, kind, figure_quality, preset, activations in FIGURE_RUNS:
-        records = [converged_run(store, saved, preset, a, "quick" if quality == "quick" else figure_quality)
-                   for a in activations]
+        chosen = "quick" if quality == "quick" else figure_quality
+        records = [runs[(preset, a, chosen)] for a in activations]
         write_figure(figure_builder(kind, records)(), out / name)
         print("saved", out / name, "from", ", ".join(r.id for r in records))
 

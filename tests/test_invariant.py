@@ -196,3 +196,26 @@ def test_a_worker_that_always_exits_1_fails_its_run_with_the_reason_and_stops_re
     assert record.status == "failed" and "exit code 1" in record.error
     started = SchedulerPaths.of(store).log.read_text().count(f"run {run_id} -> slot")
     assert started <= 4, started  # a few tries with a growing pause, never a respawn loop
+
+
+@pytest.mark.slow
+def test_a_reproduction_whose_client_is_killed_completes_anyway(isolated_data_dir, tmp_path):
+    from engine.reproduce import EXPERIMENTS
+
+    store = RunStore(isolated_data_dir)
+    out = tmp_path / "out"
+    client = subprocess.Popen([sys.executable, "-m", "supertui", "reproduce", "--quality", "tiny", "--out", str(out)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: any(r.status == "running" for r in store.list_runs()), timeout=120)
+    finally:
+        os.killpg(client.pid, signal.SIGHUP)  # its SSH connection drops...
+        os.killpg(client.pid, signal.SIGKILL)  # ...and nothing of it is left
+        client.wait()
+    runs = len(EXPERIMENTS) * 7
+    wait_until(lambda: len(store.list_runs()) == runs and all(r.status in ENDED for r in store.list_runs()),
+               timeout=900)
+    assert {r.status for r in store.list_runs()} == {"completed"}
+    again = supertui(isolated_data_dir, "reproduce", "--quality", "tiny", "--out", str(out), timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"0 runs trained, {runs} reused" in again.stderr and (out / "report.md").exists()
