@@ -23,6 +23,7 @@ from typing import Any, Callable, Protocol
 
 from engine.errors import StoreError
 from engine.system.files import atomic_write_bytes
+from engine.system.input_files import read_bounded_bytes
 from engine.system.locks import is_folder_held, is_held
 from engine.store.manifest import (
     HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
@@ -41,6 +42,7 @@ class RunFolders(Protocol):
     def folder_name_problem(self, name: str) -> str | None: ...
 
 INDEX = "runs-index.json"
+MAX_INDEX_BYTES = 64 << 20  # a row is a few hundred bytes: room for 100,000 runs
 INDEX_FORMAT = "supertui-run-index"
 INDEX_VERSION = 1
 
@@ -170,7 +172,8 @@ class RunIndex:
     def _load(self) -> dict[str, Any]:
         try:
             # No NaN or Infinity: every number read back is finite (as a manifest's are kept).
-            data = json.loads(self.path.read_bytes(), parse_constant=_no_constants)
+            # Bounded and non-blocking: a FIFO or an endless file here must not hang the scheduler's reconciler.
+            data = json.loads(read_bounded_bytes(self.path, MAX_INDEX_BYTES), parse_constant=_no_constants)
         except (OSError, ValueError, RecursionError):
             return {}
         if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT or data.get("version") != INDEX_VERSION:
