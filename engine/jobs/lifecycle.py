@@ -187,6 +187,7 @@ def local_execution(*, device: str | None = None, send_weights: bool = True,
 
         writer = hooks.writer
         run = resolve_run(writer.config, device=device)  # validated against the device's free memory
+        writer.instances = run.table  # the one lookup of the instance table, shared with the store
         resumed = continuation(writer.store, writer.manifest, writer.config)  # None unless `train --resume`
         join = resumed.join if resumed else (lambda result: result)
         hooks.started(device=describe_device(run.device), versions={"torch": torch.__version__})

@@ -42,11 +42,12 @@ from engine.system.interrupts import sigint_deferred
 from engine.system.locks import HeldLock, is_folder_held, is_held, try_lock, try_lock_folder
 from engine.store.index import RunIndex, RunListing
 from engine.store.manifest import (  # noqa: F401 (re-exported)
-    FORMAT, FORMAT_VERSION, HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, load_text, read_ended_manifest,
-    read_manifest,
+    FORMAT, FORMAT_VERSION, HELD_STATUSES, LIVE_STATUSES, MANIFEST, MAX_ITEMS, MAX_TEXT, STATUSES, load_text,
+    read_ended_manifest, read_manifest,
 )
 
 if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
+    from engine.instances import InstanceTable
     from engine.store.arrays import RunArrays
 
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
@@ -55,6 +56,7 @@ CANCEL_REQUEST = "cancel"
 DOORBELL = ".doorbell"  # queue/.doorbell: a FIFO the idle scheduler reads
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 QUEUE_ENTRY = re.compile(r"^[0-9]{20}-")  # queue/<20-digit ns>-<run id>
+MAX_TAGS = MAX_ITEMS
 CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
 
 
@@ -674,17 +676,28 @@ class RunWriter:
     Never recreates the folder: if the run was deleted under it, writing fails instead."""
 
     def __init__(self, store: RunStore, record: RunRecord, lock: HeldLock):
-        from engine.experiments import instance_table
-
         self.store = store
         self.config = record.config
         self.id = record.id
         self.path = record.path
         self.lock = lock
-        self.instances = instance_table(self.config)
+        self._instances: "InstanceTable | None" = None  # the resolved run's table, or looked up on first use
         self.manifest: dict[str, Any] = dict(record.manifest)
         self.ended = False  # a final status was written (or tried): later saves are ignored
         self.checkpoint_error: str | None = None  # the last checkpoint the disk refused
+
+    @property
+    def instances(self) -> "InstanceTable":
+        if self._instances is None:
+            from engine.experiments import instance_table
+
+            self._instances = instance_table(self.config)
+        return self._instances
+
+    @instances.setter
+    def instances(self, table: "InstanceTable") -> None:
+        """The table of the run as resolved (engine.training.run): saved with its arrays, not looked up again."""
+        self._instances = table
 
     def mark_claimed(self) -> None:
         """Say on disk that this process holds the run, before its queue entry goes: a worker
@@ -705,12 +718,17 @@ class RunWriter:
         return (self.path / CANCEL_REQUEST).exists()
 
     def _save_manifest(self) -> None:
-        # Tags and notes may have been edited while the run trained: keep the user's.
+        # Tags and notes may have been edited while the run trained: keep the user's. Only those two
+        # fields are read back (checked here), not the config again: it was validated when claimed.
         try:
-            on_disk, _ = read_manifest(self.path)
-            self.manifest["tags"], self.manifest["note"] = on_disk.get("tags", []), on_disk.get("note", "")
+            on_disk = RunStore._manifest_to_update(self.path)
         except StoreError:
-            pass  # unreadable now: this writer's copy is the truth
+            on_disk = {}  # unreadable now: this writer's copy is the truth
+        tags, note = on_disk.get("tags"), on_disk.get("note")
+        if isinstance(tags, list) and len(tags) <= MAX_TAGS and all(isinstance(t, str) and len(t) <= MAX_TEXT for t in tags):
+            self.manifest["tags"] = tags
+        if isinstance(note, str) and len(note) <= MAX_TEXT:
+            self.manifest["note"] = note
         self.manifest["updated"] = now_iso()
         if not self.path.is_dir():
             raise StoreError(f"run {self.id}: its folder was removed while it trained")
