@@ -50,6 +50,18 @@ def scheduler_pid(store: RunStore) -> int:
     raise RuntimeError("no scheduler")
 
 
+def settle(pid: int, quiet: float = 0.02, limit: float = 300.0) -> None:
+    """Wait until the scheduler spent under `quiet` of a core over two seconds (its start-up look
+    at every queued run is over), then two reconciler periods more."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(2.0)
+        if cpu_seconds(pid) - before < 2.0 * quiet:
+            break
+    time.sleep(1.0)
+
+
 def measure(count: int, seconds: float) -> tuple[float, float]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"queue-scale-{count}-"))
     store = RunStore(data_dir)
@@ -63,7 +75,7 @@ def measure(count: int, seconds: float) -> tuple[float, float]:
     while not is_held(SchedulerPaths.of(store).lock):
         time.sleep(0.05)
     pid = scheduler_pid(store)
-    time.sleep(max(3.0, count / 500))  # its first look reads every manifest once
+    settle(pid)  # its first look reads every manifest once: measure the scheduler that only waits
     before, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     idle_percent = 100 * (cpu_seconds(pid) - before) / (time.monotonic() - t0)

@@ -41,8 +41,8 @@ from engine.store.runs import RunStore
 
 POLL_INTERVAL = 0.2  # seconds between looks at the workers while any trains
 IDLE_POLL_INTERVAL = 1.0  # with nothing training: a submission rings the doorbell (engine.jobs.queue) sooner
-DISPATCH_EVERY = 5.0  # seconds: the queue is looked through at least this often, changed or not
-RECONCILE_EVERY = 15.0  # seconds between passes of the reconciler (engine.jobs.queue) while it lives
+DISPATCH_EVERY = 10.0  # seconds: the queue is looked through at least this often, changed or not (slots freed elsewhere)
+RECONCILE_EVERY = 60.0  # seconds between full passes of the reconciler (engine.jobs.queue); a worker of its own is reconciled as it exits
 WORKER_FAILURES_ALLOWED = 3  # a run whose worker fails this often is marked failed with the reason
 BACKOFF_SECONDS = 2.0  # after a worker failure the run waits this long, doubled each time
 SPARE_BACKOFF_LIMIT = 60.0
