@@ -168,8 +168,10 @@ def test_a_damaged_manifest_never_breaks_the_commands_or_the_scheduler(damaged, 
     from engine.system.locks import try_lock
     from engine.jobs.scheduler import Scheduler, SchedulerPaths
 
+    from engine.jobs.queue import JobQueue
+
     store = RunStore(isolated_data_dir)
-    store.recover_queue()
+    JobQueue(store).reconcile()
     store.clean_stale(0)
     scheduler = Scheduler(store, try_lock(SchedulerPaths.of(store).lock))
     scheduler.dispatch()  # no slots yet: it reads the queue and drops what is unreadable

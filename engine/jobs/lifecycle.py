@@ -9,7 +9,7 @@ function that trains the run and returns its result, telling the lifecycle throu
 the run started, its progress, its checkpoints and warnings. The ends:
 
     completed / cancelled   the result's status (cancelled: the stop flag was set while it trained)
-    cancelled               the stop flag was set before it started, or CancelledBeforeStart
+    cancelled               the run's cancel file was there before it started, or CancelledBeforeStart
     interrupted             RunLost (the process that trained it was lost: a Ray worker, a node),
                             or Ctrl+C in an in-process run
     failed                  any other exception, as one line (failure_line)

@@ -283,8 +283,9 @@ class Scheduler:
     def wait_for_the_queue(self, seconds: float) -> None:
         """Sleep up to `seconds`, waking at once when a submission rings the doorbell; a queue
         folder changed by a client that does not ring (an older one) is seen at the next look."""
-        doorbell = self.doorbell or Doorbell(self.store)
-        if doorbell.wait(seconds) or self.queue_changed():
+        if self.doorbell is None:
+            self.doorbell = Doorbell(self.store)
+        if self.doorbell.wait(seconds) or self.queue_changed():
             self.dirty = True
 
     def queue_changed(self) -> bool:

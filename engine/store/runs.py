@@ -491,17 +491,6 @@ class RunStore:
             if entry.split("-", 1)[1] == run_id:
                 (self.queue_dir / entry).unlink(missing_ok=True)
 
-    def recover_queue(self) -> int:
-        """Queue every `queued` run that has no queue entry (a submitter killed between the two
-        writes). Reads every manifest: the scheduler does it once when it starts."""
-        queued = {entry.split("-", 1)[1] for entry in self.queue_entries()}
-        added = 0
-        for record in self.iter_runs():
-            if record.saved_status == "queued" and record.id not in queued:
-                atomic_write_bytes(self.queue_dir / f"{time.time_ns():020d}-{record.id}", b"")
-                added += 1
-        return added
-
     def clean_stale(self, older_than: float) -> None:
         """Remove what crashed processes left: staging and half-deleted folders, and the lock
         files of runs that are over (never a queued run's: a worker may be claiming it)."""
