@@ -97,7 +97,7 @@ def test_a_full_disk_at_the_start_manifest_never_leaves_a_run_behind(isolated_da
     run_id = store.submit(TINY).id
     worker = subprocess.run([sys.executable, "-m", "engine.jobs.worker", "--data-dir", str(isolated_data_dir),
                              "--run", run_id, "--device", "cpu"], preexec_fn=small_disk, capture_output=True,
-                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "File too large" in worker.stderr, worker.stderr[-2000:]
     assert store.load(run_id).saved_status in ("claimed", "queued", "failed")
     wait_for(store, run_id)

@@ -57,7 +57,8 @@ DOORBELL = ".doorbell"  # queue/.doorbell: a FIFO the idle scheduler reads
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 QUEUE_ENTRY = re.compile(r"^[0-9]{20}-")  # queue/<20-digit ns>-<run id>
 MAX_TAGS = MAX_ITEMS
-CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
+CLAIM_ATTEMPTS = 50
+DELETE_WAIT_SECONDS = 5.0  # `rm` waits this long for another client's hold on a run that is not training  # readers probe run locks for a moment; a claim retries past them
 
 
 def default_data_dir() -> Path:
@@ -372,9 +373,7 @@ class RunStore:
         if not path.is_dir():
             raise StoreError(f"run: no run {run_id!r} in {self.runs_dir}")
         # Holding the run's lock keeps any worker from claiming it while it goes.
-        lock = self.lock_run(run_id, attempts=CLAIM_ATTEMPTS)
-        if lock is None and not path.is_dir():
-            raise StoreError(f"run: no run {run_id!r} in {self.runs_dir} (deleted meanwhile)")
+        lock = self._lock_to_delete(run_id, path)
         if lock is None:
             raise StoreError(f"run: {run_id} is training; cancel it first (supertui cancel {run_id})")
         try:
@@ -385,6 +384,26 @@ class RunStore:
             self._remove_queue_entries(run_id)
         finally:
             lock.release(unlink=True)
+
+    def _lock_to_delete(self, run_id: str, path: Path) -> HeldLock | None:
+        """The run's lock for `rm`; None only when a worker holds it (claimed or running). A lock
+        held by another client (a second `rm`, a cancel) is waited for a few seconds; a run that
+        went meanwhile is "no run", never "is training"."""
+        deadline = time.monotonic() + DELETE_WAIT_SECONDS
+        while True:
+            lock = self.lock_run(run_id, attempts=CLAIM_ATTEMPTS)
+            if lock is not None:
+                if path.is_dir():
+                    return lock
+                lock.release()
+            if not path.is_dir():
+                raise StoreError(f"run: no run {run_id!r} in {self.runs_dir} (deleted meanwhile)")
+            try:
+                training = self._read(path).saved_status in HELD_STATUSES
+            except StoreError:
+                training = False
+            if training or time.monotonic() > deadline:
+                return None
 
     def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None) -> RunRecord:
         record = self.load(run_id)
