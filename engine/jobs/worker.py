@@ -23,7 +23,6 @@ from pathlib import Path
 
 from engine.jobs.lifecycle import StopFlag, carry, local_execution, log_to_stderr
 from engine.jobs.queue import JobQueue
-from engine.store.live import PUBLISH_INTERVAL
 from engine.store.runs import RunStore
 from engine.system.files import describe_os_error
 from engine.system.locks import try_lock
@@ -67,6 +66,8 @@ def run_assignment(store: RunStore, assignment: dict) -> int:
         import torch
 
         torch.set_num_threads(int(threads))
+    from engine.store.live import PUBLISH_INTERVAL
+
     stop = StopFlag(writer)
     signal.signal(signal.SIGTERM, lambda *_: stop.event.set())
     device = str(assignment.get("device") or "auto")
