@@ -32,6 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from engine.bounds import RUN_ID_MAX_CHARS
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 from engine.system.files import (  # noqa: F401 (atomic writes are re-exported)
@@ -50,7 +51,7 @@ if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
 ARRAYS = "arrays.npz"  # engine.store.arrays reads and writes it
 CANCEL_REQUEST = "cancel"
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_RUN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{RUN_ID_MAX_CHARS - 1}}}$")
 CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
 
 
@@ -65,7 +66,9 @@ def default_data_dir() -> Path:
 
 def validate_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
-        raise ConfigError("run", f"invalid run id {run_id!r} (letters, digits, '.', '_' and '-', no '..')")
+        shown = repr(run_id) if len(repr(run_id)) <= 80 else f"{repr(run_id)[:60]}… ({len(str(run_id)):,} characters)"
+        raise ConfigError("run", f"invalid run id {shown} (at most {RUN_ID_MAX_CHARS} letters, digits, '.', '_' "
+                                 f"and '-', no '..')")
     return run_id
 
 
@@ -215,7 +218,7 @@ class RunStore:
     def resolve(self, token: str) -> str:
         """The run id that `token` names: the id itself, or a prefix only one run starts with."""
         token = str(token).strip()
-        if token and (self.runs_dir / token).is_dir() and _RUN_ID.match(token) and ".." not in token:
+        if token and _RUN_ID.match(token) and ".." not in token and (self.runs_dir / token).is_dir():
             return token
         validate_run_id(token)
         names = [p.name for p in self.runs_dir.iterdir() if not p.name.startswith(".")] if self.runs_dir.is_dir() else []
@@ -372,7 +375,8 @@ class RunStore:
             return matches[0]
         if matches:
             raise StoreError(f"sweep: {token!r} is the start of {len(matches)} sweeps; type more of the id")
-        raise StoreError(f"sweep: no sweep {token!r} in {self.sweeps_dir} (see `supertui sweeps`)")
+        shown = repr(token) if len(repr(token)) <= 80 else f"{repr(token)[:60]}… ({len(str(token)):,} characters)"
+        raise StoreError(f"sweep: no sweep {shown} in {self.sweeps_dir} (see `supertui sweeps`)")
 
     # The queue ------------------------------------------------------------------------------
     def submit(self, config: RunConfig, extra: dict[str, Any] | None = None) -> RunRecord:
