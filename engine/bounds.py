@@ -27,7 +27,9 @@ MANIFEST_MAX_DEPTH = 16  # the manifests we write nest 4 deep
 TEXT_MAX_CHARS = 65_536  # characters of a note, a tag, an error, a warning
 LIST_MAX_ITEMS = 100_000  # entries of a list (seeds, tags, warnings, the sparkline)
 NPY_HEADER_BYTES = 4 * KIB  # an .npy header is a few hundred bytes
-NPZ_OVERHEAD_BYTES = 64 * KIB  # the zip directory and headers of a run's .npz, beyond its arrays' bytes
+# Beyond its arrays' bytes, what a run's .npz may hold: the zip's records, and entries a newer
+# version adds that this one never reads (only the known entries are ever decompressed).
+NPZ_OVERHEAD_BYTES = 64 * MIB
 
 # -- Files of the data directory that index runs -------------------------------------------------
 INDEX_MAX_BYTES = 256 * MIB  # the listing cache: about 1 KiB a run

@@ -16,18 +16,21 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.bounds import LIST_MAX_ITEMS, MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, RUN_ID_MAX_CHARS, TEXT_MAX_CHARS
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
+from engine.system.input_files import InputFileError, read_bounded_bytes
 
 FORMAT = "supertui-run"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "failed")
 LIVE_STATUSES = ("queued", "running")  # the statuses of a run that is not over
-MAX_MANIFEST_BYTES = 4 << 20  # a run with the largest grid writes well under 1 MiB
-MAX_DEPTH = 16  # the manifests we write nest 4 deep
-MAX_TEXT = 65_536  # characters of a note, an error, a warning
-MAX_ITEMS = 100_000  # entries of a list (seeds, tags, warnings, the sparkline)
+# The bounds (engine.bounds) under the names this module has always used.
+MAX_MANIFEST_BYTES = MANIFEST_MAX_BYTES
+MAX_DEPTH = MANIFEST_MAX_DEPTH
+MAX_TEXT = TEXT_MAX_CHARS
+MAX_ITEMS = LIST_MAX_ITEMS
 # Names that become parts of file names (export) and of terminal lines: a plain word.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
@@ -191,18 +194,19 @@ def _depth(value: Any) -> int:
 def load_text(path: Path, name: str) -> str:
     """The manifest's text, or StoreError: missing, unreadable (with the reason), too large."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_MANIFEST_BYTES + 1)
+        data = read_bounded_bytes(path, MAX_MANIFEST_BYTES)  # a FIFO, a folder or /dev/zero: never a hang
     except FileNotFoundError:
         raise StoreError(f"{name}: not a supertui run (no {MANIFEST})") from None
     except PermissionError:
         raise StoreError(f"{name}: {MANIFEST} is unreadable (permission denied)") from None
-    except IsADirectoryError:
-        raise StoreError(f"{name}: {MANIFEST} is a folder, not a file") from None
+    except InputFileError as exc:
+        if exc.reason.startswith("holds"):
+            raise StoreError(f"{name}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES >> 20} MiB "
+                             f"(a run's is a few KiB)") from None
+        reason = exc.reason.replace("cannot be opened (Permission denied)", "is unreadable (permission denied)")
+        raise StoreError(f"{name}: {MANIFEST} {reason}") from None
     except OSError as exc:
         raise StoreError(f"{name}: {MANIFEST} is unreadable ({exc.strerror or exc})") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise StoreError(f"{name}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES >> 20} MiB (a run's is a few KiB)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -32,12 +32,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from engine.bounds import RUN_ID_MAX_CHARS
+from engine.bounds import RUN_ID_MAX_CHARS, SWEEP_INDEX_MAX_BYTES
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 from engine.system.files import (  # noqa: F401 (atomic writes are re-exported)
     atomic_write_bytes, atomic_write_json, atomic_write_npz, check_writable_folder, describe_os_error, load_npz,
 )
+from engine.system.input_files import InputFileError, read_bounded_json
 from engine.system.interrupts import sigint_deferred
 from engine.system.locks import HeldLock, is_held, try_lock
 from engine.store.index import RunIndex, RunListing
@@ -149,14 +150,19 @@ class RunRecord:
 
     @cached_property
     def arrays(self) -> "RunArrays":
-        from engine.store.arrays import RunArrays, array_limits
+        from engine.store.arrays import RunArrays, array_limits, check_matches_manifest
 
         path = self.path / ARRAYS
         if not path.exists():
             raise StoreError(f"run {self.id}: no {ARRAYS} yet (the run saved nothing before it stopped)")
         try:
-            from engine.experiments import instance_count  # the registry loads numpy: only where a run is read
-            return RunArrays.from_npz(load_npz(path, array_limits(self.config, instance_count(self.config))))
+            from engine.experiments import instance_table  # the registry loads numpy: only where a run is read
+            table = instance_table(self.config)
+            arrays = RunArrays.from_npz(load_npz(path, array_limits(self.config, len(table))))
+            check_matches_manifest(arrays, self.config, table)
+            return arrays
+        except InputFileError as exc:
+            raise StoreError(f"run {self.id}: {ARRAYS} {exc.reason}") from None
         except StoreError as exc:
             raise StoreError(f"run {self.id}: {ARRAYS}: {exc}") from None
         except Exception as exc:
@@ -358,8 +364,8 @@ class RunStore:
             return out
         for path in sorted(self.sweeps_dir.glob("*.json"), reverse=True):
             try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError):
+                data = read_bounded_json(path, SWEEP_INDEX_MAX_BYTES)  # a FIFO or /dev/zero: skipped, never a hang
+            except (OSError, ValueError):  # InputFileError is a ValueError
                 continue
             runs = data.get("runs") if isinstance(data, dict) else None
             if isinstance(runs, list) and all(isinstance(r, str) for r in runs) and isinstance(data.get("id"), str):
