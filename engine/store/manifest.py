@@ -245,6 +245,48 @@ def parse_manifest(text: str, name: str) -> tuple[dict[str, Any], RunConfig]:
     return manifest, config
 
 
+def check_meta(tags: list[str] | None, note: str | None) -> None:
+    """Tags and a note as a user typed them, held to the bounds a manifest is read with, so an
+    edit is never saved that would make the run unreadable. ConfigError naming the field."""
+    for key, value in (("tags", tags), ("note", note)):
+        if value is None:
+            continue
+        try:
+            FIELDS[key](value)
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
+
+
+def clip_text_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest a worker writes, with its error and warnings cut to MAX_TEXT characters (a long
+    traceback must not make the run it describes unreadable)."""
+    clipped = dict(manifest)
+    if isinstance(clipped.get("error"), str) and len(clipped["error"]) > MAX_TEXT:
+        clipped["error"] = clipped["error"][:MAX_TEXT - 1] + "…"
+    if isinstance(clipped.get("warnings"), list):
+        clipped["warnings"] = [w[:MAX_TEXT - 1] + "…" if isinstance(w, str) and len(w) > MAX_TEXT else w
+                               for w in clipped["warnings"][:MAX_ITEMS]]
+    return clipped
+
+
+def manifest_bytes(manifest: dict[str, Any], name: str) -> bytes:
+    """The text to save for `manifest`, once it has passed the very checks it will be read with
+    (parse_manifest, the size bound): what is written can always be read back. StoreError if not."""
+    text = json.dumps(manifest, indent=2, allow_nan=False, default=_json_default) + "\n"
+    data = text.encode()
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise StoreError(f"{name}: the manifest would be {len(data):,} bytes, more than the "
+                         f"{MAX_MANIFEST_BYTES:,} a run may hold")
+    parse_manifest(text, name)
+    return data
+
+
+def _json_default(value: Any) -> Any:
+    from engine.system.files import json_default
+
+    return json_default(value)
+
+
 def read_manifest(folder: Path) -> tuple[dict[str, Any], RunConfig]:
     folder = Path(folder)
     return parse_manifest(load_text(folder / MANIFEST, folder.name), folder.name)

@@ -43,7 +43,8 @@ from engine.system.interrupts import sigint_deferred
 from engine.system.locks import HeldLock, is_held, try_lock
 from engine.store.index import RunIndex, RunListing
 from engine.store.manifest import (  # noqa: F401 (re-exported)
-    FORMAT, FORMAT_VERSION, LIVE_STATUSES, MANIFEST, STATUSES, read_ended_manifest, read_manifest,
+    FORMAT, FORMAT_VERSION, LIVE_STATUSES, MANIFEST, STATUSES, check_meta, clip_text_fields, manifest_bytes,
+    read_ended_manifest, read_manifest,
 )
 
 if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
@@ -337,13 +338,16 @@ class RunStore:
             lock.release(unlink=True)
 
     def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None) -> RunRecord:
+        if tags is not None:
+            tags = sorted({t.strip() for t in tags if t.strip()})
+        check_meta(tags, note)  # the bounds it is read with: a note too long to read back is never saved
         record = self.load(run_id)
         manifest = dict(record.manifest)
         if tags is not None:
-            manifest["tags"] = sorted({t.strip() for t in tags if t.strip()})
+            manifest["tags"] = tags
         if note is not None:
             manifest["note"] = note
-        atomic_write_json(record.path / MANIFEST, manifest)
+        atomic_write_bytes(record.path / MANIFEST, manifest_bytes(manifest, run_id), make_parents=False)
         return self._read(record.path)
 
     # Sweeps ---------------------------------------------------------------------------------
@@ -605,6 +609,7 @@ class RunWriter:
         self.manifest["updated"] = now_iso()
         if not self.path.is_dir():
             raise StoreError(f"run {self.id}: its folder was removed while it trained")
+        self.manifest = clip_text_fields(self.manifest)  # within the bounds it is read with
         atomic_write_json(self.path / MANIFEST, self.manifest, make_parents=False)
 
     def _arrays(self, result) -> "RunArrays":

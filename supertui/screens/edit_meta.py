@@ -29,6 +29,7 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
             yield Input(", ".join(self.tags), id="tags", placeholder="baseline, lr-sweep")
             yield Label("Note")
             yield Input(self.note, id="note", placeholder="what this run is for")
+            yield Static("", classes="field-error", id="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(Text("Save [ctrl+s]"), id="save", variant="primary")
                 yield Button(Text("Cancel [esc]"), id="cancel")
@@ -46,8 +47,17 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
             self.action_cancel()
 
     def action_save(self) -> None:
+        from engine.errors import ConfigError
+        from engine.store.manifest import check_meta
+
         tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
-        self.dismiss((tags, self.query_one("#note", Input).value.strip()))
+        note = self.query_one("#note", Input).value.strip()
+        try:
+            check_meta(tags, note)  # what the store could not read back is never saved: say so here
+        except ConfigError as exc:
+            self.query_one("#error", Static).update(Text(str(exc), no_wrap=True, overflow="ellipsis"))
+            return
+        self.dismiss((tags, note))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
