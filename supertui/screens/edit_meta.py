@@ -18,6 +18,10 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
     ]
 
+    DEFAULT_CSS = """
+    EditMetaScreen #error { color: $error; height: 1; display: none; }
+    """
+
     def __init__(self, run_id: str, tags: list[str], note: str):
         super().__init__()
         self.run_id, self.tags, self.note = run_id, tags, note
@@ -29,7 +33,7 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
             yield Input(", ".join(self.tags), id="tags", placeholder="baseline, lr-sweep")
             yield Label("Note")
             yield Input(self.note, id="note", placeholder="what this run is for")
-            yield Static("", classes="field-error", id="error", markup=False)
+            yield Static("", id="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(Text("Save [ctrl+s]"), id="save", variant="primary")
                 yield Button(Text("Cancel [esc]"), id="cancel")
@@ -55,7 +59,9 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
         try:
             check_meta(tags, note)  # what the store could not read back is never saved: say so here
         except ConfigError as exc:
-            self.query_one("#error", Static).update(Text(str(exc), no_wrap=True, overflow="ellipsis"))
+            error = self.query_one("#error", Static)
+            error.update(Text(str(exc), no_wrap=True, overflow="ellipsis"))
+            error.display = True
             return
         self.dismiss((tags, note))
 
