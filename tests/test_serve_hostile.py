@@ -111,6 +111,10 @@ def test_a_killed_server_leaves_no_tab_app_running(tmp_path):
             time.sleep(0.1)
         apps = descendants(server.process.pid)
         assert len(apps) >= 3, apps
+        for tab in tabs:  # each app is up and drawing (as a person would see it) before the server dies
+            received, deadline = 0, time.monotonic() + 90
+            while received < 2_000 and time.monotonic() < deadline:
+                received += len(tab.recv(65_536))
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(timeout=10)
         deadline = time.monotonic() + 30
