@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from engine.bounds import INDEX_MAX_BYTES
 from engine.errors import StoreError
 from engine.system.files import atomic_write_bytes
 from engine.system.input_files import read_bounded_bytes
@@ -42,7 +43,6 @@ class RunFolders(Protocol):
     def folder_name_problem(self, name: str) -> str | None: ...
 
 INDEX = "runs-index.json"
-MAX_INDEX_BYTES = 64 << 20  # a row is a few hundred bytes: room for 100,000 runs
 INDEX_FORMAT = "supertui-run-index"
 INDEX_VERSION = 1
 
@@ -172,8 +172,7 @@ class RunIndex:
     def _load(self) -> dict[str, Any]:
         try:
             # No NaN or Infinity: every number read back is finite (as a manifest's are kept).
-            # Bounded and non-blocking: a FIFO or an endless file here must not hang the scheduler's reconciler.
-            data = json.loads(read_bounded_bytes(self.path, MAX_INDEX_BYTES), parse_constant=_no_constants)
+            data = json.loads(read_bounded_bytes(self.path, INDEX_MAX_BYTES), parse_constant=_no_constants)
         except (OSError, ValueError, RecursionError):
             return {}
         if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT or data.get("version") != INDEX_VERSION:
