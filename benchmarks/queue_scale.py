@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,18 +77,21 @@ def measure(count: int, seconds: float) -> tuple[float, float]:
     while not is_held(SchedulerPaths.of(store).lock):
         time.sleep(0.05)
     pid = scheduler_pid(store)
-    settle(pid)  # its first look reads every manifest once: measure the scheduler that only waits
-    before, t0 = cpu_seconds(pid), time.monotonic()
-    time.sleep(seconds)
-    idle_percent = 100 * (cpu_seconds(pid) - before) / (time.monotonic() - t0)
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "supertui", "--data-dir", str(data_dir), "cancel", "--no-wait", *ids],
-                          capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)})
-    cancel_s = time.monotonic() - started
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert all(r.status == "cancelled" for r in store.list_runs())
-    os.kill(pid, 15)
-    busy.release()
+    try:
+        settle(pid)  # its first look reads every manifest once: measure the scheduler that only waits
+        before, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(seconds)
+        idle_percent = 100 * (cpu_seconds(pid) - before) / (time.monotonic() - t0)
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "supertui", "--data-dir", str(data_dir), "cancel", "--no-wait",
+                               *ids], capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)})
+        cancel_s = time.monotonic() - started
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert all(r.status == "cancelled" for r in store.list_runs())
+    finally:
+        os.kill(pid, signal.SIGKILL)  # this benchmark's scheduler only: nothing trains under it
+        busy.release()
+        shutil.rmtree(data_dir, ignore_errors=True)
     return idle_percent, cancel_s
 
 
