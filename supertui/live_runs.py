@@ -126,9 +126,9 @@ class LiveRuns:
         it, not at the next listing (up to a second later), which then also finds it running."""
         moved = []
         for run in self.runs.values():
-            if run.status == "running" or (run.status == "queued" and run.watchers > 0):
+            if run.status == "running" or (run.status in ("queued", "claimed") and run.watchers > 0):
                 if run.reader.poll():
-                    if run.status == "queued":
+                    if run.status in ("queued", "claimed"):
                         run.reload(self.store)
                     moved.append(run)
         return moved

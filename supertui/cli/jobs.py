@@ -67,7 +67,8 @@ def run(args) -> int:
         return 0
     print(f"{'id':<42} {'status':<8} {'device':<16} {'step':>15} {'rate':>12} {'left':>7}")
     for row in rows:
-        step = f"{row['step']}/{row['steps']}" if row["status"] == "running" else f"#{row['queue_position']} in queue"
+        step = (f"{row['step']}/{row['steps']}" if row["status"] == "running" else "starting" if row["status"] == "claimed"
+                else f"#{row['queue_position']} in queue")
         rate = f"{row['steps_per_second']:,.0f} it/s" if row["steps_per_second"] else "-"
         device = row["device"] or "-"
         print(f"{safe_text(row['id']):<42} {row['status']:<8} {safe_text(device)[:16]:<16} {step:>15} {rate:>12} "
