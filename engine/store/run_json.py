@@ -57,6 +57,8 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "steps": cfg.steps,
         "status": record.status,
         "device": record.manifest.get("device"),
+        "host": record.host,  # the machine it trained on (null while queued)
+        "executor": record.executor,  # "local" or "ray"
         "created": record.created,
         "finished": record.manifest.get("finished"),
         "steps_done": record.manifest.get("steps_done"),

@@ -105,6 +105,18 @@ class RunRecord:
         return self.manifest.get("note", "")
 
     @property
+    def host(self) -> str | None:
+        """The machine that trains or trained the run (None while it waits in the queue)."""
+        return self.manifest.get("host")
+
+    @property
+    def executor(self) -> str:
+        """What ran it: "local" (a worker of this data directory's scheduler) or "ray"."""
+        executor = self.manifest.get("executor")
+        kind = executor.get("kind") if isinstance(executor, dict) else None
+        return kind if isinstance(kind, str) and kind else "local"
+
+    @property
     def saved_status(self) -> str:
         return self.manifest.get("status", "interrupted")
 
