@@ -105,6 +105,20 @@ class RunRecord:
         return self.manifest.get("note", "")
 
     @property
+    def name(self) -> str:
+        """The run's short name (`phase-relu-40x40`; editable); older runs get their default."""
+        name = self.manifest.get("name")
+        return name if isinstance(name, str) and _RUN_NAME.match(name) else default_run_name(self.config)
+
+    @property
+    def device(self) -> str | None:
+        return self.manifest.get("device")
+
+    @property
+    def config_fields(self) -> dict[str, Any]:
+        return listed_config(self.config)
+
+    @property
     def host(self) -> str | None:
         """The machine that trains or trained the run (None while it waits in the queue)."""
         return self.manifest.get("host")
@@ -188,6 +202,32 @@ def base_versions() -> dict[str, str]:
     return {"supertui": __version__, "numpy": numpy.__version__, "python": sys.version.split()[0]}
 
 
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,47}$")
+# Scalar config fields a list of runs can show as columns (and the index keeps for it).
+LISTED_CONFIG_FIELDS = ("n", "m", "steps", "batch_size", "lr", "optimizer", "weight_decay", "schedule", "init",
+                        "loss_reduction", "seeds", "seed", "importance_decay", "profile", "device")
+
+
+def default_run_name(config: RunConfig) -> str:
+    """A short name a person can read and type: `phase-relu-40x40` (the grid), `dims-relu-n400m30`."""
+    if config.preset == "phase" and config.relative_importances:
+        size = f"{len(config.densities)}x{len(config.relative_importances)}"
+    else:
+        size = f"n{config.n}m{config.m}"
+    return f"{config.preset}-{config.activation}-{size}"
+
+
+def validate_run_name(name: str) -> str:
+    if not isinstance(name, str) or not _RUN_NAME.match(name) or ".." in name:
+        raise ConfigError("name", f"invalid run name {name!r} (1 to 48 letters, digits, '.', '_', '+' and '-', "
+                                  "starting with a letter or digit)")
+    return name
+
+
+def listed_config(config: RunConfig) -> dict[str, Any]:
+    return {key: getattr(config, key) for key in LISTED_CONFIG_FIELDS}
+
+
 def make_run_id(config: RunConfig) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{config.preset}-{config.activation}-{secrets.token_hex(4)}"
@@ -230,6 +270,11 @@ class RunStore:
         if token and (self.runs_dir / token).is_dir() and _RUN_ID.match(token) and ".." not in token:
             return token
         validate_run_id(token)
+        named = self.ids_named(token)
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise StoreError(f"run: {len(named)} runs are named {token!r} ({', '.join(named[:5])}); give the id")
         names = [p.name for p in self.runs_dir.iterdir() if not p.name.startswith(".")] if self.runs_dir.is_dir() else []
         matches = sorted(name for name in names if name.startswith(token))
         if len(matches) == 1:
@@ -242,6 +287,17 @@ class RunStore:
         close = difflib.get_close_matches(token, names, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else " (see `supertui runs`)"
         raise StoreError(f"run: no run {token!r} in {self.runs_dir}{hint}")
+
+    def ids_named(self, name: str) -> list[str]:
+        """Ids of the runs with this short name (usually one: new runs get a free name)."""
+        return [row.id for row in self.listing() if row.name == name]
+
+    def free_name(self, name: str) -> str:
+        """`name`, or `name-2`, `name-3`, … : the first that no run has yet."""
+        taken = {row.name for row in self.listing()}
+        if name not in taken:
+            return name
+        return next(f"{name}-{i}" for i in range(2, len(taken) + 3) if f"{name}-{i}" not in taken)
 
     def _read(self, path: Path) -> RunRecord:
         manifest, config = read_manifest(path)  # every field the code reads is checked (engine.store.manifest)
@@ -339,9 +395,15 @@ class RunStore:
         finally:
             lock.release(unlink=True)
 
-    def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None) -> RunRecord:
+    def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None,
+                    name: str | None = None) -> RunRecord:
         record = self.load(run_id)
         manifest = dict(record.manifest)
+        if name is not None and name != record.name:
+            validate_run_name(name)
+            if any(other != run_id for other in self.ids_named(name)):
+                raise ConfigError("name", f"another run is already named {name!r}")
+            manifest["name"] = name
         if tags is not None:
             manifest["tags"] = sorted({t.strip() for t in tags if t.strip()})
         if note is not None:
@@ -516,6 +578,7 @@ class RunStore:
         from engine.experiments import instance_table
 
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        name = (extra or {}).get("name") or self.free_name(default_run_name(config))
         for _ in range(20):
             run_id = run_id or make_run_id(config)
             instances = instance_table(config)
@@ -524,6 +587,7 @@ class RunStore:
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "id": run_id,
+                "name": name,
                 "config": config.to_dict(),
                 "seeds": sorted(set(int(s) for s in instances.seed)),
                 "instances": len(instances),
