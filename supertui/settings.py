@@ -38,7 +38,19 @@ def settings_path() -> Path:
 
 
 def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str)) and (not isinstance(value, str) or len(value) <= 200)
+    return value is None or isinstance(value, (bool, int, float, str)) and (not isinstance(value, str) or len(value) <= 4000)
+
+
+def _small_value(value: Any, depth: int = 0) -> bool:
+    """A scalar, or a short list or table of them (a table may hold one more level)."""
+    if _scalar(value):
+        return True
+    if isinstance(value, list):
+        return len(value) <= MAX_LIST and all(_scalar(item) for item in value)
+    if isinstance(value, dict) and depth == 0:
+        return len(value) <= MAX_LIST and all(isinstance(k, str) and len(k) <= 64 and _small_value(v, 1)
+                                               for k, v in value.items())
+    return False
 
 
 # Each kept setting and what it must look like; anything else in the file is dropped.
@@ -46,8 +58,7 @@ CHECKS = {
     "theme": lambda v: isinstance(v, str) and 0 < len(v) <= 64,
     "runs_columns": lambda v: isinstance(v, list) and len(v) <= MAX_LIST and all(isinstance(c, str) and len(c) <= 64 for c in v),
     "launch": lambda v: isinstance(v, dict) and len(v) <= MAX_LIST and all(
-        isinstance(k, str) and len(k) <= 64 and (_scalar(x) or isinstance(x, list) and len(x) <= MAX_LIST and all(_scalar(i) for i in x))
-        for k, x in v.items()),
+        isinstance(k, str) and len(k) <= 64 and _small_value(x) for k, x in v.items()),
 }
 
 

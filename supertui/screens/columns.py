@@ -9,16 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, SelectionList, Static
+from textual.widgets import Button, Static
 
 from supertui.widgets.run_columns import COLUMNS, DEFAULT_COLUMNS
+from supertui.widgets.toggles import TickList
 
 
-class ColumnList(SelectionList[str]):
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+class ColumnList(TickList):
+    pass
 
 
 class ColumnsScreen(ModalScreen[list[str] | None]):
