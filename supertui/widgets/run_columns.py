@@ -33,13 +33,11 @@ STATUS_STYLES = {
 
 
 def format_created(created: str) -> str:
-    """ISO time (UTC, as saved) shown in local time, minutes precision; the year only when it is
-    not this one (the full date costs five columns a number may need)."""
+    """ISO time (UTC, as saved) shown in local time, minutes precision."""
     try:
-        when = dt.datetime.fromisoformat(created).astimezone()
+        return dt.datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return created or "?"
-    return when.strftime("%m-%d %H:%M" if when.year == dt.datetime.now().year else "%Y-%m-%d %H:%M")
 
 
 def format_loss(value: float | None) -> str:
