@@ -59,3 +59,15 @@ def test_a_finished_bar_shows_the_full_count_and_final_loss_and_no_time_left():
     line = out.export_text()
     assert "4000/4000" in line and "loss 0.05636" in line, line
     assert "0:00:0" not in line and "-:--:--" not in line and "steps/s" not in line, line
+
+
+def test_a_sweep_member_is_named_by_its_swept_value_and_names_resolve(capsys, isolated_data_dir):
+    store = RunStore(isolated_data_dir)
+    config = RunConfig(preset="dims", n=20, m=4, steps=10)
+    first = store.submit(config, extra={"sweep": {"id": "sweep-x", "axes": {"lr": 0.003}}})
+    again = store.submit(config)
+    twin = store.submit(config)
+    assert first.name == "dims-relu-n20m4-lr0.003"
+    assert (again.name, twin.name) == ("dims-relu-n20m4", "dims-relu-n20m4-2")  # new runs get a free name
+    assert main(["show", "dims-relu-n20m4-2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == twin.id

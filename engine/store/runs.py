@@ -208,13 +208,22 @@ LISTED_CONFIG_FIELDS = ("n", "m", "steps", "batch_size", "lr", "optimizer", "wei
                         "loss_reduction", "seeds", "seed", "importance_decay", "profile", "device")
 
 
-def default_run_name(config: RunConfig) -> str:
-    """A short name a person can read and type: `phase-relu-40x40` (the grid), `dims-relu-n400m30`."""
+def default_run_name(config: RunConfig, sweep: Any = None) -> str:
+    """A short name a person can read and type: `phase-relu-40x40` (the grid), `dims-relu-n400m30`;
+    a sweep's member says its swept values (`phase-relu-8x8-lr0.003`)."""
     if config.preset == "phase" and config.relative_importances:
         size = f"{len(config.densities)}x{len(config.relative_importances)}"
     else:
         size = f"n{config.n}m{config.m}"
-    return f"{config.preset}-{config.activation}-{size}"
+    name = f"{config.preset}-{config.activation}-{size}"
+    axes = sweep.get("axes") if isinstance(sweep, dict) else None
+    if isinstance(axes, dict):
+        for field_name, value in axes.items():
+            if field_name != "activation" and isinstance(value, (int, float, str)):
+                shown = f"{value:g}" if isinstance(value, float) else str(value)
+                name += f"-{field_name.replace('_', '')}{shown}"
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "", name)[:48]
+    return name if _RUN_NAME.match(name) else f"{config.preset}-{config.activation}"
 
 
 def validate_run_name(name: str) -> str:
@@ -578,7 +587,7 @@ class RunStore:
         from engine.experiments import instance_table
 
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        name = (extra or {}).get("name") or self.free_name(default_run_name(config))
+        name = (extra or {}).get("name") or self.free_name(default_run_name(config, (extra or {}).get("sweep")))
         for _ in range(20):
             run_id = run_id or make_run_id(config)
             instances = instance_table(config)

@@ -64,7 +64,7 @@ class JobQueueTable(DataTable):
     @staticmethod
     def _cells(run: LiveRun) -> list:
         return [
-            Text(f"{run.id}  {run.label}"),
+            Text(run.record.name),  # the short name; enter opens the run, whose title is its id
             Text(run.status, style=STATUS_STYLES.get(run.status, "")),
             Text(run.where or "–"),
             Text(progress_text(run)),

@@ -109,6 +109,10 @@ class RunsTable(DataTable):
             texts += ["running 100%"]  # room for a live run's percentage before it starts: it is never cut
         if key == "loss" and self.group_sweeps:
             texts += [f"best {t}" for t in texts]
+        if key in ("name", "tags") and self.group_sweeps:  # what a sweep's own row says there
+            sweeps = {sweep_of(r): r for r in self.records if sweep_of(r)}
+            texts += [f"{sweep} (00 runs)" if key == "name" else "sweeps " + ", ".join(sorted(
+                (sweep_info(r) or {}).get("axes") or {})) for sweep, r in sweeps.items()]
         return texts
 
     def shown_columns(self) -> list[tuple[str, str]]:
