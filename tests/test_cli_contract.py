@@ -70,4 +70,7 @@ def test_a_sweep_member_is_named_by_its_swept_value_and_names_resolve(capsys, is
     assert first.name == "dims-relu-n20m4-lr0.003"
     assert (again.name, twin.name) == ("dims-relu-n20m4", "dims-relu-n20m4-2")  # new runs get a free name
     assert main(["show", "dims-relu-n20m4-2", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["id"] == twin.id
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["id"] == twin.id and shown["name"] == "dims-relu-n20m4-2"
+    assert main(["runs", "--json"]) == 0
+    assert {row["name"] for row in json.loads(capsys.readouterr().out)} == {first.name, again.name, twin.name}

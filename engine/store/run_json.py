@@ -50,6 +50,7 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
     experiment = experiment_for(cfg)
     out: dict[str, Any] = {
         "id": record.id,
+        "name": record.name,  # the short name (editable; accepted wherever an id is)
         "preset": cfg.preset,
         "activation": cfg.activation,
         "n": cfg.n,
