@@ -24,6 +24,7 @@ from typing import Any, Callable, Protocol
 from engine.errors import StoreError
 from engine.system.files import atomic_write_bytes
 from engine.system.locks import is_held
+from engine.store.names import listed_config, valid_name_or_default
 from engine.store.manifest import (
     LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
 )
@@ -134,17 +135,15 @@ class RunListing:
 
 
 def listing_from_manifest(run_id: str, runs_dir: str, manifest: dict[str, Any], config) -> RunListing:
-    from engine.store.runs import RunRecord, listed_config
-
     summary = manifest.get("summary") or {}
-    record = RunRecord(id=run_id, path=Path(runs_dir) / run_id, manifest=manifest, config=config)
     return RunListing(
         id=run_id, runs_dir=runs_dir, preset=config.preset, activation=config.activation,
         saved_status=manifest.get("status", "interrupted"), created=manifest.get("created") or "",
         final_loss=summary.get("final_loss"), instances=manifest.get("instances"),
         tags=list(manifest.get("tags", [])), note=manifest.get("note", ""), error=manifest.get("error"),
         sweep=manifest.get("sweep"), _sparkline=[round(v, 6) for v in summary.get("loss_sparkline") or []],
-        name=record.name, device=record.device, host=record.host, config_fields=listed_config(config),
+        name=valid_name_or_default(manifest.get("name"), config), device=manifest.get("device"),
+        host=manifest.get("host"), config_fields=listed_config(config),
     )
 
 

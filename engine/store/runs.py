@@ -40,6 +40,8 @@ from engine.system.files import (  # noqa: F401 (atomic writes are re-exported)
 from engine.system.interrupts import sigint_deferred
 from engine.system.locks import HeldLock, is_held, try_lock
 from engine.store.index import RunIndex, RunListing
+from engine.store.names import (LISTED_CONFIG_FIELDS, default_run_name, listed_config,  # noqa: F401 (re-exported)
+                                validate_run_name, valid_name_or_default)
 from engine.store.manifest import (  # noqa: F401 (re-exported)
     FORMAT, FORMAT_VERSION, LIVE_STATUSES, MANIFEST, STATUSES, read_ended_manifest, read_manifest,
 )
@@ -107,8 +109,7 @@ class RunRecord:
     @property
     def name(self) -> str:
         """The run's short name (`phase-relu-40x40`; editable); older runs get their default."""
-        name = self.manifest.get("name")
-        return name if isinstance(name, str) and _RUN_NAME.match(name) else default_run_name(self.config)
+        return valid_name_or_default(self.manifest.get("name"), self.config)
 
     @property
     def device(self) -> str | None:
@@ -200,41 +201,6 @@ def base_versions() -> dict[str, str]:
     import numpy
 
     return {"supertui": __version__, "numpy": numpy.__version__, "python": sys.version.split()[0]}
-
-
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,47}$")
-# Scalar config fields a list of runs can show as columns (and the index keeps for it).
-LISTED_CONFIG_FIELDS = ("n", "m", "steps", "batch_size", "lr", "optimizer", "weight_decay", "schedule", "init",
-                        "loss_reduction", "seeds", "seed", "importance_decay", "profile", "device")
-
-
-def default_run_name(config: RunConfig, sweep: Any = None) -> str:
-    """A short name a person can read and type: `phase-relu-40x40` (the grid), `dims-relu-n400m30`;
-    a sweep's member says its swept values (`phase-relu-8x8-lr0.003`)."""
-    if config.preset == "phase" and config.relative_importances:
-        size = f"{len(config.densities)}x{len(config.relative_importances)}"
-    else:
-        size = f"n{config.n}m{config.m}"
-    name = f"{config.preset}-{config.activation}-{size}"
-    axes = sweep.get("axes") if isinstance(sweep, dict) else None
-    if isinstance(axes, dict):
-        for field_name, value in axes.items():
-            if field_name != "activation" and isinstance(value, (int, float, str)):
-                shown = f"{value:g}" if isinstance(value, float) else str(value)
-                name += f"-{field_name.replace('_', '')}{shown}"
-    name = re.sub(r"[^A-Za-z0-9_.+-]", "", name)[:48]
-    return name if _RUN_NAME.match(name) else f"{config.preset}-{config.activation}"
-
-
-def validate_run_name(name: str) -> str:
-    if not isinstance(name, str) or not _RUN_NAME.match(name) or ".." in name:
-        raise ConfigError("name", f"invalid run name {name!r} (1 to 48 letters, digits, '.', '_', '+' and '-', "
-                                  "starting with a letter or digit)")
-    return name
-
-
-def listed_config(config: RunConfig) -> dict[str, Any]:
-    return {key: getattr(config, key) for key in LISTED_CONFIG_FIELDS}
 
 
 def make_run_id(config: RunConfig) -> str:

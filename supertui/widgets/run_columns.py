@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from rich.text import Text
 
-from engine.store.runs import LISTED_CONFIG_FIELDS
+from engine.store.names import LISTED_CONFIG_FIELDS
 from supertui.widgets.palette import activation_color
 from supertui.widgets.sparkline import sparkline_text
 
