@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from supertui.widgets.run_columns import COLUMNS, DEFAULT_COLUMNS
-from supertui.widgets.toggles import TickList
+from supertui.widgets.toggles import TickList, hint_hidden, watch_hidden
 
 
 class ColumnList(TickList):
@@ -45,7 +45,11 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
         return f"{label}  (config field)" if key.startswith("config.") else label
 
     def on_mount(self) -> None:
-        self.query_one(ColumnList).focus()
+        columns = self.query_one(ColumnList)
+        columns.border_title = "j k ↑ ↓ move"
+        watch_hidden(self, columns)
+        self.call_after_refresh(hint_hidden, columns)
+        columns.focus()
 
     def selected(self) -> list[str]:
         picked = set(self.query_one(ColumnList).selected)

@@ -31,7 +31,7 @@ from engine.sweeps.plan import FIELD_KINDS, SweepPlan, SweepPoint, parse_values
 from supertui.messages import LiveRunUpdated
 from supertui.widgets.config_form import FIELD_NAMES, ConfigForm
 from supertui.widgets.job_queue import JobQueueTable
-from supertui.widgets.toggles import ChoiceButton, MovingOptionList, TickList
+from supertui.widgets.toggles import ChoiceButton, MovingOptionList, TickList, hint_hidden
 
 PRESET_CHOICES = tuple(experiment_names())
 SWEEP_FIELDS = tuple(FIELD_KINDS)  # activations are picked in the list
@@ -157,15 +157,7 @@ class LaunchScreen(Screen):
             self.call_after_refresh(self._hint_hidden, self.query_one(list_id))
 
     def _hint_hidden(self, box) -> None:
-        """`↓ 3 more` under a list whose lower items are out of sight (80x24), `↑ 1 more` above."""
-        top, height = int(box.scroll_y), box.scrollable_content_region.height
-        lines = box._line_cache.lines  # (option index, line of it) per line, as OptionList lays them out
-        shown = {index for index, _ in lines[top:top + height]}
-        whole = {index for index in shown if all(top <= i < top + height for i, (j, _) in enumerate(lines) if j == index)}
-        above = len({index for index, _ in lines[:top]} - whole)
-        below = len({index for index, _ in lines[top + height:]} - whole)
-        hint = " ".join(([f"↑ {above} more"] if above else []) + ([f"↓ {below} more"] if below else []))
-        box.border_subtitle = hint or None
+        hint_hidden(box)
 
     # Form state --------------------------------------------------------------------------
     def fill(self, kept: dict | None = None) -> None:

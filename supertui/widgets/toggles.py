@@ -51,3 +51,21 @@ class MovingOptionList(OptionList):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+
+def hint_hidden(box: OptionList) -> None:
+    """`↓ 3 more` under a list whose lower items are out of sight (80x24), `↑ 1 more` above: an
+    item partly in view counts as hidden."""
+    top, height = int(box.scroll_y), box.scrollable_content_region.height
+    lines = box._line_cache.lines  # (option index, line of it) per line, as OptionList lays them out
+    whole = {index for index, _ in lines[top:top + height]} - {index for index, _ in lines[:top] + lines[top + height:]}
+    above = len({index for index, _ in lines[:top]} - whole)
+    below = len({index for index, _ in lines[top + height:]} - whole)
+    hint = " ".join(([f"↑ {above} more"] if above else []) + ([f"↓ {below} more"] if below else []))
+    box.border_subtitle = hint or None
+
+
+def watch_hidden(screen, box: OptionList) -> None:
+    """Keep `box`'s hint current as it scrolls or is laid out."""
+    screen.watch(box, "scroll_y", lambda *_: hint_hidden(box), init=False)
+    screen.watch(box, "virtual_size", lambda *_: hint_hidden(box), init=False)
