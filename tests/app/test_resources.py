@@ -71,3 +71,27 @@ async def test_jobs_and_the_app_show_what_a_training_run_uses(tmp_path, capsys):
             assert "cpu " in str(app.screen.query_one("#run-status").render())
     finally:
         store.request_cancel(run_id)
+
+
+def test_gpu_numbers_come_from_nvml_for_the_runs_cuda_device(monkeypatch):
+    """No GPU here: a stand-in for the nvidia-ml-py module checks which calls are made and how
+    their answers are read (device index from `cuda:N`, this pid's memory only)."""
+    import sys
+    from types import SimpleNamespace
+
+    import engine.system.resources as resources
+
+    asked = []
+    nvml = SimpleNamespace(
+        nvmlInit=lambda: None,
+        nvmlDeviceGetHandleByIndex=lambda i: asked.append(i) or f"gpu{i}",
+        nvmlDeviceGetUtilizationRates=lambda handle: SimpleNamespace(gpu=87),
+        nvmlDeviceGetComputeRunningProcesses=lambda handle: [SimpleNamespace(pid=1, usedGpuMemory=5),
+                                                             SimpleNamespace(pid=42, usedGpuMemory=3 << 30)],
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setattr(resources, "_NVML", resources._Nvml())
+    assert resources.gpu_usage(42, "cuda:2") == (87.0, 3 << 30) and asked == [2]
+    assert resources.gpu_usage(42, "cpu") == (None, None)
+    sample = resources.ResourceSample(120.0, 300 << 20, 87.0, 3 << 30)
+    assert sample.describe() == "cpu 120% · 300 MiB · gpu 87% 3.0 GiB"
