@@ -72,17 +72,16 @@ def screen_classes() -> list[tuple[str, type]]:
             ("Phase grid pane", PhaseGrid), ("Seed grid pane", SeedGrid)]
 
 
-def everywhere() -> list[Binding]:
-    from supertui.app import SupertuiApp
-
+def everywhere(app_bindings: list[Binding]) -> list[Binding]:
     extra = [Binding("ctrl+p", "command_palette", "Command palette: new run, compare, open a run, data directory, theme"),
              Binding("tab", "focus_next", "Next pane or field"), Binding("shift+tab", "focus_previous", "Previous pane or field")]
-    return [*SupertuiApp.BINDINGS, *extra]
+    return [*app_bindings, *extra]
 
 
-def screen_groups(current: Screen | None = None) -> list[tuple[str, list[Binding]]]:
+def screen_groups(current: Screen | None = None, app_bindings: list[Binding] = ()) -> list[tuple[str, list[Binding]]]:
     """(title, bindings) in the order help shows them: the current screen (and the widgets on it)
-    first, how to move in its lists, everywhere, then every other screen."""
+    first, how to move in its lists, everywhere (the app's own keys, handed in by the app, which
+    imports this module), then every other screen."""
     classes = screen_classes()
     groups: list[tuple[str, list[Binding]]] = []
     shown: set[type] = set()
@@ -99,7 +98,7 @@ def screen_groups(current: Screen | None = None) -> list[tuple[str, list[Binding
         if moving:
             groups.append(("Moving (in the focused list, grid or pane)", moving))
         shown.add(type(current))
-    groups.append(("Everywhere", everywhere()))
+    groups.append(("Everywhere", everywhere(list(app_bindings))))
     groups += [(title, _bindings(cls)) for title, cls in classes if cls not in shown and not any(
         issubclass(s, cls) for s in shown)]
     return groups
@@ -168,7 +167,7 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, current: Screen | None = None):
         super().__init__()
-        self.groups = screen_groups(current)
+        self.groups = screen_groups(current, type(self.app).BINDINGS)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help", classes="dialog"):
