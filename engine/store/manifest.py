@@ -146,6 +146,7 @@ def _versions(value: Any) -> dict:
 # supertui may add some) and never read; tables passed on as they are have a bounded depth.
 FIELDS: dict[str, Check] = {
     "id": _text,
+    "name": _nullable(_text),  # the short name a person gives or reads (engine.store.runs.default_run_name)
     "seeds": _list_of(_integer),
     "instances": _nullable(_integer),
     "status": _status,

@@ -43,6 +43,8 @@ from engine.system.input_files import InputFileError, read_bounded_json
 from engine.system.interrupts import sigint_deferred
 from engine.system.locks import HeldLock, is_folder_held, is_held, try_lock, try_lock_folder
 from engine.store.index import RunIndex, RunListing
+from engine.store.names import (LISTED_CONFIG_FIELDS, default_run_name, listed_config,  # noqa: F401 (re-exported)
+                                validate_run_name, valid_name_or_default)
 from engine.store.manifest import (  # noqa: F401 (re-exported)
     FORMAT, FORMAT_VERSION, HELD_STATUSES, LIVE_STATUSES, MANIFEST, MAX_ITEMS, MAX_TEXT, STATUSES, check_meta,
     clip_text_fields, load_text, manifest_bytes,
@@ -137,6 +139,31 @@ class RunRecord:
     @property
     def note(self) -> str:
         return self.manifest.get("note", "")
+
+    @property
+    def name(self) -> str:
+        """The run's short name (`phase-relu-40x40`; editable); older runs get their default."""
+        return valid_name_or_default(self.manifest.get("name"), self.config)
+
+    @property
+    def device(self) -> str | None:
+        return self.manifest.get("device")
+
+    @property
+    def config_fields(self) -> dict[str, Any]:
+        return listed_config(self.config)
+
+    @property
+    def host(self) -> str | None:
+        """The machine that trains or trained the run (None while it waits in the queue)."""
+        return self.manifest.get("host")
+
+    @property
+    def executor(self) -> str:
+        """What ran it: "local" (a worker of this data directory's scheduler) or "ray"."""
+        executor = self.manifest.get("executor")
+        kind = executor.get("kind") if isinstance(executor, dict) else None
+        return kind if isinstance(kind, str) and kind else "local"
 
     @property
     def saved_status(self) -> str:
@@ -286,6 +313,11 @@ class RunStore:
         if token and _RUN_ID.match(token) and ".." not in token and (self.runs_dir / token).is_dir():
             return token
         validate_run_id(token)
+        named = self.ids_named(token)
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise StoreError(f"run: {len(named)} runs are named {token!r} ({', '.join(named[:5])}); give the id")
         names = [p.name for p in self.runs_dir.iterdir() if not p.name.startswith(".")] if self.runs_dir.is_dir() else []
         matches = sorted(name for name in names if name.startswith(token))
         if len(matches) == 1:
@@ -298,6 +330,17 @@ class RunStore:
         close = difflib.get_close_matches(token, names, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else " (see `supertui runs`)"
         raise StoreError(f"run: no run {token!r} in {self.runs_dir}{hint}")
+
+    def ids_named(self, name: str) -> list[str]:
+        """Ids of the runs with this short name (usually one: new runs get a free name)."""
+        return [row.id for row in self.listing() if row.name == name]
+
+    def free_name(self, name: str) -> str:
+        """`name`, or `name-2`, `name-3`, … : the first that no run has yet."""
+        taken = {row.name for row in self.listing()}
+        if name not in taken:
+            return name
+        return next(f"{name}-{i}" for i in range(2, len(taken) + 3) if f"{name}-{i}" not in taken)
 
     def _read(self, path: Path) -> RunRecord:
         manifest, config = read_manifest(path)  # every field the code reads is checked (engine.store.manifest)
@@ -415,12 +458,18 @@ class RunStore:
             if training or time.monotonic() > deadline:
                 return None
 
-    def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None) -> RunRecord:
+    def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None,
+                    name: str | None = None) -> RunRecord:
         if tags is not None:
             tags = sorted({t.strip() for t in tags if t.strip()})
         check_meta(tags, note)  # the bounds it is read with: a note too long to read back is never saved
         record = self.load(run_id)
         manifest = dict(record.manifest)
+        if name is not None and name != record.name:
+            validate_run_name(name)
+            if any(other != run_id for other in self.ids_named(name)):
+                raise ConfigError("name", f"another run is already named {name!r}")
+            manifest["name"] = name
         if tags is not None:
             manifest["tags"] = tags
         if note is not None:
@@ -640,6 +689,7 @@ class RunStore:
         from engine.experiments import instance_table
 
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        name = (extra or {}).get("name") or self.free_name(default_run_name(config, (extra or {}).get("sweep")))
         for _ in range(20):
             run_id = run_id or make_run_id(config)
             instances = instance_table(config)
@@ -648,6 +698,7 @@ class RunStore:
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "id": run_id,
+                "name": name,
                 "config": config.to_dict(),
                 "seeds": sorted(set(int(s) for s in instances.seed)),
                 "instances": len(instances),

@@ -48,6 +48,28 @@ NUMBER_PARAMETERS = {"fontsize": (1, 200), "width": (1, 9_999), "height": (1, 9_
 ASCII_NUMBER = re.compile(r"^[0-9]{1,4}$")
 
 
+# Keys go to the app from the moment the page loads, as in a terminal: the page focuses xterm's
+# input (otherwise the first click does, and until then keys do nothing and the footer, drawn only
+# for a focused app, stays blank). Tried until the terminal exists and the app has drawn.
+FOCUS_ON_LOAD = """<script>
+(function () {
+  function focusTerminal() {
+    var input = document.querySelector(".xterm-helper-textarea");
+    if (input && document.activeElement !== input) { input.focus(); }
+    return !!input;
+  }
+  var tries = 0;
+  var timer = setInterval(function () {
+    if ((focusTerminal() && document.body.classList.contains("-first-byte")) || ++tries > 600) {
+      clearInterval(timer);
+    }
+  }, 100);
+  window.addEventListener("focus", focusTerminal);
+})();
+</script>
+"""
+
+
 def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
@@ -352,7 +374,8 @@ def load_server_class():
                 "config": {"static": {"url": f"{base}/static/"}},
                 "application": {"name": self.title},
             }
-            return aiohttp_jinja2.render_template("app_index.html", request, context)
+            page = aiohttp_jinja2.render_template("app_index.html", request, context)
+            return web.Response(text=page.text.replace("</body>", FOCUS_ON_LOAD + "</body>", 1), content_type="text/html")
 
         async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
             """One tab: start its app, relay keys and screen until either side closes. Browsers let
