@@ -18,6 +18,7 @@ from engine.export.style import (
     SEQUENTIAL_CMAP,
     activation_style,
     format_density,
+    repeat_style,
     new_figure,
     sequential_cmap,
     styled,
@@ -378,7 +379,8 @@ def draw_sticky_lines(ax) -> None:
         ax.text(1.01, frac, f"{label} {STICKY_FRACTIONS[frac]}", transform=where, fontsize=7, va=offset, color="#444444")
 
 
-def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None):
+def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None,
+              repeat: int = 0):
     """D* of the lowest-loss seed per density; with several seeds, their range as a band. A point
     whose D* is still moving at the end of training (engine.science.convergence) is drawn hollow."""
     from engine.science.convergence import run_dstar_history
@@ -387,7 +389,7 @@ def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int =
     moving = run_dstar_history(record).moving  # [P], in point order like the curve
     dstar = curve.dstar
     x = 1.0 / curve.density
-    style = activation_style(record.activation, style_index)
+    style = repeat_style(activation_style(record.activation, style_index), repeat)
     if scatter:
         xs = np.repeat(x[:, None], curve.feature_dims.shape[1], axis=1)
         ax.scatter(xs.ravel(), curve.feature_dims.ravel(), s=5, color="#666666", alpha=0.35, linewidths=0, zorder=1,
@@ -509,7 +511,8 @@ def draw_represented(ax, records: list[RunRecord], labels: list[str] | None = No
         a = record.arrays
         rows = point_rows(a.instances, a.W, a.final_loss, ("represented", "represented_norm_sq"))
         x = 1.0 / np.array([r["density"] for r in rows])
-        style = activation_style(record.activation, i)
+        repeat = [r.activation for r in records[:i]].count(record.activation)
+        style = repeat_style(activation_style(record.activation, i), repeat)
         label = labels[i] if labels else record.activation
         ax.plot(x, [r["represented"] for r in rows], color=style["color"], marker=style["marker"], markersize=3,
                 linewidth=1.2, label=label)
@@ -647,7 +650,8 @@ def figure_partner_cosine(record: RunRecord):
     ax = fig.subplots()
     draw_partner_cosine(ax, record)
     _cosine_axes(ax)
-    ax.set_title(f"{record.activation}: cosine between partner features (n={cfg.n}, m={cfg.m}, {training_note(record)},"
+    # two lines: on one the title ran past both edges of the fixed-size figure
+    ax.set_title(f"{record.activation}: cosine between partner features\n(n={cfg.n}, m={cfg.m}, {training_note(record)},"
                  f" lowest-loss seed{', band: all seeds' if cfg.seeds > 1 else ''})")
     fig.legend(loc="outside lower center", frameon=False, ncols=2)
     return fig
