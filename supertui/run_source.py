@@ -124,25 +124,30 @@ class RunSource:
         """The step of the latest progress report (-1 when not live): one tick of live time."""
         return self.live_run.state.step if self.live_run is not None else -1
 
-    def status(self) -> Text:
+    def status(self, width: int | None = None) -> Text:
+        """One line of what the run is doing. Given a `width`, the shape and instance count go
+        first where the line would not fit (then the cancel hint), so it never wraps onto a second
+        line that pushes the panes down; an error is never dropped."""
         record = self.live_run.record if self.live_run is not None else self.record
-        status = record.status
-        text = Text()
-        text.append(status, style=STATUS_STYLES.get(status, "bold yellow"))
-        cfg = self.config
-        text.append(f"  n={cfg.n} m={cfg.m}  {instance_count(cfg)} instance(s)  ")
-        if self.live_run is not None:
-            self._live_status(text, self.live_run)
-        else:
-            self._saved_status(text, record)
-        if record.error:
-            text.append(f"  {record.error}", style="red")
+        for compact in (False, True):
+            text = Text()
+            text.append(record.status, style=STATUS_STYLES.get(record.status, "bold yellow"))
+            cfg = self.config
+            text.append("  " if compact else f"  n={cfg.n} m={cfg.m}  {instance_count(cfg)} instance(s)  ")
+            if self.live_run is not None:
+                self._live_status(text, self.live_run, compact)
+            else:
+                self._saved_status(text, record)
+            if record.error:
+                text.append(f"  {record.error}", style="red")
+            if width is None or text.cell_len <= width:
+                break
         return text
 
     @staticmethod
-    def _live_status(text: Text, run: LiveRun) -> None:
+    def _live_status(text: Text, run: LiveRun, compact: bool = False) -> None:
         if run.status == "queued":
-            text.append("waiting for a free device (supertui jobs lists the queue)")
+            text.append("waiting for a free device" + ("" if compact else " (supertui jobs lists the queue)"))
             return
         state = run.state
         if run.where:
@@ -156,7 +161,8 @@ class RunSource:
             words = STAGE_WORDS.get(state.stage, state.stage)
             if words:
                 text.append(f"  {words}", style="italic")
-        text.append("   x cancels", style="dim")
+        if not compact:
+            text.append("   x cancels", style="dim")
 
     @staticmethod
     def _saved_status(text: Text, record: RunRecord) -> None:
@@ -171,4 +177,4 @@ class RunSource:
         if isinstance(elapsed, (int, float)) and elapsed > 0:
             text.append(f" ({(m.get('steps_done') or 0) / elapsed:,.0f} it/s)")
         if isinstance(record.final_loss, (int, float)):
-            text.append(f"  final loss {record.final_loss:.4g}")
+            text.append(f"  mean final loss {record.final_loss:.4g}")  # over the run's instances

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.experiments import experiment_for
+from engine.store.labels import difference_labels, run_caption
 from engine.store.runs import RunRecord, StoreError
 from supertui.exporting import export_in_background
 from supertui.panes import COMPARE_PANES
@@ -94,12 +95,13 @@ class CompareScreen(Screen):
         self.sub_title = f"{len(self.records)} runs"
         if self.skipped:
             self.notify(f"no saved arrays yet, left out: {', '.join(self.skipped)}", severity="warning", markup=False)
-        for i, record in enumerate(self.records):
+        labels = difference_labels(self.records)  # what tells the runs apart: `lr=0.001`, not the id
+        for i, (record, label) in enumerate(zip(self.records, labels)):
             pane = COMPARE_PANES[pane_kind(record)]
             if pane.shared:
                 self.query_one(f"#pane-{pane.id}").border_title = pane.title
             else:
-                self.query_one(f"#pane-{i}").border_title = f"{record.activation} · {record.id}"
+                self.query_one(f"#pane-{i}").border_title = run_caption(record.activation, label)
         self._size_panes()
         self.redraw()
         self._fill_diff()

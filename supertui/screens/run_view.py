@@ -65,6 +65,7 @@ class RunViewScreen(Screen):
         self.scrub: int | None = None  # snapshot index; None: the latest weights
         self._dirty = True
         self._drawn_at = 0.0  # time.monotonic() of the last redraw
+        self.current_pane = 0  # the pane keys 1..N picked (the one shown on a narrow terminal)
         self._could_jump: bool | None = None  # whether "j: next live run" applied at the last footer redraw
 
     @property
@@ -105,7 +106,12 @@ class RunViewScreen(Screen):
             pane.set_title(pane.title)
         self.set_interval(REDRAW_INTERVAL, self._redraw_if_dirty)
         self.redraw()
-        self.action_pane(1 if len(self.panes) > 1 else 0)
+        self.action_pane(0)  # the first tab: what the narrow view shows is what its tab bar says
+        if self.focused is None and not self.has_class("-narrow") and not self.app.has_class("-narrow"):
+            # wide, every pane shows: the keys go to the first pane that takes them (WᵀW's cells)
+            focusable = [w for p in self.panes for w in p.container.query("*") if w.can_focus]
+            if focusable:
+                focusable[0].focus()
 
     def pane(self, pane_id: str):
         """The pane of that id in this view, or None when the experiment shows none."""
@@ -120,7 +126,8 @@ class RunViewScreen(Screen):
 
     def redraw(self) -> None:
         self._dirty, self._drawn_at = False, time.monotonic()
-        self.query_one("#run-status", Static).update(self.source.status())
+        status = self.query_one("#run-status", Static)
+        status.update(self.source.status(status.content_region.width or None))
         data = self.source.data(self.scrub)
         rows = [] if data.W is None else point_rows(data.instances, data.W, data.losses, self.experiment.point_metrics)
         ctx = PaneContext(data, self.experiment, self.selection, describe_instance(self.config, self.selection), rows,
@@ -164,14 +171,11 @@ class RunViewScreen(Screen):
             self._could_jump = can_jump
             self.refresh_bindings()
 
+    def on_resize(self) -> None:
+        self._dirty = True  # the status line fits itself to the new width
+
     def on_unmount(self) -> None:
         self.source.close()
-
-    def on_heat_map_cursor_moved(self, message: HeatMap.CursorMoved) -> None:
-        heatmap = message.heatmap
-        container = next((a for a in heatmap.ancestors if "pane" in a.classes), None) if heatmap else None
-        if container is not None:
-            container.border_subtitle = heatmap.readout()
 
     def on_phase_grid_point_selected(self, message: PhaseGrid.PointSelected) -> None:
         self._select(Selection((message.density_index, message.importance_index), self.selection.seed))
@@ -255,6 +259,7 @@ class RunViewScreen(Screen):
         one every pane shows and this focuses it."""
         if index >= len(self.panes):
             return
+        self.current_pane = index
         for i, pane in enumerate(self.panes):
             pane.container.set_class(i == index, "-current")
         focusable = [w for w in self.panes[index].container.query("*") if w.can_focus]

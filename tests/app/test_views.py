@@ -39,8 +39,9 @@ async def test_sparsity_run_steps_through_densities_and_replays_snapshots(saved_
         assert f"step {int(arrays.snapshot_steps[index]):,}" in str(view.query_one("#scrubber").render())
         await pilot.press("g")
         assert view.scrub is None
-        await pilot.press("l")  # the heatmap cursor reads out a cell
-        assert "feature 0 × feature 1" in view.query_one("#pane-gram").border_subtitle
+        await pilot.press("2", "l")  # the heatmap cursor reads out a cell, in the pane, once
+        assert "feature 0 × feature 1" in heatmap.readout()
+        assert not view.query_one("#pane-gram").border_subtitle  # no second copy to go stale
 
 
 async def test_phase_run_cursor_picks_the_instance_shown(saved_runs):
@@ -61,7 +62,10 @@ async def test_narrow_terminal_shows_one_pane_at_a_time(saved_runs):
     async with app.run_test(size=(80, 24)) as pilot:
         view = await open_run(pilot, "run-dims-relu")
         shown = [p.id for p in view.query(".pane") if p.display and p.styles.display != "none"]
-        assert shown == ["pane-gram"]
+        assert shown == [f"pane-{view.panes[0].id}"]  # the pane its tab bar marks: 1
+        assert str(view.query_one("#pane-tabs").render()).lstrip().startswith(f"1 {view.panes[0].tab}")
+        assert view.current_pane == 0  # the tab drawn reversed
+        assert view.query_one("#run-status").size.height == 1  # the status line never wraps
         await pilot.press("4")
         shown = [p.id for p in view.query(".pane") if p.styles.display != "none"]
         assert shown == ["pane-dstar"]
