@@ -41,6 +41,7 @@ class RunData:
     snapshot_steps: np.ndarray | None  # [S] for the scrubber; None while live
     live: bool
     snapshots: np.ndarray | None = None  # [S, K, m, n] the W snapshots (saved runs): D* against step
+    clock: tuple[int, float] | None = None  # (step, seconds of training to reach it): the latest known
 
 
 class RunSource:
@@ -104,21 +105,26 @@ class RunSource:
                 row = int(np.searchsorted(arrays.loss_steps, max(step, 1)))
                 losses = arrays.loss_history[min(row, len(arrays.loss_history) - 1)] if len(arrays.loss_history) else None
                 W, moment = arrays.snapshots[scrub], f"step {step:,}"
+            m = self.record.manifest
+            done, elapsed = m.get("steps_done"), m.get("elapsed_seconds")
+            clock = (int(done), float(elapsed)) if isinstance(done, int) and isinstance(elapsed, (int, float)) else None
             return RunData(self.config, arrays.instances, W, losses, moment, arrays.loss_steps, arrays.loss_history,
-                           arrays.snapshot_steps, live=False, snapshots=arrays.snapshots)
+                           arrays.snapshot_steps, live=False, snapshots=arrays.snapshots, clock=clock)
         if self._table is None:
             self._table = instance_table(self.config)
         W = losses = None
         moment = "waiting for the first weights"
         steps, history = np.zeros(0, dtype=np.int64), np.zeros((0, len(self._table)), dtype=np.float32)
+        clock = None
         if self.live_run is not None:
             state = self.live_run.state
+            clock = (int(state.step), float(state.elapsed)) if state.step > 0 else None
             if state.W is not None:
                 W = state.W
                 losses = state.losses if state.losses is not None and np.isfinite(state.losses).any() else None
                 moment = f"live, step {state.step:,}"
             steps, history = state.history_steps, state.history
-        return RunData(self.config, self._table, W, losses, moment, steps, history, None, live=True)
+        return RunData(self.config, self._table, W, losses, moment, steps, history, None, live=True, clock=clock)
 
     def progress_step(self) -> int:
         """The step of the latest progress report (-1 when not live): one tick of live time."""

@@ -11,6 +11,7 @@ import numpy as np
 from typing import NamedTuple
 
 from engine.science.agreement import LEGEND_SWATCH, agreement_alpha, agreement_label, legend_levels
+from engine.export.smoothing import PNG_SMOOTHING, ema
 from engine.export.style import (
     DIVERGING_CMAP,
     PHASE_COLOURS,
@@ -660,23 +661,10 @@ def figure_partner_cosine(record: RunRecord):
 # --------------------------------------------------------------------------- loss curves
 
 
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average along axis 0 that skips NaNs: [T, ...] -> [T - window + 1, ...]."""
-    if window <= 1:
-        return values
-    finite = np.isfinite(values)
-    sums = np.cumsum(np.where(finite, values, 0.0), axis=0)
-    counts = np.cumsum(finite, axis=0)
-    pad = np.zeros((1, *values.shape[1:]))
-    sums, counts = np.concatenate([pad, sums]), np.concatenate([pad, counts])
-    total, count = sums[window:] - sums[:-window], counts[window:] - counts[:-window]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
 @styled
 def figure_loss(record: RunRecord):
-    """Training loss (log y), smoothed over a window of steps. A few instances: one line each.
+    """Training loss (log y), smoothed as TensorBoard does (engine.export.smoothing, weight
+    PNG_SMOOTHING, the app's live plot the same way). A few instances: one line each.
     Many (a phase grid): per density, the median over its instances with a 10-90% band."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -687,9 +675,7 @@ def figure_loss(record: RunRecord):
     steps = np.asarray(a.loss_steps)
     history = np.asarray(a.loss_history, dtype=float)  # [T, K]
     history = np.where(np.isfinite(history) & (history > 0), history, np.nan)
-    window = max(1, len(steps) // 40)
-    history = smooth(history, window)  # [T - window + 1, K]
-    steps = steps[window - 1:]
+    history = ema(history, PNG_SMOOTHING)  # [T, K]
     fig = new_figure(6.4, 4.0)
     ax = fig.subplots()
     density = a.instances.density.astype(float)
@@ -730,7 +716,7 @@ def figure_loss(record: RunRecord):
     ax.set_ylabel("importance-weighted MSE per sample (log scale)")
     diverged = int(np.asarray(a.diverged).sum())
     note = f", {diverged} diverged" if diverged else ""
-    how = f"moving average over {window * max(1, record.config.steps // max(len(a.loss_steps), 1))} steps" if window > 1 else "per interval"
+    how = f"smoothed: EMA {PNG_SMOOTHING:g}, as TensorBoard"
     if few:
         ax.set_title(f"{record.activation} · {record.preset}: training loss of {K} instances{note}\n"
                      f"({training_note(record)}; {how})", fontsize=9)

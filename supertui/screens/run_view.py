@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.experiments import experiment_for
+from engine.export.smoothing import SMOOTHING_STEPS
 from engine.science.metrics import point_rows
 from engine.store.runs import RunRecord
 from supertui.exporting import export_in_background
@@ -51,6 +52,9 @@ class RunViewScreen(Screen):
         Binding("e", "export", "Export", id="run.export"),
         Binding("z", "zoom", "Zoom", id="run.zoom", show=False),
         Binding("o", "reference", "Reference", id="run.reference"),
+        Binding("m", "smoothing", "Smoothing", id="run.smoothing", show=False),
+        Binding("y", "log_y", "Log/linear loss", id="run.log_y", show=False),
+        Binding("t", "wall_time", "Step/wall time", id="run.wall_time", show=False),
         *[Binding(str(i + 1), f"pane({i})", f"Pane {i + 1}", id=f"run.pane_{i + 1}", show=False) for i in range(MAX_PANES)],
         Binding("escape,q", "back", "Back", id="run.back"),
     ]
@@ -104,6 +108,8 @@ class RunViewScreen(Screen):
         self.sub_title = f"{self.config.preset} · {self.config.activation}"
         for pane in self.panes:
             pane.set_title(pane.title)
+        if self.pane("loss") is not None:
+            self.pane("loss").container.border_subtitle = self.pane("loss").HINT
         self.set_interval(REDRAW_INTERVAL, self._redraw_if_dirty)
         self.redraw()
         self.action_pane(0)  # the first tab: what the narrow view shows is what its tab bar says
@@ -195,6 +201,8 @@ class RunViewScreen(Screen):
             return bool(parameters) and parameters[0] < len(self.panes)
         if action == "reference":
             return self.pane("dstar") is not None  # hidden where there is no D* pane
+        if action in ("smoothing", "log_y", "wall_time"):
+            return self.pane("loss") is not None
         return True
 
     def on_scrubber_moved(self, message: Scrubber.Moved) -> None:
@@ -269,6 +277,28 @@ class RunViewScreen(Screen):
         for i, pane in enumerate(self.panes):
             tabs.append(f" {i + 1} {pane.tab} ", style="reverse bold" if i == index else "dim")
         self.query_one("#pane-tabs", Static).update(tabs)
+
+    def _loss_view(self, **change) -> None:
+        loss = self.pane("loss")
+        if loss is not None:
+            loss.set_view(**change)
+            self.redraw()
+
+    def action_smoothing(self) -> None:
+        """Next smoothing weight (TensorBoard's EMA, the loss PNG's): 0, 0.6, 0.9, 0.99."""
+        loss = self.pane("loss")
+        if loss is not None:
+            steps = list(SMOOTHING_STEPS)
+            now = steps.index(loss.smoothing) if loss.smoothing in steps else 0
+            self._loss_view(smoothing=steps[(now + 1) % len(steps)])
+
+    def action_log_y(self) -> None:
+        if self.pane("loss") is not None:
+            self._loss_view(log_y=not self.pane("loss").log_y)
+
+    def action_wall_time(self) -> None:
+        if self.pane("loss") is not None:
+            self._loss_view(wall_time=not self.pane("loss").wall_time)
 
     def action_back(self) -> None:
         if self.maximized is not None:
