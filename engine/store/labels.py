@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 # Fields that never tell runs apart for a reader (where a run ran, how often it saved).
 IGNORED = ("device", "compile", "snapshots", "profile")
 MAX_FIELDS = 3
@@ -61,3 +63,33 @@ def difference_labels(records: list) -> list[str]:
 def run_caption(activation: str, label: str) -> str:
     """`relu · lr=0.001`: a run's activation, then its difference label (once, where that is it)."""
     return label if label.split(",")[0].split(" (")[0] == activation else f"{activation} · {label}"
+
+
+def mean_loss_curve(arrays) -> tuple[np.ndarray, np.ndarray]:
+    """A run's loss history as one curve, (steps [T], mean over its finite instances [T]): the
+    curve the overlaid comparisons draw, the same mean the manifest's final loss is."""
+    history = np.asarray(arrays.loss_history, dtype=np.float64)  # [T, K]
+    finite = np.isfinite(history)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(finite, history, 0.0).sum(1) / finite.sum(1)  # NaN where no instance is finite
+    return np.asarray(arrays.loss_steps, dtype=np.float64), mean
+
+
+def overlay_colours(records: list, swept: str | None = None) -> list[str]:
+    """A colour per run for overlaid loss curves: by the swept field's value on the sequential
+    scale (low to high, in value order) when `swept` is given, else one categorical colour each."""
+    from engine.palette import CATEGORICAL, sequential_color
+
+    if swept is None:
+        return [CATEGORICAL[i % len(CATEGORICAL)] for i in range(len(records))]
+    values = [r.config.to_dict().get(swept) for r in records]
+    order = sorted(set(map(repr, values)), key=lambda v: _sort_key(v))
+    rank = {v: i for i, v in enumerate(order)}
+    return [sequential_color(0.9 * rank[repr(v)] / max(len(order) - 1, 1)) for v in values]
+
+
+def _sort_key(text: str):
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)

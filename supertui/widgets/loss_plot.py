@@ -145,6 +145,17 @@ class LossPlot(SafePlot):
         self._series, self._log_y, self.x_label = series, log_y, x_label
         self._draw()
 
+    def update_runs(self, curves: list[tuple[str, np.ndarray, np.ndarray, str]], log_y: bool = True) -> None:
+        """Curves with x of their own, (label, x, y, colour) each: several runs overlaid."""
+        series = []
+        for label, x, y, color in curves:
+            idx = downsample_indices(len(x), self.max_points)
+            series.append(self._series_of(label, np.asarray(x, dtype=float)[idx], np.asarray(y, dtype=float)[idx], color, log_y))
+        if self._same(series) and log_y == self._log_y:
+            return
+        self._series, self._log_y = series, log_y
+        self._draw()
+
     @staticmethod
     def _series_of(label: str, x: np.ndarray, y: np.ndarray, color: str, log_y: bool) -> Series:
         keep = np.isfinite(y) & ((y > 0) if log_y else True)

@@ -67,3 +67,39 @@ async def test_keys_smooth_switch_scale_and_put_wall_time_on_x(saved_runs):
         await pilot.pause()
         assert (pane.smoothing, pane.log_y, plot.x_label) == (0.0, True, "step")
         assert "m smooth" in pane.container.border_subtitle  # the keys are told where they act
+
+
+async def test_compare_overlays_each_runs_loss_curve_named_by_what_differs(saved_runs):
+    app = SupertuiApp(saved_runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for preset in ("sparsity", "phase", "dims"):  # every experiment
+            ids = [f"run-{preset}-relu", f"run-{preset}-gelu"]
+            app.open_compare(ids)
+            await pilot.pause()
+            plot = app.screen.query_one("#view-losses")
+            assert [s.label for s in plot.series] == ["relu", "gelu"]  # the activation is what differs
+            record = RunStore(saved_runs).load(ids[0])
+            mean = np.nanmean(record.arrays.loss_history.astype(float), axis=1)
+            assert plot.series[0].y[-1] == mean[-1] and plot.series[0].x[-1] == record.arrays.loss_steps[-1]
+            await pilot.press("escape")
+
+
+async def test_the_sweep_summary_overlays_its_runs_coloured_by_the_swept_value(tmp_path):
+    from engine.palette import SEQUENTIAL_STOPS
+    from tests.app.test_sweep_view import make_sweep
+
+    sweep_id, ids = make_sweep(tmp_path)
+    store = RunStore(tmp_path)
+    app = SupertuiApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        from supertui.screens.sweep import SweepScreen
+
+        app.push_screen(SweepScreen(sweep_id, [store.load(i) for i in ids]))
+        await pilot.pause()
+        series = app.screen.query_one("#sweep-curves").series
+        assert len(series) == 4
+        assert {s.label for s in series} == {f"lr={lr}, init={init}" for lr in (0.001, 0.01) for init in ("xavier", "xavier_batched")}
+        colour = {s.label: s.color for s in series}
+        assert colour["lr=0.001, init=xavier"] == colour["lr=0.001, init=xavier_batched"] == SEQUENTIAL_STOPS[0]
+        assert colour["lr=0.01, init=xavier"] != SEQUENTIAL_STOPS[0]  # the higher lr, further along the scale
+        assert "colour: lr" in app.screen.query_one("#pane-sweep-curves").border_title
