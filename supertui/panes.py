@@ -191,6 +191,9 @@ class NormsPane(ModelPane):
         self.bars.update_model(W, title=moment)
 
 
+POINT_DIGITS = 3  # the points table's one rule: 3 significant digits (0.247, 0.0124, 0.12)
+
+
 class PointsPane(Pane):
     """One row per grid point: its coordinates and the lowest-loss seed's metrics; the row under
     the cursor picks the instance the other panes show."""
@@ -217,10 +220,15 @@ class PointsPane(Pane):
         cells = []
         for axis, i in zip(axes, coordinates):
             value = axis.values[i]
-            cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
+            cells.append(f"{value:.{POINT_DIGITS}g}" if isinstance(value, float) else str(value))
         if ctx.data.losses is None:
             row = {**row, "loss": float("nan")}
-        cells += [format_metric(key, row[key], ctx.data.config.n) for key in ctx.experiment.point_metrics]
+        for key in ctx.experiment.point_metrics:
+            value = row[key]
+            counted = key == "represented" or METRICS[key].integer
+            finite = isinstance(value, (int, float)) and np.isfinite(value)
+            cells.append(format_metric(key, value, ctx.data.config.n) if counted or not finite
+                         else f"{value:.{POINT_DIGITS}g}")
         return cells
 
     def update(self, ctx):

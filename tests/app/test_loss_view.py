@@ -103,3 +103,27 @@ async def test_the_sweep_summary_overlays_its_runs_coloured_by_the_swept_value(t
         assert colour["lr=0.001, init=xavier"] == colour["lr=0.001, init=xavier_batched"] == SEQUENTIAL_STOPS[0]
         assert colour["lr=0.01, init=xavier"] != SEQUENTIAL_STOPS[0]  # the higher lr, further along the scale
         assert "colour: lr" in app.screen.query_one("#pane-sweep-curves").border_title
+
+
+def test_loss_gaps_read_as_ratios_not_percentages():
+    from supertui.widgets.seed_grid import loss_ratio
+
+    assert loss_ratio(1.25) == "1.25×" and loss_ratio(37.0) == "37×"
+    assert loss_ratio(1 + 26323.78) == "10^4.4×"  # was "+2632378%"
+    assert loss_ratio(float("nan")) == "–"
+
+
+async def test_the_points_table_has_one_precision(saved_runs):
+    import re
+
+    app = SupertuiApp(saved_runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_run("run-dims-relu")
+        await pilot.pause()
+        table = app.screen.query_one("#points")
+        cells = [str(table.get_cell_at((r, c))) for r in range(table.row_count) for c in range(len(table.columns))]
+        decimals = [c for c in cells if re.fullmatch(r"-?\d*\.\d+(e-?\d+)?", c)]
+        assert decimals
+        for cell in decimals:  # 3 significant digits, whatever the column
+            digits = re.sub(r"e.*", "", cell).lstrip("-").replace(".", "").lstrip("0")
+            assert len(digits) <= 3, cell
