@@ -20,6 +20,13 @@ POLL_INTERVAL = 0.25
 CANCEL_WAIT = 0.5  # seconds Ctrl+C waits for the runs' final save (it shows their losses) before returning
 
 
+def sweep_member(record) -> dict | None:
+    """The swept values of a sweep's run (its manifest's sweep.axes), else None."""
+    sweep = record.manifest.get("sweep")
+    axes = sweep.get("axes") if isinstance(sweep, dict) else None
+    return axes if isinstance(axes, dict) else None
+
+
 @dataclass
 class Followed:
     record: RunRecord
@@ -43,7 +50,7 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
             for run_id in run_ids:
                 record = store.load(run_id)
                 followed.append(Followed(record, LiveReader(record.path, instance_count(record.config)),
-                                         display.start(record.config, record.id)))
+                                         display.start(record.config, record.id, sweep_member(record))))
             cancelled = False
             while True:
                 if stop.is_set() and not cancelled:
