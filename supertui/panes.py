@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import re
+
 import numpy as np
 from rich.text import Text
 from textual.widget import Widget
@@ -81,6 +83,18 @@ class Pane:
     def set_title(self, title: str) -> None:
         if self.container is not None:
             self.container.border_title = title
+
+
+def fit_title(label: str, tab: str, where: str, container) -> str:
+    """The longest of `label · where` forms that fits the pane's border (a cut title hid which
+    seed or importance was shown): the (i/N) counts go first, then the long label, then words."""
+    room = (container.size.width - 4) if container is not None and container.size.width else 10**6
+    terse = re.sub(r" \(\d+/\d+\)", "", where)
+    tersest = terse.replace("density ", "d ").replace("seed ", "s").replace(", ", " ")
+    for title in (f"{label} · {where}", f"{label} · {terse}", f"{tab} · {terse}", f"{tab} · {tersest}"):
+        if len(title) <= room:
+            return title
+    return f"{tab} · {tersest}"
 
 
 class LossPane(Pane):
@@ -154,7 +168,7 @@ class ModelPane(Pane):
     def update(self, ctx):
         if ctx.data.W is not None:
             self.draw(ctx.data.W[ctx.k], ctx.data.moment)
-            self.set_title(f"{self.label} · {ctx.where}")
+            self.set_title(fit_title(self.label, self.tab, ctx.where, self.container))
 
 
 class GramPane(ModelPane):
