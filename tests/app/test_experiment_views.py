@@ -79,7 +79,7 @@ async def test_a_custom_run_shows_the_same_panes_and_dstar_everywhere(runs):
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        assert [p.id for p in screen.query(".compare-pane")] == [f"pane-{experiment.compare_pane}"]
+        assert [p.id for p in screen.query(".compare-pane")] == ["pane-losses", f"pane-{experiment.compare_pane}"]
         series = {s.label: s for s in screen.query_one("#view-dstar").series}
         np.testing.assert_allclose(series["relu"].y, expected[np.argsort(1 / np.asarray(CUSTOM.densities))], rtol=1e-6)
 

@@ -97,7 +97,8 @@ async def test_compare_dims_runs_share_one_plot(saved_runs):
         app.open_compare(["run-dims-relu", "run-dims-gelu"])
         await pilot.pause()
         assert len(app.screen.query("DStarPlot")) == 1
-        assert len(app.screen.query(".compare-pane")) == 1
+        # one shared D* pane, beside the overlaid loss curves every compare opens with
+        assert [p.id for p in app.screen.query(".compare-pane")] == ["pane-losses", "pane-dstar"]
 
 
 async def test_export_from_the_run_view_writes_pngs(saved_runs):
