@@ -205,7 +205,13 @@ class NormsPane(ModelPane):
         self.bars.update_model(W, title=moment)
 
 
-POINT_DIGITS = 3  # the points table's one rule: 3 significant digits (0.247, 0.0124, 0.12)
+POINT_DIGITS = 3  # the points table's one rule: 3 significant digits, zeros kept (1.00, 0.247, 0.0124)
+
+
+def point_value(value: float) -> str:
+    """A number in the points table: POINT_DIGITS significant digits, trailing zeros kept."""
+    text = f"{value:#.{POINT_DIGITS}g}"
+    return text[:-1] if text.endswith(".") else text
 
 
 class PointsPane(Pane):
@@ -234,7 +240,7 @@ class PointsPane(Pane):
         cells = []
         for axis, i in zip(axes, coordinates):
             value = axis.values[i]
-            cells.append(f"{value:.{POINT_DIGITS}g}" if isinstance(value, float) else str(value))
+            cells.append(point_value(value) if isinstance(value, float) else str(value))
         if ctx.data.losses is None:
             row = {**row, "loss": float("nan")}
         for key in ctx.experiment.point_metrics:
@@ -242,7 +248,7 @@ class PointsPane(Pane):
             counted = key == "represented" or METRICS[key].integer
             finite = isinstance(value, (int, float)) and np.isfinite(value)
             cells.append(format_metric(key, value, ctx.data.config.n) if counted or not finite
-                         else f"{value:.{POINT_DIGITS}g}")
+                         else point_value(value))
         return cells
 
     def update(self, ctx):

@@ -241,7 +241,7 @@ async def test_paper_grid_fits_80x24_by_showing_a_subset():
     async with WidgetHarness(grid).run_test(size=(80, 24)):
         grid.update_grid(*reference_phase_grid(40, 40))
         text = grid.render().plain
-        assert "1600/1600 points" in text and "showing" in text
+        assert "1600/1600 points" in text and "20 of 40 rows hidden" in text
         assert len(text.splitlines()) <= 24 and max(map(len, text.splitlines())) <= 80
 
 
