@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +68,9 @@ async def test_narrow_terminal_shows_one_pane_at_a_time(saved_runs):
         assert str(view.query_one("#pane-tabs").render()).lstrip().startswith(f"1 {view.panes[0].tab}")
         assert view.current_pane == 0  # the tab drawn reversed
         assert view.query_one("#run-status").size.height == 1  # the status line never wraps
+        # toasts (headless tests show none) sit top right in the run view, off its axis and readout
+        css = (Path(__file__).parents[2] / "supertui" / "app.tcss").read_text()
+        assert re.search(r"RunViewScreen ToastRack \{\s*align: right top;", css)
         await pilot.press("4")
         shown = [p.id for p in view.query(".pane") if p.styles.display != "none"]
         assert shown == ["pane-dstar"]
