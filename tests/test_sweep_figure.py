@@ -58,6 +58,6 @@ def test_sweep_runs_are_told_apart_on_the_command_line(tmp_path, capsys):
 
     record = RunStore(tmp_path).load(ids[0])
     with TrainDisplay(live=False) as display:
-        display.start(record.config, record.id, record.manifest["sweep"]["axes"])
+        display.start(record.config, record.id, member=record.manifest["sweep"]["axes"])
     line = capsys.readouterr().out
     assert "sparsity/relu lr=0.001, init=xavier" in line or "sparsity/relu lr=0.01" in line, line

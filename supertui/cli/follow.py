@@ -50,7 +50,7 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
             for run_id in run_ids:
                 record = store.load(run_id)
                 followed.append(Followed(record, LiveReader(record.path, instance_count(record.config)),
-                                         display.start(record.config, record.id, sweep_member(record))))
+                                         display.start(record.config, record.id, record.status, sweep_member(record))))
             cancelled = False
             while True:
                 if stop.is_set() and not cancelled:
