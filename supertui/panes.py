@@ -14,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import re
+
 import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from engine.export.smoothing import ema
 from engine.science.convergence import dstar_history
 from engine.experiments import Experiment
 from engine.science.metrics import METRICS, feature_pairs, format_metric, gram, pair_cosines
@@ -82,26 +85,76 @@ class Pane:
             self.container.border_title = title
 
 
+def fit_title(label: str, tab: str, where: str, container) -> str:
+    """The longest of `label · where` forms that fits the pane's border (a cut title hid which
+    seed or importance was shown): the (i/N) counts go first, then the long label, then words."""
+    room = (container.size.width - 4) if container is not None and container.size.width else 10**6
+    terse = re.sub(r" \(\d+/\d+\)", "", where)
+    tersest = terse.replace("density ", "d ").replace("seed ", "s").replace(", ", " ")
+    for title in (f"{label} · {where}", f"{label} · {terse}", f"{tab} · {terse}", f"{tab} · {tersest}"):
+        if len(title) <= room:
+            return title
+    return f"{tab} · {tersest}"
+
+
 class LossPane(Pane):
+    """Loss against step or wall time, log or linear, raw or smoothed as TensorBoard smooths
+    (engine.export.smoothing, the PNG's smoothing): keys m, y and t of the run view."""
+
     id, tab, title = "loss", "loss", "loss (log)"
+    HINT = "m smooth · y log/lin · t step/time"
 
     def __init__(self) -> None:
         super().__init__()
         self._version: tuple | None = None
+        self.smoothing = 0.0  # one of SMOOTHING_STEPS
+        self.log_y = True
+        self.wall_time = False
+        self._clock: dict[int, float] = {0: 0.0}  # step -> seconds of training, as reports arrive
 
     def widgets(self):
         self.plot = LossPlot(id="loss")
         return [self.plot]
 
+    def describe(self) -> str:
+        """The border title: what the plot shows now."""
+        parts = [f"loss ({'log' if self.log_y else 'linear'})"]
+        if self.smoothing:
+            parts.append(f"EMA {self.smoothing:g}")
+        if self.wall_time:
+            parts.append("vs time")
+        return " · ".join(parts)
+
+    def set_view(self, *, smoothing: float | None = None, log_y: bool | None = None, wall_time: bool | None = None) -> None:
+        self.smoothing = self.smoothing if smoothing is None else smoothing
+        self.log_y = self.log_y if log_y is None else log_y
+        self.wall_time = self.wall_time if wall_time is None else wall_time
+        self._version = None  # redraw at the next update
+        self.set_title(self.describe())
+
+    def seconds(self, steps: np.ndarray) -> np.ndarray:
+        """Wall time at each step: between the (step, seconds) points seen, linear. A saved run
+        knows only its total, so there it is the mean rate's time (the x label says so)."""
+        known = sorted(self._clock.items())
+        return np.interp(steps, [s for s, _ in known], [t for _, t in known])
+
     def update(self, ctx):
+        if ctx.data.clock is not None:
+            self._clock[ctx.data.clock[0]] = ctx.data.clock[1]
         steps, history = ctx.data.loss_steps, ctx.data.loss_history
         version = (len(steps), int(steps[-1]) if len(steps) else 0, ctx.data.live)
         if version == self._version:
             return
         self._version = version
         curves = loss_curves(ctx.data.config, ctx.data.instances, history)
-        if curves:
-            self.plot.update_curves(np.asarray(steps), curves, log_y=True)
+        if not curves:
+            return
+        curves = {label: ema(values, self.smoothing) for label, values in curves.items()}
+        x, x_label = np.asarray(steps), "step"
+        if self.wall_time and len(self._clock) > 1:
+            x = self.seconds(np.asarray(steps, dtype=float))
+            x_label = "wall time (s)" if ctx.data.live else "wall time (s, mean rate)"
+        self.plot.update_curves(x, curves, log_y=self.log_y, x_label=x_label)
 
 
 class ModelPane(Pane):
@@ -115,7 +168,7 @@ class ModelPane(Pane):
     def update(self, ctx):
         if ctx.data.W is not None:
             self.draw(ctx.data.W[ctx.k], ctx.data.moment)
-            self.set_title(f"{self.label} · {ctx.where}")
+            self.set_title(fit_title(self.label, self.tab, ctx.where, self.container))
 
 
 class GramPane(ModelPane):
@@ -152,6 +205,15 @@ class NormsPane(ModelPane):
         self.bars.update_model(W, title=moment)
 
 
+POINT_DIGITS = 3  # the points table's one rule: 3 significant digits, zeros kept (1.00, 0.247, 0.0124)
+
+
+def point_value(value: float) -> str:
+    """A number in the points table: POINT_DIGITS significant digits, trailing zeros kept."""
+    text = f"{value:#.{POINT_DIGITS}g}"
+    return text[:-1] if text.endswith(".") else text
+
+
 class PointsPane(Pane):
     """One row per grid point: its coordinates and the lowest-loss seed's metrics; the row under
     the cursor picks the instance the other panes show."""
@@ -178,10 +240,15 @@ class PointsPane(Pane):
         cells = []
         for axis, i in zip(axes, coordinates):
             value = axis.values[i]
-            cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
+            cells.append(point_value(value) if isinstance(value, float) else str(value))
         if ctx.data.losses is None:
             row = {**row, "loss": float("nan")}
-        cells += [format_metric(key, row[key], ctx.data.config.n) for key in ctx.experiment.point_metrics]
+        for key in ctx.experiment.point_metrics:
+            value = row[key]
+            counted = key == "represented" or METRICS[key].integer
+            finite = isinstance(value, (int, float)) and np.isfinite(value)
+            cells.append(format_metric(key, value, ctx.data.config.n) if counted or not finite
+                         else point_value(value))
         return cells
 
     def update(self, ctx):

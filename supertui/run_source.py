@@ -41,6 +41,7 @@ class RunData:
     snapshot_steps: np.ndarray | None  # [S] for the scrubber; None while live
     live: bool
     snapshots: np.ndarray | None = None  # [S, K, m, n] the W snapshots (saved runs): D* against step
+    clock: tuple[int, float] | None = None  # (step, seconds of training to reach it): the latest known
 
 
 class RunSource:
@@ -104,45 +105,55 @@ class RunSource:
                 row = int(np.searchsorted(arrays.loss_steps, max(step, 1)))
                 losses = arrays.loss_history[min(row, len(arrays.loss_history) - 1)] if len(arrays.loss_history) else None
                 W, moment = arrays.snapshots[scrub], f"step {step:,}"
+            m = self.record.manifest
+            done, elapsed = m.get("steps_done"), m.get("elapsed_seconds")
+            clock = (int(done), float(elapsed)) if isinstance(done, int) and isinstance(elapsed, (int, float)) else None
             return RunData(self.config, arrays.instances, W, losses, moment, arrays.loss_steps, arrays.loss_history,
-                           arrays.snapshot_steps, live=False, snapshots=arrays.snapshots)
+                           arrays.snapshot_steps, live=False, snapshots=arrays.snapshots, clock=clock)
         if self._table is None:
             self._table = instance_table(self.config)
         W = losses = None
         moment = "waiting for the first weights"
         steps, history = np.zeros(0, dtype=np.int64), np.zeros((0, len(self._table)), dtype=np.float32)
+        clock = None
         if self.live_run is not None:
             state = self.live_run.state
+            clock = (int(state.step), float(state.elapsed)) if state.step > 0 else None
             if state.W is not None:
                 W = state.W
                 losses = state.losses if state.losses is not None and np.isfinite(state.losses).any() else None
                 moment = f"live, step {state.step:,}"
             steps, history = state.history_steps, state.history
-        return RunData(self.config, self._table, W, losses, moment, steps, history, None, live=True)
+        return RunData(self.config, self._table, W, losses, moment, steps, history, None, live=True, clock=clock)
 
     def progress_step(self) -> int:
         """The step of the latest progress report (-1 when not live): one tick of live time."""
         return self.live_run.state.step if self.live_run is not None else -1
 
-    def status(self) -> Text:
+    def status(self, width: int | None = None) -> Text:
+        """One line of what the run is doing. Given a `width`, the shape and instance count go
+        first where the line would not fit (then the cancel hint), so it never wraps onto a second
+        line that pushes the panes down; an error is never dropped."""
         record = self.live_run.record if self.live_run is not None else self.record
-        status = record.status
-        text = Text()
-        text.append(status, style=STATUS_STYLES.get(status, "bold yellow"))
-        cfg = self.config
-        text.append(f"  n={cfg.n} m={cfg.m}  {instance_count(cfg)} instance(s)  ")
-        if self.live_run is not None:
-            self._live_status(text, self.live_run)
-        else:
-            self._saved_status(text, record)
-        if record.error:
-            text.append(f"  {record.error}", style="red")
+        for compact in (False, True):
+            text = Text()
+            text.append(record.status, style=STATUS_STYLES.get(record.status, "bold yellow"))
+            cfg = self.config
+            text.append("  " if compact else f"  n={cfg.n} m={cfg.m}  {instance_count(cfg)} instance(s)  ")
+            if self.live_run is not None:
+                self._live_status(text, self.live_run, compact)
+            else:
+                self._saved_status(text, record)
+            if record.error:
+                text.append(f"  {record.error}", style="red")
+            if width is None or text.cell_len <= width:
+                break
         return text
 
     @staticmethod
-    def _live_status(text: Text, run: LiveRun) -> None:
+    def _live_status(text: Text, run: LiveRun, compact: bool = False) -> None:
         if run.status == "queued":
-            text.append("waiting for a free device (supertui jobs lists the queue)")
+            text.append("waiting for a free device" + ("" if compact else " (supertui jobs lists the queue)"))
             return
         state = run.state
         if run.where:
@@ -158,7 +169,8 @@ class RunSource:
             words = STAGE_WORDS.get(state.stage, state.stage)
             if words:
                 text.append(f"  {words}", style="italic")
-        text.append("   x cancels", style="dim")
+        if not compact:
+            text.append("   x cancels", style="dim")
 
     @staticmethod
     def _saved_status(text: Text, record: RunRecord) -> None:
@@ -173,4 +185,4 @@ class RunSource:
         if isinstance(elapsed, (int, float)) and elapsed > 0:
             text.append(f" ({(m.get('steps_done') or 0) / elapsed:,.0f} it/s)")
         if isinstance(record.final_loss, (int, float)):
-            text.append(f"  final loss {record.final_loss:.4g}")
+            text.append(f"  mean final loss {record.final_loss:.4g}")  # over the run's instances

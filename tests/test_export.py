@@ -191,19 +191,37 @@ def test_every_figure_states_its_steps_and_batch(runs, store):
     assert "steps and batch per run" in text  # and each label says its own
 
 
-def test_no_title_runs_off_its_figure(runs):
-    """Figures have a fixed size: a title wider than that is cut off, not shrunk (the phase
-    figure's was)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def test_no_figure_clips(runs, store):
+    """Figures have a fixed size and no tight cropping: a title, tick label or legend past the
+    edge is cut off in the file (the phase title was, then the compare phase title and legend).
+    Every figure kind, of one run, of several (same activation, another lr, three), and a sweep's."""
+    from engine.export import compare_kind, figure_builder
+    from engine.export.style import clipped_artists
+    from engine.export.sweep import figure_sweep_summary
+    from engine.sweeps.summary import SweepRow, SweepSummary
 
-    from engine.export import figure_builder
+    extra = {preset: [run_experiment(tiny_config(preset, a).replace(**change), store)
+                      for a, change in (("relu", {}), ("relu", {"lr": 1e-3}))]
+             for preset in ("sparsity", "phase", "dims", "correlated")}
+    for preset, (same, other_lr) in extra.items():
+        first = runs.get((preset, "relu"), same)
+        for kind in figure_kinds(first):
+            assert clipped_artists(figure_builder(kind, [first])()) == [], (preset, kind)
+        kind = compare_kind(first)
+        groups = [[first, same], [first, other_lr], [first, same, other_lr]]
+        if (preset, "gelu") in runs:
+            groups.append([first, runs[(preset, "gelu")], same, other_lr])
+        for group in groups:
+            assert clipped_artists(figure_builder(kind, group)()) == [], (preset, kind, [r.id for r in group])
+    rows = [SweepRow(f"run-{i}", "completed", {"activation": a, "lr": lr, "n": n}, 0.01 * (i + 1), 1.0 + i)
+            for i, (a, lr, n) in enumerate([(a, lr, n) for a in ("relu", "gelu") for lr in (1e-3, 3e-3, 1e-2) for n in (10, 11)])]
+    summary = SweepSummary("sweep-20260101-000000-sparsity-abcdef12", ["activation", "lr", "n"], "mean D*", rows)
+    assert clipped_artists(figure_sweep_summary(summary)) == []
 
-    for record in runs.values():
-        for kind in figure_kinds(record):
-            fig = figure_builder(kind, [record])()
-            renderer = FigureCanvasAgg(fig).get_renderer()
-            fig.draw(renderer)
-            titles = [ax.title for ax in fig.axes if ax.get_title()] + ([fig._suptitle] if fig._suptitle else [])
-            for title in titles:
-                box = title.get_window_extent(renderer)
-                assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, (record.config.preset, kind, title.get_text())
+
+def test_clipped_artists_sees_a_clipped_title():
+    from engine.export.style import clipped_artists, new_figure
+
+    fig = new_figure(2.0, 2.0)
+    fig.subplots().set_title("a title far wider than a two-inch figure can show at nine points")
+    assert clipped_artists(fig) and "title far wider" in clipped_artists(fig)[0]

@@ -25,19 +25,16 @@ from engine.export.figures import (
     phase_legend_handles,
     training_note,
 )
-from engine.export.style import format_density, new_figure, styled
+from engine.export.style import format_density, legend_columns, new_figure, styled
 from engine.science.metrics import gram
+from engine.store.labels import difference_labels
 from engine.store.runs import RunRecord
 
 
 def _labels(records: list[RunRecord]) -> list[str]:
-    """Activation names, with the run id added where two runs share an activation, and how each
-    trained where the runs differ in that (else the title says it once: `_training`)."""
-    names = [r.activation for r in records]
-    labels = [r.activation if names.count(r.activation) == 1 else f"{r.activation} ({r.id})" for r in records]
-    if len({training_note(r) for r in records}) > 1:
-        labels = [f"{label}, {training_note(r)}" for label, r in zip(labels, records)]
-    return labels
+    """What tells the runs apart (engine.store.labels): the activation where only that differs,
+    `relu, lr=0.001` where more does, the id's tail where nothing does."""
+    return difference_labels(records)
 
 
 def _training(records: list[RunRecord]) -> str:
@@ -56,7 +53,9 @@ def figure_compare_dims(records: list[RunRecord], reference=None):
     capped = False
     labels = _labels(records)
     for i, (record, label) in enumerate(zip(records, labels)):
-        dstar = draw_dims(ax, record, scatter=False, style_index=i, label=label)
+        # a second run of one activation keeps its colour but not its line, or the two look one
+        repeat = [r.activation for r in records[:i]].count(record.activation)
+        dstar = draw_dims(ax, record, scatter=False, style_index=i, label=label, repeat=repeat)
         if np.isfinite(dstar).any():
             top = max(top, float(np.nanmax(dstar)))
         capped |= bool((dstar > DSTAR_CAP).any())
@@ -68,8 +67,8 @@ def figure_compare_dims(records: list[RunRecord], reference=None):
                  f"{_training(records)})", fontsize=9)
     draw_represented(lower, records, labels)
     lower.set_title("what D* = m / Σ‖W_i‖² is made of: features represented, and their mean ‖W_i‖²", fontsize=8)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False,
-               ncols=min(len(records), 4 if reference or len(labels[0]) > 12 else 7))
+    handles, texts = ax.get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", frameon=False, ncols=legend_columns(texts, 7.0))
     note = moving_note(records)
     if note:
         ax.text(0.01, 0.01, f"○ {note}", transform=ax.transAxes, ha="left", va="bottom", fontsize=7)
@@ -100,8 +99,10 @@ def figure_compare_phase(records: list[RunRecord]):
     for index in range(len(records), rows * columns):
         axes[index // columns, index % columns].set_visible(False)
     handles = phase_legend_handles(seeds, present)
-    fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=min(4, len(handles)))
-    fig.suptitle(f"Phase diagrams (n=2, m=1): which feature the lowest-loss seed represents ({_training(records)})")
+    # a legend row and the title as wide as the figure allows: two runs leave room for two
+    # entries a row and a title on two lines (it was cut at both ends, the legend on the right)
+    fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=min(columns + 1, 4, len(handles)))
+    fig.suptitle(f"Phase diagrams (n=2, m=1): which feature the lowest-loss seed represents\n({_training(records)})")
     return fig
 
 
@@ -134,8 +135,8 @@ def figure_compare_gram(records: list[RunRecord]):
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel("")
-            if col == 0:
-                ax.set_ylabel(label, fontsize=9)
+            if col == 0:  # one field a line: a row is 1.35 inches tall
+                ax.set_ylabel(label.replace(", ", "\n"), fontsize=9 if label.count(", ") < 2 else 7)
     label = "WᵀW entry, shared " + ("√-spaced scale" if compressed else "scale")
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), label=label, shrink=min(0.9, 2.5 / rows), pad=0.02,
                        fraction=0.04, aspect=25)
@@ -171,5 +172,6 @@ def figure_compare_cosine(records: list[RunRecord]):
                for i, (r, label) in enumerate(zip(records, labels))]
     handles += [Line2D([], [], color="#444444", linestyle=(0, ()), marker="o", label="correlated"),
                 Line2D([], [], color="#444444", linestyle=(0, (4, 2)), marker="v", label="anticorrelated")]
-    fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=min(len(handles), 5))
+    fig.legend(handles=handles, loc="outside lower center", frameon=False,
+               ncols=legend_columns([h.get_label() for h in handles], 7.0, most=5))
     return fig

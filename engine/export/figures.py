@@ -11,6 +11,7 @@ import numpy as np
 from typing import NamedTuple
 
 from engine.science.agreement import LEGEND_SWATCH, agreement_alpha, agreement_label, legend_levels
+from engine.export.smoothing import PNG_SMOOTHING, ema
 from engine.export.style import (
     DIVERGING_CMAP,
     PHASE_COLOURS,
@@ -18,6 +19,7 @@ from engine.export.style import (
     SEQUENTIAL_CMAP,
     activation_style,
     format_density,
+    repeat_style,
     new_figure,
     sequential_cmap,
     styled,
@@ -378,7 +380,8 @@ def draw_sticky_lines(ax) -> None:
         ax.text(1.01, frac, f"{label} {STICKY_FRACTIONS[frac]}", transform=where, fontsize=7, va=offset, color="#444444")
 
 
-def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None):
+def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int = 0, label: str | None = None,
+              repeat: int = 0):
     """D* of the lowest-loss seed per density; with several seeds, their range as a band. A point
     whose D* is still moving at the end of training (engine.science.convergence) is drawn hollow."""
     from engine.science.convergence import run_dstar_history
@@ -387,7 +390,7 @@ def draw_dims(ax, record: RunRecord, *, scatter: bool = True, style_index: int =
     moving = run_dstar_history(record).moving  # [P], in point order like the curve
     dstar = curve.dstar
     x = 1.0 / curve.density
-    style = activation_style(record.activation, style_index)
+    style = repeat_style(activation_style(record.activation, style_index), repeat)
     if scatter:
         xs = np.repeat(x[:, None], curve.feature_dims.shape[1], axis=1)
         ax.scatter(xs.ravel(), curve.feature_dims.ravel(), s=5, color="#666666", alpha=0.35, linewidths=0, zorder=1,
@@ -509,7 +512,8 @@ def draw_represented(ax, records: list[RunRecord], labels: list[str] | None = No
         a = record.arrays
         rows = point_rows(a.instances, a.W, a.final_loss, ("represented", "represented_norm_sq"))
         x = 1.0 / np.array([r["density"] for r in rows])
-        style = activation_style(record.activation, i)
+        repeat = [r.activation for r in records[:i]].count(record.activation)
+        style = repeat_style(activation_style(record.activation, i), repeat)
         label = labels[i] if labels else record.activation
         ax.plot(x, [r["represented"] for r in rows], color=style["color"], marker=style["marker"], markersize=3,
                 linewidth=1.2, label=label)
@@ -647,7 +651,8 @@ def figure_partner_cosine(record: RunRecord):
     ax = fig.subplots()
     draw_partner_cosine(ax, record)
     _cosine_axes(ax)
-    ax.set_title(f"{record.activation}: cosine between partner features (n={cfg.n}, m={cfg.m}, {training_note(record)},"
+    # two lines: on one the title ran past both edges of the fixed-size figure
+    ax.set_title(f"{record.activation}: cosine between partner features\n(n={cfg.n}, m={cfg.m}, {training_note(record)},"
                  f" lowest-loss seed{', band: all seeds' if cfg.seeds > 1 else ''})")
     fig.legend(loc="outside lower center", frameon=False, ncols=2)
     return fig
@@ -656,23 +661,10 @@ def figure_partner_cosine(record: RunRecord):
 # --------------------------------------------------------------------------- loss curves
 
 
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average along axis 0 that skips NaNs: [T, ...] -> [T - window + 1, ...]."""
-    if window <= 1:
-        return values
-    finite = np.isfinite(values)
-    sums = np.cumsum(np.where(finite, values, 0.0), axis=0)
-    counts = np.cumsum(finite, axis=0)
-    pad = np.zeros((1, *values.shape[1:]))
-    sums, counts = np.concatenate([pad, sums]), np.concatenate([pad, counts])
-    total, count = sums[window:] - sums[:-window], counts[window:] - counts[:-window]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
 @styled
 def figure_loss(record: RunRecord):
-    """Training loss (log y), smoothed over a window of steps. A few instances: one line each.
+    """Training loss (log y), smoothed as TensorBoard does (engine.export.smoothing, weight
+    PNG_SMOOTHING, the app's live plot the same way). A few instances: one line each.
     Many (a phase grid): per density, the median over its instances with a 10-90% band."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -683,9 +675,7 @@ def figure_loss(record: RunRecord):
     steps = np.asarray(a.loss_steps)
     history = np.asarray(a.loss_history, dtype=float)  # [T, K]
     history = np.where(np.isfinite(history) & (history > 0), history, np.nan)
-    window = max(1, len(steps) // 40)
-    history = smooth(history, window)  # [T - window + 1, K]
-    steps = steps[window - 1:]
+    history = ema(history, PNG_SMOOTHING)  # [T, K]
     fig = new_figure(6.4, 4.0)
     ax = fig.subplots()
     density = a.instances.density.astype(float)
@@ -726,7 +716,7 @@ def figure_loss(record: RunRecord):
     ax.set_ylabel("importance-weighted MSE per sample (log scale)")
     diverged = int(np.asarray(a.diverged).sum())
     note = f", {diverged} diverged" if diverged else ""
-    how = f"moving average over {window * max(1, record.config.steps // max(len(a.loss_steps), 1))} steps" if window > 1 else "per interval"
+    how = f"smoothed: EMA {PNG_SMOOTHING:g}, as TensorBoard"
     if few:
         ax.set_title(f"{record.activation} · {record.preset}: training loss of {K} instances{note}\n"
                      f"({training_note(record)}; {how})", fontsize=9)

@@ -96,6 +96,18 @@ def activation_style(name: str, index: int = 0) -> dict[str, Any]:
     return {"color": activation_color(name), "marker": marker, "linestyle": dash}
 
 
+# The 2nd, 3rd... run of one activation in a figure: its colour stays, its line and marker change.
+_REPEAT_MARKS = [("D", (0, (1, 1.5))), ("P", (0, (6, 2, 1, 2))), ("X", (0, (3, 3)))]
+
+
+def repeat_style(style: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """`style` for the `repeat`-th further run of the same activation (0: unchanged)."""
+    if repeat <= 0:
+        return style
+    marker, dash = _REPEAT_MARKS[(repeat - 1) % len(_REPEAT_MARKS)]
+    return {**style, "marker": marker, "linestyle": dash}
+
+
 def format_density(d: float) -> str:
     return f"{d:.3g}"
 
@@ -105,3 +117,38 @@ def sequential_cmap():
     from matplotlib.colors import LinearSegmentedColormap
 
     return LinearSegmentedColormap.from_list("supertui_sequential", list(SEQUENTIAL_STOPS))
+
+
+def clipped_artists(fig) -> list[str]:
+    """What of a drawn figure lies outside its canvas, as `kind 'text'` lines (empty when nothing
+    does). Figures have a fixed size and no tight cropping, so anything past the edge is cut off
+    in the file: every axes (its title, axis labels and the tick labels it draws, its legend) and
+    every figure-level text and legend is measured after a draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    width, height = fig.bbox.width, fig.bbox.height
+    slack = 1.0  # pixels: anti-aliasing and rounding
+
+    def outside(box) -> bool:
+        return box.x0 < -slack or box.y0 < -slack or box.x1 > width + slack or box.y1 > height + slack
+
+    found = []
+    for ax in fig.axes:
+        if ax.get_visible() and outside(ax.get_tightbbox(renderer)):
+            found.append(f"axes {ax.get_title() or ax.get_ylabel() or ax.get_xlabel()!r}")
+    for text in dict.fromkeys([*fig.texts, fig._suptitle, fig._supxlabel, fig._supylabel]):
+        if text is not None and text.get_visible() and text.get_text() and outside(text.get_window_extent(renderer)):
+            found.append(f"text {text.get_text()!r}")
+    for legend in fig.legends:
+        if legend.get_visible() and outside(legend.get_window_extent(renderer)):
+            found.append(f"legend {[t.get_text() for t in legend.get_texts()]!r}")
+    return found
+
+
+def legend_columns(labels: list[str], width_inches: float, most: int = 7) -> int:
+    """How many legend entries fit side by side across `width_inches` at the legend's 8 points
+    (about 0.065 inch a character, plus the handle and the gap): long labels get fewer columns."""
+    entry = 0.065 * max((len(label) for label in labels), default=1) + 0.55
+    return max(1, min(len(labels), most, int(width_inches / entry)))

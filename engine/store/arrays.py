@@ -19,6 +19,12 @@ from engine.instances import InstanceTable
 SPARKLINE_POINTS = 32
 
 
+def plain_float(value: float) -> float:
+    """A float32 value as the shortest decimal that reads back to it: 0.01, not 0.009999999776482582
+    (the float64 widening of float32's nearest value shows digits float32 never had)."""
+    return float(str(np.float32(value)))
+
+
 @dataclass
 class RunArrays:
     W: np.ndarray  # [K, m, n]

@@ -16,7 +16,10 @@ from engine.science.convergence import run_dstar_history
 from engine.experiments import experiment_for
 from engine.science.metrics import METRICS, instance_summary, point_rows
 from engine.config import profile_label
+from engine.store.arrays import plain_float
 from engine.store.runs import RunRecord
+
+GRID_KEYS = ("density", "relative_importance")  # a point's coordinates: float32 values, written as float32's digits
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -89,8 +92,8 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
     a = record.arrays
     for k in range(len(a.instances)):
         entry = {
-            "density": float(a.instances.density[k]),
-            "importance": a.instances.importance[k].astype(float).tolist(),
+            "density": plain_float(a.instances.density[k]),  # float32's digits, not its float64 noise
+            "importance": [plain_float(v) for v in a.instances.importance[k]],
             "seed": int(a.instances.seed[k]),
             "loss": _finite_or_none(a.final_loss[k]),
             "loss_se": None if a.final_loss_se is None else _finite_or_none(a.final_loss_se[k]),
@@ -99,16 +102,20 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
             "b": a.b[k].astype(float).tolist(),
         }
         if a.instances.relative_importance is not None:
-            entry["relative_importance"] = float(a.instances.relative_importance[k])
+            entry["relative_importance"] = plain_float(a.instances.relative_importance[k])
         entry.update(instance_summary(a.W[k]))
         entry.update(experiment.instance_json(a, k))
         out["instances"].append(entry)
     out["points"] = [
-        {key: (_finite_or_none(v) if isinstance(v, float) else v) for key, v in row.items()}
+        {key: (plain_float(v) if key in GRID_KEYS and _finite_or_none(v) is not None
+               else _finite_or_none(v) if isinstance(v, float) else v)
+         for key, v in row.items()}
         for row in point_rows(a.instances, a.W, a.final_loss, experiment.point_metrics)
     ]
     if "dstar" in experiment.panes:  # D* against training step, and whether it is still moving (engine.science.convergence)
         out["dstar_history"] = run_dstar_history(record).to_json()
+        for point in out["dstar_history"]["points"]:
+            point["density"] = plain_float(point["density"])
     label, value = experiment.headline(record)
     out["headline"] = {"label": label, "value": _finite_or_none(value)}
     out.update(experiment.run_json(record))

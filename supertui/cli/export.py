@@ -1,4 +1,5 @@
-"""`supertui export RUN [RUN ...]`: publication-quality figures of saved runs (PNG or SVG)."""
+"""`supertui export RUN [RUN ...]`: publication-quality figures of saved runs (PNG or SVG), or
+their history as tables (CSV, parquet, JSON: engine.export.tables)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ def register(subparsers) -> None:
         description=(
             "Write each run's figures (its preset's figure and its loss curves) and, for several runs of one "
             "preset, the combined figure (D* of all activations on one axis, phase diagrams or WᵀW rows as "
-            "small multiples). Prints each path written. Existing files are refused unless --force."
+            "small multiples). Prints each path written. Existing files are refused unless --force. "
+            "With --format csv, parquet or json, writes instead each run's history as tables: the loss history "
+            "in long form (step, instance, loss and the instance's grid values), the D* history and the "
+            "per-point metrics, with the config (in Python: engine.export.tables.load_run_tables)."
         ),
     )
     p.add_argument("runs", nargs="*", metavar="RUN", help="run id(s) or unique prefixes (see `supertui runs`)")
@@ -26,8 +30,8 @@ def register(subparsers) -> None:
                                                  "metric against the swept fields; see `supertui sweeps`)")
     p.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for the figures, created if needed (default: ./{DEFAULT_OUT})")
-    p.add_argument("--format", "-f", choices=("png", "svg"), default="png", dest="fmt",
-                   help="png (200 dpi) or svg (default: png)")
+    p.add_argument("--format", "-f", choices=("png", "svg", "csv", "parquet", "json"), default="png", dest="fmt",
+                   help="figures: png (200 dpi) or svg; tables: csv, parquet (needs pyarrow) or json (default: png)")
     p.add_argument("--force", action="store_true", help="overwrite figures that already exist")
     p.add_argument("--reference", metavar="FILE",
                    help="published curves to overlay on the D* figures: CSV (header x,y,label) or JSON "
@@ -50,6 +54,8 @@ def run(args) -> int:
     store = open_store(args)
     if not args.runs and not args.sweep:
         raise ConfigError("runs", "name at least one run to export, or --sweep ID")
+    if args.fmt in ("csv", "parquet", "json"):
+        return export_tables(store, args)
     records = [store.load(run_id) for run_id in resolve_run_ids(store, args.runs)]
     if reference and not records:
         raise ConfigError("reference", "overlays the D* figures of runs: name the runs to hold it against")
@@ -79,6 +85,21 @@ def run(args) -> int:
                 if (store.runs_dir / str(run_id)).is_dir():
                     report_skipped(store.runs_dir / str(run_id), str(exc))
         print(safe_text(export_sweep(sweep["id"], members, Path(args.out), fmt=args.fmt, force=args.force)))
+    return 0
+
+
+def export_tables(store, args) -> int:
+    """Each run's history as tables; printed path by path, as figures are."""
+    from engine.errors import ConfigError
+    from engine.export.tables import write_run_tables
+
+    if args.sweep or args.reference:
+        field = "sweep" if args.sweep else "reference"
+        raise ConfigError(field, f"applies to figures (png, svg), not to --format {args.fmt}: name the sweep's runs instead")
+    records = [store.load(run_id) for run_id in resolve_run_ids(store, args.runs)]
+    for record in records:
+        for path in write_run_tables(record, Path(args.out), args.fmt, force=args.force):
+            print(safe_text(path), flush=True)
     return 0
 
 

@@ -21,6 +21,13 @@ SERVE_QUEUE_EVERY = 2.0  # seconds between looks that the followed runs can stil
 CANCEL_WAIT = 0.5  # seconds Ctrl+C waits for the runs' final save (it shows their losses) before returning
 
 
+def sweep_member(record) -> dict | None:
+    """The swept values of a sweep's run (its manifest's sweep.axes), else None."""
+    sweep = record.manifest.get("sweep")
+    axes = sweep.get("axes") if isinstance(sweep, dict) else None
+    return axes if isinstance(axes, dict) else None
+
+
 @dataclass
 class Followed:
     record: RunRecord
@@ -44,7 +51,7 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
             for run_id in run_ids:
                 record = store.load(run_id)
                 followed.append(Followed(record, LiveReader(record.path, instance_count(record.config)),
-                                         display.start(record.config, record.id, record.status)))
+                                         display.start(record.config, record.id, record.status, sweep_member(record))))
             cancelled = False
             served_at = 0.0
             while True:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from engine.store.labels import format_value
 from supertui.cli.common import safe_text
 
 # Which step trains: eager from the first step, the compiled one once it has been swapped in.
@@ -66,8 +67,9 @@ class TrainDisplay:
         if self.progress:
             self.progress.stop()
 
-    def start(self, config, run_id: str, status: str = "queued") -> "RunTask":
-        return RunTask(self, config, run_id, status)
+    def start(self, config, run_id: str, status: str = "queued", member: dict | None = None) -> "RunTask":
+        """`member`: a sweep run's swept values, named in each of its lines."""
+        return RunTask(self, config, run_id, status, member)
 
     def line(self, text: str) -> None:
         text = safe_text(text)  # run errors and names come from run folders
@@ -78,11 +80,13 @@ class TrainDisplay:
 
 
 class RunTask:
-    def __init__(self, display: TrainDisplay, config, run_id: str, status: str = "queued"):
+    def __init__(self, display: TrainDisplay, config, run_id: str, status: str = "queued", member: dict | None = None):
         self.display = display
         self.config = config
         self.run_id = run_id
-        self.name = safe_text(f"{config.preset}/{config.activation}")
+        # a sweep's runs share preset and often activation: their swept values tell the lines apart
+        swept = ", ".join(f"{k}={format_value(v)}" for k, v in (member or {}).items() if k != "activation")
+        self.name = safe_text(f"{config.preset}/{config.activation}" + (f" {swept}" if swept else ""))
         self.last_line = 0.0
         self.last_stage = None
         if display.progress:

@@ -75,5 +75,19 @@ def run(args) -> int:
     if not rows:
         print(f"no runs in {safe_text(store.runs_dir)}")
         return 0
-    sys.stdout.write("\n".join(table_lines(rows)) + "\n")
+    lines = table_lines(rows)
+    if args.sweep:  # a column per swept field, so the runs of one sweep tell themselves apart
+        lines = with_swept_columns(lines, rows)
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def with_swept_columns(lines: list[str], rows: list[dict]) -> list[str]:
+    axes = [dict(r["sweep"].get("axes") or {}) if isinstance(r.get("sweep"), dict) else {} for r in rows]
+    names = list(dict.fromkeys(k for a in axes for k in a))
+    cells = [[safe_text(f"{a[k]:.4g}" if isinstance(a.get(k), float) else a.get(k, "-")) for k in names] for a in axes]
+    widths = [max([len(safe_text(k)), *(len(c[i]) for c in cells)]) for i, k in enumerate(names)]
+    width = max(map(len, lines))
+    out = [lines[0].ljust(width) + "  " + "  ".join(safe_text(k).ljust(w) for k, w in zip(names, widths))]
+    out += [line.ljust(width) + "  " + "  ".join(v.ljust(w) for v, w in zip(c, widths)) for line, c in zip(lines[1:], cells)]
+    return [line.rstrip() for line in out]

@@ -38,6 +38,17 @@ def sweep_row(store, sweep: dict) -> dict:
     }
 
 
+def swept_words(row: dict) -> str:
+    """`swept activation, lr (2 × 3 values)`: the fields in the words of the sweep's figure title."""
+    counts = {k: len(v) for k, v in (row["axes"] or {}).items() if isinstance(v, list)}
+    activations = row.get("activations")
+    if isinstance(activations, list) and len(activations) > 1 and "activation" not in counts:
+        counts = {"activation": len(activations), **counts}
+    if not counts:
+        return ""
+    return f"swept {', '.join(counts)} ({' × '.join(map(str, counts.values()))} values)"
+
+
 def run(args) -> int:
     store = open_store(args)
     rows = [sweep_row(store, s) for s in store.list_sweeps()]
@@ -50,7 +61,7 @@ def run(args) -> int:
         return 0
     for row in rows:
         done = row["statuses"].get("completed", 0)
-        axes = ", ".join(f"{k}×{len(v)}" for k, v in (row["axes"] or {}).items())
+        axes = swept_words(row)
         states = ", ".join(f"{n} {s}" for s, n in sorted(row["statuses"].items()))
         print(safe_text(f"{row['id']}  {row['preset']}  {axes or '-'}  {done}/{row['runs']} completed  ({states})"))
     return 0

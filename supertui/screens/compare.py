@@ -16,10 +16,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.experiments import experiment_for
+from engine.store.labels import difference_labels, mean_loss_curve, overlay_colours, run_caption
 from engine.store.runs import RunRecord, StoreError
 from supertui.exporting import export_in_background
 from supertui.panes import COMPARE_PANES
 from supertui.screens.reference_path import ask_reference
+from supertui.widgets.loss_plot import LossPlot
 from supertui.widgets.runs_table import format_loss
 
 ALWAYS_SHOWN = ("preset", "activation")
@@ -74,6 +76,8 @@ class CompareScreen(Screen):
         yield Header()
         yield Static("", id="compare-status")
         with HorizontalScroll(id="compare-panes"):
+            with Vertical(classes="compare-pane", id="pane-losses"):  # every experiment: the first comparison
+                yield LossPlot(id="view-losses")
             shared_done: set[str] = set()
             for i, record in enumerate(self.records):
                 pane = COMPARE_PANES[pane_kind(record)]
@@ -94,18 +98,34 @@ class CompareScreen(Screen):
         self.sub_title = f"{len(self.records)} runs"
         if self.skipped:
             self.notify(f"no saved arrays yet, left out: {', '.join(self.skipped)}", severity="warning", markup=False)
-        for i, record in enumerate(self.records):
+        labels = difference_labels(self.records)  # what tells the runs apart: `lr=0.001`, not the id
+        self.query_one("#pane-losses").border_title = "loss, mean over instances (log)"
+        self._draw_losses(labels)
+        for i, (record, label) in enumerate(zip(self.records, labels)):
             pane = COMPARE_PANES[pane_kind(record)]
             if pane.shared:
                 self.query_one(f"#pane-{pane.id}").border_title = pane.title
             else:
-                self.query_one(f"#pane-{i}").border_title = f"{record.activation} · {record.id}"
+                self.query_one(f"#pane-{i}").border_title = run_caption(record.activation, label)
         self._size_panes()
         self.redraw()
         self._fill_diff()
-        first = self.query("#compare-panes > .compare-pane > *").first()
-        if first.can_focus:
+        first = next((w for w in self.query("#compare-panes > .compare-pane > *") if w.can_focus), None)
+        if first is not None:
             first.focus()
+
+    def _draw_losses(self, labels: list[str]) -> None:
+        """Each run's mean loss curve on one plot, labelled by what differs between the runs."""
+        curves = []
+        for record, label, colour in zip(self.records, labels, overlay_colours(self.records)):
+            try:
+                steps, mean = mean_loss_curve(record.arrays)
+            except StoreError:
+                continue  # said once by redraw
+            curves.append((label, steps, mean, colour))
+        plot = self.query_one("#view-losses", LossPlot)
+        plot.title = ""
+        plot.update_runs(curves)
 
     def on_resize(self) -> None:
         self._size_panes()

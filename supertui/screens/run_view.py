@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.experiments import experiment_for
+from engine.export.smoothing import SMOOTHING_STEPS
 from engine.science.metrics import point_rows
 from engine.store.runs import RunRecord
 from supertui.exporting import export_in_background
@@ -51,6 +52,9 @@ class RunViewScreen(Screen):
         Binding("e", "export", "Export", id="run.export"),
         Binding("z", "zoom", "Zoom", id="run.zoom", show=False),
         Binding("o", "reference", "Reference", id="run.reference"),
+        Binding("m", "smoothing", "Smoothing", id="run.smoothing", show=False),
+        Binding("y", "log_y", "Log/linear loss", id="run.log_y", show=False),
+        Binding("t", "wall_time", "Step/wall time", id="run.wall_time", show=False),
         *[Binding(str(i + 1), f"pane({i})", f"Pane {i + 1}", id=f"run.pane_{i + 1}", show=False) for i in range(MAX_PANES)],
         Binding("escape,q", "back", "Back", id="run.back"),
     ]
@@ -65,6 +69,7 @@ class RunViewScreen(Screen):
         self.scrub: int | None = None  # snapshot index; None: the latest weights
         self._dirty = True
         self._drawn_at = 0.0  # time.monotonic() of the last redraw
+        self.current_pane = 0  # the pane keys 1..N picked (the one shown on a narrow terminal)
         self._could_jump: bool | None = None  # whether "j: next live run" applied at the last footer redraw
 
     @property
@@ -103,9 +108,16 @@ class RunViewScreen(Screen):
         self.sub_title = f"{self.config.preset} · {self.config.activation}"
         for pane in self.panes:
             pane.set_title(pane.title)
+        if self.pane("loss") is not None:
+            self.pane("loss").container.border_subtitle = self.pane("loss").HINT
         self.set_interval(REDRAW_INTERVAL, self._redraw_if_dirty)
         self.redraw()
-        self.action_pane(1 if len(self.panes) > 1 else 0)
+        self.action_pane(0)  # the first tab: what the narrow view shows is what its tab bar says
+        if self.focused is None and not self.has_class("-narrow") and not self.app.has_class("-narrow"):
+            # wide, every pane shows: the keys go to the first pane that takes them (WᵀW's cells)
+            focusable = [w for p in self.panes for w in p.container.query("*") if w.can_focus]
+            if focusable:
+                focusable[0].focus()
 
     def pane(self, pane_id: str):
         """The pane of that id in this view, or None when the experiment shows none."""
@@ -120,7 +132,8 @@ class RunViewScreen(Screen):
 
     def redraw(self) -> None:
         self._dirty, self._drawn_at = False, time.monotonic()
-        self.query_one("#run-status", Static).update(self.source.status())
+        status = self.query_one("#run-status", Static)
+        status.update(self.source.status(status.content_region.width or None))
         data = self.source.data(self.scrub)
         rows = [] if data.W is None else point_rows(data.instances, data.W, data.losses, self.experiment.point_metrics)
         ctx = PaneContext(data, self.experiment, self.selection, describe_instance(self.config, self.selection), rows,
@@ -164,14 +177,11 @@ class RunViewScreen(Screen):
             self._could_jump = can_jump
             self.refresh_bindings()
 
+    def on_resize(self) -> None:
+        self._dirty = True  # the status line fits itself to the new width
+
     def on_unmount(self) -> None:
         self.source.close()
-
-    def on_heat_map_cursor_moved(self, message: HeatMap.CursorMoved) -> None:
-        heatmap = message.heatmap
-        container = next((a for a in heatmap.ancestors if "pane" in a.classes), None) if heatmap else None
-        if container is not None:
-            container.border_subtitle = heatmap.readout()
 
     def on_phase_grid_point_selected(self, message: PhaseGrid.PointSelected) -> None:
         self._select(Selection((message.density_index, message.importance_index), self.selection.seed))
@@ -191,6 +201,8 @@ class RunViewScreen(Screen):
             return bool(parameters) and parameters[0] < len(self.panes)
         if action == "reference":
             return self.pane("dstar") is not None  # hidden where there is no D* pane
+        if action in ("smoothing", "log_y", "wall_time"):
+            return self.pane("loss") is not None
         return True
 
     def on_scrubber_moved(self, message: Scrubber.Moved) -> None:
@@ -266,6 +278,7 @@ class RunViewScreen(Screen):
         one every pane shows and this focuses it."""
         if index >= len(self.panes):
             return
+        self.current_pane = index
         for i, pane in enumerate(self.panes):
             pane.container.set_class(i == index, "-current")
         focusable = [w for w in self.panes[index].container.query("*") if w.can_focus]
@@ -275,6 +288,28 @@ class RunViewScreen(Screen):
         for i, pane in enumerate(self.panes):
             tabs.append(f" {i + 1} {pane.tab} ", style="reverse bold" if i == index else "dim")
         self.query_one("#pane-tabs", Static).update(tabs)
+
+    def _loss_view(self, **change) -> None:
+        loss = self.pane("loss")
+        if loss is not None:
+            loss.set_view(**change)
+            self.redraw()
+
+    def action_smoothing(self) -> None:
+        """Next smoothing weight (TensorBoard's EMA, the loss PNG's): 0, 0.6, 0.9, 0.99."""
+        loss = self.pane("loss")
+        if loss is not None:
+            steps = list(SMOOTHING_STEPS)
+            now = steps.index(loss.smoothing) if loss.smoothing in steps else 0
+            self._loss_view(smoothing=steps[(now + 1) % len(steps)])
+
+    def action_log_y(self) -> None:
+        if self.pane("loss") is not None:
+            self._loss_view(log_y=not self.pane("loss").log_y)
+
+    def action_wall_time(self) -> None:
+        if self.pane("loss") is not None:
+            self._loss_view(wall_time=not self.pane("loss").wall_time)
 
     def action_back(self) -> None:
         if self.maximized is not None:

@@ -11,9 +11,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from engine.store.runs import RunRecord
+from engine.store.labels import difference_labels, mean_loss_curve, overlay_colours
+from engine.store.runs import RunRecord, StoreError
 from engine.sweeps.summary import SweepSummary, summarize, summary_curves, x_labels
 from supertui.messages import LiveRunUpdated, RunsMarked
+from supertui.widgets.loss_plot import LossPlot
 from supertui.widgets.runs_table import format_loss
 from supertui.widgets.sweep_plot import SweepPlot
 
@@ -44,6 +46,8 @@ class SweepScreen(Screen):
                 yield SweepPlot(id="sweep-loss")
             with Vertical(classes="pane", id="pane-sweep-headline"):
                 yield SweepPlot(id="sweep-headline")
+            with Vertical(classes="pane", id="pane-sweep-curves"):
+                yield LossPlot(id="sweep-curves")
         yield DataTable(id="sweep-runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -69,7 +73,25 @@ class SweepScreen(Screen):
             summary_curves(summary, "final_loss"), x_label=x_axis or "", x_ticks=ticks, log_y=True)
         self.query_one("#sweep-headline", SweepPlot).update_curves(
             summary_curves(summary, "headline"), x_label=x_axis or "", x_ticks=ticks)
+        self._draw_curves(x_axis)
         self._fill_table(summary)
+
+    def _draw_curves(self, swept: str | None) -> None:
+        """Each run's mean loss curve, coloured by its value of the swept field (low to high on
+        the sequential scale), labelled by what differs between the runs."""
+        records = [r for r in self.records if r.has_arrays]
+        curves = []
+        for record, label, colour in zip(records, difference_labels(records), overlay_colours(records, swept)):
+            try:
+                steps, mean = mean_loss_curve(record.arrays)
+            except StoreError:
+                continue
+            curves.append((label, steps, mean, colour))
+        plot = self.query_one("#sweep-curves", LossPlot)
+        plot.title = ""
+        plot.update_runs(curves)
+        self.query_one("#pane-sweep-curves").border_title = (
+            f"loss curves, colour: {swept} (dark low, light high)" if swept else "loss curves")
 
     def _fill_table(self, summary: SweepSummary) -> None:
         table = self.query_one("#sweep-runs", DataTable)

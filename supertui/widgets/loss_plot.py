@@ -100,12 +100,15 @@ class LossPlot(SafePlot):
         self.max_curves = max_curves
         self._series: list[Series] = []
         self._log_y = True
+        self.x_label = "step"
 
     @property
     def series(self) -> list[Series]:
         return list(self._series)
 
-    def update_curves(self, steps: np.ndarray, curves: dict[str, np.ndarray], log_y: bool = True) -> None:
+    def update_curves(self, steps: np.ndarray, curves: dict[str, np.ndarray], log_y: bool = True,
+                      x_label: str = "step") -> None:
+        """`steps`: the x of each row (training steps, or seconds of wall time with its x_label)."""
         steps = np.asarray(steps, dtype=float)
         idx = downsample_indices(len(steps), self.max_points)
         series: list[Series] = []
@@ -137,6 +140,17 @@ class LossPlot(SafePlot):
                 series.append(self._series_of(f"{label} min/max of {k}", x, high, band, log_y))
                 series.append(self._series_of("", x, low, band, log_y))
                 series.append(self._series_of(f"{label} mean of {k}", x, mean, color, log_y))
+        if self._same(series) and log_y == self._log_y and x_label == self.x_label:
+            return
+        self._series, self._log_y, self.x_label = series, log_y, x_label
+        self._draw()
+
+    def update_runs(self, curves: list[tuple[str, np.ndarray, np.ndarray, str]], log_y: bool = True) -> None:
+        """Curves with x of their own, (label, x, y, colour) each: several runs overlaid."""
+        series = []
+        for label, x, y, color in curves:
+            idx = downsample_indices(len(x), self.max_points)
+            series.append(self._series_of(label, np.asarray(x, dtype=float)[idx], np.asarray(y, dtype=float)[idx], color, log_y))
         if self._same(series) and log_y == self._log_y:
             return
         self._series, self._log_y = series, log_y
@@ -173,7 +187,7 @@ class LossPlot(SafePlot):
         plt = self.plt
         plt.clear_data()
         plt.title(self.title)  # "" takes no row: use it when the pane has its own border title
-        plt.xlabel("step")
+        plt.xlabel(self.x_label)
         drawn = [s for s in self._series if len(s.x)]
         for s in drawn:
             y = np.log10(s.y) if self._log_y else s.y

@@ -420,10 +420,23 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
             line.stylize(Style(bold=True, reverse=self.ascii), x, x + cell_w)
 
     def _title_line(self, D: int, R: int, shown_d: int, shown_r: int) -> Text:
-        line = Text(self._title or "phases n=2 m=1", style="bold")
-        line.append(f"  {self.trained_count}/{D * R} points", style="dim")
-        if shown_d < D or shown_r < R:
-            line.append(f"  showing {shown_d}x{shown_r} of {D}x{R}", style="italic dim")
+        """Title, points trained and, where the pane is too small for the grid, what it leaves
+        out: that note is kept whole before anything else (it was cut to `showin`)."""
+        title = self._title or "phases n=2 m=1"
+        points = f"  {self.trained_count}/{D * R} points"
+        hidden = shown_d < D or shown_r < R
+        gone = [f"{n - shown} of {n} {what} hidden" for n, shown, what in ((D, shown_d, "columns"), (R, shown_r, "rows"))
+                if shown < n]
+        note = f"  {', '.join(gone)} (a larger pane shows all)" if hidden else ""
+        if len(note) > (self.content_size.width or 10**6):
+            note = f"  {', '.join(gone)}"
+        width = self.content_size.width or 10**6
+        for head, count in ((title, points), (title, ""), ("", "")):
+            if len(head) + len(count) + len(note) <= width:
+                break
+        line = Text(head, style="bold")
+        line.append(count, style="dim")
+        line.append(note.lstrip() if not head and not count else note, style="italic")
         return line
 
     @staticmethod

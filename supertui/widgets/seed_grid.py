@@ -46,6 +46,14 @@ def sign_words(product: float | None) -> str:
     return "w1·w2 < 0 at init" if product < 0 else "w1·w2 ≥ 0 at init"
 
 
+def loss_ratio(ratio: float) -> str:
+    """A loss ratio as it reads: `1.25×`, `37×`, and past 100 its power of ten (`10^4.4×`), as the
+    seeds PNG's log colour scale shows it (a percentage such as +2632378% does not read)."""
+    if not np.isfinite(ratio) or ratio <= 0:
+        return "–"
+    return f"{ratio:.3g}×" if ratio < 100 else f"10^{np.log10(ratio):.1f}×"
+
+
 class SeedGrid(PhaseGrid):
     """Seed shares per point, or one seed's own diagram. See the module docstring."""
 
@@ -129,7 +137,7 @@ class SeedGrid(PhaseGrid):
         parts = ", ".join(f"{label} {n}/{population.count}" for label, n in counts)
         gap = population.loss_gap
         if np.isfinite(gap):
-            parts += f"; the others' median loss {100 * gap:+.0f}%"
+            parts += f"; the others' median loss is {loss_ratio(1 + gap)} the winner's"
         return f"{where}: {parts}"
 
     def _legend_lines(self, width: int, compact: bool = False) -> list[Text]:

@@ -11,9 +11,10 @@ from engine import RunConfig, RunStore, run_experiment
 from engine.experiments import get_experiment
 from engine.export import compare_kind, figure_kinds
 from engine.export.figures import dims_curve
-from engine.science.metrics import dims_per_feature, format_metric, run_points
+from engine.science.metrics import dims_per_feature, run_points
 from engine.store.run_json import run_to_json
 from supertui.app import SupertuiApp
+from supertui.panes import point_value
 from supertui.screens.compare import CompareScreen
 from supertui.screens.run_view import RunViewScreen
 
@@ -70,7 +71,7 @@ async def test_a_custom_run_shows_the_same_panes_and_dstar_everywhere(runs):
         assert [p.id for p in view.panes] == list(experiment.panes)
         table = view.query_one("#points")
         cells = [str(table.get_cell(str(p), "dims_per_feature")) for p in range(4)]
-        assert cells == [format_metric("dims_per_feature", v) for v in expected]
+        assert cells == [point_value(v) for v in expected]  # the points table's one precision
         await pilot.press("escape")
         await pilot.pause()
 
@@ -79,7 +80,7 @@ async def test_a_custom_run_shows_the_same_panes_and_dstar_everywhere(runs):
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        assert [p.id for p in screen.query(".compare-pane")] == [f"pane-{experiment.compare_pane}"]
+        assert [p.id for p in screen.query(".compare-pane")] == ["pane-losses", f"pane-{experiment.compare_pane}"]
         series = {s.label: s for s in screen.query_one("#view-dstar").series}
         np.testing.assert_allclose(series["relu"].y, expected[np.argsort(1 / np.asarray(CUSTOM.densities))], rtol=1e-6)
 

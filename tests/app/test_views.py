@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,8 +41,9 @@ async def test_sparsity_run_steps_through_densities_and_replays_snapshots(saved_
         assert f"step {int(arrays.snapshot_steps[index]):,}" in str(view.query_one("#scrubber").render())
         await pilot.press("g")
         assert view.scrub is None
-        await pilot.press("l")  # the heatmap cursor reads out a cell
-        assert "feature 0 × feature 1" in view.query_one("#pane-gram").border_subtitle
+        await pilot.press("2", "l")  # the heatmap cursor reads out a cell, in the pane, once
+        assert "feature 0 × feature 1" in heatmap.readout()
+        assert not view.query_one("#pane-gram").border_subtitle  # no second copy to go stale
 
 
 async def test_phase_run_cursor_picks_the_instance_shown(saved_runs):
@@ -61,7 +64,13 @@ async def test_narrow_terminal_shows_one_pane_at_a_time(saved_runs):
     async with app.run_test(size=(80, 24)) as pilot:
         view = await open_run(pilot, "run-dims-relu")
         shown = [p.id for p in view.query(".pane") if p.display and p.styles.display != "none"]
-        assert shown == ["pane-gram"]
+        assert shown == [f"pane-{view.panes[0].id}"]  # the pane its tab bar marks: 1
+        assert str(view.query_one("#pane-tabs").render()).lstrip().startswith(f"1 {view.panes[0].tab}")
+        assert view.current_pane == 0  # the tab drawn reversed
+        assert view.query_one("#run-status").size.height == 1  # the status line never wraps
+        # toasts (headless tests show none) sit top right in the run view, off its axis and readout
+        css = (Path(__file__).parents[2] / "supertui" / "app.tcss").read_text()
+        assert re.search(r"RunViewScreen ToastRack \{\s*align: right top;", css)
         await pilot.press("4")
         shown = [p.id for p in view.query(".pane") if p.styles.display != "none"]
         assert shown == ["pane-dstar"]
@@ -93,7 +102,8 @@ async def test_compare_dims_runs_share_one_plot(saved_runs):
         app.open_compare(["run-dims-relu", "run-dims-gelu"])
         await pilot.pause()
         assert len(app.screen.query("DStarPlot")) == 1
-        assert len(app.screen.query(".compare-pane")) == 1
+        # one shared D* pane, beside the overlaid loss curves every compare opens with
+        assert [p.id for p in app.screen.query(".compare-pane")] == ["pane-losses", "pane-dstar"]
 
 
 async def test_export_from_the_run_view_writes_pngs(saved_runs):

@@ -241,7 +241,7 @@ async def test_paper_grid_fits_80x24_by_showing_a_subset():
     async with WidgetHarness(grid).run_test(size=(80, 24)):
         grid.update_grid(*reference_phase_grid(40, 40))
         text = grid.render().plain
-        assert "1600/1600 points" in text and "showing" in text
+        assert "1600/1600 points" in text and "20 of 40 rows hidden" in text
         assert len(text.splitlines()) <= 24 and max(map(len, text.splitlines())) <= 80
 
 
@@ -336,3 +336,15 @@ async def test_legend_swatches_colour_only_themselves():
             for segment in line.render(console):
                 if segment.style is not None and segment.style.bgcolor is not None:
                     assert segment.text == "  ", repr(segment.text)
+
+
+async def test_a_pane_too_small_for_the_grid_says_what_it_hides():
+    """A 12x12 grid in a 38x16 pane (the 120x40 run view's): the first line says how many rows
+    are hidden, whole, and nothing of it is cut at the pane's edge."""
+    grid = PhaseGrid(title="phases n=2 m=1")
+    async with WidgetHarness(grid).run_test(size=(38, 16)):
+        grid.update_grid(*reference_phase_grid(12, 12, trained=1.0))
+        first = grid.render().plain.splitlines()[0]
+        cols, rows = grid._shown
+        assert len(rows) < 12
+        assert f"{12 - len(rows)} of 12 rows hidden" in first and len(first) <= 38, first
