@@ -98,6 +98,16 @@ def cost(config: RunConfig) -> float:
 # --------------------------------------------------------------------------- progress and result
 
 
+def _duration(seconds: float) -> str:
+    """"45 s", "3 min 10 s", "2 h 05 min"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 @dataclass
 class ReproduceProgress:
     stage: str  # "train" | "reuse" | "export" | "report" | "done"
@@ -109,9 +119,17 @@ class ReproduceProgress:
     steps: int = 0
     elapsed: float = 0.0  # seconds since reproduce began
 
+    @property
+    def seconds_left(self) -> float | None:
+        """The time left, from the work-weighted fraction done so far; None before any is done."""
+        if self.fraction <= 0 or self.stage == "done":
+            return None if self.stage != "done" else 0.0
+        return self.elapsed * (1 - self.fraction) / self.fraction
+
     def line(self) -> str:
-        """The plain-text progress line (no terminal needed)."""
-        where = f"[{self.fraction:6.1%}] {self.elapsed:6.0f}s"
+        """The plain-text progress line (no terminal needed), with the time left once it can be told."""
+        left = self.seconds_left
+        where = f"[{self.fraction:6.1%}] {self.elapsed:6.0f}s" + ("" if left is None else f", {_duration(left)} left")
         if self.stage == "train":
             return f"{where} train {self.job}/{self.jobs} {self.label}: step {self.step}/{self.steps}"
         if self.stage == "reuse":

@@ -186,3 +186,11 @@ def test_the_verdict_table_has_a_row_for_every_counted_verdict_and_its_threshold
     rows = [line for line in lines if line.startswith("| `")]
     assert len(rows) == 2
     assert "reproduced when cosine < -0.9" in rows[1] and "not in the blog" in rows[1]
+
+
+def test_reproduce_progress_lines_say_the_time_left():
+    from engine.reproduce import ReproduceProgress
+
+    line = ReproduceProgress("train", 0.25, 1, 28, "dims · relu", step=10, steps=40, elapsed=60.0).line()
+    assert "3 min 00 s left" in line
+    assert "left" not in ReproduceProgress("train", 0.0, 1, 28, "dims · relu", elapsed=1.0).line()
