@@ -26,7 +26,7 @@ from engine.training.activations import BLOG_ACTIVATIONS
 from engine.config import RunConfig
 from engine.errors import ConfigError, SupertuiError
 from engine.experiments import Claim, Evidence, Experiment, experiment_names, get_experiment
-from engine.experiments.base import QUALITIES, Table
+from engine.experiments.base import QUALITIES, VARIANT_MARK, Table
 from engine.jobs.runner import run_experiment
 from engine.system.files import check_writable_folder
 from engine.store.runs import RunRecord, RunStore, atomic_write_bytes
@@ -66,6 +66,20 @@ def experiment_configs(quality: str, activations=BLOG_ACTIVATIONS) -> list[RunCo
     if quality not in QUALITIES:
         raise ConfigError("quality", f"unknown quality {quality!r} (accepted: {', '.join(QUALITIES)})")
     return [experiment_config(p, a, quality) for p in EXPERIMENTS for a in activations]
+
+
+def variant_configs(quality: str, activations=BLOG_ACTIVATIONS) -> list[tuple[RunConfig, str]]:
+    """The reference switches each reproduced experiment names (extras["variants"], e.g. the dims
+    experiment's anthropic profile and SoLU instance axis): (config, variant name), trained beside
+    the default runs so the report measures what each choice changes."""
+    out = []
+    for experiment in reproduction_experiments():
+        for variant in experiment.extras.get("variants", {}).values():
+            for activation in activations:
+                if activation in variant.activations:
+                    config = variant.apply(experiment_config(experiment.name, activation, quality))
+                    out.append((validate_config(config), variant.name))
+    return out
 
 
 def same_experiment(a: RunConfig, b: RunConfig) -> bool:
@@ -161,10 +175,15 @@ class ReproduceResult:
     reference: list = field(default_factory=list)  # published curves drawn over the D* figure
     elapsed: float = 0.0
     train_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    variant_runs: dict[tuple[str, str], RunRecord] = field(default_factory=dict)  # (experiment, "act@variant")
 
     def runs_of(self, experiment: str) -> dict[str, RunRecord]:
         """The runs of one experiment by activation, in the order they were asked for."""
         return {a: self.runs[(experiment, a)] for a in self.activations if (experiment, a) in self.runs}
+
+    def variants_of(self, experiment: str) -> dict[str, RunRecord]:
+        """The reference-switch runs of one experiment, by "<activation>@<variant>"."""
+        return {key: record for (name, key), record in self.variant_runs.items() if name == experiment}
 
 
 def _name(experiment: str, kind: str) -> str:
@@ -224,6 +243,7 @@ def reproduce(
     activations=BLOG_ACTIVATIONS,
     report: Callable[[ReproduceResult], str] | None = None,
     reference=None,
+    variants: bool = True,
 ) -> ReproduceResult:
     """Train or reuse every experiment, export every figure, measure every claim; write
     report.md when `report` renders one. `reference`: published curves (engine.science.reference_curves)
@@ -238,6 +258,9 @@ def reproduce(
     out_dir = Path(out_dir)
     activations = tuple(activations)
     configs = experiment_configs(quality, activations)
+    # The reference switches (variant name beside each config; None: the project's own choices).
+    jobs = [(c, None) for c in configs] + (variant_configs(quality, activations) if variants else [])
+    configs = [c for c, _ in jobs]
     paths = planned_paths(out_dir, activations)
     if report is None:
         paths.pop("report")
@@ -259,11 +282,13 @@ def reproduce(
     result = ReproduceResult(out_dir, paths.get("report"), [], {}, paths=paths, activations=activations, quality=quality,
                              reference=list(reference or []))
 
-    for index, config in enumerate(configs, start=1):
-        label = f"{config.preset} · {config.activation}"
+    for index, (config, variant) in enumerate(jobs, start=1):
+        key = config.activation if variant is None else f"{config.activation}{VARIANT_MARK}{variant}"
+        runs = result.runs if variant is None else result.variant_runs
+        label = f"{config.preset} · {key}"
         reuse = None if fresh else find_saved(store, config, saved)
         if reuse is not None:
-            result.runs[(config.preset, config.activation)] = reuse
+            runs[(config.preset, key)] = reuse
             result.reused.append(reuse.id)
             done += costs[index - 1]
             emit(stage="reuse", fraction=done / total, job=index, jobs=len(configs), label=f"{label} ({reuse.id})")
@@ -278,7 +303,7 @@ def reproduce(
         t0 = time.monotonic()
         record = run_experiment(config, store, on_progress=progress, should_stop=should_stop, send_weights=False,
                                 progress_interval=0.5)
-        result.train_seconds[(config.preset, config.activation)] = time.monotonic() - t0
+        result.train_seconds[(config.preset, key)] = time.monotonic() - t0
         if record.status != "completed":
             raise ReproduceCancelled(
                 f"reproduce: stopped during {label}; run {record.id} is saved as {record.status}, "
@@ -286,7 +311,7 @@ def reproduce(
             )
         store.update_meta(record.id, tags=[*record.tags, "reproduce", quality])
         record = store.load(record.id)
-        result.runs[(config.preset, config.activation)] = record
+        runs[(config.preset, key)] = record
         result.trained.append(record.id)
         done += costs[index - 1]
 
@@ -312,8 +337,10 @@ def reproduce(
             export(f"compare:{experiment.name}", figure_builder(experiment.compare_figure, list(runs.values()), reference))
         for activation, record in runs.items():
             export(f"loss:{experiment.name}:{activation}", figure_builder("loss", [record]))
+        # Claims and tables read the reference-switch runs too, by "<activation>@<variant>".
+        every = {**runs, **result.variants_of(experiment.name)}
         result.measured[experiment.name] = Measured(
-            experiment, [(claim, claim.evaluate(runs)) for claim in experiment.claims], experiment.tables(runs)
+            experiment, [(claim, claim.evaluate(every)) for claim in experiment.claims], experiment.tables(every)
         )
 
     result.elapsed = time.monotonic() - started

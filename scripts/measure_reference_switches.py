@@ -1,7 +1,8 @@
 """Measure what the reference switches do to D*, and how D* moves with training, at the dims
-experiment's paper settings (n=200, m=20, 20 densities, 10,000 steps, batch 1024):
+experiment's paper settings (n=200, m=20, 20 densities, 10,000 steps, batch 1024), or at smaller
+ones given as flags (the tables say which):
 
-    python scripts/measure_reference_switches.py --data-dir DIR [--train]
+    python scripts/measure_reference_switches.py --data-dir DIR [--train] [--steps N] [--batch-size B] [--densities COUNT]
 
 - the anthropic profile (loss averaged over features, AdamW with weight decay 0.01, batched Xavier)
   against the project's choices, per activation;
@@ -12,8 +13,9 @@ experiment's paper settings (n=200, m=20, 20 densities, 10,000 steps, batch 1024
 
 Completed runs of each experiment in DIR are reused (engine.reproduce.find_saved); with --train
 the missing ones are trained there (hours on a 2-core CPU; queue them detached instead:
-`supertui train dims --paper -a all --profile anthropic --detach --data-dir DIR`). Prints
-markdown tables; README.md and SCIENCE.md quote them.
+`supertui train dims --paper -a all --profile anthropic --detach --data-dir DIR`, and the same
+with `-a solu --param axis=instance` and without the profile). Prints markdown tables; README.md
+and SCIENCE.md quote them.
 """
 
 from __future__ import annotations
@@ -55,11 +57,27 @@ def find(store: RunStore, saved: list, config, train: bool):
     return record
 
 
-def runs_of(store: RunStore, saved: list, activations, change, train: bool, label: str) -> dict:
-    """{activation: the saved (or, with train, new) paper-settings dims run of `change(config)`}."""
+def settings(args) -> dict:
+    """The fields that differ from the paper settings, from the flags."""
+    from engine.experiments.dims import dims_densities
+
+    out = {}
+    if args.steps:
+        out["steps"] = args.steps
+    if args.batch_size:
+        out["batch_size"] = args.batch_size
+    if args.densities:
+        out["densities"] = dims_densities(args.densities)
+    return out
+
+
+def runs_of(store: RunStore, saved: list, activations, change, train: bool, label: str, fields: dict) -> dict:
+    """{activation: the saved (or, with train, new) dims run of `change(config)`, config the paper
+    settings with `fields` replaced}."""
     out = {}
     for activation in activations:
-        record = find(store, saved, change(preset_config("dims", "paper", activation=activation)), train)
+        config = preset_config("dims", "paper", activation=activation).replace(**fields)
+        record = find(store, saved, change(config), train)
         if record is not None:
             out[activation] = record
         else:
@@ -99,12 +117,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--train", action="store_true", help="train the missing runs (slow)")
+    parser.add_argument("--steps", type=int, help="training steps instead of the paper's 10,000")
+    parser.add_argument("--batch-size", type=int, help="batch size instead of the paper's 1024")
+    parser.add_argument("--densities", type=int, help="this many densities 20**-linspace(0, 1, COUNT) instead of 20")
     args = parser.parse_args()
     store = RunStore(args.data_dir)
     saved = store.list_runs()
-    ours = runs_of(store, saved, BLOG_ACTIVATIONS, lambda c: c, args.train, "default")
+    fields = settings(args)
+    base = preset_config("dims", "paper").replace(**fields)
+    print(f"Settings: n={base.n}, m={base.m}, {len(base.densities)} densities, {base.steps:,} steps, batch "
+          f"{base.batch_size}, lr {base.lr:g}, {base.seeds} seed" + (" (the paper settings)" if not fields else "")
+          + "\n")
+    ours = runs_of(store, saved, BLOG_ACTIVATIONS, lambda c: c, args.train, "default", fields)
     for variant in VARIANTS.values():
-        theirs = runs_of(store, saved, variant.activations, variant.apply, args.train, variant.name)
+        theirs = runs_of(store, saved, variant.activations, variant.apply, args.train, variant.name, fields)
         print(markdown(variant_table(variant, ours, theirs)), "\n")
         if variant.name == "solu_instance_axis" and "solu" in theirs and "solu" in ours:
             effect = variant_effect(ours, theirs)["solu"]

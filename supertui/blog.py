@@ -52,6 +52,8 @@ CLAIMS = {
     "dims.sigmoid_solu_pack": "The Sigmoid and SoLU activations pack nearly 20 features per dimension at high sparsities.",
     "dims.tanh_like_linear": "Tanh behaves like the linear model, neatly packing one dimension with one feature (its plotted "
                              "curve dips below 1 at density 1).",
+    "dims.solu_plotted_curve_is_the_instance_axis": "(The blog's plotted SoLU curve, about 0.54 at density 1: its text "
+                                                    "defines the softmax over a sample's features.)",
     "dims.dstar_falls_with_sparsity": "Increases in sparsity result in increases in polysemanticity: the dimensions per feature "
                                       "decrease (the plotted tanh curve rises from its dip at density 1 to 1).",
 }

@@ -194,3 +194,15 @@ def test_reproduce_progress_lines_say_the_time_left():
     line = ReproduceProgress("train", 0.25, 1, 28, "dims · relu", step=10, steps=40, elapsed=60.0).line()
     assert "3 min 00 s left" in line
     assert "left" not in ReproduceProgress("train", 0.0, 1, 28, "dims · relu", elapsed=1.0).line()
+
+
+def test_the_plotted_solu_curve_is_judged_on_the_instance_axis_run():
+    instance = claim(DIMS, "dims.solu_plotted_curve_is_the_instance_axis")
+    runs = {"solu": dims_run("solu", [0.2, 0.1, 0.08, 0.06, 0.05, 0.05])}
+    assert instance.evaluate(runs).verdict == "not measured"  # the variant was not trained
+    runs["solu@solu_instance_axis"] = dims_run("solu", [0.5, 0.3, 0.2, 0.1, 0.06, 0.05])
+    evidence = instance.evaluate(runs)
+    assert evidence.verdict == "reproduced" and evidence.numbers["D* at density 1, softmax over instances"] == \
+        pytest.approx(0.5)
+    tables = DIMS.tables({**runs, "linear": dims_run("linear", [1.0] * 6)})
+    assert not any("@" in column for t in tables for column in t.header)

@@ -95,6 +95,8 @@ INDEPENDENT = Sampler("independent", _build_independent, lambda table: {"density
 #   not converged   our runs do not show it yet, and the numbers that decide were still moving when training
 #                   stopped (more than MOVING_THRESHOLD over the last half-decade of steps): longer runs decide
 #   not measured    a run it needs is missing
+# A reference switch's runs come to claims and tables as "<activation>@<variant>" (engine.reproduce).
+VARIANT_MARK = "@"
 VERDICTS = ("reproduced", "explained", "refuted", "not reproduced", "not converged", "not measured")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from engine.training.activations import BLOG_ACTIVATIONS
 from engine.config import RunConfig
-from engine.experiments.base import Claim, Evidence, Experiment, Table, register, series, tiny, verdict
+from engine.experiments.base import VARIANT_MARK, Claim, Evidence, Experiment, Table, register, series, tiny, verdict
 from engine.science.metrics import METRICS, REPRESENTED_NORM, feature_dimensionality, feature_norms, format_metric, run_points
 from engine.config import apply_profile
 
@@ -199,8 +199,33 @@ def _share(x: float) -> str:
     return "–" if not np.isfinite(x) else f"{100 * x:.0f}%"
 
 
+def split_variants(runs: Mapping[str, "SavedRun"]) -> tuple[dict, dict[str, dict]]:
+    """(the project's own runs by activation, {variant: its runs by activation})."""
+    own, variants = {}, {}
+    for key, record in runs.items():
+        activation, _, variant = key.partition(VARIANT_MARK)
+        (variants.setdefault(variant, {}) if variant else own)[activation] = record
+    return own, variants
+
+
+# The blog's plotted SoLU curve at density 1, read off its figure (issue 14, section 3; the text
+# reference supertui/references/blog_dims_text.json carries it with its source).
+BLOG_PLOTTED_SOLU_DENSE = 0.54
+PLOT_MATCH = 0.1  # "matches the plotted curve" at density 1: within this
+
+
+def _solu_instance_axis(runs):
+    feature = densest_dstar(dims_measures(runs["solu"]))
+    instance = densest_dstar(dims_measures(runs[f"solu{VARIANT_MARK}solu_instance_axis"]))
+    numbers = {"D* at density 1, softmax over features": feature, "D* at density 1, softmax over instances": instance,
+               "the blog's plotted D* at density 1": BLOG_PLOTTED_SOLU_DENSE}
+    ok = abs(instance - BLOG_PLOTTED_SOLU_DENSE) < PLOT_MATCH <= abs(feature - BLOG_PLOTTED_SOLU_DENSE)
+    return Evidence(numbers, verdict(ok))
+
+
 class Dims(Experiment):
     def tables(self, runs):
+        runs, variants = split_variants(runs)
         measures = {a: dims_measures(r) for a, r in runs.items()}
         first = next(iter(measures.values()))
         rows = [[f"{1 / d:.3g}"] + [format_metric("dims_per_feature", measures[a]["dstar"][i]) for a in runs]
@@ -221,7 +246,7 @@ class Dims(Experiment):
                   f"whose own D_i lies within {STICKY_TOLERANCE} of 1/2 and of 1 (a linear model's features all sit at 1)",
                   ["activation", "D* at 1/2", "plateau at 1/2", "plateau at 1", "D_i at 1/2", "D_i at 1",
                    "represented features"], sticky),
-        ]
+        ] + [variant_table(VARIANTS[name], runs, theirs) for name, theirs in variants.items() if name in VARIANTS]
 
 
 _quick = RunConfig(preset="dims", n=200, m=20, densities=dims_densities(20), importance_decay=1.0, seeds=1,
@@ -269,5 +294,11 @@ DIMS = register(Dims(
               (*FALLS, "tanh"), _falls_with_sparsity,
               threshold=f"reproduced when each of {', '.join(FALLS)} ends below {FALLING:g} × its D* at density 1 "
                         "and tanh ends above its own"),
+        Claim("dims.solu_plotted_curve_is_the_instance_axis",
+              f"The blog's plotted SoLU D* at density 1 (about {BLOG_PLOTTED_SOLU_DENSE}) is met by a softmax over the "
+              f"instance axis (within {PLOT_MATCH}) and missed by one over the features, as its text defines SoLU.",
+              ("solu", f"solu{VARIANT_MARK}solu_instance_axis"), _solu_instance_axis,
+              threshold=f"reproduced when |D*(instance axis) − {BLOG_PLOTTED_SOLU_DENSE}| < {PLOT_MATCH} ≤ "
+                        f"|D*(feature axis) − {BLOG_PLOTTED_SOLU_DENSE}| at density 1"),
     ),
 ))

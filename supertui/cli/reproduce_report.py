@@ -98,6 +98,11 @@ def render_report(result: ReproduceResult) -> str:
         if runs:
             ids = ", ".join(f"`{r.id}`" for r in runs.values())
             lines.append(f"| {name} | {_describe(next(iter(runs.values())).config)} | {ids} |")
+    variants = getattr(result, "variant_runs", {})
+    if variants:
+        lines += ["", "Reference switches trained beside them with the same settings (SCIENCE.md 9.3; their tables "
+                      "follow each experiment's): " + ", ".join(f"{name} {key} `{r.id}`" for (name, key), r in variants.items())
+                  + "."]
     if result.train_seconds:
         per: dict[str, float] = {}
         for (preset, _), secs in result.train_seconds.items():
