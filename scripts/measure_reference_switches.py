@@ -113,6 +113,52 @@ def sigmoid_table(record) -> Table:
                  f"(run {record.id}; {history.summary()})", ["step", "D*"], rows)
 
 
+CONVERGENCE_STEPS = (3_000, 10_000, 30_000)  # issue 28, section 5
+
+
+def settling_step(history, threshold: float = 0.05) -> int | None:
+    """The earliest snapshot step from which D* stays within `threshold` of its final value at
+    every density (None: not even the last snapshot before the end)."""
+    final = history.dstar[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off = np.abs(history.dstar - final) / np.abs(final) > threshold  # [S, P]
+    bad = np.flatnonzero(off.any(axis=1))
+    first = 0 if not bad.size else int(bad[-1]) + 1
+    return int(history.steps[first]) if first < len(history.steps) else None
+
+
+def convergence_table(records: dict) -> Table:
+    """Per activation, D* at the sparsest density at 3k, 10k and 30k steps (nearest snapshot, where
+    reached) and the step from which D* stays within 5 % of its final value at every density."""
+    rows = []
+    for activation, record in records.items():
+        history = run_dstar_history(record)
+        sparsest = int(np.argmin(history.density))
+        cells = []
+        for target in CONVERGENCE_STEPS:
+            if target > history.last_step:
+                cells.append("–")
+                continue
+            i = int(np.argmin(np.abs(history.steps - target)))
+            cells.append(f"{history.dstar[i, sparsest]:.3f} (step {int(history.steps[i]):,})")
+        settled = settling_step(history)
+        rows.append([activation, *cells, "–" if settled is None else f"{settled:,} of {history.last_step:,}"])
+    return Table("D* at the sparsest density against training step, and the step from which D* stays within 5% of "
+                 "its final value at every density (the longest saved run per activation)",
+                 ["activation", *[f"D* at {s:,}" for s in CONVERGENCE_STEPS], "settled from step"], rows)
+
+
+def longest_runs(saved: list, fields: dict) -> dict:
+    """Per activation, the completed dims run with these settings (up to steps) with the most steps."""
+    out = {}
+    for activation in BLOG_ACTIVATIONS:
+        base = _what(preset_config("dims", "paper", activation=activation).replace(**fields))
+        candidates = [r for r in saved if r.status == "completed" and r.has_arrays and _what(r.config) == base]
+        if candidates:
+            out[activation] = max(candidates, key=lambda r: r.config.steps)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -120,10 +166,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps instead of the paper's 10,000")
     parser.add_argument("--batch-size", type=int, help="batch size instead of the paper's 1024")
     parser.add_argument("--densities", type=int, help="this many densities 20**-linspace(0, 1, COUNT) instead of 20")
+    parser.add_argument("--convergence", action="store_true",
+                        help="only the convergence study: D* at 3k, 10k, 30k steps per activation, from the longest "
+                             "saved runs (train them with: supertui train dims --paper -a all --steps 30000 --detach)")
     args = parser.parse_args()
     store = RunStore(args.data_dir)
     saved = store.list_runs()
     fields = settings(args)
+    if args.convergence:
+        print(markdown(convergence_table(longest_runs(saved, {k: v for k, v in fields.items() if k != "steps"}))))
+        return
     base = preset_config("dims", "paper").replace(**fields)
     print(f"Settings: n={base.n}, m={base.m}, {len(base.densities)} densities, {base.steps:,} steps, batch "
           f"{base.batch_size}, lr {base.lr:g}, {base.seeds} seed" + (" (the paper settings)" if not fields else "")
