@@ -40,6 +40,9 @@ def test_runs_with_equal_cosines_are_drawn_side_by_side_and_the_figure_says_so(t
     assert len(xs) == 6 and len(set(ys)) <= 2  # three runs, two pair kinds, equal cosines
     assert len(set(zip(xs, ys))) == 6  # yet no curve lies exactly on another
     assert "side by side" in ax.get_title()
+    fig.canvas.draw()
+    box, canvas = ax.title.get_window_extent(), fig.bbox
+    assert canvas.x0 <= box.x0 and box.x1 <= canvas.x1 and box.y1 <= canvas.y1  # the note does not clip
 
 
 def test_every_panel_of_the_combined_phase_figure_has_x_tick_labels(tmp_path):
