@@ -42,8 +42,11 @@ SIGMOID_STEPS = (1_000, 3_000, 10_000, 30_000)  # the steps the sigmoid history 
 
 
 def markdown(table: Table) -> str:
-    lines = [f"**{table.title}**", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
-    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    def cells(row) -> str:  # a | inside a cell (|ΔD*|) would end it
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
+
+    lines = [f"**{table.title}**", "", cells(table.header), "|" + "---|" * len(table.header)]
+    lines += [cells(row) for row in table.rows]
     return "\n".join(lines)
 
 
@@ -111,6 +114,22 @@ def sigmoid_table(record) -> Table:
         rows.append([f"{int(history.steps[i]):,}", f"{history.dstar[i, sparsest]:.3f}"])
     return Table(f"sigmoid: D* at 1/(1−S) = {1 / history.density[sparsest]:.3g} against training step "
                  f"(run {record.id}; {history.summary()})", ["step", "D*"], rows)
+
+
+def per_density_table(variant, ours: dict, theirs: dict) -> Table:
+    """D* at every density, the project's choice → the variant's, per activation."""
+    effect = variant_effect(ours, theirs)
+    if not effect:
+        return Table(f"D* per density, default → {variant.name}: no runs", ["activation"], [])
+    density = next(iter(effect.values()))["density"]
+    def moving(record) -> str:
+        return str(int(run_dstar_history(record).moving.sum()))
+
+    rows = [[a, *[f"{d:.3f} → {v:.3f}" for d, v in zip(e["dstar"], e["variant_dstar"])], f"{e['mean_abs_difference']:.3f}",
+             f"{moving(ours[a])} → {moving(theirs[a])}"] for a, e in effect.items()]
+    return Table(f"D* per density, the project's choices → {variant.name}; the last column: densities whose D* still "
+                 "moved by more than 5% over the last half-decade of training (SCIENCE.md 5.1)",
+                 ["activation", *[f"1/(1−S) = {1 / d:.3g}" for d in density], "mean |ΔD*|", "still moving"], rows)
 
 
 CONVERGENCE_STEPS = (3_000, 10_000, 30_000)  # issue 28, section 5
@@ -184,6 +203,7 @@ def main() -> None:
     for variant in VARIANTS.values():
         theirs = runs_of(store, saved, variant.activations, variant.apply, args.train, variant.name, fields)
         print(markdown(variant_table(variant, ours, theirs)), "\n")
+        print(markdown(per_density_table(variant, ours, theirs)), "\n")
         if variant.name == "solu_instance_axis" and "solu" in theirs and "solu" in ours:
             effect = variant_effect(ours, theirs)["solu"]
             print(f"SoLU D* at density 1: feature axis {effect['densest'][0]:.3f}, instance axis "

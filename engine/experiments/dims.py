@@ -151,7 +151,7 @@ VARIANTS: dict[str, Variant] = {
                              "Xavier of the batched [K, n, m] tensor", BLOG_ACTIVATIONS,
                 lambda config: apply_profile(config, "anthropic")),
         Variant("solu_instance_axis", "SoLU's softmax over the instance axis (the models trained side by side), "
-                                      "which the blog's plotted curve matches", ("solu",), _instance_axis),
+                                      "which the blog's plotted curve comes close to", ("solu",), _instance_axis),
     )
 }
 
