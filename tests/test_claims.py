@@ -95,6 +95,10 @@ def test_only_relu_sticky_reads_the_plateau_at_one_half_not_features_at_one():
     assert evidence.verdict == "reproduced", evidence
     assert evidence.numbers["linear: longest run of densities with D* within 0.03 of 1/2"] == 0
     assert evidence.numbers["relu: longest run of densities with D* within 0.03 of 1/2"] == 4
+    # a reference switch's run (reproduce passes them as "<activation>@<variant>") is not another activation
+    runs["gelu@anthropic"] = dims_run("gelu", [1.0, 0.5, 0.5, 0.5, 0.48, 0.4])
+    evidence = sticky.evaluate(runs)
+    assert evidence.verdict == "reproduced" and not any("@" in key for key in evidence.numbers)
     runs["gelu"] = dims_run("gelu", [1.0, 0.5, 0.5, 0.5, 0.48, 0.4])
     assert sticky.evaluate(runs).verdict == "not reproduced"
 

@@ -71,6 +71,7 @@ def dims_measures(record) -> dict:
 
 
 def _sticky(runs):
+    runs, _ = split_variants(runs)  # the blog's seven, not the reference switches
     measures = {a: dims_measures(r) for a, r in runs.items()}
     relu = measures["relu"]["plateau_half"]
     others = {a: m["plateau_half"] for a, m in measures.items() if a != "relu"}
