@@ -210,3 +210,13 @@ def test_the_plotted_solu_curve_is_judged_on_the_instance_axis_run():
         pytest.approx(0.5)
     tables = DIMS.tables({**runs, "linear": dims_run("linear", [1.0] * 6)})
     assert not any("@" in column for t in tables for column in t.header)
+
+
+def test_report_phrases_parse_an_empty_band_and_the_top_m_count():
+    from engine.experiments.phase import _share_of
+
+    assert _share_of(float("nan"), 0) == "no point" and _share_of(0.5, 12) == "50% of 12"
+    keeps = claim(SPARSITY, "sparsity.linear_keeps_top_m")
+    evidence = keeps.evaluate({"linear": sparsity_run("linear", antipodal_pairs(1, 5, 10)[0])})
+    assert evidence.numbers["densities (of 3) at which exactly the 5 most important features are represented"] == 1
+    assert evidence.verdict == "not reproduced"
