@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from engine.bounds import INDEX_MAX_BYTES
 from engine.errors import StoreError
 from engine.system.files import atomic_write_bytes
+from engine.system.input_files import read_bounded_bytes
 from engine.system.locks import is_held
 from engine.store.manifest import (
     LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
@@ -170,7 +172,7 @@ class RunIndex:
     def _load(self) -> dict[str, Any]:
         try:
             # No NaN or Infinity: every number read back is finite (as a manifest's are kept).
-            data = json.loads(self.path.read_bytes(), parse_constant=_no_constants)
+            data = json.loads(read_bounded_bytes(self.path, INDEX_MAX_BYTES), parse_constant=_no_constants)
         except (OSError, ValueError, RecursionError):
             return {}
         if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT or data.get("version") != INDEX_VERSION:

@@ -18,6 +18,10 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
     ]
 
+    DEFAULT_CSS = """
+    EditMetaScreen #error { color: $error; height: 1; display: none; }
+    """
+
     def __init__(self, run_id: str, tags: list[str], note: str):
         super().__init__()
         self.run_id, self.tags, self.note = run_id, tags, note
@@ -29,6 +33,7 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
             yield Input(", ".join(self.tags), id="tags", placeholder="baseline, lr-sweep")
             yield Label("Note")
             yield Input(self.note, id="note", placeholder="what this run is for")
+            yield Static("", id="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(Text("Save [ctrl+s]"), id="save", variant="primary")
                 yield Button(Text("Cancel [esc]"), id="cancel")
@@ -46,8 +51,19 @@ class EditMetaScreen(ModalScreen[tuple[list[str], str] | None]):
             self.action_cancel()
 
     def action_save(self) -> None:
+        from engine.errors import ConfigError
+        from engine.store.manifest import check_meta
+
         tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
-        self.dismiss((tags, self.query_one("#note", Input).value.strip()))
+        note = self.query_one("#note", Input).value.strip()
+        try:
+            check_meta(tags, note)  # what the store could not read back is never saved: say so here
+        except ConfigError as exc:
+            error = self.query_one("#error", Static)
+            error.update(Text(str(exc), no_wrap=True, overflow="ellipsis"))
+            error.display = True
+            return
+        self.dismiss((tags, note))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -22,7 +22,7 @@ from engine.experiments import instance_count, validate_config
 from engine.training.activations import BLOG_ACTIVATIONS, activation_names
 from engine.config import RunConfig
 from engine.training.device import check_device_name
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
 from engine.experiments import experiment_names, get_experiment
 from engine.presets import QUALITIES
 from engine.jobs.ray_executor import ADDRESS_ENV
@@ -36,6 +36,15 @@ PRESET_CHOICES = tuple(experiment_names())
 SWEEP_FIELDS = tuple(FIELD_KINDS)  # activations are picked in the list
 SWEEP_ROWS = 2
 EXECUTORS = (("this machine (device slots)", "local"), ("a Ray cluster", "ray"))
+
+
+def one_line_reason(exc: Exception) -> str:
+    """An error as one line for a notification (an OSError as `path: reason`)."""
+    if isinstance(exc, OSError):
+        from engine.system.files import describe_os_error
+
+        return describe_os_error(exc)
+    return " ".join(str(exc).split())
 
 
 def preset_base(preset: str, quality: str) -> RunConfig:
@@ -293,11 +302,16 @@ class LaunchScreen(Screen):
             return
         if self.starting:
             return
-        devices = self.query_one("#devices", Input).value.strip()
-        if devices:
-            from engine.jobs.scheduler import parse_devices, save_devices
+        try:  # a read-only or full data directory: one line, and the form stays open
+            self.app.store.check_writable()
+            devices = self.query_one("#devices", Input).value.strip()
+            if devices:
+                from engine.jobs.scheduler import parse_devices, save_devices
 
-            save_devices(self.app.store, parse_devices(devices))
+                save_devices(self.app.store, parse_devices(devices))
+        except (ConfigError, OSError) as exc:
+            self._not_started(one_line_reason(exc))
+            return
         if self.executor == "ray":
             self.starting = True
             self.notify("asking the Ray cluster…", timeout=3)
@@ -323,7 +337,11 @@ class LaunchScreen(Screen):
 
     def _queue(self, executor: dict | None) -> None:
         sweep = self.plan if self.plan.axes else None
-        records = self.app.submit(self.points, sweep=sweep, executor=executor)
+        try:
+            records = self.app.submit(self.points, sweep=sweep, executor=executor)
+        except (ConfigError, StoreError, OSError) as exc:
+            self._not_started(one_line_reason(exc))
+            return
         self.notify(f"{len(records)} run(s) queued; they train in worker processes and outlive the app",
                     title="Queued", markup=False)
         self.app.open_run(records[0].id, instead_of_this_screen=True)
