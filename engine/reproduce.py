@@ -26,7 +26,7 @@ from engine.training.activations import BLOG_ACTIVATIONS
 from engine.config import RunConfig
 from engine.errors import ConfigError, SupertuiError
 from engine.experiments import Claim, Evidence, Experiment, experiment_names, get_experiment
-from engine.experiments.base import QUALITIES, Table
+from engine.experiments.base import QUALITIES, VARIANT_MARK, Table
 from engine.jobs.batch import BatchCancelled, RunProgress, follow_batch, submit_batch
 from engine.store.manifest import LIVE_STATUSES
 from engine.system.files import check_writable_folder
@@ -69,6 +69,20 @@ def experiment_configs(quality: str, activations=BLOG_ACTIVATIONS) -> list[RunCo
     return [experiment_config(p, a, quality) for p in EXPERIMENTS for a in activations]
 
 
+def variant_configs(quality: str, activations=BLOG_ACTIVATIONS) -> list[tuple[RunConfig, str]]:
+    """The reference switches each reproduced experiment names (extras["variants"], e.g. the dims
+    experiment's anthropic profile and SoLU instance axis): (config, variant name), trained beside
+    the default runs so the report measures what each choice changes."""
+    out = []
+    for experiment in reproduction_experiments():
+        for variant in experiment.extras.get("variants", {}).values():
+            for activation in activations:
+                if activation in variant.activations:
+                    config = variant.apply(experiment_config(experiment.name, activation, quality))
+                    out.append((validate_config(config), variant.name))
+    return out
+
+
 def same_experiment(a: RunConfig, b: RunConfig) -> bool:
     da, db = a.to_dict(), b.to_dict()
     for key in _HOW_NOT_WHAT:
@@ -91,6 +105,16 @@ def find_saved(store: RunStore, config: RunConfig, runs: list[RunRecord]) -> Run
         if record.status == "completed" and record.has_arrays and same_experiment(record.config, config):
             return record
     return None
+
+
+def _duration(seconds: float) -> str:
+    """"45 s", "3 min 10 s", "2 h 05 min"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 FIGURE_COST = 20.0  # one figure takes about as long as 20 small training steps
@@ -118,9 +142,17 @@ class ReproduceProgress:
     steps: int = 0
     elapsed: float = 0.0  # seconds since reproduce began
 
+    @property
+    def seconds_left(self) -> float | None:
+        """The time left, from the work-weighted fraction done so far; None before any is done."""
+        if self.fraction <= 0 or self.stage == "done":
+            return None if self.stage != "done" else 0.0
+        return self.elapsed * (1 - self.fraction) / self.fraction
+
     def line(self) -> str:
-        """The plain-text progress line (no terminal needed)."""
-        where = f"[{self.fraction:6.1%}] {self.elapsed:6.0f}s"
+        """The plain-text progress line (no terminal needed), with the time left once it can be told."""
+        left = self.seconds_left
+        where = f"[{self.fraction:6.1%}] {self.elapsed:6.0f}s" + ("" if left is None else f", {_duration(left)} left")
         if self.stage == "train":
             return f"{where} train {self.job}/{self.jobs} {self.label}: step {self.step}/{self.steps}"
         if self.stage == "reuse":
@@ -153,10 +185,40 @@ class ReproduceResult:
     reference: list = field(default_factory=list)  # published curves drawn over the D* figure
     elapsed: float = 0.0
     train_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    variant_runs: dict[tuple[str, str], RunRecord] = field(default_factory=dict)  # (experiment, "act@variant")
 
     def runs_of(self, experiment: str) -> dict[str, RunRecord]:
         """The runs of one experiment by activation, in the order they were asked for."""
         return {a: self.runs[(experiment, a)] for a in self.activations if (experiment, a) in self.runs}
+
+    def variants_of(self, experiment: str) -> dict[str, RunRecord]:
+        """The reference-switch runs of one experiment, by "<activation>@<variant>"."""
+        return {key: record for (name, key), record in self.variant_runs.items() if name == experiment}
+
+    def keep(self, job: "Job", record: RunRecord) -> None:
+        """Where a job's run belongs: the default runs by activation, a reference switch's by
+        "<activation>@<variant>"."""
+        (self.runs if job.variant is None else self.variant_runs)[(job.config.preset, job.key)] = record
+
+    def kept(self, job: "Job") -> RunRecord | None:
+        return (self.runs if job.variant is None else self.variant_runs).get((job.config.preset, job.key))
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: a config holds dicts
+class Job:
+    """One run reproduce needs: an experiment's config, and the reference switch it tries (None:
+    the project's own choices)."""
+
+    config: RunConfig
+    variant: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.config.activation if self.variant is None else f"{self.config.activation}{VARIANT_MARK}{self.variant}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.config.preset} · {self.key}"
 
 
 def _name(experiment: str, kind: str) -> str:
@@ -182,58 +244,59 @@ def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS) -> dict[str, Path
 # --------------------------------------------------------------------------- training through the queue
 
 
-def _reuse_or_submit(store: RunStore, configs: list[RunConfig], saved: list[RunRecord], quality: str,
-                     result: ReproduceResult, fresh: bool) -> dict[str, RunConfig]:
+def _reuse_or_submit(store: RunStore, jobs: list[Job], saved: list[RunRecord], quality: str,
+                     result: ReproduceResult, fresh: bool) -> dict[str, Job]:
     """Reuse what is saved, follow what an earlier reproduce left training, queue the rest (as
     one unit): the runs to wait for, by id."""
-    pending: dict[str, RunConfig] = {}
-    to_submit = []
-    for config in configs:
-        reuse = None if fresh else find_saved(store, config, saved)
-        live = None if fresh or reuse else find_following(config, saved)
+    pending: dict[str, Job] = {}
+    to_submit: list[Job] = []
+    for job in jobs:
+        reuse = None if fresh else find_saved(store, job.config, saved)
+        live = None if fresh or reuse else find_following(job.config, saved)
         if reuse is not None:
-            result.runs[(config.preset, config.activation)] = reuse
+            result.keep(job, reuse)
             result.reused.append(reuse.id)
         elif live is not None:
-            pending[live.id] = config
+            pending[live.id] = job
         else:
-            to_submit.append(config)
-    ids = submit_batch(store, to_submit, [{"tags": ["reproduce", quality]} for _ in to_submit]) if to_submit else []
+            to_submit.append(job)
+    ids = submit_batch(store, [job.config for job in to_submit],
+                       [{"tags": ["reproduce", quality]} for _ in to_submit]) if to_submit else []
     result.queued = list(ids)
     pending.update(zip(ids, to_submit))
     return pending
 
 
-def _follow(store: RunStore, pending: dict[str, RunConfig], configs: list[RunConfig], costs: list[float], total: float,
+def _follow(store: RunStore, pending: dict[str, Job], jobs: list[Job], costs: list[float], total: float,
             done: float, emit, should_stop, result: ReproduceResult) -> None:
     """Wait for the queued runs, reporting work-weighted progress; a run that does not complete
     stops the reproduction with its reason (the completed ones are reused next time)."""
-    cost_of = {id(config): c for config, c in zip(configs, costs)}
-    index_of = {id(config): i for i, config in enumerate(configs, start=1)}
+    cost_of = dict(zip(jobs, costs))
+    index_of = {job: i for i, job in enumerate(jobs, start=1)}
 
     def progress(rows: list[RunProgress]) -> None:
         live = [row for row in rows if row.status not in ("completed", "cancelled", "failed", "interrupted")]
-        fraction = (done + sum(cost_of[id(pending[row.run_id])] * row.step / max(row.steps, 1) for row in rows)) / total
+        fraction = (done + sum(cost_of[pending[row.run_id]] * row.step / max(row.steps, 1) for row in rows)) / total
         row = max(live, key=lambda r: r.step) if live else rows[-1]
-        config = pending[row.run_id]
-        emit(stage="train", fraction=fraction, job=index_of[id(config)], jobs=len(configs),
-             label=f"{config.preset} · {config.activation}", step=row.step, steps=row.steps)
+        job = pending[row.run_id]
+        emit(stage="train", fraction=fraction, job=index_of[job], jobs=len(jobs), label=job.label,
+             step=row.step, steps=row.steps)
 
     try:
         records = follow_batch(store, list(pending), on_progress=progress, should_stop=should_stop)
     except BatchCancelled as exc:
         first = next(iter(pending.values()))
-        raise ReproduceCancelled(f"reproduce: stopped during {first.preset} · {first.activation}; {exc}; "
+        raise ReproduceCancelled(f"reproduce: stopped during {first.label}; {exc}; "
                                  "completed runs are reused next time") from None
     for run_id, record in records.items():
-        config = pending[run_id]
+        job = pending[run_id]
         if record.status != "completed":
             raise ReproduceCancelled(
-                f"reproduce: {config.preset} · {config.activation}: run {run_id} ended {record.status}"
+                f"reproduce: {job.label}: run {run_id} ended {record.status}"
                 + (f" ({record.error})" if record.error else "") + "; completed runs are reused next time")
-        result.runs[(config.preset, config.activation)] = record
+        result.keep(job, record)
         result.trained.append(run_id)
-        result.train_seconds[(config.preset, config.activation)] = float(record.manifest.get("elapsed_seconds") or 0.0)
+        result.train_seconds[(job.config.preset, job.key)] = float(record.manifest.get("elapsed_seconds") or 0.0)
 
 
 def _export_all(result: ReproduceResult, paths: dict[str, Path], reference, emit, should_stop, done: float,
@@ -262,8 +325,10 @@ def _export_all(result: ReproduceResult, paths: dict[str, Path], reference, emit
             export(f"compare:{experiment.name}", figure_builder(experiment.compare_figure, list(runs.values()), reference))
         for activation, record in runs.items():
             export(f"loss:{experiment.name}:{activation}", figure_builder("loss", [record]))
+        # Claims and tables read the reference-switch runs too, by "<activation>@<variant>".
+        every = {**runs, **result.variants_of(experiment.name)}
         result.measured[experiment.name] = Measured(
-            experiment, [(claim, claim.evaluate(runs)) for claim in experiment.claims], experiment.tables(runs)
+            experiment, [(claim, claim.evaluate(every)) for claim in experiment.claims], experiment.tables(every)
         )
     return done
 
@@ -308,6 +373,7 @@ def reproduce(
     report: Callable[[ReproduceResult], str] | None = None,
     reference=None,
     detach: bool = False,
+    variants: bool = True,
 ) -> ReproduceResult:
     """Train or reuse every experiment, export every figure, measure every claim; write
     report.md when `report` renders one. `reference`: published curves (engine.science.reference_curves)
@@ -324,7 +390,10 @@ def reproduce(
     started = time.monotonic()
     out_dir = Path(out_dir)
     activations = tuple(activations)
-    configs = experiment_configs(quality, activations)
+    # The reference switches (variant name beside each config; None: the project's own choices).
+    jobs = [Job(c) for c in experiment_configs(quality, activations)]
+    jobs += [Job(c, v) for c, v in variant_configs(quality, activations)] if variants else []
+    configs = [job.config for job in jobs]
     paths = planned_paths(out_dir, activations)
     if report is None:
         paths.pop("report")
@@ -346,16 +415,15 @@ def reproduce(
     result = ReproduceResult(out_dir, paths.get("report"), [], {}, paths=paths, activations=activations, quality=quality,
                              reference=list(reference or []))
 
-    pending = _reuse_or_submit(store, configs, saved, quality, result, fresh)
+    pending = _reuse_or_submit(store, jobs, saved, quality, result, fresh)
     if detach:
         result.elapsed = time.monotonic() - started
         return result
-    done = sum(c for config, c in zip(configs, costs) if (config.preset, config.activation) in result.runs)
-    for index, config in enumerate(configs, start=1):
-        if (config.preset, config.activation) in result.runs:
-            emit(stage="reuse", fraction=done / total, job=index, jobs=len(configs),
-                 label=f"{config.preset} · {config.activation} ({result.runs[(config.preset, config.activation)].id})")
-    _follow(store, pending, configs, costs, total, done, emit, should_stop, result)
+    done = sum(c for job, c in zip(jobs, costs) if result.kept(job) is not None)
+    for index, job in enumerate(jobs, start=1):
+        if (reused := result.kept(job)) is not None:
+            emit(stage="reuse", fraction=done / total, job=index, jobs=len(jobs), label=f"{job.label} ({reused.id})")
+    _follow(store, pending, jobs, costs, total, done, emit, should_stop, result)
     done = sum(costs)
 
     mark_unfinished(out_dir, list(paths.values()))

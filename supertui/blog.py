@@ -29,6 +29,9 @@ CLAIMS = {
     "sparsity.gelu_two_per_neuron": "GeLU superposes with increasing sparsity, more 'strictly' than ReLU: at most two features per "
                                     "neuron, one of them dominant; many antipodal pairs.",
     "sparsity.silu_two_per_neuron": "SiLU behaves like GeLU: strict superposition, at most two features per neuron, antipodal pairs.",
+    "sparsity.gelu_antipodal": "GeLU: in each polysemantic neuron one feature dominates; there are also many antipodal pairs of "
+                               "features, as in the ReLU models.",
+    "sparsity.silu_antipodal": "SiLU, like GeLU: one dominant feature per polysemantic neuron and many antipodal pairs.",
     "sparsity.sigmoid_interferes_early": "Sigmoid superposes in all neurons as soon as sparsity is non-zero ('speckled' off-diagonal "
                                          "WᵀW), unlike ReLU/GeLU/SiLU where superposition leaks in gradually.",
     "sparsity.tanh_like_linear": "Tanh prioritises the most important features regardless of sparsity, much like a linear model.",
@@ -47,7 +50,12 @@ CLAIMS = {
     "dims.only_relu_sticky": "Only ReLU is 'sticky' at D* = 1 and 1/2 (antipodal pairs); none of the other activations shows it.",
     "dims.gelu_silu_alike": "Consistent with the other experiments, SiLU and GeLU perform very similarly.",
     "dims.sigmoid_solu_pack": "The Sigmoid and SoLU activations pack nearly 20 features per dimension at high sparsities.",
-    "dims.tanh_like_linear": "Tanh behaves like the linear model, neatly packing one dimension with one feature.",
+    "dims.tanh_like_linear": "Tanh behaves like the linear model, neatly packing one dimension with one feature (its plotted "
+                             "curve dips below 1 at density 1).",
+    "dims.solu_plotted_curve_is_the_instance_axis": "(The blog's plotted SoLU curve, about 0.54 at density 1: its text "
+                                                    "defines the softmax over a sample's features.)",
+    "dims.dstar_falls_with_sparsity": "Increases in sparsity result in increases in polysemanticity: the dimensions per feature "
+                                      "decrease (the plotted tanh curve rises from its dip at density 1 to 1).",
 }
 
 INPUT_BATCHES = ("Changing the sparsity changes the feature density: at S=0.5 about half of the entries are non-zero, "

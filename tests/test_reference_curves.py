@@ -88,7 +88,10 @@ def test_the_shipped_example_cites_the_blog(tmp_path):
         assert quoted in BLOG_LINE_409, curve.label
     by_label = {c.label: c for c in curves}
     assert by_label["sigmoid"].y.tolist() == [0.05] and by_label["sigmoid"].x.tolist() == [20.0]  # "nearly 20 per dimension"
-    assert by_label["tanh"].y.tolist() == [1.0, 1.0]  # "one dimension with one feature"
+    # "one dimension with one feature" at the sparse end: the plotted tanh curve dips below 1 at x = 1
+    assert by_label["tanh"].x.tolist() == [20.0] and by_label["tanh"].y.tolist() == [1.0]
+    # SoLU's dense point, read off the plot, keeps the feature-axis miss at x = 1 visible
+    assert by_label["solu"].x.tolist() == [1.0, 20.0] and by_label["solu"].y.tolist() == [0.54, 0.05]
 
 
 # The two sentences of the blog (shared/seed/000_2982ec5c59bc5ad0.txt, line 409) the example quotes.

@@ -14,7 +14,8 @@ from engine.export import FigureExistsError
 from engine.experiments import get_experiment
 from engine.experiments.base import VERDICTS
 from engine.experiments.phase import phase_measures
-from engine.reproduce import EXPERIMENTS, experiment_configs, planned_paths, reproduce, same_experiment, tiny_config
+from engine.reproduce import (EXPERIMENTS, experiment_configs, planned_paths, reproduce, same_experiment, tiny_config,
+                              variant_configs)
 from supertui.cli import main
 from supertui.blog import CLAIMS as BLOG_CLAIMS
 from supertui.blog import dims_reference
@@ -33,7 +34,9 @@ def job(tmp_path_factory):
     return store, out, result, events
 
 
-RUNS = len(EXPERIMENTS) * 7
+DEFAULT_RUNS = len(EXPERIMENTS) * 7
+VARIANT_RUNS = 7 + 1  # the dims reference switches: the anthropic profile for all seven, SoLU's instance axis
+RUNS = DEFAULT_RUNS + VARIANT_RUNS
 
 
 def test_every_experiment_trains_for_all_seven_activations(job):
@@ -41,6 +44,10 @@ def test_every_experiment_trains_for_all_seven_activations(job):
     assert EXPERIMENTS == ("sparsity", "phase", "dims", "correlated")
     assert len(result.trained) == RUNS and not result.reused
     assert set(result.runs) == {(p, a) for p in EXPERIMENTS for a in BLOG_ACTIVATIONS}
+    assert set(result.variant_runs) == {("dims", f"{a}@anthropic") for a in BLOG_ACTIVATIONS} | {
+        ("dims", "solu@solu_instance_axis")}
+    assert result.variant_runs[("dims", "solu@solu_instance_axis")].config.activation_params["axis"] == "instance"
+    assert result.variant_runs[("dims", "relu@anthropic")].config.loss_reduction == "mean"
     for (preset, activation), record in result.runs.items():
         assert record.status == "completed" and record.config.activation == activation
         assert "reproduce" in record.tags and "tiny" in record.tags
@@ -52,7 +59,7 @@ def test_every_figure_is_written_as_a_png(job):
     expected = planned_paths(out)
     assert sorted(result.figures) == sorted(p for key, p in expected.items() if key != "report")
     per_run = sum(len(get_experiment(e).figures) for e in EXPERIMENTS)
-    assert len(result.figures) == 1 + 7 * per_run + len(EXPERIMENTS) + RUNS  # input batches, per run, combined, losses
+    assert len(result.figures) == 1 + 7 * per_run + len(EXPERIMENTS) + DEFAULT_RUNS  # input batches, per run, combined, losses
     for path in result.figures:
         assert path.read_bytes()[:8] == PNG_SIGNATURE, path.name
 
@@ -109,13 +116,14 @@ def test_a_second_run_reuses_saved_runs_and_refuses_to_overwrite(job):
     subset = ("relu", "tanh")  # fewer figures to draw; the reuse logic is the same for all
     again = reproduce(store, out, quality="tiny", force=True, activations=subset, report=render_report)
     assert not again.trained
-    assert sorted(again.reused) == sorted(first.runs[(p, a)].id for p in EXPERIMENTS for a in subset)
+    assert sorted(again.reused) == sorted([first.runs[(p, a)].id for p in EXPERIMENTS for a in subset]
+                                          + [first.variant_runs[("dims", f"{a}@anthropic")].id for a in subset])
 
 
 def test_fresh_trains_again(job, tmp_path):
     store, *_ = job
     result = reproduce(store, tmp_path, quality="tiny", fresh=True, activations=("relu",), report=render_report)
-    assert len(result.trained) == len(EXPERIMENTS) and not result.reused
+    assert len(result.trained) == len(EXPERIMENTS) + 1 and not result.reused  # and relu's anthropic variant
     assert (tmp_path / "report.md").exists()
 
 
@@ -128,7 +136,8 @@ def test_matching_ignores_how_a_run_was_computed():
 
 def test_quick_and_paper_use_the_presets():
     quick = experiment_configs("quick")
-    assert len(quick) == RUNS and {c.preset for c in quick} == set(EXPERIMENTS)
+    assert len(quick) == DEFAULT_RUNS and {c.preset for c in quick} == set(EXPERIMENTS)
+    assert len(variant_configs("quick")) == VARIANT_RUNS
     assert quick[0].to_dict() == {**quick[0].to_dict(), "steps": 5_000, "n": 10, "m": 5}
     with pytest.raises(ConfigError, match="quality"):
         experiment_configs("fast")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -24,6 +24,8 @@ import numpy as np
 from engine.config import MAX_INSTANCES, RunConfig
 from engine.errors import ConfigError
 from engine.instances import InstanceTable
+# The D* flag's rule, for every claim's numbers: > 5% over the last half-decade (T/√10 to T).
+from engine.science.convergence import MOVING_THRESHOLD, WINDOW
 
 if TYPE_CHECKING:
     from engine.training.data import SampleFn
@@ -90,8 +92,12 @@ INDEPENDENT = Sampler("independent", _build_independent, lambda table: {"density
 #   explained       our runs contradict it, and a measured mechanism accounts for what its author saw
 #   refuted         our runs clearly show the opposite, and nothing measured accounts for it
 #   not reproduced  our runs do not show it, but not clearly the opposite either
+#   not converged   our runs do not show it yet, and the numbers that decide were still moving when training
+#                   stopped (more than MOVING_THRESHOLD over the last half-decade of steps): longer runs decide
 #   not measured    a run it needs is missing
-VERDICTS = ("reproduced", "explained", "refuted", "not reproduced", "not measured")
+# A reference switch's runs come to claims and tables as "<activation>@<variant>" (engine.reproduce).
+VARIANT_MARK = "@"
+VERDICTS = ("reproduced", "explained", "refuted", "not reproduced", "not converged", "not measured")
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class Evidence:
     numbers: dict[str, Any]
     verdict: str
     reason: str = ""
+    threshold: str = ""  # the rule that decided the verdict, in words and numbers (the claim's, by default)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -117,12 +124,96 @@ class Claim:
     statement: str
     activations: tuple[str, ...]  # the runs it reads
     measure: Callable[[Mapping[str, "SavedRun"]], Evidence]
+    threshold: str = ""  # the rule that decides: "reproduced when ..., refuted when ..."
 
     def evaluate(self, runs: Mapping[str, "SavedRun"]) -> Evidence:
+        """The claim's evidence; a verdict short of reproduced whose numbers were still moving
+        when training stopped becomes "not converged" (see `still_moving`)."""
         missing = [a for a in self.activations if a not in runs]
         if missing:
-            return Evidence({"missing": ", ".join(missing)}, "not measured")
-        return self.measure(runs)
+            return Evidence({"missing": ", ".join(missing)}, "not measured", threshold=self.threshold)
+        evidence = self.measure(runs)
+        if not evidence.threshold and self.threshold:
+            evidence = replace(evidence, threshold=self.threshold)
+        if evidence.verdict in ("not reproduced", "refuted"):
+            moving = still_moving(self, runs, evidence)
+            if moving:
+                evidence = replace(evidence, verdict="not converged", reason=(
+                    f"{moving}. At the end of training it reads {evidence.verdict}"
+                    + (f" ({evidence.reason})" if evidence.reason else "") + "; longer runs decide."))
+        return evidence
+
+
+# --------------------------------------------------------------------------- has it converged?
+
+
+
+@dataclass(frozen=True)
+class _RunAtStep:
+    """A saved run seen at an earlier W snapshot: the same instances and final losses (so the same
+    lowest-loss seeds decide, as in engine.science.convergence), the snapshot's weights."""
+
+    id: str
+    config: RunConfig
+    manifest: dict[str, Any]
+    arrays: Any
+
+
+def earlier_view(record: "SavedRun") -> tuple["SavedRun", int, int] | None:
+    """(the run at t0, t0, T): t0 the latest snapshot step at or before T/√10, T the run's last
+    step; None when the run kept no such snapshot (then nothing is judged)."""
+    a = record.arrays
+    last = int(record.manifest.get("steps_done") or (a.loss_steps[-1] if len(a.loss_steps) else 0))
+    steps = [int(s) for s in a.snapshot_steps]
+    earlier = [i for i, s in enumerate(steps) if 0 < s <= last / WINDOW]
+    if not earlier:
+        return None
+    i = max(earlier, key=lambda j: steps[j])
+    return _RunAtStep(record.id, record.config, record.manifest, replace(a, W=a.snapshots[i])), steps[i], last
+
+
+def moved(before: Any, after: Any) -> bool:
+    """A number moved: a count changed, or a real value changed by more than MOVING_THRESHOLD of
+    the larger of the two. Text and non-finite values never count."""
+    numeric = (int, float, np.integer, np.floating)
+    if isinstance(before, bool) or not isinstance(before, numeric) or not isinstance(after, numeric):
+        return False
+    before, after = float(before), float(after)
+    if not (np.isfinite(before) and np.isfinite(after)):
+        return False
+    return abs(after - before) > MOVING_THRESHOLD * max(abs(before), abs(after))
+
+
+def still_moving(claim: "Claim", runs: Mapping[str, "SavedRun"], evidence: Evidence) -> str:
+    """Why the claim's numbers are still moving, or "" when they are not (or cannot be judged):
+    the claim measured again on each run's weights at t0 (≈ T/√10), every number compared."""
+    views, steps = {}, set()
+    for activation, record in runs.items():
+        view = earlier_view(record) if activation in claim.activations else None
+        if view is None:
+            if activation in claim.activations:
+                return ""
+            views[activation] = record
+            continue
+        views[activation], t0, last = view
+        steps.add((t0, last))
+    try:
+        earlier = claim.measure(views)
+    except Exception:  # an early, barely trained snapshot a measure cannot read: nothing to judge
+        return ""
+    changes = [f"{key} {_short(earlier.numbers[key])} → {_short(value)}" for key, value in evidence.numbers.items()
+               if key in earlier.numbers and moved(earlier.numbers[key], value)]
+    if not changes:
+        return ""
+    span = ", ".join(f"step {t0:,} → {last:,}" for t0, last in sorted(steps))
+    return (f"still moving over the last half-decade of training ({span}; more than {MOVING_THRESHOLD:.0%}): "
+            + "; ".join(changes))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.3g}"
 
 
 def verdict(ok: bool, refuted: bool = False) -> str:

@@ -220,12 +220,14 @@ CORRELATED = register(Correlated(
     claims=(
         Claim("correlated.relu_anticorrelated_antipodal",
               f"ReLU puts anticorrelated partners antipodally: mean partner cosine below {ANTIPODAL} at every density.",
-              ("relu",), _relu_antipodal),
+              ("relu",), _relu_antipodal, threshold=f"reproduced when the mean partner cosine < {ANTIPODAL} at every density"),
         Claim("correlated.relu_correlated_orthogonal_when_sparse",
               f"ReLU keeps correlated partners orthogonal when features are sparse: |cosine| below {ORTHOGONAL} at every "
-              f"density ≤ {SPARSE:g}.", ("relu",), _relu_orthogonal_when_sparse),
+              f"density ≤ {SPARSE:g}.", ("relu",), _relu_orthogonal_when_sparse,
+              threshold=f"reproduced when |partner cosine| < {ORTHOGONAL} at every density ≤ {SPARSE:g}"),
         Claim("correlated.relu_correlated_collapse_when_dense",
               f"ReLU collapses correlated partners onto one direction when there is no room: cosine above {SHARED} at the "
-              "densest point.", ("relu",), _relu_collapse_when_dense),
+              "densest point.", ("relu",), _relu_collapse_when_dense,
+              threshold=f"reproduced when the correlated partner cosine > {SHARED} at the densest point"),
     ),
 ))

@@ -21,6 +21,7 @@ GAP_BANDS = ((0.0, NEAR_BOUNDARY, "gap < 1%"), (NEAR_BOUNDARY, 0.1, "1% ≤ gap 
 # The seed-population verdicts (claims about GeLU and SiLU at high sparsity):
 MANY_SEEDS = 0.25  # a share of single seeds this large shows up in a one-seed-per-point diagram
 RARE = 0.1  # "almost never": at most this share of models starting with w1·w2 >= 0 superpose
+NEAR_ONE = 0.3  # "near importance 1": 0.05 < |log10 r| ≤ this (r within a factor 2 of 1, r = 1 itself aside)
 
 
 def phase_axes(densities: int, importances: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -83,6 +84,9 @@ def phase_measures(record) -> dict[str, float]:
     out["dense_keeps_important"] = float(np.mean(phases[densest] == important[densest])) if densest.any() else float("nan")
     away = (np.abs(np.log10(r)) > 0.05)
     out["keeps_important"] = float(np.mean(phases[away] == important[away])) if away.any() else float("nan")
+    near_one = away & (np.abs(np.log10(r)) <= NEAR_ONE)
+    out["near_one_points"] = int(near_one.sum())
+    out["near_one_differs"] = int((phases[near_one] != important[near_one]).sum())
     out.update(reference_agreement(grid))
     return out
 
@@ -130,6 +134,8 @@ MEASURE_LABELS = {
     "reference_near": f"share in it near the boundary (reference gap < {NEAR_BOUNDARY:.0%} of the loss)",
     "reference_near_points": "points near the boundary",
     "reference_clear": f"share in it elsewhere (gap ≥ {NEAR_BOUNDARY:.0%})",
+    "near_one_differs": f"points near r = 1 (0.05 < |log10 r| ≤ {NEAR_ONE}) not keeping the more important feature",
+    "near_one_points": "points near r = 1",
 }
 
 
@@ -143,6 +149,11 @@ def _share_claim(activation: str, keys: tuple[str, ...], ok, refuted):
 
 def _pct(x: float) -> str:
     return "–" if not np.isfinite(x) else f"{100 * x:.0f}%"
+
+
+def _share_of(share: float, points: int) -> str:
+    """"83% of 12", or "no point" where the band is empty (never "– of 0")."""
+    return f"{_pct(share)} of {points}" if points else "no point"
 
 
 def _seeds(count: int) -> str:
@@ -212,14 +223,21 @@ def _monosemantic_when_sparse(activation: str):
     return measure
 
 
+_MONOSEMANTIC_RULE = (f"reproduced when the lowest-loss seed superposes at < 50% of the points below density {SPARSE:g}; "
+                      f"explained when it superposes but ≥ {MANY_SEEDS:.0%} of single seeds keep one feature at a higher "
+                      f"loss and ≤ {RARE:.0%} of the models starting with w1·w2 ≥ 0 superpose; refuted when < {RARE:.0%} "
+                      "of single seeds keep one feature")
+
+
 def _matches_reference(runs):
     m = phase_measures(runs["relu"])
     keys = ("reference_match", "reference_points", "reference_near", "reference_near_points", "reference_clear")
     numbers = {MEASURE_LABELS[k]: m[k] for k in keys}
     ok = m["reference_match"] >= 0.9
-    reason = (f"{_pct(m['reference_match'])} of all {m['reference_points']} points; "
-              f"{_pct(m['reference_near'])} of the {m['reference_near_points']} within {NEAR_BOUNDARY:.0%} of the "
-              f"boundary in loss, {_pct(m['reference_clear'])} of the {m['reference_clear_points']} others")
+    near = (f"{_pct(m['reference_near'])} of the {m['reference_near_points']} within {NEAR_BOUNDARY:.0%} of the boundary "
+            "in loss" if m["reference_near_points"] else f"no point within {NEAR_BOUNDARY:.0%} of the boundary in loss")
+    reason = (f"{_pct(m['reference_match'])} of all {m['reference_points']} points; {near}, "
+              f"{_pct(m['reference_clear'])} of the {m['reference_clear_points']} others")
     return Evidence(numbers, verdict(ok, refuted=m["reference_clear"] < 0.5), reason)
 
 
@@ -285,7 +303,7 @@ class Phase(Experiment):
             rows.append([activation, *[_pct(m[f"share_{p}"]) for p in PHASES], _pct(m["agreement"]),
                          _pct(m["superposition_sparse"]), _pct(m["superposition_dense"])])
             reference.append([activation, f"{_pct(m['reference_match'])} of {m['reference_points']}",
-                              *[f"{_pct(m[f'reference_band{i}'])} of {m[f'reference_band{i}_points']}"
+                              *[_share_of(m[f"reference_band{i}"], m[f"reference_band{i}_points"])
                                 for i in range(len(GAP_BANDS))]])
             sign = s["init_sign"]
             seeds.append([activation, _pct(m["superposition_sparse"]), _pct(s["seeds_superposed_sparse"]),
@@ -329,36 +347,50 @@ PHASE = register(Phase(
               "The linear model never superposes: it keeps the more important feature at every point (r = 1 aside).",
               ("linear",), _share_claim("linear", ("share_superposition", "keeps_important"),
                                         lambda m: m["share_superposition"] == 0 and m["keeps_important"] >= 0.9,
-                                        lambda m: m["share_superposition"] >= 0.5)),
+                                        lambda m: m["share_superposition"] >= 0.5),
+              threshold="reproduced when no point superposes and ≥ 90% keep the more important feature; refuted when "
+                        "≥ 50% superpose"),
         Claim("phase.relu_polysemantic_when_sparse",
               f"ReLU superposes at 90% or more of the points below density {SPARSE:g} and keeps the more important "
               "feature at density 1.",
               ("relu",), _share_claim("relu", ("superposition_sparse", "dense_keeps_important"),
                                       lambda m: m["superposition_sparse"] >= 0.9 and m["dense_keeps_important"] >= 0.8,
-                                      lambda m: m["superposition_sparse"] < 0.5)),
+                                      lambda m: m["superposition_sparse"] < 0.5),
+              threshold=f"reproduced when ≥ 90% superpose below density {SPARSE:g} and ≥ 80% of the density-1 points "
+                        "keep the more important feature; refuted when < 50% superpose there"),
         Claim("phase.relu_matches_exact_reference",
               "ReLU's lowest-loss seeds sit in the phase of the exact n=2 ReLU optimum (SCIENCE.md 7) at 90% of all "
               "grid points or more, near its boundary included.",
-              ("relu",), _matches_reference),
+              ("relu",), _matches_reference,
+              threshold=f"reproduced when ≥ 90% of all points match; refuted when < 50% of the points at least "
+                        f"{NEAR_BOUNDARY:.0%} from the boundary do"),
         Claim("phase.gelu_monosemantic_when_sparse",
               f"GeLU keeps a single feature (no superposition) at most points below density {SPARSE:g}.",
-              ("gelu",), _monosemantic_when_sparse("gelu")),
+              ("gelu",), _monosemantic_when_sparse("gelu"), threshold=_MONOSEMANTIC_RULE),
         Claim("phase.silu_monosemantic_when_sparse",
               f"SiLU keeps a single feature (no superposition) at most points below density {SPARSE:g}.",
-              ("silu",), _monosemantic_when_sparse("silu")),
+              ("silu",), _monosemantic_when_sparse("silu"), threshold=_MONOSEMANTIC_RULE),
         Claim("phase.sigmoid_like_relu",
               f"Sigmoid superposes at most points below density {SPARSE:g}, like ReLU.",
               ("sigmoid",), _share_claim("sigmoid", ("superposition_sparse",), lambda m: m["superposition_sparse"] >= 0.5,
-                                         lambda m: m["superposition_sparse"] < RARE)),
+                                         lambda m: m["superposition_sparse"] < RARE),
+              threshold=f"reproduced when ≥ 50% superpose below density {SPARSE:g}; refuted when < {RARE:.0%}"),
         Claim("phase.tanh_nearly_linear",
-              "Tanh superposes at under 20% of the grid and otherwise keeps the more important feature.",
-              ("tanh",), _share_claim("tanh", ("share_superposition", "keeps_important"),
-                                      lambda m: m["share_superposition"] < 0.2 and m["keeps_important"] >= 0.7,
-                                      lambda m: m["share_superposition"] >= 0.5)),
+              "Tanh superposes at under 20% of the grid and otherwise keeps the more important feature, with some "
+              f"difference near importance 1 (at least one point with 0.05 < |log10 r| ≤ {NEAR_ONE} not keeping it).",
+              ("tanh",), _share_claim("tanh", ("share_superposition", "keeps_important", "near_one_differs",
+                                               "near_one_points"),
+                                      lambda m: m["share_superposition"] < 0.2 and m["keeps_important"] >= 0.7
+                                      and m["near_one_differs"] >= 1,
+                                      lambda m: m["share_superposition"] >= 0.5),
+              threshold="reproduced when < 20% of the grid superposes, ≥ 70% of the points off r = 1 keep the more "
+                        f"important feature and ≥ 1 point near r = 1 does not; refuted when ≥ 50% superpose"),
         Claim("phase.solu_polysemantic",
               "SoLU superposes at most grid points, yet keeps the more important feature at density 1.",
               ("solu",), _share_claim("solu", ("share_superposition", "dense_keeps_important"),
                                       lambda m: m["share_superposition"] >= 0.5 and m["dense_keeps_important"] >= 0.8,
-                                      lambda m: m["share_superposition"] < RARE)),
+                                      lambda m: m["share_superposition"] < RARE),
+              threshold=f"reproduced when ≥ 50% of the grid superposes and ≥ 80% of the density-1 points keep the more "
+                        f"important feature; refuted when < {RARE:.0%} superpose"),
     ),
 ))

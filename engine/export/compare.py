@@ -94,6 +94,7 @@ def figure_compare_phase(records: list[RunRecord]):
         draw_phase(ax, grid, seeds=record.config.seeds, label_axes=index % columns == 0)
         present |= {p.phase for p in grid}
         ax.set_title(label)
+        ax.tick_params(labelbottom=True)  # shared x hides them where no panel sits below: every panel keeps its own
         if index // columns != rows - 1 and index + columns < len(records):
             ax.set_xlabel("")
     for index in range(len(records), rows * columns):
@@ -150,6 +151,14 @@ def figure_compare_gram(records: list[RunRecord]):
     return fig
 
 
+COSINE_DODGE = 0.015  # decades between neighbouring runs in the compare cosine figure
+
+
+def cosine_dodge(index: int, count: int) -> float:
+    """The density factor run `index` of `count` is drawn at: symmetric about 1, COSINE_DODGE decades apart."""
+    return float(10 ** (COSINE_DODGE * (index - (count - 1) / 2)))
+
+
 @styled
 def figure_compare_cosine(records: list[RunRecord]):
     """Partner cosine against density of several runs on one axis: one colour per run (its
@@ -161,12 +170,18 @@ def figure_compare_cosine(records: list[RunRecord]):
     fig = new_figure(7.2, 4.6)
     ax = fig.subplots()
     labels = _labels(records)
-    for record in records:
-        draw_partner_cosine(ax, record, colour_by_activation=True, band=False)
+    # Runs often share a cosine (±1 exactly): each is drawn at its density times a small factor
+    # of its own, so no curve hides another; the note under the title says so.
+    for index, record in enumerate(records):
+        draw_partner_cosine(ax, record, colour_by_activation=True, band=False, dodge=cosine_dodge(index, len(records)))
     _cosine_axes(ax)
     cfg = records[0].config
-    ax.set_title(f"Cosine between partner features by activation (n={cfg.n}, m={cfg.m}, {_training(records)}, "
-                 "lowest-loss seed)", fontsize=9)
+    title = (f"Cosine between partner features by activation (n={cfg.n}, m={cfg.m}, {_training(records)}, "
+             "lowest-loss seed)")
+    if len(records) > 1:
+        spread = cosine_dodge(len(records) - 1, len(records))
+        title += f"\nruns drawn side by side (density × or ÷ up to {spread:.2f}) so that equal cosines stay visible"
+    ax.set_title(title, fontsize=9)
     # One entry per run (its colour) and one per pair kind (its line): not one per curve.
     handles = [Line2D([], [], color=activation_style(r.activation, i)["color"], linewidth=2, label=label)
                for i, (r, label) in enumerate(zip(records, labels))]

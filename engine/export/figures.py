@@ -608,16 +608,17 @@ COSINE_REFERENCES = {-1.0: "antipodal", 0.0: "orthogonal", 1.0: "one direction"}
 
 
 def draw_partner_cosine(ax, record: RunRecord, *, colour_by_activation: bool = False, band: bool = True,
-                        label_prefix: str = "") -> None:
+                        label_prefix: str = "", dodge: float = 1.0) -> None:
     """Mean partner cosine of the lowest-loss seed per density, one line per pair kind; with
-    several seeds, their range as a band."""
+    several seeds, their range as a band. `dodge` multiplies the densities where it is drawn (a
+    small sideways shift, so that runs with equal cosines stay visible side by side)."""
     a = record.arrays
     rows = _pair_rows(record)
     low, high = point_spread(a.instances, a.W, a.final_loss, "partner_cosine", a.diverged)
     style = activation_style(record.activation)
     for kind in dict.fromkeys(r["pairs"] for r in rows):
         index = [i for i, r in enumerate(rows) if r["pairs"] == kind]
-        x = np.array([rows[i]["density"] for i in index])
+        x = np.array([rows[i]["density"] for i in index]) * dodge
         y = np.array([rows[i]["partner_cosine"] for i in index])
         colour = style["color"] if colour_by_activation else PAIR_COLORS.get(kind, "black")
         dash = (0, ()) if kind == "correlated" else (0, (4, 2))

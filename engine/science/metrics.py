@@ -16,6 +16,9 @@ import numpy as np
 
 REPRESENTED_NORM = 0.5  # a feature counts as represented when ||W_i|| >= this
 NEURON_SHARE = 0.3  # a feature "uses" hidden neuron k when |W[k, i]| >= this
+# Two represented features share a direction (partners) when |cosine| >= this: an antipodal or a
+# parallel pair is 1, a pentagon's neighbours 0.81 (cos 144°), orthogonal features 0.
+PARTNER_COSINE = 0.5
 # Kinds of partner pairs (engine.instances.InstanceTable.pair_kind holds the index).
 PAIR_KINDS = ("independent", "correlated", "anticorrelated")
 # Geometric "sticky" values of the feature dimensionality D_i, and what they are.
@@ -118,6 +121,29 @@ def features_per_neuron(W: np.ndarray) -> np.ndarray:
     return (np.abs(W) >= NEURON_SHARE).sum(-1).max(-1)
 
 
+def direction_partners(W: np.ndarray, threshold: float = PARTNER_COSINE) -> np.ndarray:
+    """For each feature of one model W [m, n], how many other represented features lie along its
+    direction, |Ŵ_i·Ŵ_j| ≥ threshold (j ≠ i) -> [n] int; -1 for a feature not represented.
+    Basis-free: a rotation of the hidden space leaves it unchanged (unlike features_per_neuron).
+    An antipodal pair gives 1 each, a triangle or pentagon 2, features in their own dimension 0."""
+    norms = feature_norms(W)
+    live = norms >= REPRESENTED_NORM
+    unit = W / np.maximum(norms, _TINY)
+    cosines = np.abs(unit.T @ unit)  # [n, n]
+    np.fill_diagonal(cosines, 0.0)
+    counts = ((cosines >= threshold) & live[None, :]).sum(-1)
+    return np.where(live, counts, -1)
+
+
+def max_partners(W: np.ndarray, threshold: float = PARTNER_COSINE) -> np.ndarray:
+    """Most direction partners of any represented feature (direction_partners): [..., m, n] -> [...];
+    0 when no feature has any (or none is represented)."""
+    W = np.asarray(W)
+    flat = W.reshape(-1, *W.shape[-2:])
+    out = np.array([max(int(direction_partners(w, threshold).max(initial=-1)), 0) for w in flat])
+    return out.reshape(W.shape[:-2])
+
+
 # --------------------------------------------------------------------------- partner pairs
 
 
@@ -185,6 +211,9 @@ METRICS: dict[str, Metric] = {
         Metric("features_per_neuron", "features/neuron",
                f"most features i with |W[k, i]| ≥ {NEURON_SHARE} on one neuron k",
                lambda W, pairs: int(features_per_neuron(W)), integer=True),
+        Metric("max_partners", "partners", f"most represented features j ≠ i with |Ŵ_i·Ŵ_j| ≥ {PARTNER_COSINE} "
+                                           "for one represented feature i (basis-free)",
+               lambda W, pairs: int(max_partners(W)), integer=True),
         Metric("partner_cosine", "partner cos",
                f"mean over partner pairs (i, j) of Ŵ_i·Ŵ_j, pairs with both ‖W‖ ≥ {REPRESENTED_NORM}",
                lambda W, pairs: _nanmean(pair_cosines(W, pairs))),

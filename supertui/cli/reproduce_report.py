@@ -13,14 +13,17 @@ from engine.reproduce import EXPERIMENTS, ReproduceResult
 from supertui import blog
 
 VERDICT_MARK = {"reproduced": "✅ reproduced", "explained": "🔎 explained", "refuted": "❌ refuted",
-                "not reproduced": "⚠️ not reproduced", "not measured": "– not measured"}
+                "not reproduced": "⚠️ not reproduced", "not converged": "⏳ not converged",
+                "not measured": "– not measured"}
 VERDICT_MEANING = {
     "reproduced": "our runs show what the blog says",
     "explained": "our runs contradict it, and a measured mechanism accounts for what the blog saw",
     "refuted": "our runs clearly show the opposite",
     "not reproduced": "our runs do not show it, but not clearly the opposite either",
+    "not converged": "our runs do not show it yet, but the numbers that decide were still moving when training stopped",
     "not measured": "a run it needs is missing",
 }
+NOT_IN_BLOG = "(not in the blog: our own claim)"
 
 
 def _pct(x: float) -> str:
@@ -95,6 +98,11 @@ def render_report(result: ReproduceResult) -> str:
         if runs:
             ids = ", ".join(f"`{r.id}`" for r in runs.values())
             lines.append(f"| {name} | {_describe(next(iter(runs.values())).config)} | {ids} |")
+    variants = getattr(result, "variant_runs", {})
+    if variants:
+        lines += ["", "Reference switches trained beside them with the same settings (SCIENCE.md 9.3; their tables "
+                      "follow each experiment's): " + ", ".join(f"{name} {key} `{r.id}`" for (name, key), r in variants.items())
+                  + "."]
     if result.train_seconds:
         per: dict[str, float] = {}
         for (preset, _), secs in result.train_seconds.items():
@@ -116,22 +124,25 @@ def render_report(result: ReproduceResult) -> str:
 
 
 def _verdicts_section(result: ReproduceResult) -> list[str]:
-    """Every claim of the blog with its verdict, the reason and the numbers behind it, up front."""
+    """Every claim with its verdict, the rule that decided it, and the numbers behind it, up front:
+    one row per verdict counted in the count line."""
     verdicts = [e.verdict for m in result.measured.values() for _, e in m.claims]
     lines = ["", "## Verdicts", ""]
     if result.quality == "tiny":
         lines += ["Quality tiny trains each model for a few dozen steps: these verdicts test the pipeline, not the blog.", ""]
+    elif result.quality == "quick":
+        lines += ["Quality quick trains shorter than the blog (see the settings above): a verdict whose numbers were "
+                  "still moving says *not converged*; `supertui reproduce --quality paper` decides those.", ""]
     lines += [
-        "Counts: " + ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICT_MARK if verdicts.count(v)) + ". "
-        + "; ".join(f"*{v}*: {VERDICT_MEANING[v]}" for v in VERDICT_MARK if verdicts.count(v)) + ".", ""]
+        f"{len(verdicts)} verdicts: " + ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICT_MARK if verdicts.count(v))
+        + ". " + "; ".join(f"*{v}*: {VERDICT_MEANING[v]}" for v in VERDICT_MARK if verdicts.count(v)) + ".", ""]
     rows = []
     for measured in result.measured.values():
         for claim, evidence in measured.claims:
-            if claim.id not in blog.CLAIMS:
-                continue
             why = evidence.reason or _numbers(evidence)
-            rows.append([f"`{claim.id}`", blog.CLAIMS[claim.id], VERDICT_MARK[evidence.verdict], why])
-    return lines + _table(["claim", "the blog says", "verdict", "why, in numbers"], rows)
+            rows.append([f"`{claim.id}`", blog.CLAIMS.get(claim.id, NOT_IN_BLOG), VERDICT_MARK[evidence.verdict],
+                         evidence.threshold or "–", why])
+    return lines + _table(["claim", "the blog says", "verdict", "decided by", "why, in numbers"], rows)
 
 
 def _numbers(evidence) -> str:
@@ -163,6 +174,8 @@ def _experiment_section(result: ReproduceResult, name: str, measured, rel) -> li
             if claim.id in blog.CLAIMS:
                 lines += [f"> Blog: {blog.CLAIMS[claim.id]}", ""]
             lines += [f"Measured: {_numbers(evidence)}.", ""]
+            if evidence.threshold:
+                lines += [f"Decided by: {evidence.threshold}.", ""]
             if evidence.reason:
                 lines += [f"Why {evidence.verdict}: {evidence.reason}", ""]
     figures = [k for k in result.paths if k.count(":") == 2 and k.split(":")[1] == name and not k.startswith("loss:")]
