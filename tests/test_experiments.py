@@ -126,12 +126,15 @@ def write_old_run(data_dir: Path, run_id: str, config: dict, K: int, n: int, m: 
         "snapshots": rng.normal(size=(2, K, m, n)).astype(np.float32),
         "diverged": np.zeros(K, bool),
         "density": np.repeat(np.geomspace(1, 0.01, points // (3 if relative else 1)), seeds * (3 if relative else 1)).astype(np.float32),
-        "importance": np.ones((K, n), np.float32),
+        # The importances the config makes (a real run saved them): decaying by importance_decay,
+        # or (phase) the first feature 1 and the second its relative importance.
+        "importance": np.tile(config["importance_decay"] ** np.arange(n), (K, 1)).astype(np.float32),
         "seed": np.tile(np.arange(seeds), points),
         "point": np.repeat(np.arange(points), seeds),
     }
     if relative:
         arrays["relative_importance"] = np.tile(np.repeat([0.5, 1.0, 2.0], seeds), points // 3).astype(np.float32)
+        arrays["importance"] = np.stack([np.ones(K), arrays["relative_importance"]], axis=1).astype(np.float32)
     np.savez(path / "arrays.npz", **arrays)
     return path
 
