@@ -74,3 +74,7 @@ def test_a_sweep_member_is_named_by_its_swept_value_and_names_resolve(capsys, is
     assert shown["id"] == twin.id and shown["name"] == "dims-relu-n20m4-2"
     assert main(["runs", "--json"]) == 0
     assert {row["name"] for row in json.loads(capsys.readouterr().out)} == {first.name, again.name, twin.name}
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["id", "name"]
+    assert {line.split()[1] for line in lines[1:]} == {first.name, again.name, twin.name}

@@ -13,7 +13,7 @@ import sys
 
 from supertui.cli.common import open_store, report_skipped, safe_text
 
-COLUMNS = (("id", 0), ("preset", 10), ("activation", 10), ("status", 11), ("created", 25), ("final loss", 10))
+COLUMNS = (("id", 0), ("name", 0), ("preset", 10), ("activation", 10), ("status", 11), ("created", 25), ("final loss", 10))
 
 
 def register(subparsers) -> None:
@@ -52,8 +52,9 @@ def format_loss(value) -> str:
 
 
 def table_lines(rows: list[dict]) -> list[str]:
-    """Plain, aligned columns: the id column as wide as the longest id."""
-    cells = [[safe_text(row["id"]), safe_text(row["preset"]), safe_text(row["activation"]), safe_text(row["status"]),
+    """Plain, aligned columns: the id column as wide as the longest id, then the short name the
+    app shows first (accepted wherever an id is)."""
+    cells = [[safe_text(row["id"]), safe_text(row["name"] or "-"), safe_text(row["preset"]), safe_text(row["activation"]), safe_text(row["status"]),
               safe_text(row["created"]), format_loss(row["final_loss"])] for row in rows]
     widths = [max([len(name), minimum, *(len(c[i]) for c in cells)]) for i, (name, minimum) in enumerate(COLUMNS)]
     header = "  ".join(name.ljust(w) for (name, _), w in zip(COLUMNS, widths)).rstrip()
