@@ -59,7 +59,7 @@ def test_the_compiled_gpu_step_is_the_eager_gpu_step(monkeypatch):
 def test_a_hot_swap_on_the_gpu_keeps_the_eager_physics(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile, in the helper
     monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
-    stop = StopWhenCompiled(after=200)
+    stop = StopWhenCompiled(monkeypatch, after=200)
     swapped = train(resolve_run(phase_grid_config(device="cuda", steps=1_000_000)), should_stop=stop, on_progress=stop.progress,
                     progress_interval=0.0)
     assert swapped.compiled and 0 < swapped.compiled_from_step < swapped.steps_done, "the swap happened mid-run"
