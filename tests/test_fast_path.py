@@ -188,10 +188,19 @@ class StopWhenCompiled:
         return False
 
 
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory):
+    """The compiled-step tests' own compile caches and notes: the machine's shared ones hold what
+    other runs measured (one that found its compiled step no faster, on a busy spell, makes every
+    later run stay eager), and a cold start here compiles in the helper, as for a new user."""
+    return tmp_path_factory.mktemp("inductor")
+
+
 @pytest.mark.slow
-def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch):
+def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch, compile_cache):
     """Eager from the first step, the compiled step swapped in mid-run with the same state: the
     physics is the eager run's (same phase per instance, losses within a few percent)."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(compile_cache))
     monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     stop = StopWhenCompiled(monkeypatch)
     swapped = train(resolve_run(phase_grid_config(steps=1_000_000)), should_stop=stop, on_progress=stop.progress,
@@ -226,7 +235,9 @@ def test_a_hot_swapped_run_agrees_with_a_pure_eager_run_per_instance(monkeypatch
 
 
 @pytest.mark.slow
-def test_the_compiled_step_flags_a_nan_without_spreading_it(monkeypatch):
+def test_the_compiled_step_flags_a_nan_without_spreading_it(monkeypatch, compile_cache):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(compile_cache))
+    monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
     real_init = step_module.init_weights
 
     def poisoned_init(*args, **kwargs):
@@ -323,13 +334,15 @@ def test_cancel_while_compiling_is_immediate_and_leaves_no_helper(monkeypatch):
 
     def should_stop():
         if stages and stages[-1] == "compiling" and not asked:
-            asked.append(time.monotonic())
+            asked.append(len(stages))
         return bool(asked)
 
     result = train(resolve_run(phase_grid_config(steps=1_000_000)), should_stop=should_stop,
                    on_progress=lambda p: stages.append(p.stage), progress_interval=0.0)
     assert result.status == "cancelled" and "compiling" in stages
-    assert time.monotonic() - asked[0] < 1.5  # the final evaluation included
+    # reported at every boundary: after the ask, no boundary came (no step, no wait for the
+    # compiler), only the final report (how long that takes is benchmarks/ctrl_c.py's)
+    assert stages[asked[0]:] == ["done"]
     assert _helpers_of_this_process() == [], "the compiling helper was stopped with the run"
 
 

@@ -343,7 +343,12 @@ class StepPath:
         self.hot = HotSwap(run, chunks[0], self.key, compile_step, warn) if compile_wanted and self.stage == "eager" else None
         self._timing: tuple[int, float] | None = None  # (step, time) where eager timing began
         self._rates: dict[str, float] = {}
-        self._swap_time: tuple[int, float] | None = None
+        # steps and seconds spent inside the step itself, per step function: the rates compared
+        # (and kept in the machine's notes) are the steps', never the progress reports' or a
+        # caller's hooks' (a test reporting every step once recorded a compiled step no faster
+        # than the eager one, and the machine then never compiled again)
+        self._stepping = {"eager": [0, 0.0], "compiled": [0, 0.0]}
+        self._first_compiled_block = True
 
     def between_steps(self, done: int, steps_left: int) -> None:
         """Called before each step: decide whether to compile, and swap when it is ready."""
@@ -354,7 +359,8 @@ class StepPath:
             self._timing = (done, now)  # the first step pays for warm-up: time from the second
         measured = self._timing is not None and done - self._timing[0] >= MEASURE_STEPS and now - self._timing[1] >= MEASURE_SECONDS
         if self.hot.stage == "eager" and measured:
-            eager_rate = (done - self._timing[0]) / max(now - self._timing[1], 1e-9)
+            steps, seconds = self._stepping["eager"]
+            eager_rate = steps / max(seconds, 1e-9)
             self._rates["eager"] = eager_rate
             if worth_compiling(steps_left, eager_rate, self.hot.notes, self.hot.machine):
                 self.hot.start(self.eager)
@@ -370,7 +376,6 @@ class StepPath:
         if compiled is not None:
             COMPILED_STEPS[self.key] = compiled
             self.fn, self.stage, self.compiled_from = compiled, "compiled", done
-            self._swap_time = (done, now)
 
     def compile_now(self, chunk: Chunk) -> None:
         """Compile before training (blocking): the old way, kept as a baseline for benchmarks."""
@@ -380,12 +385,21 @@ class StepPath:
         compiled(*chunk.step_args(copy=True))
         COMPILED_STEPS[self.key] = compiled
         self.fn, self.stage, self.compiled_from, self.hot = compiled, "compiled", self.first_step, None
-        self._swap_time = (self.first_step, time.perf_counter())
 
     def step(self, chunks: list[Chunk], done: int, owed: int) -> int:
         """A block of steps from step `done`, ending at `owed` at the latest; returns its length."""
         k = self.blocks.length(done, owed)
+        started = time.perf_counter()
         self.blocks.advance(self.fn, chunks, k)
+        spent = time.perf_counter() - started
+        if self.stage == "compiled":
+            if not self._first_compiled_block:  # the first call after a swap checks guards, allocates
+                self._stepping["compiled"][0] += k
+                self._stepping["compiled"][1] += spent
+            self._first_compiled_block = False
+        elif self.stage == "eager" and self._timing is not None:  # from the second step: the first warms up
+            self._stepping["eager"][0] += k
+            self._stepping["eager"][1] += spent
         return k
 
     @property
@@ -394,11 +408,9 @@ class StepPath:
 
     def close(self, done: int) -> None:
         """The run's last step was `done`: remember the measured rates for the next decision."""
-        if self._swap_time is not None:
-            swapped_at, since = self._swap_time
-            elapsed = time.perf_counter() - since
-            if elapsed > 0.5:
-                self._rates["compiled"] = (done - swapped_at) / elapsed
+        steps, seconds = self._stepping["compiled"]
+        if seconds > 0.2:
+            self._rates["compiled"] = steps / seconds
         if self.hot is None:
             return
         self.hot.record_rates(self._rates.get("eager"), self._rates.get("compiled"))
