@@ -27,6 +27,7 @@ stepping eagerly while all this happens, and `close()` ends the helper process.
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import hashlib
 import json
@@ -278,6 +279,7 @@ class HotSwap:
 
         self.thread = threading.Thread(target=load, name="supertui-compile", daemon=True)
         self.thread.start()
+        _LOADING_THREADS[:] = [t for t in _LOADING_THREADS if t.is_alive()] + [self.thread]
 
     def _fail(self, message: str) -> None:
         self._restore_threads()
@@ -301,6 +303,20 @@ class HotSwap:
         if self.helper is not None and self.helper.poll() is None:
             self.helper.kill()
             self.helper.wait()
+
+
+EXIT_JOIN_SECONDS = 30.0
+_LOADING_THREADS: list[threading.Thread] = []
+
+
+@atexit.register
+def _join_loading_threads() -> None:
+    """At interpreter exit, let a loading thread still inside the compiler (a run cancelled while
+    its step was being traced) finish: left running while the interpreter tears down, the
+    compiler's C++ side calls std::terminate and the process aborts (exit 134) after a clean run."""
+    deadline = time.monotonic() + EXIT_JOIN_SECONDS
+    for thread in _LOADING_THREADS:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _spawn_helper(run: Run, chunk_size: int) -> subprocess.Popen:
