@@ -36,6 +36,14 @@ class RunsChanged(_DataMessage, bubble=False):
 
 
 @dataclass(eq=False)
+class RunsMarked(_DataMessage, bubble=False):
+    """Mark these runs wherever runs are listed (a sweep's runs, as its summary screen compares
+    them), so that back on the runs table compare and export use them."""
+
+    run_ids: list
+
+
+@dataclass(eq=False)
 class ExportFinished(_DataMessage, bubble=False):
     """From the export worker to the app: what was written, or why not."""
 

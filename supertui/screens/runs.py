@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from engine.errors import ConfigError, StoreError
 from supertui.exporting import export_in_background
-from supertui.messages import LiveRunUpdated, RunsChanged
+from supertui.messages import LiveRunUpdated, RunsChanged, RunsMarked
 from supertui.widgets.job_queue import JobQueueTable
 from supertui.widgets.runs_table import RunsTable
 
@@ -86,6 +86,9 @@ class RunsScreen(Screen):
         return [r.id for r in self.table.visible_records() if r.id in self.table.marked] or sorted(self.table.marked)
 
     # Messages ----------------------------------------------------------------------------
+    def on_runs_marked(self, message: RunsMarked) -> None:
+        self.mark(message.run_ids)
+
     def on_runs_changed(self, message: RunsChanged) -> None:
         self.reload()
 

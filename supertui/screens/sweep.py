@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.store.runs import RunRecord
 from engine.sweeps.summary import SweepSummary, summarize, summary_curves, x_labels
-from supertui.messages import LiveRunUpdated
+from supertui.messages import LiveRunUpdated, RunsMarked
 from supertui.widgets.runs_table import format_loss
 from supertui.widgets.sweep_plot import SweepPlot
 
@@ -99,12 +99,9 @@ class SweepScreen(Screen):
             self.app.open_run(str(key.value))
 
     def action_compare(self) -> None:
-        from supertui.screens.runs import RunsScreen
-
         ids = [r.id for r in self.records if r.has_arrays]
-        runs = next((s for s in self.app.screen_stack if isinstance(s, RunsScreen)), None)
-        if runs is not None:
-            runs.mark(ids)  # back on the runs table the sweep's runs stay marked
+        for screen in self.app.screen_stack:
+            screen.post_message(RunsMarked(ids))  # back on the runs table the sweep's runs stay marked
         self.app.open_compare(ids)
 
     def action_export(self) -> None:

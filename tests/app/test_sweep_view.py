@@ -55,6 +55,8 @@ async def test_a_sweep_is_one_row_and_its_summary_has_one_point_per_run(tmp_path
         await pilot.pause()
         assert isinstance(app.screen, CompareScreen)
         assert sorted(r.id for r in app.screen.records) == sorted(ids)
+        await pilot.pause()
+        assert table.marked == set(ids)  # back on the runs table, the sweep's runs stay marked
 
 
 def test_the_sweep_png_draws_the_same_points(tmp_path):
