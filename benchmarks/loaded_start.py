@@ -61,7 +61,10 @@ print(json.dumps({"total": time.perf_counter() - t0, "steps": result.steps_done,
 
 @contextmanager
 def load_generator(processes: int):
-    busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(processes)]
+    from engine.system.lifeline import die_with_parent
+
+    # they go with this benchmark even when it is killed
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY], preexec_fn=die_with_parent) for _ in range(processes)]
     try:
         yield
     finally:
