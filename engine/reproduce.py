@@ -182,7 +182,9 @@ def unfinished_outputs(out_dir: Path) -> set[Path]:
     """The files a reproduce that stopped half way (Ctrl+C, a crash) had set out to write in
     out_dir: a new reproduce may replace them. Names only, read as untrusted text."""
     try:
-        names = json.loads((Path(out_dir) / UNFINISHED).read_text())
+        from engine.system.input_files import read_bounded_json  # a FIFO or /dev/zero there: never a hang
+
+        names = read_bounded_json(Path(out_dir) / UNFINISHED, 1 << 20)
     except (OSError, ValueError, RecursionError):
         return set()
     if not isinstance(names, list):

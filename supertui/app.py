@@ -29,6 +29,7 @@ class SupertuiApp(App[int]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False),
+        Binding("f2", "toggle_dark", "Dark/light theme (kept for next time)", id="app.theme", show=False),
     ]
 
     def __init__(self, data_dir: str | Path | None = None):
@@ -44,6 +45,7 @@ class SupertuiApp(App[int]):
         return RunsScreen()
 
     def on_mount(self) -> None:
+        self._restore_theme()
         self.set_interval(PROGRESS_INTERVAL, self._follow_live_runs)
         self.call_after_refresh(self._first_look)
 
@@ -53,6 +55,29 @@ class SupertuiApp(App[int]):
         self._follow_live_runs(list_runs=True)
         if any(run.status == "queued" for run in self.live_runs.runs.values()):
             self.wake_scheduler()
+
+    def _restore_theme(self) -> None:
+        """The theme chosen last time (ctrl+t or the palette's theme picker), kept from now on."""
+        from supertui.settings import load_settings
+
+        theme = load_settings().get("theme")
+        if theme in self.available_themes:
+            self.theme = theme
+        self.theme_changed_signal.subscribe(self, self._keep_theme)
+
+    def _keep_theme(self, theme) -> None:
+        self.keep_setting("theme", theme.name)
+
+    def keep_setting(self, key: str, value) -> None:
+        """Save one setting for the next session (supertui.settings), off the event loop."""
+        from supertui.settings import save_setting
+
+        def save() -> None:
+            problem = save_setting(key, value)
+            if problem:
+                self.call_from_thread(self.notify, problem, severity="warning", markup=False)
+
+        self.run_worker(save, thread=True, group="settings", exclusive=False)
 
     # The queue ------------------------------------------------------------------------------
     def wake_scheduler(self) -> None:
@@ -118,7 +143,7 @@ class SupertuiApp(App[int]):
         from supertui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
 
     def action_new_run(self) -> None:
         from supertui.screens.launch import LaunchScreen

@@ -16,6 +16,7 @@ from engine.experiments import instance_count
 from engine.errors import ConfigError, StoreError
 from engine.store.live import LiveReader, LiveState
 from engine.store.runs import LIVE_STATUSES, RunRecord, RunStore
+from engine.system.resources import ResourceSample, ResourceSampler
 
 PROGRESS_INTERVAL = 0.25  # seconds between looks at the live runs' progress
 LIST_EVERY = 4  # progress ticks between looks at which runs are live
@@ -28,6 +29,7 @@ class LiveRun:
     record: RunRecord
     reader: LiveReader
     watchers: int = 0  # views drawing its weights: only then is W read from disk
+    resources: ResourceSample | None = None  # its worker's CPU, memory and GPU use (this host only)
 
     @property
     def id(self) -> str:
@@ -81,6 +83,7 @@ class LiveRun:
 class LiveRuns:
     store: RunStore
     runs: dict[str, LiveRun] = field(default_factory=dict)
+    sampler: ResourceSampler = field(default_factory=ResourceSampler)
 
     def get(self, run_id: str | None) -> LiveRun | None:
         return self.runs.get(run_id) if run_id else None
@@ -118,7 +121,22 @@ class LiveRuns:
             run = self.runs.pop(run_id)
             run.reload(self.store)
             ended.append(run)
+        self._sample_resources(changed)
         return changed, ended
+
+    def _sample_resources(self, changed: list[LiveRun]) -> None:
+        """Once a listing (about a second): what each training run's worker uses. A run whose
+        numbers are new counts as changed, so the queue table and its view show them."""
+        pids = set()
+        for run in self.training:
+            manifest = run.record.manifest
+            pid = manifest.get("pid")
+            run.resources = self.sampler.sample(pid, manifest.get("host"), manifest.get("device"))
+            if isinstance(pid, int):
+                pids.add(pid)
+            if run.resources is not None and run not in changed:
+                changed.append(run)
+        self.sampler.forget_others(pids)
 
     def poll(self) -> list[LiveRun]:
         """Read new progress of the training runs; returns those that moved. A queued run that a

@@ -153,6 +153,8 @@ class RunSource:
             text.append(f"step {state.step:,}/{state.steps:,}  {state.steps_per_second:,.0f} it/s  "
                         f"{format_seconds(state.seconds_left)} left")
             text.append(f"  ({100 * state.fraction_done:.0f}%)", style="bold")
+            if run.resources is not None and run.resources.describe():
+                text.append(f"  {run.resources.describe()}", style="dim")  # the worker's CPU, memory, GPU
             words = STAGE_WORDS.get(state.stage, state.stage)
             if words:
                 text.append(f"  {words}", style="italic")

@@ -47,6 +47,8 @@ def isolated_data_dir(tmp_path_factory, monkeypatch, request):
     data_dir = tmp_path_factory.mktemp("supertui-data")
     monkeypatch.setenv("SUPERTUI_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SUPERTUI_SCHEDULER_IDLE", "2")
+    # The app's settings (theme, columns, last launch form) go to a folder of the test's own.
+    monkeypatch.setenv("SUPERTUI_CONFIG_DIR", str(tmp_path_factory.mktemp("supertui-config")))
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("COLORTERM", "truecolor")
     # A test that keeps its runs in tmp_path instead: its processes go too.

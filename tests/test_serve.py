@@ -218,6 +218,9 @@ def test_a_loopback_server_answers_tunnels_and_refuses_other_sites(tmp_path):
         # send its websocket back through the tunnel, not to PORT.
         status, page = http_get(port, "/", {"Host": "localhost:9000"})
         assert status == 200 and 'data-session-websocket-url="ws://localhost:9000/ws"' in page
+        # keys reach the app before any click: the page focuses the terminal when it loads (24.16)
+        assert page.count("<script>") >= 1 and 'querySelector(".xterm-helper-textarea")' in page
+        assert page.index("xterm-helper-textarea") < page.index("</body>")
         # DNS rebinding: another site's name made to resolve to 127.0.0.1.
         status, body = http_get(port, "/", {"Host": f"rebound.example:{port}"})
         assert status == 403 and "rebound.example" in body
@@ -324,21 +327,21 @@ def test_the_app_in_a_browser_tabs_and_a_clean_stop(awkward_data_dir, tmp_path):
                 args=CHROMIUM_ARGS, viewport=VIEWPORT)
             try:
                 first = Tab(browser, f"http://127.0.0.1:{port}/")
-                first.wait_until_drawn("run-phase-relu", "run-sparsity-relu", "completed")
+                # No click: the page focuses the terminal itself, so the footer shows the keys and
+                # keys work at once (issue 24.16).
+                first.wait_until_drawn("phase-relu-5x5", "sparsity-relu-n10m5", "completed", "Filter", "Compare")
                 (first_app,) = descendants(server.process.pid)
-                before_focus = len(first.frames)
-                first.page.focus(".xterm-helper-textarea")  # as a click would: the footer shows the keys
-                first.wait_until_drawn("Filter", "Compare", since=before_focus)
+                assert first.page.evaluate("() => document.activeElement.className").find("xterm-helper-textarea") >= 0
                 first.screenshot(SCREENSHOTS / "browser-runs.png")
 
                 before_enter = len(first.frames)
-                first.press("Enter")  # opens the run under the cursor: the newest
+                first.page.keyboard.press("Enter")  # opens the run under the cursor: the newest
                 first.wait_until_drawn("run-phase-relu — phase", "loss (log)", "phase of the winning seed",
                                        since=before_enter)
                 first.screenshot(SCREENSHOTS / "browser-run-view.png")
 
                 second = Tab(browser, f"http://127.0.0.1:{port}/")
-                second.wait_until_drawn("run-phase-relu", "run-sparsity-relu")
+                second.wait_until_drawn("phase-relu-5x5", "sparsity-relu-n10m5")
                 (second_app,) = set(descendants(server.process.pid)) - {first_app}
                 for pid in (first_app, second_app):  # the data directory arrived whole, as one argument
                     assert argv_of(pid)[1:] == ["-m", "supertui", "--data-dir", str(awkward_data_dir)]

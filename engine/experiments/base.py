@@ -227,6 +227,9 @@ class Experiment:
     sampler: Sampler = INDEPENDENT
     claims: tuple[Claim, ...] = ()
     in_reproduction: bool = False  # trained and reported by `supertui reproduce`
+    # Config fields this experiment never reads: a form hides them (phase sets I = (1, r), so it
+    # ignores the importance decay; only phase has relative importances).
+    ignored_fields: tuple[str, ...] = ("relative_importances",)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -311,6 +311,7 @@ class Phase(Experiment):
 
 PHASE = register(Phase(
     name="phase",
+    ignored_fields=("importance_decay",),
     title="Phase diagram",
     description="n=2, m=1, density 0.01..1 by relative importance of feature 2 0.1..10 (log), seeds per point",
     configs={

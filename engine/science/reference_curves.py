@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.bounds import USER_FIELD_MAX_CHARS, USER_FILE_MAX_BYTES, USER_FILE_MAX_DEPTH
 from engine.errors import ConfigError
+from engine.system.input_files import InputFileError, parse_bounded_json, read_bounded_text
 
 FIELD = "reference"
-MAX_BYTES = 2_000_000
+MAX_BYTES = USER_FILE_MAX_BYTES
 MAX_POINTS = 20_000
 MAX_CURVES = 50
 MAX_TEXT = 200  # characters in a label; a source may be longer (MAX_TEXT * 4)
@@ -113,7 +114,7 @@ def _from_csv(text: str) -> list[ReferenceCurve]:
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise _bad("no header (expected a first row naming x, y and label)")
-    reader = csv.reader(io.StringIO("\n".join(lines)))
+    reader = _bounded_rows(csv.reader(io.StringIO("\n".join(lines))))
     header = [h.strip().lower() for h in next(reader)]
     missing = [c for c in ("x", "y", "label") if c not in header]
     if missing:
@@ -131,11 +132,31 @@ def _from_csv(text: str) -> list[ReferenceCurve]:
     return _curves(points)
 
 
+def _bounded_rows(reader):
+    """CSV rows with no field over USER_FIELD_MAX_CHARS (the csv module's own limit, 131,072,
+    raises a bare _csv.Error) and no malformed quoting escaping as a traceback."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise _bad(f"CSV row {reader.line_num}: a field of more than 131,072 characters "
+                           f"(at most {USER_FIELD_MAX_CHARS:,})") from None
+            raise _bad(f"CSV row {reader.line_num}: {' '.join(str(exc).split())[:80]}") from None
+        for field in row:
+            if len(field) > USER_FIELD_MAX_CHARS:
+                raise _bad(f"CSV row {reader.line_num}: a field of {len(field):,} characters "
+                           f"(at most {USER_FIELD_MAX_CHARS:,})")
+        yield row
+
+
 def _from_json(text: str) -> list[ReferenceCurve]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        data = parse_bounded_json(text, "JSON", USER_FILE_MAX_DEPTH)  # depth, number length, NaN: one line each
+    except InputFileError as exc:
+        raise _bad(exc.reason) from None
     points = []
     if isinstance(data, list):
         for i, point in enumerate(data):
@@ -174,18 +195,13 @@ def load_reference(path: str | Path) -> list[ReferenceCurve]:
     """Read and check a reference file (never more than MAX_BYTES)."""
     path = Path(path)
     try:
-        if not path.is_file():
-            raise _bad(f"{path}: no such file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        text = read_bounded_text(path, MAX_BYTES)  # a FIFO, a folder or /dev/zero: one error, never a hang
+    except FileNotFoundError:
+        raise _bad(f"{path}: no such file") from None
+    except InputFileError as exc:
+        raise _bad(str(exc)) from None
     except OSError as exc:
         raise _bad(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if len(data) > MAX_BYTES:
-        raise _bad(f"{path}: larger than {MAX_BYTES // 1_000_000} MB")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _bad(f"{path}: not UTF-8 text") from None
     return parse_reference(text)
 
 

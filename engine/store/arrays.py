@@ -118,6 +118,28 @@ class RunArrays:
             raise StoreError(f"snapshots has shape {self.snapshots.shape}")
 
 
+def check_matches_manifest(arrays: RunArrays, config: RunConfig, table: InstanceTable) -> None:
+    """The arrays belong to the run whose config the manifest holds: as many instances, of its
+    m and n, and the same instance table (a dims run's arrays.npz copied into a sparsity run's
+    folder would otherwise draw nonsense, or index past the end). StoreError naming the first
+    mismatch, in one line."""
+    K, m, n = len(table), config.m, config.n
+    if arrays.W.shape != (K, m, n):
+        raise StoreError(f"does not match its manifest: W has shape {arrays.W.shape}, the manifest's config "
+                         f"({config.preset}, n={n}, m={m}) needs {(K, m, n)}")
+    for name in ("point", "seed"):
+        saved, expected = getattr(arrays.instances, name), getattr(table, name)
+        if not np.array_equal(np.asarray(saved), np.asarray(expected)):
+            raise StoreError(f"does not match its manifest: its instance table's {name} column differs from the "
+                             f"one the manifest's config ({config.preset}) makes")
+    for name in ("density", "importance"):
+        saved, expected = getattr(arrays.instances, name), getattr(table, name)
+        if not np.allclose(np.asarray(saved, dtype=np.float64), np.asarray(expected, dtype=np.float64),
+                           rtol=1e-5, atol=1e-8, equal_nan=True):
+            raise StoreError(f"does not match its manifest: its instance table's {name} column differs from the "
+                             f"one the manifest's config ({config.preset}) makes")
+
+
 def array_limits(config: RunConfig, instances: int) -> dict[str, int]:
     """The most bytes each entry of a run's arrays.npz may hold (8 bytes an element), from its
     config and instance count: only these entries are loaded, and none larger (engine.system.files.load_npz)."""

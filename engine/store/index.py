@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from engine.bounds import INDEX_MAX_BYTES
 from engine.errors import StoreError
 from engine.system.files import atomic_write_bytes
+from engine.system.input_files import read_bounded_bytes
 from engine.system.locks import is_held
+from engine.store.names import listed_config, valid_name_or_default
 from engine.store.manifest import (
     LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
 )
@@ -42,12 +45,12 @@ class RunFolders(Protocol):
 
 INDEX = "runs-index.json"
 INDEX_FORMAT = "supertui-run-index"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: name, device, host and the listed config fields
 
 
 # A cached row, as a list (smaller and quicker to parse than a table): the fields in this order.
 ROW_FIELDS = ("preset", "activation", "status", "created", "final_loss", "instances", "tags", "note", "error",
-              "sweep", "loss_sparkline")
+              "sweep", "loss_sparkline", "name", "device", "host", "config")
 
 
 @dataclass
@@ -68,6 +71,10 @@ class RunListing:
     error: str | None = None
     sweep: dict | None = None
     _sparkline: Any = None  # checked when first read: most listings never show it
+    name: str = ""
+    device: str | None = None
+    host: str | None = None
+    config_fields: dict = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -119,13 +126,14 @@ class RunListing:
 
     def to_row(self) -> list:
         return [self.preset, self.activation, self.saved_status, self.created, self.final_loss, self.instances,
-                self.tags, self.note, self.error, self.sweep, self._sparkline]
+                self.tags, self.note, self.error, self.sweep, self._sparkline, self.name, self.device, self.host,
+                self.config_fields]
 
     @classmethod
     def from_row(cls, run_id: str, runs_dir: str, row: list) -> "RunListing":
-        preset, activation, status, created, loss, instances, tags, note, error, sweep, spark = row
+        preset, activation, status, created, loss, instances, tags, note, error, sweep, spark, name, device, host, config = row
         return cls(run_id, runs_dir, preset, activation, status, created, loss, instances, tags, note, error, sweep,
-                   spark)
+                   spark, name, device, host, config)
 
 
 def listing_from_manifest(run_id: str, runs_dir: str, manifest: dict[str, Any], config) -> RunListing:
@@ -136,6 +144,8 @@ def listing_from_manifest(run_id: str, runs_dir: str, manifest: dict[str, Any], 
         final_loss=summary.get("final_loss"), instances=manifest.get("instances"),
         tags=list(manifest.get("tags", [])), note=manifest.get("note", ""), error=manifest.get("error"),
         sweep=manifest.get("sweep"), _sparkline=[round(v, 6) for v in summary.get("loss_sparkline") or []],
+        name=valid_name_or_default(manifest.get("name"), config), device=manifest.get("device"),
+        host=manifest.get("host"), config_fields=listed_config(config),
     )
 
 
@@ -144,8 +154,11 @@ def _row_is_sound(row: Any) -> bool:
     read again from its manifest."""
     if type(row) is not list or len(row) != len(ROW_FIELDS):
         return False
-    preset, activation, status, created, loss, instances, tags, note, error, sweep, _ = row
+    preset, activation, status, created, loss, instances, tags, note, error, sweep, _, name, device, host, config = row
     return (
+        type(name) is str and is_safe_name(name) and (device is None or type(device) is str)
+        and (host is None or type(host) is str) and type(config) is dict
+        and all(type(v) in (str, int, float, bool) or v is None for v in config.values()) and
         is_safe_name(preset) and is_safe_name(activation) and status in STATUSES
         and type(created) is str and type(note) is str and (error is None or type(error) is str)
         and (loss is None or type(loss) is float) and (instances is None or type(instances) is int)
@@ -170,7 +183,7 @@ class RunIndex:
     def _load(self) -> dict[str, Any]:
         try:
             # No NaN or Infinity: every number read back is finite (as a manifest's are kept).
-            data = json.loads(self.path.read_bytes(), parse_constant=_no_constants)
+            data = json.loads(read_bounded_bytes(self.path, INDEX_MAX_BYTES), parse_constant=_no_constants)
         except (OSError, ValueError, RecursionError):
             return {}
         if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT or data.get("version") != INDEX_VERSION:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.system.files import atomic_write_npz, load_npz
+from engine.system.input_files import InputFileError, open_regular
 from engine.training.memory import HISTORY_POINTS
 
 LIVE = "live.npz"
@@ -189,7 +190,8 @@ class LiveReader:
     def _read_history(self) -> bool:
         dtype = history_dtype(self.instances)
         try:
-            with open(self.run_path / HISTORY, "rb") as fh:
+            # Non-blocking and bounded: a FIFO or /dev/zero in its place is no history, never a hang.
+            with open_regular(self.run_path / HISTORY, MAX_HISTORY_ROWS * dtype.itemsize) as fh:
                 size = os.fstat(fh.fileno()).st_size
                 whole = (size - self._history_offset) // dtype.itemsize
                 whole = min(whole, MAX_HISTORY_ROWS - self._history_rows)  # the trainer writes far fewer
@@ -197,7 +199,7 @@ class LiveReader:
                     return False
                 fh.seek(self._history_offset)
                 data = fh.read(whole * dtype.itemsize)
-        except OSError:
+        except (OSError, InputFileError):
             return False
         rows = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
         self._history_offset += rows.size * dtype.itemsize

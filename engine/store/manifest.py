@@ -16,18 +16,21 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.bounds import LIST_MAX_ITEMS, MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, RUN_ID_MAX_CHARS, TEXT_MAX_CHARS
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
+from engine.system.input_files import InputFileError, read_bounded_bytes
 
 FORMAT = "supertui-run"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "failed")
 LIVE_STATUSES = ("queued", "running")  # the statuses of a run that is not over
-MAX_MANIFEST_BYTES = 4 << 20  # a run with the largest grid writes well under 1 MiB
-MAX_DEPTH = 16  # the manifests we write nest 4 deep
-MAX_TEXT = 65_536  # characters of a note, an error, a warning
-MAX_ITEMS = 100_000  # entries of a list (seeds, tags, warnings, the sparkline)
+# The bounds (engine.bounds) under the names this module has always used.
+MAX_MANIFEST_BYTES = MANIFEST_MAX_BYTES
+MAX_DEPTH = MANIFEST_MAX_DEPTH
+MAX_TEXT = TEXT_MAX_CHARS
+MAX_ITEMS = LIST_MAX_ITEMS
 # Names that become parts of file names (export) and of terminal lines: a plain word.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
@@ -141,6 +144,7 @@ def _versions(value: Any) -> dict:
 # supertui may add some) and never read; tables passed on as they are have a bounded depth.
 FIELDS: dict[str, Check] = {
     "id": _text,
+    "name": _nullable(_text),  # the short name a person gives or reads (engine.store.runs.default_run_name)
     "seeds": _list_of(_integer),
     "instances": _nullable(_integer),
     "status": _status,
@@ -191,18 +195,19 @@ def _depth(value: Any) -> int:
 def load_text(path: Path, name: str) -> str:
     """The manifest's text, or StoreError: missing, unreadable (with the reason), too large."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_MANIFEST_BYTES + 1)
+        data = read_bounded_bytes(path, MAX_MANIFEST_BYTES)  # a FIFO, a folder or /dev/zero: never a hang
     except FileNotFoundError:
         raise StoreError(f"{name}: not a supertui run (no {MANIFEST})") from None
     except PermissionError:
         raise StoreError(f"{name}: {MANIFEST} is unreadable (permission denied)") from None
-    except IsADirectoryError:
-        raise StoreError(f"{name}: {MANIFEST} is a folder, not a file") from None
+    except InputFileError as exc:
+        if exc.reason.startswith("holds"):
+            raise StoreError(f"{name}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES >> 20} MiB "
+                             f"(a run's is a few KiB)") from None
+        reason = exc.reason.replace("cannot be opened (Permission denied)", "is unreadable (permission denied)")
+        raise StoreError(f"{name}: {MANIFEST} {reason}") from None
     except OSError as exc:
         raise StoreError(f"{name}: {MANIFEST} is unreadable ({exc.strerror or exc})") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise StoreError(f"{name}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES >> 20} MiB (a run's is a few KiB)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -239,6 +244,48 @@ def parse_manifest(text: str, name: str) -> tuple[dict[str, Any], RunConfig]:
     except ConfigError as exc:
         raise StoreError(f"{name}: {MANIFEST} has an invalid config ({exc})") from None
     return manifest, config
+
+
+def check_meta(tags: list[str] | None, note: str | None) -> None:
+    """Tags and a note as a user typed them, held to the bounds a manifest is read with, so an
+    edit is never saved that would make the run unreadable. ConfigError naming the field."""
+    for key, value in (("tags", tags), ("note", note)):
+        if value is None:
+            continue
+        try:
+            FIELDS[key](value)
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
+
+
+def clip_text_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest a worker writes, with its error and warnings cut to MAX_TEXT characters (a long
+    traceback must not make the run it describes unreadable)."""
+    clipped = dict(manifest)
+    if isinstance(clipped.get("error"), str) and len(clipped["error"]) > MAX_TEXT:
+        clipped["error"] = clipped["error"][:MAX_TEXT - 1] + "…"
+    if isinstance(clipped.get("warnings"), list):
+        clipped["warnings"] = [w[:MAX_TEXT - 1] + "…" if isinstance(w, str) and len(w) > MAX_TEXT else w
+                               for w in clipped["warnings"][:MAX_ITEMS]]
+    return clipped
+
+
+def manifest_bytes(manifest: dict[str, Any], name: str) -> bytes:
+    """The text to save for `manifest`, once it has passed the very checks it will be read with
+    (parse_manifest, the size bound): what is written can always be read back. StoreError if not."""
+    text = json.dumps(manifest, indent=2, allow_nan=False, default=_json_default) + "\n"
+    data = text.encode()
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise StoreError(f"{name}: the manifest would be {len(data):,} bytes, more than the "
+                         f"{MAX_MANIFEST_BYTES:,} a run may hold")
+    parse_manifest(text, name)
+    return data
+
+
+def _json_default(value: Any) -> Any:
+    from engine.system.files import json_default
+
+    return json_default(value)
 
 
 def read_manifest(folder: Path) -> tuple[dict[str, Any], RunConfig]:

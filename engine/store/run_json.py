@@ -50,6 +50,7 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
     experiment = experiment_for(cfg)
     out: dict[str, Any] = {
         "id": record.id,
+        "name": record.name,  # the short name (editable; accepted wherever an id is)
         "preset": cfg.preset,
         "activation": cfg.activation,
         "n": cfg.n,
@@ -57,6 +58,8 @@ def run_to_json(record: RunRecord) -> dict[str, Any]:
         "steps": cfg.steps,
         "status": record.status,
         "device": record.manifest.get("device"),
+        "host": record.host,  # the machine it trained on (null while queued)
+        "executor": record.executor,  # "local" or "ray"
         "created": record.created,
         "finished": record.manifest.get("finished"),
         "steps_done": record.manifest.get("steps_done"),

@@ -32,16 +32,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from engine.bounds import RUN_ID_MAX_CHARS, SWEEP_INDEX_MAX_BYTES
 from engine.config import RunConfig
 from engine.errors import ConfigError, StoreError
 from engine.system.files import (  # noqa: F401 (atomic writes are re-exported)
     atomic_write_bytes, atomic_write_json, atomic_write_npz, check_writable_folder, describe_os_error, load_npz,
 )
+from engine.system.input_files import InputFileError, read_bounded_json
 from engine.system.interrupts import sigint_deferred
 from engine.system.locks import HeldLock, is_held, try_lock
 from engine.store.index import RunIndex, RunListing
+from engine.store.names import (LISTED_CONFIG_FIELDS, default_run_name, listed_config,  # noqa: F401 (re-exported)
+                                validate_run_name, valid_name_or_default)
 from engine.store.manifest import (  # noqa: F401 (re-exported)
-    FORMAT, FORMAT_VERSION, LIVE_STATUSES, MANIFEST, STATUSES, read_ended_manifest, read_manifest,
+    FORMAT, FORMAT_VERSION, LIVE_STATUSES, MANIFEST, STATUSES, check_meta, clip_text_fields, manifest_bytes,
+    read_ended_manifest, read_manifest,
 )
 
 if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
@@ -50,7 +55,7 @@ if TYPE_CHECKING:  # numpy, for the commands that load or save arrays only
 DATA_DIR_ENV = "SUPERTUI_DATA_DIR"
 ARRAYS = "arrays.npz"  # engine.store.arrays reads and writes it
 CANCEL_REQUEST = "cancel"
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_RUN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{RUN_ID_MAX_CHARS - 1}}}$")
 CLAIM_ATTEMPTS = 50  # readers probe run locks for a moment; a claim retries past them
 
 
@@ -65,7 +70,9 @@ def default_data_dir() -> Path:
 
 def validate_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
-        raise ConfigError("run", f"invalid run id {run_id!r} (letters, digits, '.', '_' and '-', no '..')")
+        shown = repr(run_id) if len(repr(run_id)) <= 80 else f"{repr(run_id)[:60]}… ({len(str(run_id)):,} characters)"
+        raise ConfigError("run", f"invalid run id {shown} (at most {RUN_ID_MAX_CHARS} letters, digits, '.', '_' "
+                                 f"and '-', no '..')")
     return run_id
 
 
@@ -103,6 +110,31 @@ class RunRecord:
     @property
     def note(self) -> str:
         return self.manifest.get("note", "")
+
+    @property
+    def name(self) -> str:
+        """The run's short name (`phase-relu-40x40`; editable); older runs get their default."""
+        return valid_name_or_default(self.manifest.get("name"), self.config)
+
+    @property
+    def device(self) -> str | None:
+        return self.manifest.get("device")
+
+    @property
+    def config_fields(self) -> dict[str, Any]:
+        return listed_config(self.config)
+
+    @property
+    def host(self) -> str | None:
+        """The machine that trains or trained the run (None while it waits in the queue)."""
+        return self.manifest.get("host")
+
+    @property
+    def executor(self) -> str:
+        """What ran it: "local" (a worker of this data directory's scheduler) or "ray"."""
+        executor = self.manifest.get("executor")
+        kind = executor.get("kind") if isinstance(executor, dict) else None
+        return kind if isinstance(kind, str) and kind else "local"
 
     @property
     def saved_status(self) -> str:
@@ -146,14 +178,19 @@ class RunRecord:
 
     @cached_property
     def arrays(self) -> "RunArrays":
-        from engine.store.arrays import RunArrays, array_limits
+        from engine.store.arrays import RunArrays, array_limits, check_matches_manifest
 
         path = self.path / ARRAYS
         if not path.exists():
             raise StoreError(f"run {self.id}: no {ARRAYS} yet (the run saved nothing before it stopped)")
         try:
-            from engine.experiments import instance_count  # the registry loads numpy: only where a run is read
-            return RunArrays.from_npz(load_npz(path, array_limits(self.config, instance_count(self.config))))
+            from engine.experiments import instance_table  # the registry loads numpy: only where a run is read
+            table = instance_table(self.config)
+            arrays = RunArrays.from_npz(load_npz(path, array_limits(self.config, len(table))))
+            check_matches_manifest(arrays, self.config, table)
+            return arrays
+        except InputFileError as exc:
+            raise StoreError(f"run {self.id}: {ARRAYS} {exc.reason}") from None
         except StoreError as exc:
             raise StoreError(f"run {self.id}: {ARRAYS}: {exc}") from None
         except Exception as exc:
@@ -215,9 +252,14 @@ class RunStore:
     def resolve(self, token: str) -> str:
         """The run id that `token` names: the id itself, or a prefix only one run starts with."""
         token = str(token).strip()
-        if token and (self.runs_dir / token).is_dir() and _RUN_ID.match(token) and ".." not in token:
+        if token and _RUN_ID.match(token) and ".." not in token and (self.runs_dir / token).is_dir():
             return token
         validate_run_id(token)
+        named = self.ids_named(token)
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise StoreError(f"run: {len(named)} runs are named {token!r} ({', '.join(named[:5])}); give the id")
         names = [p.name for p in self.runs_dir.iterdir() if not p.name.startswith(".")] if self.runs_dir.is_dir() else []
         matches = sorted(name for name in names if name.startswith(token))
         if len(matches) == 1:
@@ -230,6 +272,17 @@ class RunStore:
         close = difflib.get_close_matches(token, names, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else " (see `supertui runs`)"
         raise StoreError(f"run: no run {token!r} in {self.runs_dir}{hint}")
+
+    def ids_named(self, name: str) -> list[str]:
+        """Ids of the runs with this short name (usually one: new runs get a free name)."""
+        return [row.id for row in self.listing() if row.name == name]
+
+    def free_name(self, name: str) -> str:
+        """`name`, or `name-2`, `name-3`, … : the first that no run has yet."""
+        taken = {row.name for row in self.listing()}
+        if name not in taken:
+            return name
+        return next(f"{name}-{i}" for i in range(2, len(taken) + 3) if f"{name}-{i}" not in taken)
 
     def _read(self, path: Path) -> RunRecord:
         manifest, config = read_manifest(path)  # every field the code reads is checked (engine.store.manifest)
@@ -327,14 +380,23 @@ class RunStore:
         finally:
             lock.release(unlink=True)
 
-    def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None) -> RunRecord:
+    def update_meta(self, run_id: str, *, tags: list[str] | None = None, note: str | None = None,
+                    name: str | None = None) -> RunRecord:
+        if tags is not None:
+            tags = sorted({t.strip() for t in tags if t.strip()})
+        check_meta(tags, note)  # the bounds it is read with: a note too long to read back is never saved
         record = self.load(run_id)
         manifest = dict(record.manifest)
+        if name is not None and name != record.name:
+            validate_run_name(name)
+            if any(other != run_id for other in self.ids_named(name)):
+                raise ConfigError("name", f"another run is already named {name!r}")
+            manifest["name"] = name
         if tags is not None:
-            manifest["tags"] = sorted({t.strip() for t in tags if t.strip()})
+            manifest["tags"] = tags
         if note is not None:
             manifest["note"] = note
-        atomic_write_json(record.path / MANIFEST, manifest)
+        atomic_write_bytes(record.path / MANIFEST, manifest_bytes(manifest, run_id), make_parents=False)
         return self._read(record.path)
 
     # Sweeps ---------------------------------------------------------------------------------
@@ -355,8 +417,8 @@ class RunStore:
             return out
         for path in sorted(self.sweeps_dir.glob("*.json"), reverse=True):
             try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError):
+                data = read_bounded_json(path, SWEEP_INDEX_MAX_BYTES)  # a FIFO or /dev/zero: skipped, never a hang
+            except (OSError, ValueError):  # InputFileError is a ValueError
                 continue
             runs = data.get("runs") if isinstance(data, dict) else None
             if isinstance(runs, list) and all(isinstance(r, str) for r in runs) and isinstance(data.get("id"), str):
@@ -372,7 +434,8 @@ class RunStore:
             return matches[0]
         if matches:
             raise StoreError(f"sweep: {token!r} is the start of {len(matches)} sweeps; type more of the id")
-        raise StoreError(f"sweep: no sweep {token!r} in {self.sweeps_dir} (see `supertui sweeps`)")
+        shown = repr(token) if len(repr(token)) <= 80 else f"{repr(token)[:60]}… ({len(str(token)):,} characters)"
+        raise StoreError(f"sweep: no sweep {shown} in {self.sweeps_dir} (see `supertui sweeps`)")
 
     # The queue ------------------------------------------------------------------------------
     def submit(self, config: RunConfig, extra: dict[str, Any] | None = None) -> RunRecord:
@@ -504,6 +567,7 @@ class RunStore:
         from engine.experiments import instance_table
 
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        name = (extra or {}).get("name") or self.free_name(default_run_name(config, (extra or {}).get("sweep")))
         for _ in range(20):
             run_id = run_id or make_run_id(config)
             instances = instance_table(config)
@@ -512,6 +576,7 @@ class RunStore:
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "id": run_id,
+                "name": name,
                 "config": config.to_dict(),
                 "seeds": sorted(set(int(s) for s in instances.seed)),
                 "instances": len(instances),
@@ -595,6 +660,7 @@ class RunWriter:
         self.manifest["updated"] = now_iso()
         if not self.path.is_dir():
             raise StoreError(f"run {self.id}: its folder was removed while it trained")
+        self.manifest = clip_text_fields(self.manifest)  # within the bounds it is read with
         atomic_write_json(self.path / MANIFEST, self.manifest, make_parents=False)
 
     def _arrays(self, result) -> "RunArrays":

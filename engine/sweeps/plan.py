@@ -51,6 +51,7 @@ FIELD_KINDS: dict[str, str] = {
 CHOICES = {"init": INITS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss_reduction": LOSS_REDUCTIONS}
 PARAM_PREFIX = "param."
 MODES = ("grid", "random")
+MAX_SEED = 2**63 - 1  # numpy seeds a generator from a whole number >= 0
 MAX_VALUES = 10_000  # values of one axis: a range asking for more is a typo
 CONFIRM_ABOVE = 64  # runs: a bigger sweep asks for --yes
 
@@ -273,8 +274,8 @@ def plan_from_toml(data: dict[str, Any], base_for: Any) -> SweepPlan:
             raise ConfigError(name, f"cannot read {spec!r} (accepted: a list of values or \"LOW:HIGH:COUNT\")")
     count = data.get("count")
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError("seed", f"must be a whole number, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError("seed", f"must be a whole number from 0 to {MAX_SEED}, got {str(seed)[:40]!r}")
     return SweepPlan(base, list(activations), axes, str(mode), count, seed, ranges)
 
 

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.bounds import NPY_HEADER_BYTES, NPZ_OVERHEAD_BYTES
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -75,26 +77,34 @@ def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray], make_parents: bo
     atomic_write_bytes(path, buffer.getvalue(), make_parents)
 
 
-NPY_HEADER_BYTES = 4096  # an .npy header is a few hundred bytes
+def npz_max_bytes(limits: dict[str, int]) -> int:
+    """The most bytes an .npz holding the entries of `limits` can take on disk (np.savez stores
+    them uncompressed, each with its header, plus the zip's own records)."""
+    return sum(limits.values()) + NPY_HEADER_BYTES * len(limits) + NPZ_OVERHEAD_BYTES
 
 
 def load_npz(path: Path, limits: dict[str, int]) -> dict[str, np.ndarray]:
     """The entries of an .npz named in `limits` (name -> most bytes its array may hold), and no
-    other: sizes are read from the zip directory before anything is decompressed, so a small
-    file that would inflate to gigabytes is refused (ValueError naming the entry). Never
-    unpickles."""
+    other. The file must be a regular file no larger than those entries can be (a FIFO or
+    /dev/zero is InputFileError, never a hang); sizes are read from the zip directory before
+    anything is decompressed, so a small file that would inflate to gigabytes is refused
+    (ValueError naming the entry). Never unpickles."""
     import zipfile
 
-    with zipfile.ZipFile(path) as archive:
-        sizes = {info.filename: info.file_size for info in archive.infolist()}
-    for name, limit in limits.items():
-        size = sizes.get(f"{name}.npy")
-        if size is not None and size > limit + NPY_HEADER_BYTES:
-            raise ValueError(f"entry {name!r} would take {size:,} bytes, more than its run can hold ({limit:,})")
-    import numpy as np
+    from engine.system.input_files import open_regular
 
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in limits if name in data.files}
+    with open_regular(path, npz_max_bytes(limits)) as fh:
+        with zipfile.ZipFile(fh) as archive:
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
+        for name, limit in limits.items():
+            size = sizes.get(f"{name}.npy")
+            if size is not None and size > limit + NPY_HEADER_BYTES:
+                raise ValueError(f"entry {name!r} would take {size:,} bytes, more than its run can hold ({limit:,})")
+        import numpy as np
+
+        fh.seek(0)
+        with np.load(fh, allow_pickle=False) as data:
+            return {name: data[name] for name in limits if name in data.files}
 
 
 def describe_os_error(exc: OSError) -> str:

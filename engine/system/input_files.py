@@ -14,9 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-KIB = 1024
-MIB = 1024 * KIB
-JSON_MAX_DEPTH = 64  # run files nest a few levels; deeper is not ours
+from engine.bounds import JSON_MAX_DEPTH, JSON_NUMBER_MAX_CHARS, KIB, MIB  # noqa: F401 (re-exported)
 
 
 class InputFileError(ValueError):
@@ -100,8 +98,8 @@ def parse_bounded_json(text: str, source: Path | str, max_depth: int = JSON_MAX_
         raise InputFileError(source, f"nests deeper than {max_depth} levels")
 
     def bounded_number(token: str) -> float | int:
-        if len(token) > 64:
-            raise InputFileError(source, f"has a number of {len(token):,} characters (at most 64)")
+        if len(token) > JSON_NUMBER_MAX_CHARS:
+            raise InputFileError(source, f"has a number of {len(token):,} characters (at most {JSON_NUMBER_MAX_CHARS})")
         return float(token) if any(c in token for c in ".eE") else int(token)
 
     def no_constants(token: str) -> Any:

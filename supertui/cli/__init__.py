@@ -32,6 +32,7 @@ COMMANDS = {
     "export": "export saved runs as figures (PNG/SVG)",
     "reproduce": "train the blog's experiments for all activations and write every figure and report.md",
     "serve": "serve the app to a web browser",
+    "settings": "show the app's saved settings (theme, columns, last launch form); --reset forgets them",
 }
 EXIT_USAGE = 2
 EXIT_FAILED = 1

@@ -31,6 +31,17 @@ def check_data_dir(data_dir: str | None) -> str | None:
     return data_dir
 
 
+def check_out_folder(text: str, field: str = "out") -> str:
+    """A folder to write figures into, as typed: not empty, and no control character (a newline
+    would split every path printed after it over two lines, an escape would drive the terminal)."""
+    if not text.strip():
+        raise ConfigError(field, "is empty (give a folder for the figures)")
+    if any(ord(c) in _CONTROL_CODES for c in text):
+        raise ConfigError(field, f"{safe_text(text.replace(chr(10), chr(0xFFFD)))[:80]!r} holds a control "
+                                 f"character (a newline or an escape); give a folder name without one")
+    return text
+
+
 def report_skipped(path, message: str) -> None:
     """A corrupt or foreign folder among the runs: name it on stderr (once), keep going."""
     name = getattr(path, "name", str(path))
@@ -39,6 +50,7 @@ def report_skipped(path, message: str) -> None:
 
 
 _CONTROL = dict.fromkeys([*range(0x00, 0x20), *range(0x7F, 0xA0)], "\ufffd")
+_CONTROL_CODES = frozenset(_CONTROL)  # every C0 and C1 control, the newline included
 _CONTROL.pop(ord("\n"))
 # Invisible characters that reorder or hide text (bidi overrides, zero widths): a crafted name
 # could otherwise show as another one.

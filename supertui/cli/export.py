@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from supertui.cli.common import graceful_sigint, open_store, report_skipped, resolve_run_ids, safe_text
+from supertui.cli.common import check_out_folder, graceful_sigint, open_store, report_skipped, resolve_run_ids, safe_text
 
 DEFAULT_OUT = "supertui-figures"
 
@@ -41,8 +41,7 @@ def run(args) -> int:
     from engine.errors import ConfigError, StoreError
     from engine.export import export_runs, export_sweep
 
-    if not args.out.strip():
-        raise ConfigError("out", "is empty (give a folder for the figures)")
+    check_out_folder(args.out)
     reference = None
     if args.reference:
         from engine.science.reference_curves import load_reference

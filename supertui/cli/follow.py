@@ -43,7 +43,7 @@ def follow(store: RunStore, run_ids: list[str], *, live: bool, cancel_on_interru
             for run_id in run_ids:
                 record = store.load(run_id)
                 followed.append(Followed(record, LiveReader(record.path, instance_count(record.config)),
-                                         display.start(record.config, record.id)))
+                                         display.start(record.config, record.id, record.status)))
             cancelled = False
             while True:
                 if stop.is_set() and not cancelled:

@@ -11,12 +11,23 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from supertui.cli.common import safe_text
 
 # Which step trains: eager from the first step, the compiled one once it has been swapped in.
 STAGE_LABELS = {"compiling": "eager, compiling alongside", "eager": "eager", "compiled": "compiled step",
                 "training": ""}
+
+
+class TimeLeftColumn(TimeRemainingColumn):
+    """Time left while a run trains; nothing once it has ended (an ETA of a finished run reads
+    as if it still had work to do)."""
+
+    def render(self, task) -> Text:
+        if task.fields.get("ended"):
+            return Text("")
+        return super().render(task)
 
 
 def mean_loss(losses: np.ndarray | None) -> float:
@@ -39,7 +50,7 @@ class TrainDisplay:
                 TextColumn("{task.fields[stage]}", markup=False),
                 TextColumn("loss {task.fields[loss]}", markup=False),
                 TextColumn("{task.fields[rate]}", markup=False),
-                TimeRemainingColumn(),
+                TimeLeftColumn(),
                 console=self.console,
             )
             if live
@@ -55,8 +66,8 @@ class TrainDisplay:
         if self.progress:
             self.progress.stop()
 
-    def start(self, config, run_id: str) -> "RunTask":
-        return RunTask(self, config, run_id)
+    def start(self, config, run_id: str, status: str = "queued") -> "RunTask":
+        return RunTask(self, config, run_id, status)
 
     def line(self, text: str) -> None:
         text = safe_text(text)  # run errors and names come from run folders
@@ -67,7 +78,7 @@ class TrainDisplay:
 
 
 class RunTask:
-    def __init__(self, display: TrainDisplay, config, run_id: str):
+    def __init__(self, display: TrainDisplay, config, run_id: str, status: str = "queued"):
         self.display = display
         self.config = config
         self.run_id = run_id
@@ -76,11 +87,11 @@ class RunTask:
         self.last_stage = None
         if display.progress:
             self.task_id = display.progress.add_task(
-                self.name, total=config.steps, name=self.name, stage="queued", loss="-", rate=""
+                self.name, total=config.steps, name=self.name, stage=status, loss="-", rate="", ended=False
             )
-        else:
+        elif status in ("queued", "running"):  # one that has already ended only gets its final line
             from engine.experiments import instance_count  # the registry loads numpy: only where a run is read
-            display.line(f"{self.name}: {run_id} queued, {instance_count(config)} instances, {config.steps} steps")
+            display.line(f"{self.name}: {run_id} {status}, {instance_count(config)} instances, {config.steps} steps")
 
     def waiting(self, status: str) -> None:
         if status == "queued" and self.display.progress:
@@ -123,7 +134,13 @@ class RunTask:
         if record.error:
             text += f": {record.error}"
         if self.display.progress:
-            self.display.progress.update(self.task_id, stage=record.status)
+            # The live file's last report is a few steps short of the end: show the saved count,
+            # the final loss, and no time left.
+            done = record.manifest.get("steps_done")
+            fields = {"completed": done} if isinstance(done, int) else {}
+            if isinstance(loss, (int, float)):
+                fields["loss"] = f"{loss:.4g}"
+            self.display.progress.update(self.task_id, stage=record.status, rate="", ended=True, **fields)
         self.display.line(text)
 
     def gone(self, reason: str) -> None:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from supertui.cli.common import graceful_sigint, open_store
+from supertui.cli.common import check_out_folder, graceful_sigint, open_store
 
 DEFAULT_OUT = "supertui-reproduction"
 
@@ -93,6 +93,7 @@ def run(args) -> int:
     from supertui.blog import dims_reference
     from supertui.cli.reproduce_report import render_report
 
+    check_out_folder(args.out)  # before anything trains: a newline would split every path printed
     store = open_store(args)
     try:
         with graceful_sigint(second_raises=True) as stop, _Display(live=sys.stdout.isatty()) as display:

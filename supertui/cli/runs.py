@@ -31,6 +31,7 @@ def run_rows(store, only: set[str] | None = None) -> list[dict]:
     return [
         {
             "id": r.id,
+            "name": r.name,  # the short name, accepted wherever an id is
             "preset": r.preset,
             "experiment": r.experiment_title,
             "activation": r.activation,

@@ -43,6 +43,31 @@ QUIT_GRACE = 0.4
 # The Host header a browser sent, when it looks like a host[:port] and nothing else: the page
 # tells the browser to open its websocket there, so an `ssh -L 9000:...` tunnel works too.
 SAFE_HOST_HEADER = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
+# Query parameters the page and its websocket take: ASCII digits within these bounds, or a 400.
+NUMBER_PARAMETERS = {"fontsize": (1, 200), "width": (1, 9_999), "height": (1, 9_999)}
+ASCII_NUMBER = re.compile(r"^[0-9]{1,4}$")
+
+
+# Keys go to the app from the moment the page loads, as in a terminal: the page focuses xterm's
+# input (otherwise the first click does, and until then keys do nothing and the footer, drawn only
+# for a focused app, stays blank). Tried until the terminal exists and the app has drawn.
+FOCUS_ON_LOAD = """<script>
+(function () {
+  function focusTerminal() {
+    var input = document.querySelector(".xterm-helper-textarea");
+    if (input && document.activeElement !== input) { input.focus(); }
+    return !!input;
+  }
+  var tries = 0;
+  var timer = setInterval(function () {
+    if ((focusTerminal() && document.body.classList.contains("-first-byte")) || ++tries > 600) {
+      clearInterval(timer);
+    }
+  }, 100);
+  window.addEventListener("focus", focusTerminal);
+})();
+</script>
+"""
 
 
 def register(subparsers) -> None:
@@ -155,6 +180,27 @@ def tab_command(data_dir: Path) -> str:
     return "exec " + " ".join(shlex.quote(part) for part in parts)
 
 
+def request_problem(host: str | None, query) -> str | None:
+    """Why a request cannot be answered (a Host with a port out of range, a fontsize of `²` or of
+    5,000 digits), in a few words, or None: such a request gets a 400, never a traceback."""
+    match = SAFE_HOST_HEADER.match(host or "")
+    if not match:
+        return f"Host {shown(host)} is not host[:port]"
+    if match.group(2) and not 1 <= int(match.group(2)[1:]) <= 65535:
+        return f"Host {shown(host)} has a port out of range (1-65535)"
+    for name, (low, high) in NUMBER_PARAMETERS.items():
+        for value in query.getall(name, []):
+            if not ASCII_NUMBER.match(value) or not low <= int(value) <= high:
+                return f"{name}={shown(value)} is not a whole number from {low} to {high}"
+    return None
+
+
+def shown(text: str | None) -> str:
+    """Text from a request, for one log line: quoted, escaped, and short."""
+    quoted = ascii(text)
+    return quoted if len(quoted) <= 60 else quoted[:59] + "…"
+
+
 def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -178,6 +224,7 @@ async def serve_until_stopped(server, sock: socket.socket, on_serving: Callable[
     """Serve until SIGINT or SIGTERM; `on_serving` runs once the server answers."""
     from aiohttp import web
 
+    log_aiohttp_in_one_line()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -191,6 +238,30 @@ async def serve_until_stopped(server, sock: socket.socket, on_serving: Callable[
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def log_aiohttp_in_one_line() -> None:
+    """What aiohttp logs about a request it could not parse (raw bytes in a URL, a broken
+    header), as one line on stderr, not a traceback: it answers such a request 400 itself."""
+    import logging
+
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    class OneLine(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            exc = record.exc_info[1] if record.exc_info else None
+            if isinstance(exc, HttpProcessingError):
+                reason = f"bad request: {exc.message or type(exc).__name__}"
+            elif exc is not None:
+                reason = f"error: {type(exc).__name__}: {exc}"
+            else:
+                reason = record.getMessage()
+            print(f"supertui serve: {' '.join(str(reason).split())[:200]}", file=sys.stderr, flush=True)
+
+    for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access", "aiohttp.websocket"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [OneLine(logging.WARNING)]
+        logger.propagate = False
 
 
 def load_server_class():
@@ -216,7 +287,15 @@ def load_server_class():
             self.ending: asyncio.Task | None = None
 
         async def _open_app_process(self, width: int = 80, height: int = 24):
-            self.process = await super()._open_app_process(width, height)
+            """textual-serve's, with the app's life tied to the server's: if the server is killed
+            (SIGKILL, no clean-up), the kernel stops the app too instead of leaving an orphan."""
+            from engine.system.lifeline import die_with_parent
+
+            environment = self._build_environment(width=width, height=height)
+            self._process = self.process = await asyncio.create_subprocess_shell(
+                self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=environment, preexec_fn=die_with_parent)
+            self._stdin = self.process.stdin
             return self.process
 
         async def on_meta(self, data: bytes) -> None:
@@ -255,8 +334,21 @@ def load_server_class():
 
         async def make_web_app(self) -> web.Application:
             app = await self._make_app()
-            app.middlewares.append(self.only_loopback_names)
+            app.middlewares[:0] = [self.answer_bad_requests, self.only_loopback_names]
             return app
+
+        @web.middleware
+        async def answer_bad_requests(self, request: web.Request, handler):
+            """A request the server cannot make sense of is a 400 and one log line; the server goes on."""
+            problem = request_problem(request.headers.get("Host"), request.query)
+            if problem is not None:
+                return bad_request(problem)
+            try:
+                return await handler(request)
+            except web.HTTPException:
+                raise
+            except (ValueError, UnicodeError) as exc:  # anything else a crafted request trips in a handler
+                return bad_request(f"{shown(request.path_qs)}: {' '.join(str(exc).split())[:120]}")
 
         @web.middleware
         async def only_loopback_names(self, request: web.Request, handler):
@@ -276,14 +368,14 @@ def load_server_class():
             base = self.public_url
             if SAFE_HOST_HEADER.match(request.host or ""):
                 base = f"{request.scheme}://{request.host}"
-            font_size = request.query.get("fontsize", "16")
             context = {
-                "font_size": int(font_size) if font_size.isdigit() else 16,
+                "font_size": int(request.query.get("fontsize", "16")),  # checked: answer_bad_requests
                 "app_websocket_url": "ws" + base.removeprefix("http") + "/ws",
                 "config": {"static": {"url": f"{base}/static/"}},
                 "application": {"name": self.title},
             }
-            return aiohttp_jinja2.render_template("app_index.html", request, context)
+            page = aiohttp_jinja2.render_template("app_index.html", request, context)
+            return web.Response(text=page.text.replace("</body>", FOCUS_ON_LOAD + "</body>", 1), content_type="text/html")
 
         async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
             """One tab: start its app, relay keys and screen until either side closes. Browsers let
@@ -314,6 +406,10 @@ def load_server_class():
             tabs = dict(self.tabs)
             await asyncio.gather(*(tab.end() for tab in tabs))
             await asyncio.gather(*(close_quietly(websocket) for websocket in tabs.values()))
+
+    def bad_request(reason: str) -> web.Response:
+        print(f"supertui serve: bad request: {reason}", file=sys.stderr, flush=True)
+        return web.Response(status=400, text=f"supertui serve: bad request: {reason}\n")
 
     def refuse(reason: str) -> web.Response:
         print(f"supertui serve: refused a request: {reason}", file=sys.stderr, flush=True)

@@ -37,7 +37,7 @@ def header_lines(record) -> list[str]:
     ]
     if m.get("parent"):
         lines.append(f"  continues run {m['parent']} from step {m.get('resumed_from_step')}")
-    lines.append(f"  device={m.get('device')} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s "
+    lines.append(f"  device={m.get('device')} host={record.host or '-'} executor={record.executor} compiled={m.get('compiled')} elapsed={m.get('elapsed_seconds')}s "
                  f"created={record.created}")
     if record.tags or record.note:
         lines.append(f"  tags={','.join(record.tags) or '-'} note={record.note or '-'}")

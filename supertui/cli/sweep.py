@@ -36,18 +36,75 @@ def register(subparsers) -> None:
 
 
 def read_toml(path: str) -> dict:
+    """A user's sweep file: at most USER_FILE_MAX_BYTES of UTF-8 TOML nested at most
+    USER_FILE_MAX_DEPTH deep (a FIFO, a folder, /dev/zero or hostile nesting is one line)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
+    from engine.bounds import USER_FILE_MAX_BYTES, USER_FILE_MAX_DEPTH
+    from engine.system.input_files import InputFileError, read_bounded_text
+
     try:
-        text = Path(path).read_bytes()
+        text = read_bounded_text(path, USER_FILE_MAX_BYTES)
+    except InputFileError as exc:
+        raise ConfigError("file", str(exc)) from None
     except OSError as exc:
         raise ConfigError("file", f"cannot read {path}: {exc.strerror or exc}") from None
+    if toml_depth(text) > USER_FILE_MAX_DEPTH:  # measured first: tomllib recurses, and is quadratic in dotted keys
+        raise ConfigError("file", f"{path} nests deeper than {USER_FILE_MAX_DEPTH} levels (a sweep file needs 3)")
     try:
-        return tomllib.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError("file", f"{path} is not valid TOML ({exc})") from None
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("file", f"{path} is not valid TOML ({' '.join(str(exc).split())[:120]})") from None
+    except RecursionError:
+        data = None
+    if data is None or nesting_depth(data) > USER_FILE_MAX_DEPTH:
+        raise ConfigError("file", f"{path} nests deeper than {USER_FILE_MAX_DEPTH} levels (a sweep file needs 3)")
+    return data
+
+
+_SEPARATORS = frozenset("=,[]{}\n")
+
+
+def toml_depth(text: str) -> int:
+    """How deep TOML `text` could nest, counted without parsing: open arrays and inline tables,
+    plus the dots of the key being read (`a.b.c = 1` is three tables deep). Strings and comments
+    are skipped; a float's one dot counts too, so this never says less than the parser would."""
+    depth = deepest = chain = 0
+    i, size = 0, len(text)
+    while i < size:
+        char = text[i]
+        if char in "\"'":
+            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else char
+            i += len(quote)
+            while i < size and not text.startswith(quote, i):
+                i += 2 if quote[0] == '"' and text[i] == "\\" else 1
+            i += len(quote)
+            continue
+        if char == "#":
+            end = text.find("\n", i)
+            i = size if end < 0 else end
+            continue
+        if char in _SEPARATORS:
+            chain = 0
+            depth += 1 if char in "[{" else -1 if char in "]}" else 0
+        elif char == ".":
+            chain += 1
+        deepest = max(deepest, depth + chain)
+        i += 1
+    return deepest
+
+
+def nesting_depth(value) -> int:
+    """How deep tables and arrays nest in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def base_config(preset: str, quality: str, fixed: dict):

@@ -22,7 +22,7 @@ from engine.experiments import instance_count, validate_config
 from engine.training.activations import BLOG_ACTIVATIONS, activation_names
 from engine.config import RunConfig
 from engine.training.device import check_device_name
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
 from engine.experiments import experiment_names, get_experiment
 from engine.presets import QUALITIES
 from engine.jobs.ray_executor import ADDRESS_ENV
@@ -31,11 +31,21 @@ from engine.sweeps.plan import FIELD_KINDS, SweepPlan, SweepPoint, parse_values
 from supertui.messages import LiveRunUpdated
 from supertui.widgets.config_form import FIELD_NAMES, ConfigForm
 from supertui.widgets.job_queue import JobQueueTable
+from supertui.widgets.toggles import ChoiceButton, MovingOptionList, TickList, hint_hidden
 
 PRESET_CHOICES = tuple(experiment_names())
 SWEEP_FIELDS = tuple(FIELD_KINDS)  # activations are picked in the list
 SWEEP_ROWS = 2
 EXECUTORS = (("this machine (device slots)", "local"), ("a Ray cluster", "ray"))
+
+
+def one_line_reason(exc: Exception) -> str:
+    """An error as one line for a notification (an OSError as `path: reason`)."""
+    if isinstance(exc, OSError):
+        from engine.system.files import describe_os_error
+
+        return describe_os_error(exc)
+    return " ".join(str(exc).split())
 
 
 def preset_base(preset: str, quality: str) -> RunConfig:
@@ -70,10 +80,15 @@ class LaunchScreen(Screen):
         Binding("escape", "back", "Back", id="launch.back"),
     ]
 
-    def __init__(self, preset: str = "sparsity"):
+    def __init__(self, preset: str | None = None):
         super().__init__()
-        self.preset = preset
-        self.quality = "quick"
+        from supertui.settings import load_settings
+
+        self.kept = load_settings().get("launch") or {}  # the form as it was last started
+        kept_preset = self.kept.get("preset")
+        self.preset = preset or (kept_preset if kept_preset in PRESET_CHOICES else "sparsity")
+        self.quality = self.kept.get("quality") if self.kept.get("quality") in QUALITIES else "quick"
+        self._checked: str | None = None  # what the form held when last validated
         self.errors: dict[str, str] = {}
         self.plan: SweepPlan | None = None
         self.points: list[SweepPoint] = []
@@ -83,14 +98,15 @@ class LaunchScreen(Screen):
         yield Header()
         with Horizontal(id="launch-body"):
             with Vertical(id="choices"):
-                yield OptionList(
+                yield MovingOptionList(
                     *[Option(self._preset_label(name), id=name) for name in PRESET_CHOICES], id="presets"
                 )
                 with RadioSet(id="quality", compact=True):
                     for quality in QUALITIES:
-                        yield RadioButton(quality, value=quality == self.quality, id=f"quality-{quality}")
-                yield SelectionList[str](
-                    *[(name, name, name == "relu") for name in self._activation_choices()], id="activations"
+                        yield ChoiceButton(quality, value=quality == self.quality, id=f"quality-{quality}")
+                yield TickList(
+                    *[(name, name, name in self._first_activations()) for name in self._activation_choices()],
+                    id="activations"
                 )
                 yield Static("", classes="field-error", id="error-activation")
             with VerticalScroll(id="form"):
@@ -124,7 +140,16 @@ class LaunchScreen(Screen):
     def _activation_choices() -> list[str]:
         return [*BLOG_ACTIVATIONS, *(a for a in activation_names() if a not in BLOG_ACTIVATIONS)]
 
+    def _first_activations(self) -> set[str]:
+        kept = self.kept.get("activations")
+        names = set(self._activation_choices())
+        return {a for a in kept if a in names} or {"relu"} if isinstance(kept, list) else {"relu"}
+
     def on_mount(self) -> None:
+        for list_id in ("#presets", "#activations"):  # a list taller than its box says what it hides
+            box = self.query_one(list_id)
+            self.watch(box, "scroll_y", lambda *_, box=box: self._hint_hidden(box), init=False)
+            self.watch(box, "virtual_size", lambda *_, box=box: self._hint_hidden(box), init=False)
         self.query_one("#presets", OptionList).border_title = "preset"
         self.query_one("#activations", SelectionList).border_title = "activations (space toggles)"
         self.query_one("#form").border_title = "config"
@@ -133,13 +158,26 @@ class LaunchScreen(Screen):
         self.query_one("#devices", Input).value = ",".join(load_devices(self.app.store) or [])
         presets = self.query_one("#presets", OptionList)
         presets.highlighted = PRESET_CHOICES.index(self.preset)
-        self.fill()
+        self.fill(kept=self.kept.get("fields") if self.kept.get("preset") == self.preset else None)
         presets.focus()
 
+    def on_resize(self) -> None:
+        for list_id in ("#presets", "#activations"):
+            self.call_after_refresh(self._hint_hidden, self.query_one(list_id))
+
+    def _hint_hidden(self, box) -> None:
+        hint_hidden(box)
+
     # Form state --------------------------------------------------------------------------
-    def fill(self) -> None:
-        self.query_one(ConfigForm).fill(preset_base(self.preset, self.quality))
-        self.call_after_refresh(self.revalidate)
+    def fill(self, kept: dict | None = None) -> None:
+        """The preset's settings (with the fields kept from the last start, when given); the
+        summary follows at once, not after the fields' change events have gone round."""
+        form = self.query_one(ConfigForm)
+        form.fill(preset_base(self.preset, self.quality))
+        if isinstance(kept, dict):
+            form.set_texts(kept)
+        form.hide_fields(get_experiment(self.preset).ignored_fields)
+        self.revalidate()
 
     def selected_activations(self) -> list[str]:
         selected = set(self.query_one("#activations", SelectionList).selected)
@@ -192,7 +230,16 @@ class LaunchScreen(Screen):
     def executor(self) -> str:
         return str(self.query_one("#executor", Select).value)
 
+    def _form_state(self) -> str:
+        inputs = [(w.id, w.value) for w in self.query(Input)] + [(w.id, str(w.value)) for w in self.query(Select)]
+        return repr((self.preset, self.quality, self.selected_activations(), inputs, self.query_one(ConfigForm).texts()))
+
     def revalidate(self) -> None:
+        # A preset fills twenty fields, each of which then reports its change: one check is enough.
+        state = self._form_state()
+        if state == self._checked:
+            return
+        self._checked = state
         form = self.query_one(ConfigForm)
         values, errors = form.read()
         activations = self.selected_activations()
@@ -226,24 +273,34 @@ class LaunchScreen(Screen):
         if self.errors:
             summary.update(Text(f"✗ {len(self.errors)} field(s) to fix before starting: {', '.join(self.errors)}"))
         else:
-            configs = [p.config for p in self.points]
-            instances = sum(instance_count(c) for c in configs)
-            steps = sum(c.steps for c in configs)
-            sweep = f" in one sweep ({', '.join(self.plan.axes)})" if self.plan.axes else ""
-            where = "on the Ray cluster" if self.executor == "ray" else "on this machine"
-            summary.update(
-                Text.assemble(
-                    (f"{len(configs)} run(s){sweep}", "bold"),
-                    f": {', '.join(sorted({c.activation for c in configs}))}; "
-                    f"{instance_count(configs[0])} instance(s) each ({instances} in all), {steps:,} steps in all, {where}.  ",
-                    ("ctrl+r queues", "bold green"),
-                )
-            )
+            summary.update(self.summary_text())
         summary.set_class(bool(self.errors), "invalid")
+
+    def summary_text(self) -> Text:
+        """What ctrl+r queues: per run (each run trains its instances for its steps, the runs side
+        by side), then the total instances of them all."""
+        configs = [p.config for p in self.points]
+        counts = [instance_count(c) for c in configs]
+        sweep = f" in one sweep ({', '.join(self.plan.axes)})" if self.plan.axes else ""
+        where = "on the Ray cluster" if self.executor == "ray" else "on this machine"
+
+        def span(values: list[int]) -> str:
+            low, high = min(values), max(values)
+            return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+        per_run = f"each run {span(counts)} instance(s) × {span([c.steps for c in configs])} steps"
+        total = f"; {sum(counts):,} instances in all" if len(configs) > 1 else ""
+        return Text.assemble(
+            (f"{len(configs)} run(s){sweep}", "bold"),
+            f": {', '.join(sorted({c.activation for c in configs}))}; {per_run}{total}; {where}.  ",
+            ("ctrl+r queues", "bold green"),
+        )
 
     # Events ------------------------------------------------------------------------------
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "presets" and event.option.id != self.preset:
+        if event.option_list.id != "presets" or event.option_index != event.option_list.highlighted:
+            return  # a stale event: the highlight has moved on (opening the form sets it once)
+        if event.option.id != self.preset:
             self.preset = event.option.id
             self.fill()
 
@@ -293,11 +350,16 @@ class LaunchScreen(Screen):
             return
         if self.starting:
             return
-        devices = self.query_one("#devices", Input).value.strip()
-        if devices:
-            from engine.jobs.scheduler import parse_devices, save_devices
+        try:  # a read-only or full data directory: one line, and the form stays open
+            self.app.store.check_writable()
+            devices = self.query_one("#devices", Input).value.strip()
+            if devices:
+                from engine.jobs.scheduler import parse_devices, save_devices
 
-            save_devices(self.app.store, parse_devices(devices))
+                save_devices(self.app.store, parse_devices(devices))
+        except (ConfigError, OSError) as exc:
+            self._not_started(one_line_reason(exc))
+            return
         if self.executor == "ray":
             self.starting = True
             self.notify("asking the Ray cluster…", timeout=3)
@@ -322,8 +384,15 @@ class LaunchScreen(Screen):
         self.notify(message, title="Not started", severity="error", markup=False, timeout=10)
 
     def _queue(self, executor: dict | None) -> None:
+        self.app.keep_setting("launch", {"preset": self.preset, "quality": self.quality,
+                                         "activations": self.selected_activations(),
+                                         "fields": self.query_one(ConfigForm).texts()})
         sweep = self.plan if self.plan.axes else None
-        records = self.app.submit(self.points, sweep=sweep, executor=executor)
+        try:
+            records = self.app.submit(self.points, sweep=sweep, executor=executor)
+        except (ConfigError, StoreError, OSError) as exc:
+            self._not_started(one_line_reason(exc))
+            return
         self.notify(f"{len(records)} run(s) queued; they train in worker processes and outlive the app",
                     title="Queued", markup=False)
         self.app.open_run(records[0].id, instead_of_this_screen=True)

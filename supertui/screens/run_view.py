@@ -217,10 +217,21 @@ class RunViewScreen(Screen):
         if not self.source.active:
             self.notify("This run is not queued or training.", timeout=3)
             return
-        outcome = self.app.live_runs.cancel(self.run_id)
-        self.notify("Cancelled before it started." if outcome == "cancelled"
-                    else "Cancelling: the run stops after its step and is kept as cancelled.")
-        self._dirty = True
+        from supertui.screens.confirm import ConfirmScreen
+
+        def cancel(yes: bool | None) -> None:
+            if not yes or not self.source.active:
+                return
+            outcome = self.app.live_runs.cancel(self.run_id)
+            self.notify("Cancelled before it started." if outcome == "cancelled"
+                        else "Cancelling: the run stops after its step and is kept as cancelled.")
+            self._dirty = True
+
+        # Like delete (d), it asks first: a training run's hours are not undone by a key.
+        doing = "training" if self.live_run is not None and self.live_run.status == "running" else "queued"
+        self.app.push_screen(ConfirmScreen(f"Cancel run {self.run_id}? It is {doing}; it stops after its step and "
+                                           "is kept as cancelled (its weights so far are saved).", yes="Cancel run",
+                                           no="Keep training" if doing == "training" else "Keep it"), cancel)
 
     def _other_training_runs(self) -> list[LiveRun]:
         return [run for run in self.app.live_runs.training if run.id != self.run_id]

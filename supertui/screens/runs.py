@@ -14,6 +14,7 @@ from engine.errors import ConfigError, StoreError
 from supertui.exporting import export_in_background
 from supertui.messages import LiveRunUpdated, RunsChanged, RunsMarked
 from supertui.widgets.job_queue import JobQueueTable
+from supertui.widgets.run_columns import COLUMNS
 from supertui.widgets.runs_table import RunsTable
 
 
@@ -26,12 +27,14 @@ class RunsScreen(Screen):
         Binding("slash", "filter", "Filter", id="runs.filter", key_display="/"),
         Binding("space", "mark", "Mark", id="runs.mark"),
         Binding("c", "compare", "Compare", id="runs.compare"),
-        Binding("s", "sort", "Sort", id="runs.sort", show=False),
+        Binding("s", "sort", "Sort by next column", id="runs.sort", show=False),
+        Binding("S", "reverse_sort", "Reverse the sort", id="runs.reverse_sort", show=False),
+        Binding("v", "choose_columns", "Columns", id="runs.columns", show=False),
         Binding("w", "group_sweeps", "Sweeps", id="runs.sweeps"),
-        Binding("t", "edit_meta", "Tags/note", id="runs.edit", show=False),
+        Binding("t", "edit_meta", "Name, tags and note", id="runs.edit", show=False),
         Binding("d,delete", "delete", "Delete", id="runs.delete", show=False),
         Binding("e", "export", "Export", id="runs.export", show=False),
-        Binding("j", "focus_queue", "Queue", id="runs.queue", show=False),
+        Binding("u", "focus_queue", "Queue (training and queued runs)", id="runs.queue", show=False),
         Binding("r", "reload", "Reload", id="runs.reload", show=False),
         Binding("escape", "clear", "Clear filter/marks", id="runs.clear", show=False),
         Binding("q", "app.quit", "Quit", id="runs.quit"),
@@ -50,6 +53,11 @@ class RunsScreen(Screen):
         return self.query_one(RunsTable)
 
     def on_mount(self) -> None:
+        from supertui.settings import load_settings
+
+        columns = load_settings().get("runs_columns")
+        if columns:
+            self.table.chosen = [key for key in columns if key in COLUMNS] or self.table.chosen
         self.query_one("#filter", Input).display = False
         self.query_one(JobQueueTable).show_runs(self.app.live_runs.active)
         self.reload()
@@ -157,6 +165,7 @@ class RunsScreen(Screen):
 
     def action_group_sweeps(self) -> None:
         self.table.toggle_grouping()
+        self.table.relayout(self.table.size.width)  # a sweep's "best …" may need a wider loss column
         self.notify("one row per sweep (enter: its summary, space: its runs)" if self.table.group_sweeps
                     else "every run on its own row", timeout=3)
 
@@ -175,8 +184,25 @@ class RunsScreen(Screen):
         self.app.open_compare(self.marked_ids())
 
     def action_sort(self) -> None:
-        self.table.sort_by(self.table.column_at_cursor())
-        self.notify(f"sorted by {self.table.sort_column} ({'descending' if self.table.sort_reverse else 'ascending'})", timeout=2)
+        self.table.sort_by_next_column()
+        self.notify(self.table.sort_description() + "; s: next column, S: reverse", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        self.table.reverse_sort()
+        self.notify(self.table.sort_description(), timeout=2)
+
+    def action_choose_columns(self) -> None:
+        from supertui.screens.columns import ColumnsScreen
+
+        def chosen(columns: list[str] | None) -> None:
+            if columns is not None:
+                self.table.choose_columns(columns)
+                self.app.keep_setting("runs_columns", self.table.chosen)
+                hidden = [COLUMNS[k].label for k in self.table.chosen if k not in self.table.shown]
+                if hidden:
+                    self.notify(f"no room for: {', '.join(hidden)} (a wider terminal shows them)", timeout=4)
+
+        self.app.push_screen(ColumnsScreen(self.table.chosen), chosen)
 
     def action_reload(self) -> None:
         self.reload()
@@ -195,14 +221,14 @@ class RunsScreen(Screen):
 
         def save(result) -> None:
             if result is not None:
-                tags, note = result
+                tags, note, name = result
                 try:
-                    self.app.store.update_meta(record.id, tags=tags, note=note)
+                    self.app.store.update_meta(record.id, tags=tags, note=note, name=name or None)
                 except (StoreError, ConfigError, OSError) as exc:
                     self.notify(str(exc), severity="error", markup=False)
                 self.reload()
 
-        self.app.push_screen(EditMetaScreen(record.id, record.tags, record.note), save)
+        self.app.push_screen(EditMetaScreen(record.id, record.tags, record.note, record.name), save)
 
     def action_delete(self) -> None:
         from supertui.screens.confirm import ConfirmScreen

@@ -17,11 +17,12 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from engine.config import INITS, LOSS_REDUCTIONS, OPTIMIZERS, SCHEDULES, RunConfig
 from engine.errors import ConfigError
 from engine.profiles import PROFILE_NAMES, get_profile
+from supertui.widgets.toggles import TickBox
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class ConfigForm(Vertical):
                 if spec.kind == "choice":
                     yield Select([(c, c) for c in spec.choices], allow_blank=False, id=widget_id, tooltip=spec.help, compact=True)
                 elif spec.kind == "bool":
-                    yield Checkbox(spec.help, id=widget_id, compact=True)
+                    yield TickBox(spec.help, id=widget_id, compact=True)
                 else:
                     yield Input(id=widget_id, placeholder=spec.help, tooltip=spec.help, select_on_focus=False, compact=True)
             yield Static("", classes="field-error", id=f"error-{spec.name}")
@@ -178,6 +179,31 @@ class ConfigForm(Vertical):
             except ConfigError as exc:
                 errors[spec.name] = str(exc)
         return values, errors
+
+    def texts(self) -> dict[str, str | bool]:
+        """Every field as shown (text, choice or tick): what the launch form keeps for next time."""
+        return {spec.name: self.query_one(f"#field-{spec.name}").value for spec in FIELDS}
+
+    def set_texts(self, texts: dict) -> None:
+        """Put back fields kept from last time (those that still exist, with a value of their kind)."""
+        if texts.get("profile") in PROFILE_NAMES:
+            self._profile = texts["profile"]  # as it was: its fields are the kept ones, not the profile's
+        for spec in FIELDS:
+            value = texts.get(spec.name)
+            widget = self.query_one(f"#field-{spec.name}")
+            if spec.kind == "bool" and isinstance(value, bool):
+                widget.value = value
+            elif spec.kind == "choice" and value in spec.choices:
+                widget.value = value
+            elif spec.kind not in ("bool", "choice") and isinstance(value, str):
+                widget.value = value
+
+    def hide_fields(self, names: tuple[str, ...]) -> None:
+        """Hide the fields the experiment never reads (their values stay the preset's)."""
+        for spec in FIELDS:
+            self.query_one(f"#row-{spec.name}").display = spec.name not in names
+            if spec.name in names:
+                self.query_one(f"#error-{spec.name}", Static).display = False
 
     def show_errors(self, errors: dict[str, str]) -> None:
         for spec in FIELDS:

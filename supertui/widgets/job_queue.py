@@ -5,6 +5,7 @@ runs table)."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from supertui.formatting import format_seconds
@@ -29,7 +30,11 @@ class JobQueueTable(DataTable):
     """Live runs keyed by run id; the screen that holds it forwards `LiveRunUpdated` to
     `update_run`."""
 
-    COLUMNS = ("run", "status", "where", "progress")
+    COLUMNS = ("run", "status", "where", "progress", "uses")
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", **kwargs)
@@ -59,10 +64,11 @@ class JobQueueTable(DataTable):
     @staticmethod
     def _cells(run: LiveRun) -> list:
         return [
-            Text(f"{run.id}  {run.label}"),
+            Text(run.record.name),  # the short name; enter opens the run, whose title is its id
             Text(run.status, style=STATUS_STYLES.get(run.status, "")),
             Text(run.where or "–"),
             Text(progress_text(run)),
+            Text(run.resources.describe() if run.resources is not None else ""),
         ]
 
     @property

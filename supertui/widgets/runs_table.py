@@ -9,28 +9,22 @@ table; the next page is added when the cursor or the scroll bar comes near the l
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from engine.store.runs import RunRecord
-from supertui.widgets.palette import activation_color
-from supertui.widgets.sparkline import sparkline_text
+from supertui.widgets.run_columns import (COLUMNS, DEFAULT_COLUMNS, STATUS_STYLES, cell_width, clip, fit_columns,
+                                          format_created, format_loss, styled)
 
-SPARK_WIDTH = 12
-STATUS_STYLES = {
-    "queued": "blue",
-    "running": "bold cyan",
-    "completed": "green",
-    "cancelled": "yellow",
-    "interrupted": "magenta",
-    "failed": "bold red",
-}
+__all__ = ["RunsTable", "STATUS_STYLES", "format_created", "format_loss"]
+
 MARK = "●"
 SWEEP_ROW = "sweep:"  # row keys of sweep rows; run ids never contain ':'
 EXPANDED, COLLAPSED = "▾", "▸"
+SCROLLBAR = 2  # columns the vertical scroll bar may take
 
 
 PAGE = 100  # rows added to the table at a time: a screenful or two, whatever the store holds
@@ -49,51 +43,13 @@ def sweep_of(record) -> str | None:
     return None
 
 
-def format_created(created: str) -> str:
-    """ISO time (UTC, as saved) shown in local time, minutes precision."""
-    try:
-        return dt.datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
-    except (TypeError, ValueError):
-        return created or "?"
-
-
-def format_loss(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:.4g}"
-
-
-def _sort_value(record: RunRecord, column: str):
-    # Missing numbers sort last whichever the direction; tuples keep types comparable.
-    if column == "loss":
-        loss = record.final_loss
-        return (loss is None, loss if loss is not None else 0.0)
-    if column == "tags":
-        return ",".join(record.tags)
-    if column in ("preset", "activation", "status", "created"):
-        return getattr(record, column)
-    return record.id
-
-
 class RunsTable(DataTable):
     """Rows keyed by run id. `records` is the full list; `filter_text` and the sort choose what shows."""
 
-    COLUMNS = (
-        ("", "mark"),
-        ("id", "id"),
-        ("preset", "preset"),
-        ("activation", "activation"),
-        ("status", "status"),
-        ("created", "created"),
-        ("loss curve", "spark"),
-        ("final loss", "loss"),
-        ("tags", "tags"),
-    )
-    SORTABLE = ("id", "preset", "activation", "status", "created", "loss", "tags")
-    # Under this many columns the table drops what the run id already says (preset, activation)
-    # and the creation time, so the loss columns stay on screen at 80x24.
-    COMPACT_BELOW = 110
-    COMPACT_HIDDEN = ("preset", "activation", "created", "tags")
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
 
     def __init__(self, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -108,26 +64,59 @@ class RunsTable(DataTable):
         self.sort_reverse = True  # newest first
         self.marked: set[str] = set()
         self.live_status: dict[str, str] = {}  # run id -> "running 42%" for runs training now
-        self.compact: bool | None = None
+        self.chosen: list[str] = list(DEFAULT_COLUMNS)  # the person's columns, in order (the chooser sets them)
+        self.shown: list[str] = []  # those that fit the width now
+        self.widths: dict[str, int] = {}
         self.group_sweeps = False
         self.expanded: set[str] = set()  # sweep ids shown with their runs
 
     def on_mount(self) -> None:
-        self._set_compact(self.app.size.width < self.COMPACT_BELOW)
+        self.relayout(self.app.size.width)
 
     def on_resize(self) -> None:
-        self._set_compact(self.size.width < self.COMPACT_BELOW)
+        self.relayout(self.size.width)
 
-    def _set_compact(self, compact: bool) -> None:
-        if compact != self.compact:
-            self.compact = compact
+    def choose_columns(self, chosen: list[str]) -> None:
+        self.chosen = [key for key in chosen if key in COLUMNS] or list(DEFAULT_COLUMNS)
+        self.relayout(self.size.width or self.app.size.width, force=True)
+
+    def relayout(self, width: int, force: bool = False) -> None:
+        """Give each chosen column the width its cells need (numbers whole), and keep those that fit."""
+        widths = {key: cell_width(COLUMNS[key], self._column_texts(key)) for key in self.chosen}
+        room = width - SCROLLBAR - (1 + 2)  # the mark column
+        shown = fit_columns(self.chosen, widths, room)
+        spare = room - sum(widths[k] + 2 for k in shown)
+        for key in ("tags", "name", "note"):  # text that was shortened takes what is left
+            if key in shown and spare > 0:
+                full = max([len(t) for t in self._column_texts(key)] or [0])
+                extra = min(spare, max(full - widths[key], 0))
+                widths[key] += extra
+                spare -= extra
+        if force or shown != self.shown or any(widths[k] != self.widths.get(k) for k in shown):
+            self.shown, self.widths = shown, widths
             self.clear(columns=True)
-            for label, key in self.shown_columns():
-                self.add_column(label, key=key)
+            self.add_column("", key="mark", width=1)
+            for key in shown:
+                self.add_column(COLUMNS[key].label, key=key, width=widths[key])
             self.rebuild()
 
+    def _column_texts(self, key: str) -> list[str]:
+        column = COLUMNS[key]
+        if key == "spark":
+            return []
+        texts = [column.cell(r) for r in self.records]
+        if key == "status":
+            texts += ["running 100%"]  # room for a live run's percentage before it starts: it is never cut
+        if key == "loss" and self.group_sweeps:
+            texts += [f"best {t}" for t in texts]
+        if key in ("name", "tags") and self.group_sweeps:  # what a sweep's own row says there
+            sweeps = {sweep_of(r): r for r in self.records if sweep_of(r)}
+            texts += [f"{sweep} (00 runs)" if key == "name" else "sweeps " + ", ".join(sorted(
+                (sweep_info(r) or {}).get("axes") or {})) for sweep, r in sweeps.items()]
+        return texts
+
     def shown_columns(self) -> list[tuple[str, str]]:
-        return [(label, key) for label, key in self.COLUMNS if not (self.compact and key in self.COMPACT_HIDDEN)]
+        return [("", "mark")] + [(COLUMNS[key].label, key) for key in self.shown]
 
     # Data --------------------------------------------------------------------------------
     def set_records(self, records: list[RunRecord]) -> None:
@@ -135,20 +124,31 @@ class RunsTable(DataTable):
         self._by_id = {r.id: r for r in records}
         self._haystacks = {r.id: self._haystack(r) for r in records}
         self.marked &= set(self._by_id)
-        self.rebuild()
+        if self.is_mounted:
+            self.relayout(self.size.width or self.app.size.width, force=True)  # rebuilds
+        else:
+            self.rebuild()
 
     def visible_records(self) -> list[RunRecord]:
         words = self.filter_text.lower().split()
         rows = [r for r in self.records if all(w in self._haystacks[r.id] for w in words)] if words else list(self.records)
-        rows.sort(key=lambda r: _sort_value(r, self.sort_column), reverse=self.sort_reverse)
-        return rows
+        column = COLUMNS.get(self.sort_column, COLUMNS["name"])
+        keyed = [(column.sort_value(r), r) for r in rows]
+        present = [(v, r) for v, r in keyed if v is not None and v != ""]
+        missing = [r for v, r in keyed if v is None or v == ""]  # last, whichever the direction
+        try:
+            present.sort(key=lambda item: item[0], reverse=self.sort_reverse)
+        except TypeError:  # a field of mixed types across runs: compare as text
+            present.sort(key=lambda item: str(item[0]), reverse=self.sort_reverse)
+        return [r for _, r in present] + missing
 
     def _matches(self, record) -> bool:
         return all(w in self._haystack(record) for w in self.filter_text.lower().split())
 
     @staticmethod
     def _haystack(record: RunRecord) -> str:
-        return " ".join([record.id, record.preset, record.activation, record.status, *record.tags, record.note]).lower()
+        return " ".join([record.id, record.name, record.preset, record.activation, record.status, *record.tags,
+                         record.note]).lower()
 
     @property
     def total_rows(self) -> int:
@@ -223,42 +223,49 @@ class RunsTable(DataTable):
         losses = [r.final_loss for r in records if isinstance(r.final_loss, (int, float)) and math.isfinite(r.final_loss)]
         axes = (sweep_info(records[0]) or {}).get("axes")
         names = ", ".join(sorted(axes)) if isinstance(axes, dict) else ""
-        cells = {
-            "mark": Text(EXPANDED if sweep in self.expanded else COLLAPSED, style="bold"),
-            "id": Text(f"{sweep} ({len(records)} runs)", style="bold"),
+        texts = {
+            "name": f"{sweep} ({len(records)} runs)",
+            "id": sweep,
             "preset": records[0].preset,
-            "activation": Text(", ".join(sorted({r.activation for r in records}))),
-            "status": Text(f"{done}/{len(records)} completed", style="green" if done == len(records) else "cyan"),
+            "activation": ", ".join(sorted({r.activation for r in records})),
+            "status": f"{done}/{len(records)} done",
             "created": format_created(min(r.created for r in records)),
-            "spark": Text(""),
-            "loss": Text(f"best {format_loss(min(losses))}" if losses else "–", justify="right"),
-            "tags": Text(f"sweeps {names}" if names else ""),
+            "loss": f"best {format_loss(min(losses))}" if losses else "–",
+            "tags": f"sweeps {names}" if names else "",
         }
-        return [cells[key] for _, key in self.shown_columns()]
+        cells = [Text(EXPANDED if sweep in self.expanded else COLLAPSED, style="bold")]
+        for key in self.shown:
+            text = texts.get(key, "")
+            if key == "status":
+                cells.append(Text(text, style="green" if done == len(records) else "cyan"))
+            elif key == "name":
+                cells.append(Text(clip(text, self.widths[key]), style="bold"))
+            else:
+                cells.append(Text(text, justify="right") if COLUMNS[key].number else Text(clip(text, self.widths[key])))
+        return cells
 
     def _cells(self, record: RunRecord, indent: bool = False) -> list:
-        status = self.live_status.get(record.id, record.status)
-        note = " ✎" if record.note else ""
-        run_id = ("  " if indent else "") + record.id
-        cells = {
-            "mark": Text(MARK if record.id in self.marked else " ", style="bold magenta"),
-            "id": Text(run_id, style=activation_color(record.activation) if self.compact else ""),
-            "preset": Text(record.preset),
-            "activation": Text(record.activation, style=activation_color(record.activation)),
-            "status": Text(status, style=STATUS_STYLES.get(status.split()[0], "")),
-            "created": format_created(record.created),
-            "spark": Text(sparkline_text(record.summary.get("loss_sparkline") or [], SPARK_WIDTH), style="cyan"),
-            "loss": Text(format_loss(record.final_loss), justify="right"),
-            "tags": Text(", ".join(record.tags) + note),
-        }
-        return [cells[key] for _, key in self.shown_columns()]
+        cells = [Text(MARK if record.id in self.marked else " ", style="bold magenta")]
+        for key in self.shown:
+            cells.append(self._cell(record, key, indent))
+        return cells
+
+    def _cell(self, record, key: str, indent: bool = False) -> Text:
+        column, width = COLUMNS[key], self.widths[key]
+        if key == "status":
+            status = self.live_status.get(record.id, record.status)
+            return Text(clip(status, width), style=STATUS_STYLES.get(status.split()[0], ""))
+        if key == "name" and indent:
+            return styled(column, record, width, "  " + column.cell(record))
+        return styled(column, record, width)
 
     def _label_sorted_column(self) -> None:
         arrow = " ▼" if self.sort_reverse else " ▲"
-        for label, key in self.shown_columns():
+        for _, key in self.shown_columns()[1:]:
             column = self.columns.get(key)  # type: ignore[call-overload]
             if column is not None:
-                column.label = Text(label + (arrow if key == self.sort_column else ""))
+                label = COLUMNS[key].label + (arrow if key == self.sort_column else "")
+                column.label = Text(label, justify="right" if COLUMNS[key].number else "left")
         self.refresh()
 
     # Queries and edits --------------------------------------------------------------------
@@ -303,8 +310,11 @@ class RunsTable(DataTable):
         self._by_id[record.id] = record
         self._haystacks[record.id] = self._haystack(record)
         if record.id in self.rows and not self.group_sweeps:
+            if any(len(COLUMNS[k].cell(record)) > self.widths[k] for k in self.shown if COLUMNS[k].number):
+                self.relayout(self.size.width, force=True)  # a number needs more room than its column has
+                return
             for (_, key), value in zip(self.shown_columns(), self._cells(record)):
-                self.update_cell(record.id, key, value, update_width=True)
+                self.update_cell(record.id, key, value)
         elif old is None or self.group_sweeps or self._matches(old) != self._matches(record):
             self.rebuild()
         # else: filtered out before and after, or a row still to be added (built from the new record)
@@ -318,22 +328,33 @@ class RunsTable(DataTable):
             self.update_cell(run_id, "mark", Text(MARK if run_id in self.marked else " ", style="bold magenta"))
 
     def sort_by(self, column: str) -> None:
-        if column not in self.SORTABLE:
+        """Sort by this column; again by the same one reverses."""
+        if column not in COLUMNS:
             return
         if column == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_column, self.sort_reverse = column, column in ("created", "id")
+            self.sort_column, self.sort_reverse = column, column == "created"  # newest first, else lowest first
         self.rebuild()
 
-    def column_at_cursor(self) -> str:
-        shown = self.shown_columns()
-        return shown[self.cursor_column][1] if self.cursor_column < len(shown) else "id"
+    def sort_by_next_column(self) -> None:
+        """`s`: the sort moves one shown column to the right (wrapping)."""
+        keys = self.shown or list(DEFAULT_COLUMNS)
+        i = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self.sort_by(keys[(i + 1) % len(keys)])
+
+    def reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.rebuild()
+
+    def sort_description(self) -> str:
+        label = COLUMNS[self.sort_column].label if self.sort_column in COLUMNS else self.sort_column
+        return f"sorted by {label} ({'descending' if self.sort_reverse else 'ascending'})"
 
     def set_live_status(self, run_id: str, status: str | None) -> None:
         if status is None:
             self.live_status.pop(run_id, None)
         else:
             self.live_status[run_id] = status
-        if run_id in self.rows and status is not None and self.columns:
-            self.update_cell(run_id, "status", Text(status, style=STATUS_STYLES["running"]), update_width=True)
+        if run_id in self.rows and status is not None and "status" in self.shown:
+            self.update_cell(run_id, "status", Text(clip(status, self.widths["status"]), style=STATUS_STYLES["running"]))

@@ -14,6 +14,7 @@ from engine.presets import preset_config
 from engine.jobs.scheduler import ensure_scheduler, save_devices
 from engine.store.runs import RunStore
 from supertui.app import SupertuiApp
+from supertui.screens.confirm import ConfirmScreen
 from supertui.screens.help import HelpScreen
 from supertui.screens.launch import LaunchScreen
 from supertui.screens.run_view import RunViewScreen
@@ -109,7 +110,13 @@ async def test_cancel_keeps_the_run_as_cancelled(tmp_path):
         view = await launch(pilot, LONG_RUN)
         await wait_for(pilot, lambda: view.live_run is not None and view.live_run.state.step > 0)
         await wait_for(pilot, lambda: "step" in status_of(view))
+        await pilot.press("x")  # asks first, as delete does (issue 24.15)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause(0.5)
+        assert app.screen is view and view.live_run is not None and view.live_run.status == "running"
         await pilot.press("x")
+        await pilot.press("y")
         await wait_for(pilot, lambda: view.live_run is None)
         record = RunStore(tmp_path).load(view.run_id)
         assert record.status == "cancelled"
@@ -156,7 +163,7 @@ async def test_an_app_opened_later_shows_runs_another_client_started_live(tmp_pa
         first = view.live_run.state.step
         await wait_for(pilot, lambda: view.live_run.state.step > first and view.query_one("#gram").matrix is not None)
         assert "live, step" in view.pane("gram").container.border_title or view.source.data().moment.startswith("live")
-        await pilot.press("x")
+        await pilot.press("x", "y")
         await wait_for(pilot, lambda: store.load(running.id).status == "cancelled")
         store.request_cancel(queued.id)
 
