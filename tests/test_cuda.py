@@ -55,11 +55,48 @@ def test_the_compiled_gpu_step_is_the_eager_gpu_step(monkeypatch):
     np.testing.assert_allclose(compiled.final_loss, eager.final_loss, rtol=1e-3, atol=1e-6)
 
 
+def _stepwise_without_graphs(monkeypatch) -> None:
+    """From here on, train() steps one step per launch on CUDA: no graph captured."""
+    import functools
+
+    from engine.training.blocks import Blocks
+
+    monkeypatch.setattr(hot_module, "Blocks", functools.partial(Blocks, graphs=False))
+
+
+def test_a_run_in_cuda_graph_blocks_is_the_run_step_by_step(monkeypatch):
+    """Blocks of 64 steps replayed from CUDA graphs (the eager step captured, remainders as the
+    graphs of smaller powers of two) against one launch per step: the same run, to float rounding,
+    its rows and snapshots on the same steps."""
+    run = resolve_run(phase_grid_config(device="cuda", steps=301, compile=False))
+    graphed = train(run, block_steps=64)
+    _stepwise_without_graphs(monkeypatch)
+    stepwise = train(run, block_steps=1)
+    np.testing.assert_array_equal(graphed.loss_steps, stepwise.loss_steps)
+    np.testing.assert_array_equal(graphed.snapshot_steps, stepwise.snapshot_steps)
+    np.testing.assert_allclose(graphed.W, stepwise.W, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(graphed.loss_history, stepwise.loss_history, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(graphed.optimizer.vW, stepwise.optimizer.vW, rtol=1e-5, atol=1e-9)
+    assert graphed.optimizer.step == stepwise.optimizer.step == 301
+
+
+def test_the_compiled_step_in_cuda_graph_blocks_is_the_eager_step(monkeypatch):
+    """The compiled step (Triton kernels) captured into graphs, in blocks sized by the step time,
+    against the eager step launched once per step."""
+    config = phase_grid_config(device="cuda", steps=500)
+    graphed = train(resolve_run(config), compile_first=True)
+    assert graphed.compiled and graphed.compiled_from_step == 0
+    _stepwise_without_graphs(monkeypatch)
+    eager = train(resolve_run(config.replace(compile=False)), block_steps=1)
+    np.testing.assert_allclose(graphed.W, eager.W, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(graphed.final_loss, eager.final_loss, rtol=1e-3, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_a_hot_swap_on_the_gpu_keeps_the_eager_physics(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile, in the helper
     monkeypatch.setattr(hot_module, "COMPILED_STEPS", {})
-    stop = StopWhenCompiled(after=200)
+    stop = StopWhenCompiled(monkeypatch, after=200)
     swapped = train(resolve_run(phase_grid_config(device="cuda", steps=1_000_000)), should_stop=stop, on_progress=stop.progress,
                     progress_interval=0.0)
     assert swapped.compiled and 0 < swapped.compiled_from_step < swapped.steps_done, "the swap happened mid-run"

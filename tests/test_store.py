@@ -54,7 +54,8 @@ def test_cancelled_run_keeps_what_was_trained(store):
 
     record = run_experiment(TINY.replace(steps=1000), store, should_stop=stop_after_ten)
     assert record.status == "cancelled"
-    assert 10 <= record.manifest["steps_done"] <= 12
+    # polled between blocks of steps (about 50 ms each): ten polls, at least ten steps, far from the end
+    assert 10 <= record.manifest["steps_done"] < 1000
     assert record.arrays.W.shape == (4, 2, 4)
 
 

@@ -160,7 +160,8 @@ def test_cancellation_stops_within_one_step_and_keeps_what_was_trained():
         polls.append(1)
         return len(polls) >= 7
 
-    result = train(resolve_run(config), should_stop=should_stop)
+    # one step per block: polled before each step (blocks of more: tests/test_blocks.py)
+    result = train(resolve_run(config), should_stop=should_stop, block_steps=1)
     assert result.status == "cancelled"
     assert result.steps_done == len(polls) - 1  # polled before each step; no step after the stop
     assert result.loss_steps[-1] == result.steps_done

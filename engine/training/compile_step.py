@@ -27,6 +27,7 @@ stepping eagerly while all this happens, and `close()` ends the helper process.
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import hashlib
 import json
@@ -42,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.system.lifeline import die_with_parent
+from engine.training.blocks import Blocks
 from engine.training.run import Run
 from engine.training.step import COMPILED_STEPS, Chunk, compile_step, fresh_state, graph_key, make_train_step
 
@@ -51,7 +54,10 @@ COMPILED_SPEEDUP_GUESS = 2.0  # compiled step over eager, before one was measure
 MEASURE_STEPS = 20  # eager steps timed before deciding, and at least
 MEASURE_SECONDS = 1.0  # seconds of them: the first steps run slow (allocations, threads waking), and a
 # rate taken from them alone made runs that end before the compiler start a compile anyway
-HELPER_NICE = 19
+HELPER_NICE = 0  # the helper's priority, relative to the worker's: the same. It is only started for a
+# run long enough to pay for it, and at the lowest priority (19) a machine with other work never ran it:
+# a 40x40 phase run on 2 busy cores trained 28,000 eager steps in 10 minutes without its compiled step
+# (benchmarks/loaded_start.py measures the choice)
 
 
 def cache_root() -> Path:
@@ -130,6 +136,17 @@ def worth_compiling(steps_left: int, eager_rate: float, notes: CompileNotes,
     return speedup > 1.1 and left_then / eager_rate > 2 * (notes.warm_seconds or WARM_COMPILE_GUESS)
 
 
+def still_worth_waiting(steps_left: int, eager_rate: float, notes: CompileNotes) -> bool:
+    """Can a compile still on its way pay for itself, were it to arrive now? Loading it takes
+    `warm_seconds`, and what is left then must be worth the swap (as in `worth_compiling`). Past
+    that point, a helper that is late (a machine busier than when this machine's notes were taken)
+    only slows the eager steps that finish the run."""
+    if eager_rate <= 0:
+        return True
+    warm = notes.warm_seconds or WARM_COMPILE_GUESS
+    return steps_left / eager_rate - warm > 2 * warm
+
+
 class HotSwap:
     """The compiled step, on its way. `poll()` returns it once, when it is ready to take over."""
 
@@ -144,7 +161,7 @@ class HotSwap:
         # the last graph compiled here on this kind of device: guesses for one never compiled
         self.machine_path = cache_root() / "supertui" / f"machine-{chunk.W.device.type}.json"
         self.machine = CompileNotes.read(self.machine_path)
-        self.stage = "eager"  # "eager" | "compiling" | "compiled" | "failed"
+        self.stage = "eager"  # "eager" | "compiling" | "compiled" | "failed" | "abandoned"
         self.helper: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
         self.compiled: Callable | None = None
@@ -154,6 +171,7 @@ class HotSwap:
         self._helper_ended: float | None = None
         self._waited = 0.0  # seconds the loading thread waited for the helper's graph
         self._threads: int | None = None  # the training threads to restore after a cold compile
+        self.ready = threading.Event()  # set when the loading thread ends, the compiled step built or not
 
     @property
     def cached(self) -> bool:
@@ -192,6 +210,17 @@ class HotSwap:
             self.stage = "compiled"
             return self.compiled
         return None
+
+    @property
+    def waiting_for_helper(self) -> bool:
+        return self.stage == "compiling" and self.helper is not None and self._helper_ended is None
+
+    def abandon(self, reason: str) -> None:
+        """Stop waiting: the compiled step could no longer pay for itself when it came. The helper
+        is stopped (its core goes back to training) and the run ends on the eager step."""
+        self.close()
+        self.stage = "abandoned"
+        self.warn(f"{reason}; training goes on with the eager step")
 
     def _wait_for_helper(self) -> None:
         """Called by the loading thread once the step is traced: inductor must not generate the
@@ -245,9 +274,12 @@ class HotSwap:
                 self.notes.warm_seconds = time.monotonic() - loading_since - self._waited
             except BaseException as exc:  # reported by poll() on the training thread
                 self.error = exc
+            finally:
+                self.ready.set()
 
         self.thread = threading.Thread(target=load, name="supertui-compile", daemon=True)
         self.thread.start()
+        _LOADING_THREADS[:] = [t for t in _LOADING_THREADS if t.is_alive()] + [self.thread]
 
     def _fail(self, message: str) -> None:
         self._restore_threads()
@@ -273,6 +305,20 @@ class HotSwap:
             self.helper.wait()
 
 
+EXIT_JOIN_SECONDS = 30.0
+_LOADING_THREADS: list[threading.Thread] = []
+
+
+@atexit.register
+def _join_loading_threads() -> None:
+    """At interpreter exit, let a loading thread still inside the compiler (a run cancelled while
+    its step was being traced) finish: left running while the interpreter tears down, the
+    compiler's C++ side calls std::terminate and the process aborts (exit 134) after a clean run."""
+    deadline = time.monotonic() + EXIT_JOIN_SECONDS
+    for thread in _LOADING_THREADS:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
 def _spawn_helper(run: Run, chunk_size: int) -> subprocess.Popen:
     from engine.system.processes import child_env
 
@@ -281,7 +327,16 @@ def _spawn_helper(run: Run, chunk_size: int) -> subprocess.Popen:
     env = child_env()
     env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # one core for the compiler, the rest for training
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env, preexec_fn=lambda: os.nice(HELPER_NICE))
+                            env=env, preexec_fn=_helper_preexec)
+
+
+def _helper_preexec() -> None:
+    """In the helper, between fork and exec: it dies with the process that started it (a worker
+    killed with SIGKILL runs no clean-up, and its helper would compile on, orphaned), at the
+    priority HELPER_NICE sets."""
+    die_with_parent()
+    if HELPER_NICE:
+        os.nice(HELPER_NICE)
 
 
 class StepPath:
@@ -290,8 +345,10 @@ class StepPath:
     when this process compiled that graph before. `stage` is what progress reports show:
     "eager", "compiling" (eager, with the compiled step on its way) or "compiled"."""
 
-    def __init__(self, run: Run, chunks: list[Chunk], warn: Callable[[str], None], first_step: int = 0):
+    def __init__(self, run: Run, chunks: list[Chunk], warn: Callable[[str], None], first_step: int = 0,
+                 block_steps: int | None = None):
         compile_wanted = run.config.compile
+        self.blocks = Blocks(run.device, fixed=block_steps)
         self.first_step = first_step  # a continued run starts at its parent's step counter
         self.eager = make_train_step(run)
         self.key = graph_key(run)
@@ -302,7 +359,12 @@ class StepPath:
         self.hot = HotSwap(run, chunks[0], self.key, compile_step, warn) if compile_wanted and self.stage == "eager" else None
         self._timing: tuple[int, float] | None = None  # (step, time) where eager timing began
         self._rates: dict[str, float] = {}
-        self._swap_time: tuple[int, float] | None = None
+        # steps and seconds spent inside the step itself, per step function: the rates compared
+        # (and kept in the machine's notes) are the steps', never the progress reports' or a
+        # caller's hooks' (a test reporting every step once recorded a compiled step no faster
+        # than the eager one, and the machine then never compiled again)
+        self._stepping = {"eager": [0, 0.0], "compiled": [0, 0.0]}
+        self._first_compiled_block = True
 
     def between_steps(self, done: int, steps_left: int) -> None:
         """Called before each step: decide whether to compile, and swap when it is ready."""
@@ -313,7 +375,8 @@ class StepPath:
             self._timing = (done, now)  # the first step pays for warm-up: time from the second
         measured = self._timing is not None and done - self._timing[0] >= MEASURE_STEPS and now - self._timing[1] >= MEASURE_SECONDS
         if self.hot.stage == "eager" and measured:
-            eager_rate = (done - self._timing[0]) / max(now - self._timing[1], 1e-9)
+            steps, seconds = self._stepping["eager"]
+            eager_rate = steps / max(seconds, 1e-9)
             self._rates["eager"] = eager_rate
             if worth_compiling(steps_left, eager_rate, self.hot.notes, self.hot.machine):
                 self.hot.start(self.eager)
@@ -321,13 +384,14 @@ class StepPath:
             else:
                 self.hot = None  # staying eager: this run ends before a compiled step would pay
                 return
+        if self.hot.waiting_for_helper and not still_worth_waiting(steps_left, self._rates.get("eager", 0.0), self.hot.notes):
+            self.hot.abandon("the compiled step did not arrive while it could still pay for itself (a busy machine?)")
         compiled = self.hot.poll() if self.hot.stage == "compiling" else None
-        if self.hot.stage == "failed":
+        if self.hot.stage in ("failed", "abandoned"):
             self.stage = "eager"
         if compiled is not None:
             COMPILED_STEPS[self.key] = compiled
             self.fn, self.stage, self.compiled_from = compiled, "compiled", done
-            self._swap_time = (done, now)
 
     def compile_now(self, chunk: Chunk) -> None:
         """Compile before training (blocking): the old way, kept as a baseline for benchmarks."""
@@ -337,11 +401,22 @@ class StepPath:
         compiled(*chunk.step_args(copy=True))
         COMPILED_STEPS[self.key] = compiled
         self.fn, self.stage, self.compiled_from, self.hot = compiled, "compiled", self.first_step, None
-        self._swap_time = (self.first_step, time.perf_counter())
 
-    def step(self, chunks: list[Chunk]) -> None:
-        for chunk in chunks:
-            chunk.run(self.fn)
+    def step(self, chunks: list[Chunk], done: int, owed: int) -> int:
+        """A block of steps from step `done`, ending at `owed` at the latest; returns its length."""
+        k = self.blocks.length(done, owed)
+        started = time.perf_counter()
+        self.blocks.advance(self.fn, chunks, k)
+        spent = time.perf_counter() - started
+        if self.stage == "compiled":
+            if not self._first_compiled_block:  # the first call after a swap checks guards, allocates
+                self._stepping["compiled"][0] += k
+                self._stepping["compiled"][1] += spent
+            self._first_compiled_block = False
+        elif self.stage == "eager" and self._timing is not None:  # from the second step: the first warms up
+            self._stepping["eager"][0] += k
+            self._stepping["eager"][1] += spent
+        return k
 
     @property
     def rates(self) -> dict[str, float]:
@@ -349,11 +424,9 @@ class StepPath:
 
     def close(self, done: int) -> None:
         """The run's last step was `done`: remember the measured rates for the next decision."""
-        if self._swap_time is not None:
-            swapped_at, since = self._swap_time
-            elapsed = time.perf_counter() - since
-            if elapsed > 0.5:
-                self._rates["compiled"] = (done - swapped_at) / elapsed
+        steps, seconds = self._stepping["compiled"]
+        if seconds > 0.2:
+            self._rates["compiled"] = steps / seconds
         if self.hot is None:
             return
         self.hot.record_rates(self._rates.get("eager"), self._rates.get("compiled"))

@@ -138,6 +138,15 @@ class History:
         if len(self.snapshots) < len(self.snapshot_steps) and self.snapshot_steps[len(self.snapshots)] == done:
             self.snapshots.append(self.instances.gather("W"))
 
+    def next_owed(self, done: int) -> int:
+        """The first step after `done` at which `record` owes something: where a block of steps ends."""
+        owed = [self.steps, (done // self.record_every + 1) * self.record_every]
+        if done < self.first_step + 1:
+            owed.append(self.first_step + 1)
+        if len(self.snapshots) < len(self.snapshot_steps):
+            owed.append(int(self.snapshot_steps[len(self.snapshots)]))
+        return min(s for s in owed if s > done)
+
     def close(self, done: int) -> None:
         """Stopped early: the steps since the last row make one more row."""
         if self.interval_start < done:
@@ -240,18 +249,23 @@ def train(
     checkpoint_interval: float = 30.0,
     send_weights: bool = True,
     compile_first: bool = False,
+    block_steps: int | None = None,
 ) -> TrainResult:
     """Train every instance of `run` (engine.training.run.resolve_run) together; return when done
     or when should_stop() says so (status "cancelled", what was trained is kept).
 
-    should_stop is checked before every step. `initial` continues a saved run from its step
+    should_stop is checked before every block of steps. `initial` continues a saved run from its step
     counter up to config.steps (engine.jobs.resume); the result then holds the steps after it.
     With config.compile the eager step trains at once and the compiled one takes over when it is
     ready (StepPath); compile_first instead compiles before the first step, a benchmark's baseline.
+
+    Steps go in blocks (engine.training.blocks): everything above happens at block boundaries, and a
+    block ends where a loss row or a snapshot is due. A block lasts about BLOCK_SECONDS, or
+    `block_steps` steps where given (tests, benchmarks); on CUDA a block is one replay of CUDA graphs.
     """
     hooks = Observers(on_progress, should_stop, on_checkpoint, on_warning, progress_interval, checkpoint_interval,
                       send_weights)
-    instances, path, history = _prepare(run, hooks, initial, compile_first)
+    instances, path, history = _prepare(run, hooks, initial, compile_first, block_steps)
     first_step, steps = history.first_step, run.config.steps
     done, status = first_step, "completed"
     hooks.start_clock()
@@ -274,9 +288,8 @@ def train(
                 hooks.progress(instances, history, path.stage, done)
             if hooks.checkpoint_due(done > first_step):
                 on_checkpoint(_result(run, instances, history, path, hooks, "checkpoint", done))
-            # --- one step
-            path.step(instances.chunks)
-            done += 1
+            # --- a block of steps, ending where the history owes something
+            done += path.step(instances.chunks, done, history.next_owed(done))
     finally:
         path.close(done)
     # --- the end: judged on the evaluation stream, one last report
@@ -287,7 +300,7 @@ def train(
 
 
 def _prepare(run: Run, hooks: Observers, initial: TrainState | None,
-             compile_first: bool) -> tuple[Instances, StepPath, History]:
+             compile_first: bool, block_steps: int | None = None) -> tuple[Instances, StepPath, History]:
     """The state training starts from, cut into chunks; the step that trains them; the history."""
     config = run.config
     if not run.maths.fast:
@@ -298,7 +311,7 @@ def _prepare(run: Run, hooks: Observers, initial: TrainState | None,
     if not 0 <= first_step < config.steps:
         raise ValueError(f"the initial state is at step {first_step}, not before the last step {config.steps}")
     instances = Instances(run, start)
-    path = StepPath(run, instances.chunks, hooks.warn, first_step=first_step)
+    path = StepPath(run, instances.chunks, hooks.warn, first_step=first_step, block_steps=block_steps)
     if compile_first and config.compile:
         path.compile_now(instances.chunks[0])
     return instances, path, History(run, instances, first_step)
