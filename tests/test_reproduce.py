@@ -39,6 +39,7 @@ VARIANT_RUNS = 7 + 1  # the dims reference switches: the anthropic profile for a
 RUNS = DEFAULT_RUNS + VARIANT_RUNS
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_every_experiment_trains_for_all_seven_activations(job):
     store, _, result, _ = job
     assert EXPERIMENTS == ("sparsity", "phase", "dims", "correlated")
@@ -54,6 +55,7 @@ def test_every_experiment_trains_for_all_seven_activations(job):
     assert {r.id for r in store.list_runs()} == set(result.trained)
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_every_figure_is_written_as_a_png(job):
     _, out, result, _ = job
     expected = planned_paths(out)
@@ -64,6 +66,7 @@ def test_every_figure_is_written_as_a_png(job):
         assert path.read_bytes()[:8] == PNG_SIGNATURE, path.name
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_report_sets_figures_beside_claims_with_measured_tables(job):
     _, out, result, _ = job
     text = result.report.read_text()
@@ -99,6 +102,7 @@ def test_report_sets_figures_beside_claims_with_measured_tables(job):
     assert "`phase.relu_matches_exact_reference`" in text
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_progress_covers_the_whole_job(job):
     *_, events = job
     fractions = [e.fraction for e in events]
@@ -108,6 +112,7 @@ def test_progress_covers_the_whole_job(job):
     assert all(e.line() for e in events)
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_a_second_run_reuses_saved_runs_and_refuses_to_overwrite(job):
     store, out, first, _ = job
     with pytest.raises(FigureExistsError, match="report.md"):
@@ -120,6 +125,7 @@ def test_a_second_run_reuses_saved_runs_and_refuses_to_overwrite(job):
                                           + [first.variant_runs[("dims", f"{a}@anthropic")].id for a in subset])
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_fresh_trains_again(job, tmp_path):
     store, *_ = job
     result = reproduce(store, tmp_path, quality="tiny", fresh=True, activations=("relu",), report=render_report)
@@ -143,6 +149,7 @@ def test_quick_and_paper_use_the_presets():
         experiment_configs("fast")
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_relu_reference_check_counts_every_point(job):
     _, _, result, _ = job
     m = phase_measures(result.runs[("phase", "relu")])
@@ -154,6 +161,7 @@ def test_relu_reference_check_counts_every_point(job):
     assert 0.0 <= m["reference_match"] <= 1.0
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_every_claim_has_a_verdict_with_numbers(job):
     """Each blog claim is reproduced, explained, refuted (or not reproduced / not measured), with
     the numbers behind it, in the Verdicts table up front and beside its figure."""
@@ -185,6 +193,7 @@ def test_evidence_refuses_an_unknown_verdict():
     assert (verdict(True), verdict(False), verdict(False, refuted=True)) == ("reproduced", "not reproduced", "refuted")
 
 
+@pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_cli_reproduce_reuses_runs_and_prints_plain_lines(job, tmp_path, capsys):
     store, *_ = job
     out = tmp_path / "cli"
@@ -206,6 +215,7 @@ def test_stopping_cancels_cleanly_and_keeps_the_run(tmp_path):
         reproduce(store, tmp_path / "out", quality="tiny", activations=("relu",), should_stop=lambda: True,
                   report=render_report)
     records = store.list_runs()  # every run was queued as one batch; stopping cancels them all, none trains
-    assert len(records) == len(EXPERIMENTS) and {r.status for r in records} == {"cancelled"}
+    # relu's dims reference switch (the anthropic profile) is queued beside the four default runs
+    assert len(records) == len(EXPERIMENTS) + 1 and {r.status for r in records} == {"cancelled"}
     assert all("reproduce" in r.tags for r in records)
     assert not (tmp_path / "out" / "report.md").exists()
