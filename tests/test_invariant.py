@@ -21,6 +21,7 @@ from engine import RunConfig, RunStore
 from engine.jobs.scheduler import SchedulerPaths, ensure_scheduler, save_devices
 from engine.system.locks import is_held
 from tests.conftest import processes_using
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = Path(__file__).with_name("save_stages.py")
@@ -44,13 +45,6 @@ def wait_for(store: RunStore, *run_ids: str, env=None) -> subprocess.CompletedPr
     return done
 
 
-def wait_until(predicate, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 def scheduler_pids(store: RunStore) -> list[int]:

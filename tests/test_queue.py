@@ -18,6 +18,7 @@ from engine.store.live import LiveReader
 from engine.system.locks import is_held
 from engine.jobs.scheduler import SchedulerPaths, ensure_scheduler
 from tests.conftest import processes_using
+from tests.waiting import wait_until
 
 TINY = ["custom", "--n", "4", "--m", "2", "--batch-size", "32", "--no-compile", "--densities", "1", "0.1"]
 LONG = [*TINY, "--steps", "10000000"]
@@ -29,14 +30,6 @@ def supertui(data_dir, *args, **kwargs) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120, **kwargs)
 
 
-def wait_until(predicate, timeout: float = 90.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {predicate.__doc__ or predicate}")
 
 
 def statuses(store: RunStore) -> dict[str, str]:

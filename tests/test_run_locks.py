@@ -13,18 +13,12 @@ import time
 from engine import RunConfig, RunStore
 from engine.jobs.queue import JobQueue
 from engine.jobs.scheduler import client_alive, ensure_scheduler
+from tests.waiting import wait_until
 
 TINY = RunConfig(preset="custom", activation="relu", n=4, m=2, densities=(1.0, 0.1), seeds=1, steps=10_000_000,
                  batch_size=32, compile=False)
 
 
-def wait_until(predicate, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 def test_deleting_the_lock_file_of_a_training_run_changes_nothing(isolated_data_dir, capsys):

@@ -96,6 +96,16 @@ def _superposes_when_sparse(activation: str):
     return measure
 
 
+def _in_pairs_claim(activation: str, shown: str) -> Claim:
+    """The blog's "two features per neuron", measured without the neuron basis."""
+    return Claim(f"sparsity.{activation}_two_per_neuron",
+                 f"{shown} represents more than m features at the sparsest density, in pairs: no represented feature "
+                 f"shares its direction (|cosine| ≥ {PARTNER_COSINE}) with more than one other.",
+                 (activation,), _pairs_not_groups(activation),
+                 threshold=f"reproduced when represented > m and every represented feature has ≤ 1 partner at |cosine| ≥ "
+                           f"{PARTNER_COSINE}; refuted when represented ≤ m")
+
+
 def _pairs_not_groups(activation: str):
     """The blog's "at most two features per neuron", basis-free: more than m features at the
     sparsest density, none of them sharing its direction with more than one other."""
@@ -207,18 +217,8 @@ SPARSITY = register(Sparsity(
               f"At the sparsest density, at least {ANTIPODAL_SHARE:.0%} of ReLU's represented features have an antipodal "
               f"partner (cosine below {ANTIPODAL_COSINE}).", ("relu",), _antipodal_of("relu"),
               threshold=f"reproduced when the share with a partner at cosine < {ANTIPODAL_COSINE} ≥ {ANTIPODAL_SHARE:.0%}"),
-        Claim("sparsity.gelu_two_per_neuron",
-              "GeLU represents more than m features at the sparsest density, in pairs: no represented feature shares "
-              f"its direction (|cosine| ≥ {PARTNER_COSINE}) with more than one other.",
-              ("gelu",), _pairs_not_groups("gelu"),
-              threshold=f"reproduced when represented > m and every represented feature has ≤ 1 partner at |cosine| ≥ "
-                        f"{PARTNER_COSINE}; refuted when represented ≤ m"),
-        Claim("sparsity.silu_two_per_neuron",
-              "SiLU represents more than m features at the sparsest density, in pairs: no represented feature shares "
-              f"its direction (|cosine| ≥ {PARTNER_COSINE}) with more than one other.",
-              ("silu",), _pairs_not_groups("silu"),
-              threshold=f"reproduced when represented > m and every represented feature has ≤ 1 partner at |cosine| ≥ "
-                        f"{PARTNER_COSINE}; refuted when represented ≤ m"),
+        _in_pairs_claim("gelu", "GeLU"),
+        _in_pairs_claim("silu", "SiLU"),
         Claim("sparsity.gelu_antipodal",
               f"At the sparsest density, at least {ANTIPODAL_SHARE:.0%} of GeLU's represented features have an antipodal "
               f"partner (cosine below {ANTIPODAL_COSINE}).", ("gelu",), _antipodal_of("gelu"),

@@ -63,14 +63,7 @@ def try_lock(path: Path) -> HeldLock | None:
             os.close(fd)
             set_aside(path)
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return None
-            raise
-        return HeldLock(path, fd)
+        return _hold(fd, path)
     raise OSError(errno.EEXIST, f"{path}: something that is not a lock file keeps coming back here")
 
 
@@ -99,6 +92,12 @@ def try_lock_folder(path: Path) -> HeldLock | None:
     """The exclusive lock of a folder itself (flock on its descriptor): nobody can delete it from
     under its holder the way a lock file can be. None if another process holds it."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    return _hold(fd, Path(path))
+
+
+def _hold(fd: int, path: Path) -> HeldLock | None:
+    """The exclusive lock on open descriptor `fd`, or None (and `fd` closed) if another process
+    holds it."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -106,7 +105,7 @@ def try_lock_folder(path: Path) -> HeldLock | None:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return None
         raise
-    return HeldLock(Path(path), fd)
+    return HeldLock(path, fd)
 
 
 def is_folder_held(path: Path) -> bool:
@@ -115,13 +114,7 @@ def is_folder_held(path: Path) -> bool:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    finally:
-        os.close(fd)
-    return False
+    return _probe(fd, lambda: None)
 
 
 def is_held(path: Path) -> bool:
@@ -131,9 +124,16 @@ def is_held(path: Path) -> bool:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return False
+    return _probe(fd, lambda: stat.S_ISREG(os.fstat(fd).st_mode))  # a FIFO or a folder is nobody's lock
+
+
+def _probe(fd: int, is_lock_file) -> bool:
+    """Whether another process holds an exclusive lock on `fd` (a momentary shared lock fails);
+    closes `fd`. `is_lock_file()` False (a FIFO, a folder where a file belongs) reads as not held;
+    None skips that check."""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False  # a FIFO or a folder is nobody's lock
+        if is_lock_file() is False:
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
         return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
