@@ -58,3 +58,14 @@ def test_a_heartbeat_dated_ahead_or_from_a_dead_client_does_not_count():
     dead.wait()
     assert not client_alive(str(dead.pid), now, now)
     assert not client_alive("9" * 40, now, now) and not client_alive("app", now, now)
+
+
+def test_cancelling_more_runs_than_one_by_one_cancels_each_and_empties_the_queue(isolated_data_dir):
+    from engine.jobs.queue import CANCEL_ONE_BY_ONE
+
+    store = RunStore(isolated_data_dir)
+    ids = [store.submit(TINY).id for _ in range(CANCEL_ONE_BY_ONE + 9)]  # the batched path, one sync for all
+    outcome = JobQueue(store).cancel(ids)
+    assert outcome == {run_id: "cancelled" for run_id in ids}
+    assert {store.load(run_id).status for run_id in ids} == {"cancelled"}
+    assert store.queue_entries() == []

