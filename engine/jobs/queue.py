@@ -51,7 +51,7 @@ class Reconciled:
                 + [f"run {run_id}: its worker is gone; marked interrupted" for run_id in self.interrupted])
 
 
-CANCEL_ONE_BY_ONE = 16  # runs: more are cancelled in threads, with one sync for all
+CANCEL_ONE_BY_ONE = 16  # runs: more are written without an fsync each, with one sync for all
 
 
 class JobQueue:
