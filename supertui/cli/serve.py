@@ -50,17 +50,23 @@ ASCII_NUMBER = re.compile(r"^[0-9]{1,4}$")
 
 # Keys go to the app from the moment the page loads, as in a terminal: the page focuses xterm's
 # input (otherwise the first click does, and until then keys do nothing and the footer, drawn only
-# for a focused app, stays blank). Tried until the terminal exists and the app has drawn.
+# for a focused app, stays blank). The page tells the app of a focus only over an open socket, so a
+# focus given before the app has drawn is lost: once the first byte is in, focus is given again.
 FOCUS_ON_LOAD = """<script>
 (function () {
+  function terminalInput() { return document.querySelector(".xterm-helper-textarea"); }
   function focusTerminal() {
-    var input = document.querySelector(".xterm-helper-textarea");
+    var input = terminalInput();
     if (input && document.activeElement !== input) { input.focus(); }
-    return !!input;
   }
   var tries = 0;
   var timer = setInterval(function () {
-    if ((focusTerminal() && document.body.classList.contains("-first-byte")) || ++tries > 600) {
+    var input = terminalInput();
+    if (input && document.body.classList.contains("-first-byte")) {
+      clearInterval(timer);
+      if (document.activeElement === input) { input.blur(); }
+      input.focus();
+    } else if (++tries > 600) {
       clearInterval(timer);
     }
   }, 100);
