@@ -21,6 +21,10 @@ SCHEDULES = ("constant", "linear", "cosine")
 INITS = ("xavier", "xavier_batched")
 # How the loss combines the features of a sample: summed (the blog's formula) or averaged (Anthropic's code).
 LOSS_REDUCTIONS = ("sum", "mean")
+# How a phase run's densities and relative importances make its points: every density with every
+# relative importance (a grid), or densities[i] with relative_importances[i] (pairs: the explicit
+# points a refinement level adds where a phase boundary lies, engine.sweeps.refine).
+POINT_LAYOUTS = ("grid", "pairs")
 
 # Sane maxima: every number a config holds is bounded here, so nothing is allocated or trained
 # before a bad value is refused with the field's name (the memory estimate bounds the rest).
@@ -46,6 +50,7 @@ class RunConfig:
     densities: tuple[float, ...] = (1.0,)
     # Phase preset: importance of feature 2 relative to feature 1, I = (1, r). None: I_i = decay**i.
     relative_importances: tuple[float, ...] | None = None
+    point_layout: str = "grid"  # POINT_LAYOUTS: crossed into a grid, or paired point by point
     importance_decay: float = 0.9
     seeds: int = 1  # seeds per grid point
     seed: int = 0  # instance seeds are seed, seed + 1, ..., seed + seeds - 1
@@ -111,6 +116,8 @@ class RunConfig:
             for r in self.relative_importances:
                 _check(_finite(r) and 0 < r <= MAX_PARAMETER, "relative_importances",
                        f"each must be a number in (0, {MAX_PARAMETER:g}], got {r!r}")
+        _check(self.point_layout in POINT_LAYOUTS, "point_layout",
+               f"unknown point layout {self.point_layout!r} (accepted: {', '.join(POINT_LAYOUTS)})")
         _check(
             _finite(self.importance_decay) and 0 < self.importance_decay <= 1,
             "importance_decay",

@@ -391,7 +391,7 @@ def _cmdline(proc: Path) -> bytes:
 
 _CHANGED = {"preset": "correlated", "activation": "gelu", "optimizer": "adamw", "schedule": "cosine",
             "init": "xavier_batched", "device": "cpu", "activation_params": {"eps": 0.2}, "loss_reduction": "mean",
-            "profile": "anthropic"}
+            "profile": "anthropic", "point_layout": "pairs"}
 
 
 def _changed(config: RunConfig, name: str):

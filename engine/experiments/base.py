@@ -347,6 +347,9 @@ class Experiment:
 
     def validate(self, config: RunConfig) -> None:
         """Checks particular to this experiment (RunConfig.check_fields does the common ones)."""
+        if config.point_layout != "grid":
+            raise ConfigError("point_layout", f"{config.point_layout!r} pairs densities with relative importances, "
+                                              f"which only the phase experiment has (accepted here: grid)")
         if config.relative_importances is not None:
             raise ConfigError(
                 "relative_importances",

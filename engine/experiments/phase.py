@@ -10,7 +10,8 @@ import numpy as np
 
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.experiments.base import Claim, Evidence, Experiment, Table, log_grid, register, tiny, verdict
+from engine.experiments.base import (Axis, Claim, Evidence, Experiment, Point, Table, importance_vector, log_grid,
+                                     register, tiny, verdict)
 
 SPARSE = 0.1  # the blog's S = 0.9: "below 1-S = 0.1"
 # The exact reference's confidence at a point: its gap (the best loss of any other phase minus the
@@ -247,6 +248,23 @@ class Phase(Experiment):
         if config.relative_importances is None:
             raise ConfigError("relative_importances",
                               "the phase experiment needs relative importances of feature 2 (e.g. --grid 12x12)")
+        if config.point_layout == "pairs" and len(config.relative_importances) != len(config.densities):
+            raise ConfigError("relative_importances", f"paired point by point with the densities, so as many: "
+                                                      f"{len(config.densities)} densities, "
+                                                      f"{len(config.relative_importances)} relative importances")
+
+    def axes(self, config: RunConfig):
+        """A grid's two axes; paired points (a refinement level's) lie on no grid: one axis, the
+        point, named by its density (its relative importance goes with it)."""
+        if config.point_layout == "pairs":
+            return (Axis("density", tuple(config.densities)),)
+        return super().axes(config)
+
+    def points(self, config: RunConfig):
+        if config.point_layout == "pairs":
+            return [Point(float(d), importance_vector(config, r), r)
+                    for d, r in zip(config.densities, config.relative_importances)]
+        return super().points(config)
 
     def grid(self, record):
         """The phase grid of a saved run (engine.science.phase.PhasePoint per point)."""

@@ -226,7 +226,7 @@ COMPILED_STEPS: dict[tuple, Callable] = {}
 # other field is part of the graph's key, so a field added later recompiles until it is listed here.
 STEP_INPUT_FIELDS = frozenset({
     "lr", "steps", "weight_decay",  # the `hyper` tensor (whether weight decay is on is keyed below)
-    "densities", "relative_importances", "importance_decay", "seeds", "seed",  # the instance tensors
+    "densities", "relative_importances", "point_layout", "importance_decay", "seeds", "seed",  # the instance tensors
     "init", "snapshots", "compile", "phase_threshold", "device",  # outside the step (device: keyed below)
     "loss_reduction", "profile",  # the importance tensor carries the reduction; the profile is a name
 })
