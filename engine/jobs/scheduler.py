@@ -42,6 +42,7 @@ from engine.store.runs import RunStore
 POLL_INTERVAL = 0.2  # seconds between looks at the workers while any trains
 IDLE_POLL_INTERVAL = 1.0  # with nothing training: a submission rings the doorbell (engine.jobs.queue) sooner
 DISPATCH_EVERY = 10.0  # seconds: the queue is looked through at least this often, changed or not (slots freed elsewhere)
+REFINE_EVERY = 2.0  # seconds between looks at unfinished refinements (engine.sweeps.refine), besides after a worker ends
 RECONCILE_EVERY = 60.0  # seconds between full passes of the reconciler (engine.jobs.queue); a worker of its own is reconciled as it exits
 WORKER_FAILURES_ALLOWED = 3  # a run whose worker fails this often is marked failed with the reason
 BACKOFF_SECONDS = 2.0  # after a worker failure the run waits this long, doubled each time
@@ -234,6 +235,7 @@ class Scheduler:
     dirty: bool = True  # something changed since the queue was last looked through
     dispatched_at: float = 0.0
     reconciled_at: float = 0.0
+    refined_at: float = 0.0
     doorbell: Doorbell | None = None
     queue_stamp: int | None = None
 
@@ -303,6 +305,9 @@ class Scheduler:
             if self.queue.reconcile().requeued:
                 self.dirty = True
         self.reap()
+        if self.dirty or now - self.refined_at > REFINE_EVERY:
+            self.refined_at = now
+            self.advance_refinements()
         if self.spare is not None and self.spare.poll_ready() and self.detected is None:
             self.detected = {k: v for k, v in self.spare.info.items() if k != "ready"}
             self.dirty = True
@@ -313,6 +318,13 @@ class Scheduler:
         self.keep_spare()
         if not self.idle():
             self.idle_since = time.monotonic()
+
+    def advance_refinements(self) -> None:
+        """Queue the next level of every refinement whose runs have all completed: the levels go on
+        without the client that started them."""
+        from engine.sweeps.refine import advance_refinements
+
+        advance_refinements(self.store, self.log)
 
     def busy(self) -> bool:
         return any(slot.worker is not None for slot in self.slots) or (self.ray is not None and self.ray.in_flight() > 0)

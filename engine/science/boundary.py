@@ -136,7 +136,7 @@ class Crossing:
     relative_importance: float
     density_interval: tuple[float, float]  # the edge's extent (one of the two is a single value)
     importance_interval: tuple[float, float]
-    seed_shares: dict[str, float] = field(default_factory=dict)  # pooled over both ends' seeds, per phase of the pair
+    seed_shares: dict[str, float] = field(default_factory=dict)  # per phase: share of its end's seeds in it
     reference_decades: float | None = None  # |log10 density - log10 exact boundary density| at this r (ReLU)
     reference_within: bool | None = None  # the exact boundary crosses this edge (ReLU)
 
@@ -201,7 +201,7 @@ def phase_boundaries(outcomes: dict[tuple[int, int], Outcome], lattice: Lattice,
         s, r = lattice.coordinates((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
         by_pair.setdefault(pair, []).append(Crossing(
             pair, float(s), float(r), (float(s0), float(s1)), (float(r0), float(r1)),
-            _pooled_shares(pair, outcomes[a], outcomes[b])))
+            _side_shares(outcomes[a], outcomes[b])))
     boundaries = []
     for pair in sorted(by_pair, key=lambda p: (PHASES.index(p[0]), PHASES.index(p[1]))):
         crossings = sorted(by_pair[pair], key=lambda c: (c.relative_importance, c.density))
@@ -211,11 +211,12 @@ def phase_boundaries(outcomes: dict[tuple[int, int], Outcome], lattice: Lattice,
     return boundaries
 
 
-def _pooled_shares(pair, a: Outcome, b: Outcome) -> dict[str, float]:
+def _side_shares(a: Outcome, b: Outcome) -> dict[str, float]:
+    """Per phase of the pair, the share of the seeds at its own end that sit in it (1 where
+    every seed there agrees with the lowest-loss one); empty without seed shares."""
     if not a.shares or not b.shares:
         return {}
-    pooled = (np.array(a.shares) + np.array(b.shares)) / 2
-    return {name: float(pooled[PHASES.index(name)]) for name in pair}
+    return {a.phase: float(a.shares[PHASES.index(a.phase)]), b.phase: float(b.shares[PHASES.index(b.phase)])}
 
 
 # --------------------------------------------------------------------------- the exact ReLU boundary
@@ -234,7 +235,7 @@ def reference_density(phases: tuple[str, str], relative_importance: np.ndarray) 
         order = np.argsort(lr)
         lr, ls = lr[order], ls[order]
         x = np.log10(r)
-        inside = (x >= lr[0]) & (x <= lr[-1])
+        inside = (x >= lr[0] - 1e-6) & (x <= lr[-1] + 1e-6)  # the table keeps float32 ends
         return np.where(inside, 10 ** np.interp(x, lr, ls), np.nan)
     return np.full(r.shape, np.nan)
 
@@ -267,7 +268,7 @@ def reference_error(boundaries: list[PhaseBoundary]) -> dict[str, float]:
     mean and largest, in decades of density; the share of crossings whose interval holds it."""
     crossings = [c for b in boundaries for c in b.crossings if c.reference_decades is not None]
     if not crossings:
-        return {"crossings": 0, "mean_decades": float("nan"), "max_decades": float("nan"), "within": float("nan")}
+        return {"crossings": 0, "mean_decades": None, "max_decades": None, "within": None}
     decades = np.array([c.reference_decades for c in crossings])
     return {"crossings": len(crossings), "mean_decades": float(decades.mean()), "max_decades": float(decades.max()),
             "within": float(np.mean([bool(c.reference_within) for c in crossings]))}

@@ -18,7 +18,9 @@ LISTED_CONFIG_FIELDS = ("n", "m", "steps", "batch_size", "lr", "optimizer", "wei
 def default_run_name(config: RunConfig, sweep: Any = None) -> str:
     """A short name a person can read and type: `phase-relu-40x40` (the grid), `dims-relu-n400m30`;
     a sweep's member says its swept values (`phase-relu-8x8-lr0.003`)."""
-    if config.preset == "phase" and config.relative_importances:
+    if config.preset == "phase" and config.relative_importances and config.point_layout == "pairs":
+        size = f"{len(config.densities)}pts"  # a refinement level's points lie on no grid
+    elif config.preset == "phase" and config.relative_importances:
         size = f"{len(config.densities)}x{len(config.relative_importances)}"
     else:
         size = f"n{config.n}m{config.m}"

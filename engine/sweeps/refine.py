@@ -34,6 +34,7 @@ KIND = "refinement"
 MIN_COARSE, MAX_COARSE = 2, 64
 MAX_LEVELS = 8  # 2**8 halvings of a coarse cell: far below what training resolves
 DEFAULT_COARSE = 8
+PREFIX = "refine-"  # a refinement's id (and its index's name) starts so; a sweep's with "sweep-"
 
 
 def check_levels(levels: Any, coarse: Any = DEFAULT_COARSE) -> tuple[int, int]:
@@ -50,7 +51,7 @@ def check_levels(levels: Any, coarse: Any = DEFAULT_COARSE) -> tuple[int, int]:
 
 
 def new_refinement_id(activation: str) -> str:
-    return f"refine-{_dt.datetime.now():%Y%m%d-%H%M%S}-{activation}-{secrets.token_hex(3)}"
+    return f"{PREFIX}{_dt.datetime.now():%Y%m%d-%H%M%S}-{activation}-{secrets.token_hex(3)}"
 
 
 # --------------------------------------------------------------------------- planning (pure)
@@ -109,7 +110,8 @@ def plan_refinement(base: RunConfig, levels: int, coarse: int = DEFAULT_COARSE) 
     lattice = Lattice(coarse, levels)
     first = coarse_config(base, lattice)
     validate_config(first)
-    plan = {"kind": KIND, "activation": base.activation, "coarse": coarse, "levels": levels,
+    plan = {"kind": KIND, "preset": base.preset, "activation": base.activation, "activations": [base.activation],
+            "axes": {"level": list(range(levels + 1))}, "coarse": coarse, "levels": levels,
             "base": base.replace(densities=(1.0,), relative_importances=(1.0,)).to_dict()}
     return plan, first
 
@@ -186,7 +188,7 @@ def advance(store: "RunStore", index: dict) -> str | None:
     if lock is None:
         return None  # another process is advancing it
     with lock:
-        index = _reread(store, index["id"]) or index  # what the lock's last holder wrote
+        index = read_refinement(store, index["id"]) or index  # what the lock's last holder wrote
         if index.get("ended"):
             return None
         plan, records = index["plan"], load_records(store, index)
@@ -216,7 +218,7 @@ def _end(store: "RunStore", index: dict, reason: str) -> str:
     return f"refinement {index['id']}: {reason}"
 
 
-def _reread(store: "RunStore", refinement_id: str) -> dict | None:
+def read_refinement(store: "RunStore", refinement_id: str) -> dict | None:
     from engine.bounds import SWEEP_INDEX_MAX_BYTES
     from engine.system.input_files import read_bounded_json
 
@@ -229,8 +231,11 @@ def _reread(store: "RunStore", refinement_id: str) -> dict | None:
 
 def advance_refinements(store: "RunStore", log=None) -> None:
     """advance() every unfinished refinement; one that cannot be read is logged and skipped."""
-    for index in store.list_sweeps():
-        if not is_refinement(index) or index.get("ended"):
+    if not store.sweeps_dir.is_dir():
+        return
+    for path in sorted(store.sweeps_dir.glob(f"{PREFIX}*.json")):
+        index = read_refinement(store, path.stem)
+        if index is None or index.get("ended"):
             continue
         try:
             line = advance(store, index)
@@ -258,7 +263,7 @@ def refinement_of(store: "RunStore", record) -> dict | None:
     sweep = record.manifest.get("sweep")
     if not isinstance(sweep, dict) or not isinstance(sweep.get("id"), str):
         return None
-    index = _reread(store, sweep["id"]) if sweep["id"].startswith("refine-") else None
+    index = read_refinement(store, sweep["id"]) if sweep["id"].startswith(PREFIX) else None
     return index if index is not None and record.id in index["runs"] else None
 
 
@@ -274,3 +279,21 @@ def refinement_json(store: "RunStore", index: dict) -> dict:
     if index["plan"].get("activation") == "relu":
         out["refinement"]["reference"] = reference_error(boundaries)
     return out
+
+
+def refinement_summary(store: "RunStore", index: dict) -> list[str]:
+    """A few lines for `show`: the refinement, then each boundary with its uncertainty."""
+    data = refinement_json(store, index)
+    info = data["refinement"]
+    lines = [f"refinement {info['id']}: {len(info['runs'])} of {info['levels'] + 1} levels, {info['points']} points "
+             f"(coarse {info['coarse']}x{info['coarse']}; finest cell {info['finest_cell_decades']['density']:.4f} "
+             f"decades of density){'' if not info['ended'] else '; ' + info['ended']}"]
+    for boundary in data["boundary"]:
+        points = boundary["points"]
+        split = sum(1 for p in points if p["seed_shares"] and max(p["seed_shares"].values()) < 1)
+        line = f"  boundary {boundary['phases'][0]}–{boundary['phases'][1]}: {len(points)} points, seeds split at {split}"
+        if boundary["reference_mean_decades"] is not None:
+            line += (f"; from the exact ReLU boundary {boundary['reference_mean_decades']:.4f} decades of density "
+                     f"(mean), {boundary['reference_max_decades']:.4f} (max)")
+        lines.append(line)
+    return lines

@@ -57,10 +57,15 @@ def run(args) -> int:
     from engine.experiments import experiment_for
     from engine.experiments.base import point_indices
     from engine.science.metrics import METRICS, format_metric, point_rows
+    from engine.sweeps.refine import refinement_json, refinement_of, refinement_summary
     store = open_store(args)
     record = store.load(store.resolve(args.run))
+    refinement = refinement_of(store, record)  # the refinement this run is a level of, if any
     if args.json:
-        json.dump(run_to_json(record), sys.stdout, indent=1, allow_nan=False)
+        data = run_to_json(record)
+        if refinement is not None:
+            data.update(refinement_json(store, refinement))
+        json.dump(data, sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
         return 0
     for line in header_lines(record):
@@ -80,6 +85,8 @@ def run(args) -> int:
         counts = Counter(p.phase for p in grid)
         share = ", ".join(f"{k} {100 * v / len(grid):.0f}%" for k, v in counts.most_common())
         print(f"  phase grid ({len(grid)} points): {share}; mean seed agreement {np.mean([p.agreement for p in grid]):.2f}")
+        for line in refinement_summary(store, refinement) if refinement is not None else ():
+            print(safe_text(f"  {line}"))
         return 0
     # One line per grid point: its lowest-loss seed's numbers (the app, export and report show the same).
     axes = experiment.axes(cfg)

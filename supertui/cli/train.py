@@ -71,6 +71,10 @@ def register(subparsers) -> None:
                         "(log-spaced), e.g. --sweep lr=1e-4:1e-2:5 --sweep init=xavier,xavier_batched; "
                         "fields: lr, weight_decay, importance_decay, batch_size, steps, m, n, seeds, seed, init, "
                         "optimizer, schedule, param.NAME")
+    p.add_argument("--refine", metavar="LEVELS",
+                   help="phase preset: train a coarse grid, then LEVELS times only the cells whose corners disagree, "
+                        "each level halving them (one run per level, queued by the scheduler)")
+    p.add_argument("--coarse", metavar="N", help="with --refine: the coarse grid, N x N (default 8)")
     add_queue_options(p)
     p.set_defaults(func=run)
 
@@ -247,6 +251,12 @@ def executor_from_args(args, configs: list[RunConfig]) -> dict | None:
 
 
 def run(args) -> int:
+    if args.coarse is not None and args.refine is None:
+        raise ConfigError("coarse", "applies with --refine only (the coarse grid a refinement starts from)")
+    if args.refine is not None:
+        from supertui.cli.refine import queue_refinements
+
+        return queue_refinements(args, plan_from_args(args))
     if args.resume is not None:
         return queue_resume(args)
     return queue_plan(args, plan_from_args(args))
