@@ -83,6 +83,7 @@ def exact_part() -> None:
 
 
 def trainer(settings: dict, spent: list):
+    from engine.experiments import instance_table
     from engine.experiments.phase import PHASE
     from engine.training.run import resolve_run
     from engine.training.train import train
@@ -92,7 +93,7 @@ def trainer(settings: dict, spent: list):
         config = level_config(base, lattice, list(nodes))
         result = train(resolve_run(config))
         spent.append(len(nodes) * config.seeds * config.steps)
-        arrays = SimpleNamespace(W=result.W, final_loss=result.final_loss, instances=result.instances,
+        arrays = SimpleNamespace(W=result.W, final_loss=result.final_loss, instances=instance_table(config),
                                  final_loss_gap_se=result.final_loss_gap_se)
         return outcomes_of_run(SimpleNamespace(arrays=arrays, config=config), lattice)
 
