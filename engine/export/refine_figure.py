@@ -84,3 +84,24 @@ def boundaries_figure(found: dict, path: str | Path, title: str = "Refined phase
     from engine.system.files import atomic_write_bytes
 
     atomic_write_bytes(Path(path), boundaries_figure_bytes(found, title))
+
+
+def export_refinement(store, index: dict, out_dir: str | Path, fmt: str = "png", force: bool = False) -> Path:
+    """The refinement's figure (every point, the boundary with its intervals, the exact ReLU
+    boundary) as `<out>/<refinement id>.<fmt>`."""
+    from engine.export import check_format, inside, prepare_destination, refuse_existing
+    from engine.store.runs import validate_run_id
+    from engine.sweeps.refine import refinement_boundaries
+
+    path = inside(Path(out_dir), f"{validate_run_id(index['id'])}.{check_format(fmt)}")
+    refuse_existing([path], force)
+    lattice, known, boundaries = refinement_boundaries(store, index)
+    plan = index["plan"]
+    title = (f"{plan.get('activation')}: {lattice.coarse}x{lattice.coarse} refined {lattice.levels} levels, "
+             f"{len(known):,} points ({len(index['runs'])} runs)")
+    data = refinement_figure(known, lattice, boundaries, title, fmt=fmt)
+    prepare_destination(Path(out_dir))
+    from engine.system.files import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
+    return path

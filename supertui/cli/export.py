@@ -60,6 +60,7 @@ def run(args) -> int:
     if reference and not records:
         raise ConfigError("reference", "overlays the D* figures of runs: name the runs to hold it against")
     sweep = store.load_sweep(args.sweep) if args.sweep else None
+    from engine.sweeps.refine import is_refinement
     if records:  # first: export_runs refuses a reference without a D* figure before writing anything
         # Each path is printed as it lands: if the disk fills up half way, what was written is known.
         with graceful_sigint("supertui: stopping after this figure (Ctrl+C again to abort)") as stop:
@@ -76,7 +77,11 @@ def run(args) -> int:
                 return 130
         if reference:
             print_reference_errors(records, reference)
-    if sweep is not None:
+    if sweep is not None and is_refinement(sweep):  # a refinement's one figure: its points and boundary
+        from engine.export.refine_figure import export_refinement
+
+        print(safe_text(export_refinement(store, sweep, Path(args.out), fmt=args.fmt, force=args.force)))
+    elif sweep is not None:
         members = []
         for run_id in sweep["runs"]:
             try:
