@@ -29,6 +29,7 @@ from engine.science.phase import seed_init_products
 from supertui.run_model import (
     Selection,
     dstar_curve,
+    grid_layout,
     loss_curves,
     partner_cosine_curves,
     phase_cells,
@@ -286,7 +287,10 @@ class PhasePane(Pane):
         phases, agreement = phase_cells(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
         if ctx.data.live:
             phases = self._settled(phases, ctx.progress_step)
-        self.grid.update_grid(cfg.densities, cfg.relative_importances, phases, agreement, seeds=cfg.seeds)
+        densities, importances, phases, point_at = grid_layout(cfg, phases)
+        _, _, agreement, _ = grid_layout(cfg, agreement)
+        agreement = [1.0 if a is None else a for a in agreement]
+        self.grid.update_grid(densities, importances, phases, agreement, seeds=cfg.seeds)
 
     def _settled(self, phases: list[str], step: int) -> list[str | None]:
         """Live cells fill in one by one as their phase stops changing; the rest stay blank.
@@ -313,6 +317,10 @@ class SeedsPane(Pane):
         if ctx.data.W is None:
             return
         cfg, instances = ctx.data.config, ctx.data.instances
+        if cfg.point_layout == "pairs":  # a refinement level: its points lie on no grid (export --sweep draws them)
+            if self.container is not None:
+                self.container.border_subtitle = "a refinement level's points lie on no grid: see the phase pane"
+            return
         populations, singles = seed_cells(cfg, instances, ctx.data.W, ctx.data.losses)
         products = None
         if ctx.initial_W is not None:

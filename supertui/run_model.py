@@ -130,6 +130,23 @@ def phase_cells(config: RunConfig, instances: InstanceTable, W: np.ndarray, loss
     return [p.phase for p in grid], [p.agreement for p in grid]
 
 
+def grid_layout(config: RunConfig, values: list) -> tuple[np.ndarray, np.ndarray, list, dict[int, int]]:
+    """Per-point values (point order) on the grid the phase pane draws: (densities [D], relative
+    importances [R], one value per cell density-major, the point at each cell). A grid run's
+    points are its cells; a refinement level's paired points (point_layout "pairs") lie on the
+    grid of their distinct values, with None where the level trained no point."""
+    d, r = np.asarray(config.densities, dtype=float), np.asarray(config.relative_importances, dtype=float)
+    if config.point_layout != "pairs":
+        return d, r, list(values), {cell: cell for cell in range(len(values))}
+    ds, rs = np.unique(d), np.unique(r)
+    cells: list = [None] * (len(ds) * len(rs))
+    point_at = {}
+    for point, (density, importance, value) in enumerate(zip(d, r, values)):
+        cell = int(np.searchsorted(ds, density)) * len(rs) + int(np.searchsorted(rs, importance))
+        cells[cell], point_at[cell] = value, point
+    return ds, rs, cells, point_at
+
+
 def seed_cells(config: RunConfig, instances: InstanceTable, W: np.ndarray, losses: np.ndarray | None):
     """Every seed of each grid point, in point order: (SeedPopulation per point, and per seed its
     own model's phase at every point). Instances are point-major and seed-minor (k = point * seeds + s)."""

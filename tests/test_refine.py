@@ -175,3 +175,26 @@ def test_a_refinement_runs_level_by_level_through_the_queue_after_its_client_lef
             assert low <= point["density"] <= high
     listed = json.loads(supertui(isolated_data_dir, "sweeps", "--json").stdout)
     assert [s["id"] for s in listed] == [refinement_id]
+
+
+async def test_the_app_draws_a_refinement_level_on_the_grid_of_its_points(tmp_path):
+    from engine import run_experiment
+    from supertui.app import SupertuiApp
+
+    config = PHASE.config("tiny").replace(densities=(0.05, 0.5, 0.5), relative_importances=(0.3, 0.3, 3.0),
+                                          point_layout="pairs", steps=60, compile=False, snapshots=2)
+    record = run_experiment(config, RunStore(tmp_path))
+    app = SupertuiApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_run(record.id)
+        await pilot.pause()
+        view = app.screen
+        await pilot.press(str(1 + list(PHASE.panes).index("phase")))
+        await pilot.pause()
+        grid = view.query_one("#phase")
+        # 2 densities x 2 importances; (0.05, 3.0) was not trained
+        assert grid.trained_count == 3
+        assert grid.phase_at(0, 1) is None and grid.phase_at(1, 1) is not None
+        await pilot.press(str(1 + list(PHASE.panes).index("seeds")))  # no grid to draw: said, never a crash
+        await pilot.pause()
+        assert isinstance(app.screen, type(view))
