@@ -113,7 +113,7 @@ def uncertainty(boundaries) -> str:
 
 def trained_part(args) -> dict:
     settings = {"seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-                "snapshots": 0, "device": "cpu"}
+                "schedule": args.schedule, "snapshots": 0, "device": "cpu"}
     print(f"2. Trained ({', '.join(f'{k} {v}' for k, v in settings.items() if k not in ('snapshots',))})")
     found = {}
     for activation in args.activations:
@@ -127,7 +127,7 @@ def trained_part(args) -> dict:
             g, _ = error_of(grid_known, grid)
             grid_cost = sum(spent)
             print(f"   relu {GRID}x{GRID} grid: {grid_cost:,} instance-steps, mean error {g['mean_decades']:.4f} decades "
-                  f"(max {g['max_decades']:.4f}), inside the interval at {g['within']:.0%} [{time.time() - t:.0f} s]")
+                  f"(median {g['median_decades']:.4f}, max {g['max_decades']:.4f}), inside the interval at {g['within']:.0%} [{time.time() - t:.0f} s]")
         spent = []
         t = time.time()
         lattice = Lattice(COARSE, LEVELS)
@@ -137,9 +137,10 @@ def trained_part(args) -> dict:
         line = f"   {activation} {COARSE}x{COARSE} refined {LEVELS} levels: {sum(spent):,} instance-steps " \
                f"({' + '.join(map(str, counts))} points)"
         if relu:
-            print(f"{line}, mean error {e['mean_decades']:.4f} decades (max {e['max_decades']:.4f}), inside the "
-                  f"interval at {e['within']:.0%} [{time.time() - t:.0f} s]")
-            print(f"   relu: error ratio grid/refined {g['mean_decades'] / e['mean_decades']:.2f}x at "
+            print(f"{line}, mean error {e['mean_decades']:.4f} decades (median {e['median_decades']:.4f}, "
+                  f"max {e['max_decades']:.4f}), inside the interval at {e['within']:.0%} [{time.time() - t:.0f} s]")
+            print(f"   relu: error ratio grid/refined {g['mean_decades'] / e['mean_decades']:.2f}x (median "
+                  f"{g['median_decades'] / e['median_decades']:.2f}x) at "
                   f"{sum(spent) / grid_cost:.2f}x the grid's instance-steps")
         print(f"{'' if relu else line + chr(10)}   {activation} boundary: {uncertainty(boundaries)}")
     return found
@@ -158,6 +159,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--schedule", default="constant", help="constant, linear or cosine")
     p.add_argument("--activations", nargs="*", default=["relu"])
     p.add_argument("--exact-only", action="store_true")
     p.add_argument("--figure", help="write the trained boundaries as a PNG here")

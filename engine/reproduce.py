@@ -186,6 +186,7 @@ class ReproduceResult:
     elapsed: float = 0.0
     train_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
     variant_runs: dict[tuple[str, str], RunRecord] = field(default_factory=dict)  # (experiment, "act@variant")
+    refinements: dict[str, tuple] = field(default_factory=dict)  # activation -> (index, outcomes, boundaries)
 
     def runs_of(self, experiment: str) -> dict[str, RunRecord]:
         """The runs of one experiment by activation, in the order they were asked for."""
@@ -238,7 +239,54 @@ def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS) -> dict[str, Path
             paths[f"loss:{experiment.name}:{activation}"] = figs / f"loss_{experiment.name}_{activation}.png"
         if experiment.compare_figure:
             paths[f"compare:{experiment.name}"] = figs / f"{_name(experiment.name, experiment.compare_figure)}_all.png"
+    paths["boundaries:phase"] = figs / "phase_boundaries_all.png"
     return paths
+
+
+# --------------------------------------------------------------------------- refined phase boundaries
+
+# (coarse grid, levels) of the phase refinement each quality trains per activation (engine.sweeps.refine)
+REFINEMENTS = {"tiny": (3, 1), "quick": (6, 3), "paper": (8, 4)}
+
+
+def _refine_all(store: RunStore, result: ReproduceResult, quality: str, fresh: bool, emit, should_stop,
+                fraction: float) -> None:
+    """Refine the phase diagram of every activation (reusing a stored refinement of the same
+    settings), wait for the scheduler to train every level, and keep each one's boundaries."""
+    from engine.sweeps.refine import find_refinement, follow_refinements, refinement_boundaries, start_refinement
+
+    coarse, levels = REFINEMENTS[quality]
+    ids = {}
+    for activation in result.activations:
+        base = experiment_config("phase", activation, quality)
+        index = None if fresh else find_refinement(store, base, coarse, levels)
+        ids[activation] = index["id"] if index else start_refinement(
+            store, base, levels, coarse, {"tags": ["reproduce", quality]})[0]
+
+    def progress(indexes: dict) -> None:
+        done = sum(1 for index in indexes.values() if index.get("ended"))
+        emit(stage="refine", fraction=fraction, job=done, jobs=len(indexes),
+             label=f"phase boundaries: {done} of {len(indexes)} refinements ended")
+
+    try:
+        indexes = follow_refinements(store, list(ids.values()), should_stop, progress)
+    except BatchCancelled as exc:
+        raise ReproduceCancelled(f"reproduce: stopped while refining the phase boundaries; {exc}") from None
+    for activation, refinement_id in ids.items():
+        index = indexes[refinement_id]
+        if not str(index.get("ended")).startswith("completed"):
+            raise ReproduceCancelled(f"reproduce: the phase refinement of {activation} ({refinement_id}) ended: "
+                                     f"{index.get('ended')}; completed runs are reused next time")
+        lattice, known, boundaries = refinement_boundaries(store, index)
+        result.refinements[activation] = (index, known, boundaries)
+
+
+def _write_boundaries(result: ReproduceResult, path: Path) -> None:
+    from engine.export.refine_figure import boundaries_figure_bytes
+
+    found = {activation: boundaries for activation, (_, _, boundaries) in result.refinements.items()}
+    atomic_write_bytes(path, boundaries_figure_bytes(found, "Refined phase boundaries of every activation"))
+    result.figures.append(path)
 
 
 # --------------------------------------------------------------------------- training through the queue
@@ -374,6 +422,7 @@ def reproduce(
     reference=None,
     detach: bool = False,
     variants: bool = True,
+    refine: bool = True,
 ) -> ReproduceResult:
     """Train or reuse every experiment, export every figure, measure every claim; write
     report.md when `report` renders one. `reference`: published curves (engine.science.reference_curves)
@@ -395,6 +444,8 @@ def reproduce(
     jobs += [Job(c, v) for c, v in variant_configs(quality, activations)] if variants else []
     configs = [job.config for job in jobs]
     paths = planned_paths(out_dir, activations)
+    if not refine:
+        paths.pop("boundaries:phase")
     if report is None:
         paths.pop("report")
     # Files an earlier reproduce left when it stopped half way are its own: no --force needed.
@@ -425,9 +476,13 @@ def reproduce(
             emit(stage="reuse", fraction=done / total, job=index, jobs=len(jobs), label=f"{job.label} ({reused.id})")
     _follow(store, pending, jobs, costs, total, done, emit, should_stop, result)
     done = sum(costs)
+    if refine:
+        _refine_all(store, result, quality, fresh, emit, should_stop, done / total)
 
     mark_unfinished(out_dir, list(paths.values()))
     done = _export_all(result, paths, reference, emit, should_stop, done, total, render_cost / figure_count, len(configs))
+    if refine:
+        _write_boundaries(result, paths["boundaries:phase"])
 
     result.elapsed = time.monotonic() - started
     if report is not None:

@@ -268,7 +268,77 @@ def reference_error(boundaries: list[PhaseBoundary]) -> dict[str, float]:
     mean and largest, in decades of density; the share of crossings whose interval holds it."""
     crossings = [c for b in boundaries for c in b.crossings if c.reference_decades is not None]
     if not crossings:
-        return {"crossings": 0, "mean_decades": None, "max_decades": None, "within": None}
+        return {"crossings": 0, "mean_decades": None, "median_decades": None, "max_decades": None, "within": None}
     decades = np.array([c.reference_decades for c in crossings])
-    return {"crossings": len(crossings), "mean_decades": float(decades.mean()), "max_decades": float(decades.max()),
+    return {"crossings": len(crossings), "mean_decades": float(decades.mean()),
+            "median_decades": float(np.median(decades)), "max_decades": float(decades.max()),
             "within": float(np.mean([bool(c.reference_within) for c in crossings]))}
+
+
+# --------------------------------------------------------------------------- one activation against another
+
+
+def superposition_curve(boundaries: list[PhaseBoundary]) -> tuple[np.ndarray, np.ndarray]:
+    """The superposition boundary as density against r: (log10 r [k], log10 density [k]) from
+    the crossings found along density, averaged where one r has several, sorted by r."""
+    rows: dict[float, list[float]] = {}
+    for boundary in boundaries:
+        if "superposition" not in boundary.phases:
+            continue
+        for c in boundary.crossings:
+            if c.along_density:
+                rows.setdefault(round(math.log10(c.relative_importance), 9), []).append(math.log10(c.density))
+    keys = sorted(rows)
+    return np.array(keys), np.array([np.mean(rows[k]) for k in keys])
+
+
+def boundary_shift(ours: list[PhaseBoundary], relu: list[PhaseBoundary]) -> tuple[float, int]:
+    """How far our superposition boundary lies from ReLU's: the mean over the values of r where
+    both have one of log10(our density / ReLU's density) (positive: at higher density, i.e.
+    superposing over a wider range), and how many values of r were compared (0: none)."""
+    x, y = superposition_curve(ours)
+    xr, yr = superposition_curve(relu)
+    if not len(x) or not len(xr):
+        return float("nan"), 0
+    common = x[(x >= xr.min()) & (x <= xr.max())]
+    if not len(common):
+        return float("nan"), 0
+    shift = y[np.isin(x, common)] - np.interp(common, xr, yr)
+    return float(np.mean(shift)), len(common)
+
+
+def shift_sentence(activation: str, ours: list[PhaseBoundary], relu: list[PhaseBoundary], phases: set[str]) -> str:
+    """One sentence: where `activation`'s refined boundary lies relative to ReLU's."""
+    if activation == "relu":
+        error = reference_error(relu)
+        if not error["crossings"]:
+            return "ReLU: no superposition boundary was found."
+        return (f"ReLU: the refined boundary lies {error['mean_decades']:.3f} decades of density from the exact n=2 "
+                f"optimum's on average (median {error['median_decades']:.3f}, {error['crossings']} crossings, "
+                f"{error['within']:.0%} within their interval).")
+    shift, rows = boundary_shift(ours, relu)
+    if rows == 0:
+        only = ", ".join(sorted(phases)) or "no phase"
+        return f"{activation}: no superposition boundary to set beside ReLU's (phases found: {only})."
+    side = "higher" if shift > 0 else "lower"
+    return (f"{activation}: its superposition boundary lies at {10 ** abs(shift):.2f}x {side} density than ReLU's "
+            f"({shift:+.3f} decades, mean over {rows} values of r where both have one).")
+
+
+def reference_point_agreement(outcomes: dict[tuple[int, int], Outcome], lattice: Lattice) -> dict:
+    """Every trained point of a ReLU refinement held against the exact optimum's phase: overall,
+    and in the band where the closed-form bound (SCIENCE.md 7.1) and the exact optimum disagree,
+    which only near-boundary points reach (a refinement puts its points there)."""
+    from engine.science.phase import relu_bound_phase
+    from engine.science.relu_reference import reference_phase
+
+    if not outcomes:
+        return {"points": 0, "match": None, "bound_band_points": 0, "bound_band_match": None}
+    nodes = list(outcomes)
+    s, r = lattice.coordinates([n[0] for n in nodes], [n[1] for n in nodes])
+    exact = np.asarray(reference_phase(s, r))
+    ours = np.array([outcomes[n].phase for n in nodes])
+    agree = ours == exact
+    band = np.asarray(relu_bound_phase(s, r)) != exact
+    return {"points": len(nodes), "match": float(agree.mean()), "bound_band_points": int(band.sum()),
+            "bound_band_match": float(agree[band].mean()) if band.any() else None}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 from engine.config import RunConfig
@@ -269,7 +270,7 @@ def refinement_of(store: "RunStore", record) -> dict | None:
 
 def refinement_json(store: "RunStore", index: dict) -> dict:
     """What `show --json` adds to a run of a refinement: the refinement and its boundaries so far."""
-    from engine.science.boundary import reference_error
+    from engine.science.boundary import reference_error, reference_point_agreement
 
     lattice, known, boundaries = refinement_boundaries(store, index)
     out = {"refinement": {"id": index["id"], "coarse": lattice.coarse, "levels": lattice.levels,
@@ -278,6 +279,7 @@ def refinement_json(store: "RunStore", index: dict) -> dict:
            "boundary": [b.to_dict() for b in boundaries]}
     if index["plan"].get("activation") == "relu":
         out["refinement"]["reference"] = reference_error(boundaries)
+        out["refinement"]["reference_points"] = reference_point_agreement(known, lattice)
     return out
 
 
@@ -296,4 +298,88 @@ def refinement_summary(store: "RunStore", index: dict) -> list[str]:
             line += (f"; from the exact ReLU boundary {boundary['reference_mean_decades']:.4f} decades of density "
                      f"(mean), {boundary['reference_max_decades']:.4f} (max)")
         lines.append(line)
+    points = info.get("reference_points")
+    if points and points["points"]:
+        band = (f"{points['bound_band_match']:.0%} of the {points['bound_band_points']} where the closed-form bound "
+                "and the exact optimum disagree" if points["bound_band_points"] else
+                "no point where the closed-form bound and the exact optimum disagree")
+        lines.append(f"  in the exact ReLU phase: {points['match']:.0%} of its {points['points']} points; {band}")
     return lines
+
+
+# --------------------------------------------------------------------------- used by reproduce
+
+FOLLOW_POLL = 1.0  # seconds between looks at followed refinements
+
+
+def same_base(plan: dict, base: RunConfig, coarse: int, levels: int) -> bool:
+    """Whether a stored refinement's plan trains `base` (where it runs aside) at this coarse grid and depth."""
+    ignore = ("device", "compile", "snapshots")
+    try:
+        stored = {k: v for k, v in plan["base"].items() if k not in ignore}
+    except (KeyError, AttributeError):
+        return False
+    wanted = {k: v for k, v in json_ready(base.replace(densities=(1.0,), relative_importances=(1.0,))).items()
+              if k not in ignore}
+    return stored == wanted and plan.get("coarse") == coarse and plan.get("levels") == levels
+
+
+def json_ready(config: RunConfig) -> dict:
+    import json
+
+    return json.loads(json.dumps(config.to_dict()))
+
+
+def find_refinement(store: "RunStore", base: RunConfig, coarse: int, levels: int) -> dict | None:
+    """The newest stored refinement of `base` that completed, else the newest still going; None."""
+    if not store.sweeps_dir.is_dir():
+        return None
+    going = None
+    for path in sorted(store.sweeps_dir.glob(f"{PREFIX}*.json"), reverse=True):
+        index = read_refinement(store, path.stem)
+        if index is None or not same_base(index["plan"], base, coarse, levels):
+            continue
+        ended = index.get("ended")
+        if isinstance(ended, str) and ended.startswith("completed"):
+            return index
+        if not ended and going is None:
+            going = index
+    return going
+
+
+def follow_refinements(store: "RunStore", ids: list[str], should_stop=None, on_progress=None) -> dict[str, dict]:
+    """Wait until every refinement has ended (the scheduler queues their levels); their indexes.
+    should_stop() cancels their unfinished runs and raises engine.jobs.batch.BatchCancelled."""
+    from engine.jobs.batch import BatchCancelled
+    from engine.jobs.queue import JobQueue
+    from engine.jobs.scheduler import ensure_scheduler, serve_queue
+    from engine.store.manifest import LIVE_STATUSES
+
+    served_at = 0.0
+    while True:
+        indexes = {i: read_refinement(store, i) for i in ids}
+        missing = [i for i, index in indexes.items() if index is None]
+        if missing:
+            raise StoreError(f"refinement {missing[0]}: its index can no longer be read")
+        if all(index.get("ended") for index in indexes.values()):
+            return indexes
+        live = [run_id for index in indexes.values() for run_id in index["runs"]
+                if (record := _load_or_none(store, run_id)) is not None and record.status in LIVE_STATUSES]
+        if should_stop is not None and should_stop():
+            JobQueue(store).cancel(live)
+            raise BatchCancelled(f"cancelled {len(live)} unfinished refinement run(s)")
+        if time.monotonic() - served_at > 2.0:
+            served_at = time.monotonic()
+            serve_queue(store, live)
+            if not live:  # a level ended and none is queued yet: a scheduler plans the next one
+                ensure_scheduler(store)
+        if on_progress is not None:
+            on_progress(indexes)
+        time.sleep(FOLLOW_POLL)
+
+
+def _load_or_none(store: "RunStore", run_id: str):
+    try:
+        return store.load(run_id)
+    except (StoreError, ConfigError):
+        return None

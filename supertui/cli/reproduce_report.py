@@ -159,6 +159,7 @@ def _experiment_section(result: ReproduceResult, name: str, measured, rel) -> li
         lines += ["", blog.CORRELATED_INTRO]
     if name == "phase":
         lines += ["", blog.ONE_MODEL_PER_POINT, "", seed_sentence(runs)]
+        lines += refined_boundaries_section(result, rel)
     if name == "dims" and result.reference:
         lines += _blog_numbers_section(result, runs)
     for table in measured.tables:
@@ -181,6 +182,29 @@ def _experiment_section(result: ReproduceResult, name: str, measured, rel) -> li
     figures = [k for k in result.paths if k.count(":") == 2 and k.split(":")[1] == name and not k.startswith("loss:")]
     if figures:
         lines += ["Per activation: " + " ".join(f"[{k.split(':')[0]} {k.split(':')[2]}]({rel(k)})" for k in figures)]
+    return lines
+
+
+def refined_boundaries_section(result: ReproduceResult, rel) -> list[str]:
+    """The refined boundary of every activation (engine.sweeps.refine) in one figure, and one
+    sentence each: where it lies relative to ReLU's (ReLU's: against the exact n=2 boundary)."""
+    from engine.science.boundary import shift_sentence
+
+    refinements = getattr(result, "refinements", {})
+    if not refinements or "boundaries:phase" not in result.paths:
+        return []
+    index, _, _ = next(iter(refinements.values()))
+    plan = index["plan"]
+    relu = refinements.get("relu", (None, None, []))[2]
+    lines = ["", "### Refined phase boundaries", "",
+             f"Each activation's diagram refined where its phases change: a {plan['coarse']}x{plan['coarse']} grid, "
+             f"then {plan['levels']} levels that train only the cells whose corners disagree, halving them "
+             "(SCIENCE.md 6.2). Error bars: the finest cell holding each boundary point.", "",
+             f"![refined boundaries]({rel('boundaries:phase')})", ""]
+    for activation, (index, known, boundaries) in refinements.items():
+        phases = {outcome.phase for outcome in known.values()}
+        lines.append(f"- {shift_sentence(activation, boundaries, relu, phases)} "
+                     f"({len(known)} points, refinement `{index['id']}`)")
     return lines
 
 
