@@ -198,3 +198,25 @@ async def test_the_app_draws_a_refinement_level_on_the_grid_of_its_points(tmp_pa
         await pilot.press(str(1 + list(PHASE.panes).index("seeds")))  # no grid to draw: said, never a crash
         await pilot.pause()
         assert isinstance(app.screen, type(view))
+
+
+async def test_f_on_a_phase_run_starts_a_refinement_of_its_settings(tmp_path):
+    from engine import run_experiment
+    from engine.sweeps.refine import DEFAULT_COARSE, DEFAULT_LEVELS, PREFIX
+    from supertui.app import SupertuiApp
+
+    config = PHASE.config("tiny").replace(steps=20, compile=False, snapshots=2)
+    record = run_experiment(config, RunStore(tmp_path))
+    app = SupertuiApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_run(record.id)
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause()
+    store = RunStore(tmp_path)
+    (path,) = store.sweeps_dir.glob(f"{PREFIX}*.json")
+    index = json.loads(path.read_text())
+    assert index["plan"]["levels"] == DEFAULT_LEVELS and index["plan"]["coarse"] == DEFAULT_COARSE
+    first = store.load(index["runs"][0])
+    assert first.config.point_layout == "pairs" and len(first.config.densities) == DEFAULT_COARSE ** 2
+    assert first.config.steps == 20 and first.config.seeds == config.seeds

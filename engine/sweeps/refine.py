@@ -35,6 +35,7 @@ KIND = "refinement"
 MIN_COARSE, MAX_COARSE = 2, 64
 MAX_LEVELS = 8  # 2**8 halvings of a coarse cell: far below what training resolves
 DEFAULT_COARSE = 8
+DEFAULT_LEVELS = 3  # the app's `f`: an 8 x 8 grid's boundary cells made 8 times finer
 PREFIX = "refine-"  # a refinement's id (and its index's name) starts so; a sweep's with "sweep-"
 
 

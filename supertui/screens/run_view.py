@@ -50,6 +50,7 @@ class RunViewScreen(Screen):
         Binding("x", "cancel_run", "Cancel", id="run.cancel"),
         Binding("j", "running_job", "Next live run", id="run.running_job", show=False),
         Binding("e", "export", "Export", id="run.export"),
+        Binding("f", "refine", "Refine phase boundary", id="run.refine", show=False),
         Binding("z", "zoom", "Zoom", id="run.zoom", show=False),
         Binding("o", "reference", "Reference", id="run.reference"),
         Binding("m", "smoothing", "Smoothing", id="run.smoothing", show=False),
@@ -207,6 +208,8 @@ class RunViewScreen(Screen):
             return bool(parameters) and parameters[0] < len(self.panes)
         if action == "reference":
             return self.pane("dstar") is not None  # hidden where there is no D* pane
+        if action == "refine":
+            return self.config.preset == "phase" or None  # a phase run only
         if action in ("smoothing", "log_y", "wall_time"):
             return self.pane("loss") is not None
         return True
@@ -265,6 +268,23 @@ class RunViewScreen(Screen):
             self.notify("Export works once the run is saved.", severity="warning")
             return
         export_in_background(self.app, [self.record])
+
+    def action_refine(self) -> None:
+        """Refine this phase run's diagram where its phases change: a refinement with its settings
+        (engine.sweeps.refine), level 0 queued now, the next levels by the scheduler."""
+        from engine.errors import SupertuiError
+        from engine.sweeps.refine import DEFAULT_COARSE, DEFAULT_LEVELS, start_refinement
+
+        try:
+            refinement_id, run_id = start_refinement(self.app.store, self.config, DEFAULT_LEVELS, DEFAULT_COARSE)
+            record = self.app.store.load(run_id)
+        except (SupertuiError, OSError) as exc:
+            self.notify(str(exc), title="Refine", severity="error", markup=False)
+            return
+        self.app.wake_scheduler()
+        self.app.live_runs.follow(record)
+        self.notify(f"{refinement_id}: level 0 of {DEFAULT_LEVELS} queued as {run_id}; the scheduler queues the "
+                    "next levels (export --sweep draws the boundary)", title="Refine", markup=False, timeout=8)
 
     def action_reference(self) -> None:
         """Ask for a file of published D* curves to overlay (kept for the session)."""
