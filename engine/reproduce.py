@@ -253,7 +253,8 @@ def _refine_all(store: RunStore, result: ReproduceResult, quality: str, fresh: b
                 fraction: float) -> None:
     """Refine the phase diagram of every activation (reusing a stored refinement of the same
     settings), wait for the scheduler to train every level, and keep each one's boundaries."""
-    from engine.sweeps.refine import find_refinement, follow_refinements, refinement_boundaries, start_refinement
+    from engine.sweeps.refine import find_refinement, refinement_boundaries, start_refinement
+    from engine.sweeps.refine_follow import follow_refinements
 
     coarse, levels = REFINEMENTS[quality]
     ids = {}

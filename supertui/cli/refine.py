@@ -24,12 +24,13 @@ def refuse_other_layouts(args) -> None:
                                     "(accepted with --refine: --coarse, the training flags and the queue options)")
 
 
-def queue_refinements(args, plan) -> int:
-    """Check every activation's refinement, queue each one's level 0, then follow them or detach."""
+def queue_refinements(args, plan, executor_from_args) -> int:
+    """Check every activation's refinement, queue each one's level 0, then follow them or detach.
+    executor_from_args: `train`'s check of where the runs go (--executor ray), passed in."""
     from engine.experiments import validate_config
     from engine.jobs.scheduler import ensure_scheduler, parse_devices, save_devices
     from engine.sweeps.refine import DEFAULT_COARSE, plan_refinement
-    from supertui.cli.train import executor_from_args, host_memory_bytes
+    from engine.training.device import host_memory_bytes
 
     refuse_other_layouts(args)
     coarse = DEFAULT_COARSE if args.coarse is None else args.coarse

@@ -256,7 +256,7 @@ def run(args) -> int:
     if args.refine is not None:
         from supertui.cli.refine import queue_refinements
 
-        return queue_refinements(args, plan_from_args(args))
+        return queue_refinements(args, plan_from_args(args), executor_from_args)
     if args.resume is not None:
         return queue_resume(args)
     return queue_plan(args, plan_from_args(args))
