@@ -179,6 +179,7 @@ def known_outcomes(records, lattice: Lattice) -> dict[tuple[int, int], Outcome]:
 def advance(store: "RunStore", index: dict) -> str | None:
     """One look at a refinement: queue its next level when every run so far has completed, end it
     when a run did not or the last level is done. Returns what it did (a line), or None."""
+    from engine.experiments import validate_config
     from engine.jobs.queue import JobQueue
     from engine.store.manifest import LIVE_STATUSES
     from engine.system.locks import try_lock
@@ -205,9 +206,11 @@ def advance(store: "RunStore", index: dict) -> str | None:
         nodes = next_nodes(known_outcomes(records, lattice), lattice, level)
         if not nodes:
             return _end(store, index, f"completed at level {level - 1}: no cell's corners disagree")
-        base = RunConfig.from_dict(plan["base"])
-        [run_id] = JobQueue(store).submit_all([level_config(base, lattice, nodes)],
-                                              [_level_extra(plan, index["id"], level)])
+        try:
+            config = validate_config(level_config(RunConfig.from_dict(plan["base"]), lattice, nodes))
+        except ConfigError as exc:  # e.g. more points than a run may hold: it never could be, so it ends
+            return _end(store, index, f"level {level} ({len(nodes)} points) cannot be a run: {exc}")
+        [run_id] = JobQueue(store).submit_all([config], [_level_extra(plan, index["id"], level)])
         index["runs"] = [*index["runs"], run_id]
         write_index(store, index)
         return f"refinement {index['id']}: level {level} queued as {run_id} ({len(nodes)} points)"
