@@ -115,11 +115,11 @@ def trained_part(args) -> dict:
     settings = {"seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                 "schedule": args.schedule, "snapshots": 0, "device": "cpu"}
     print(f"2. Trained ({', '.join(f'{k} {v}' for k, v in settings.items() if k not in ('snapshots',))})")
-    found = {}
+    found, phases = {}, {}
     for activation in args.activations:
         ours = {**settings, "activation": activation}
         relu = activation == "relu"
-        if relu:
+        if relu and not args.no_grid:
             spent: list[int] = []
             t = time.time()
             grid = Lattice(GRID, 0)
@@ -130,19 +130,26 @@ def trained_part(args) -> dict:
                   f"(median {g['median_decades']:.4f}, max {g['max_decades']:.4f}), inside the interval at {g['within']:.0%} [{time.time() - t:.0f} s]")
         spent = []
         t = time.time()
-        lattice = Lattice(COARSE, LEVELS)
+        lattice = Lattice(args.coarse, args.levels)
         known, counts = refine(lattice, trainer(ours, spent))
         e, boundaries = error_of(known, lattice, reference=relu)
         found[activation] = boundaries
-        line = f"   {activation} {COARSE}x{COARSE} refined {LEVELS} levels: {sum(spent):,} instance-steps " \
+        phases[activation] = {o.phase for o in known.values()}
+        line = f"   {activation} {args.coarse}x{args.coarse} refined {args.levels} levels: {sum(spent):,} instance-steps " \
                f"({' + '.join(map(str, counts))} points)"
-        if relu:
+        if relu and not args.no_grid:
             print(f"{line}, mean error {e['mean_decades']:.4f} decades (median {e['median_decades']:.4f}, "
                   f"max {e['max_decades']:.4f}), inside the interval at {e['within']:.0%} [{time.time() - t:.0f} s]")
             print(f"   relu: error ratio grid/refined {g['mean_decades'] / e['mean_decades']:.2f}x (median "
                   f"{g['median_decades'] / e['median_decades']:.2f}x) at "
                   f"{sum(spent) / grid_cost:.2f}x the grid's instance-steps")
-        print(f"{'' if relu else line + chr(10)}   {activation} boundary: {uncertainty(boundaries)}")
+        print(f"{'' if relu and not args.no_grid else line + chr(10)}   {activation} boundary: {uncertainty(boundaries)}")
+    if "relu" in found:
+        from engine.science.boundary import shift_sentence
+
+        print("3. Each activation's boundary against ReLU's")
+        for activation, boundaries in found.items():
+            print(f"   {shift_sentence(activation, boundaries, found['relu'], phases[activation])}")
     return found
 
 
@@ -162,9 +169,13 @@ def main() -> int:
     p.add_argument("--schedule", default="constant", help="constant, linear or cosine")
     p.add_argument("--activations", nargs="*", default=["relu"])
     p.add_argument("--exact-only", action="store_true")
+    p.add_argument("--no-grid", action="store_true", help="skip the trained 40x40 ReLU grid (only refine)")
+    p.add_argument("--coarse", type=int, default=COARSE)
+    p.add_argument("--levels", type=int, default=LEVELS)
     p.add_argument("--figure", help="write the trained boundaries as a PNG here")
     args = p.parse_args()
-    exact_part()
+    if not args.no_grid:
+        exact_part()
     if not args.exact_only:
         found = trained_part(args)
         if args.figure:

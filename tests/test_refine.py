@@ -220,3 +220,22 @@ async def test_f_on_a_phase_run_starts_a_refinement_of_its_settings(tmp_path):
     first = store.load(index["runs"][0])
     assert first.config.point_layout == "pairs" and len(first.config.densities) == DEFAULT_COARSE ** 2
     assert first.config.steps == 20 and first.config.seeds == config.seeds
+
+
+def test_a_refinement_waits_for_its_level_and_ends_when_a_level_does_not_complete(isolated_data_dir):
+    from engine.jobs.queue import JobQueue
+    from engine.sweeps.refine import advance, read_refinement, start_refinement
+
+    store = RunStore(isolated_data_dir)
+    base = PHASE.config("tiny").replace(compile=False)
+    refinement_id, run_id = start_refinement(store, base, 2, 3)
+    index = read_refinement(store, refinement_id)
+    assert index["runs"] == [run_id] and index["ended"] is None
+    assert advance(store, index) is None and advance(store, index) is None  # level 0 still queued: nothing to do
+    assert read_refinement(store, refinement_id)["runs"] == [run_id]
+    JobQueue(store).cancel([run_id])
+    line = advance(store, read_refinement(store, refinement_id))
+    assert line is not None and f"level 0 run {run_id} ended cancelled" in line
+    ended = read_refinement(store, refinement_id)
+    assert ended["ended"] == f"level 0 run {run_id} ended cancelled" and ended["runs"] == [run_id]
+    assert advance(store, ended) is None  # an ended refinement stays ended
