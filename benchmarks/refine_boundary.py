@@ -137,9 +137,11 @@ def trained_part(args) -> dict:
         phases[activation] = {o.phase for o in known.values()}
         line = f"   {activation} {args.coarse}x{args.coarse} refined {args.levels} levels: {sum(spent):,} instance-steps " \
                f"({' + '.join(map(str, counts))} points)"
+        if relu:
+            line += (f", mean error {e['mean_decades']:.4f} decades (median {e['median_decades']:.4f}, "
+                     f"max {e['max_decades']:.4f}), inside the interval at {e['within']:.0%} [{time.time() - t:.0f} s]")
         if relu and not args.no_grid:
-            print(f"{line}, mean error {e['mean_decades']:.4f} decades (median {e['median_decades']:.4f}, "
-                  f"max {e['max_decades']:.4f}), inside the interval at {e['within']:.0%} [{time.time() - t:.0f} s]")
+            print(line)
             print(f"   relu: error ratio grid/refined {g['mean_decades'] / e['mean_decades']:.2f}x (median "
                   f"{g['median_decades'] / e['median_decades']:.2f}x) at "
                   f"{sum(spent) / grid_cost:.2f}x the grid's instance-steps")

@@ -52,7 +52,9 @@ def test_every_experiment_trains_for_all_seven_activations(job):
     for (preset, activation), record in result.runs.items():
         assert record.status == "completed" and record.config.activation == activation
         assert "reproduce" in record.tags and "tiny" in record.tags
-    assert {r.id for r in store.list_runs()} == set(result.trained)
+    refined = {run_id for index, _, _ in result.refinements.values() for run_id in index["runs"]}
+    assert set(result.refinements) == set(BLOG_ACTIVATIONS)
+    assert {r.id for r in store.list_runs()} == set(result.trained) | refined
 
 
 @pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
@@ -61,7 +63,8 @@ def test_every_figure_is_written_as_a_png(job):
     expected = planned_paths(out)
     assert sorted(result.figures) == sorted(p for key, p in expected.items() if key != "report")
     per_run = sum(len(get_experiment(e).figures) for e in EXPERIMENTS)
-    assert len(result.figures) == 1 + 7 * per_run + len(EXPERIMENTS) + DEFAULT_RUNS  # input batches, per run, combined, losses
+    # input batches, per run, combined, losses, the refined boundaries of every activation
+    assert len(result.figures) == 1 + 7 * per_run + len(EXPERIMENTS) + DEFAULT_RUNS + 1
     for path in result.figures:
         assert path.read_bytes()[:8] == PNG_SIGNATURE, path.name
 
@@ -117,7 +120,8 @@ def test_a_second_run_reuses_saved_runs_and_refuses_to_overwrite(job):
     store, out, first, _ = job
     with pytest.raises(FigureExistsError, match="report.md"):
         reproduce(store, out, quality="tiny", report=render_report)
-    assert len(store.list_runs()) == RUNS, "the refusal came before any training"
+    refined = sum(len(index["runs"]) for index, _, _ in first.refinements.values())
+    assert len(store.list_runs()) == RUNS + refined, "the refusal came before any training"
     subset = ("relu", "tanh")  # fewer figures to draw; the reuse logic is the same for all
     again = reproduce(store, out, quality="tiny", force=True, activations=subset, report=render_report)
     assert not again.trained
