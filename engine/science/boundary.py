@@ -27,6 +27,7 @@ IMPORTANCE_RANGE = (0.1, 10.0)
 # A corner whose runner-up seed sits in another phase and loses by fewer than this many paired
 # standard errors has an undecided phase: its cells are refined as if their corners disagreed.
 CONTESTED_SE = 3.0
+MIN_SHIFT_ROWS = 5  # values of r two superposition boundaries must share to be compared in density
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,11 @@ def shift_sentence(activation: str, ours: list[PhaseBoundary], relu: list[PhaseB
                 f"optimum's on average (median {error['median_decades']:.3f}, {error['crossings']} crossings, "
                 f"{error['within']:.0%} within their interval).")
     shift, rows = boundary_shift(ours, relu)
+    superposed = [c for b in ours if "superposition" in b.phases for c in b.crossings]
+    if rows < MIN_SHIFT_ROWS and superposed:  # a band about r = 1 (the degenerate line), no density boundary
+        band = max(abs(math.log10(c.relative_importance)) for c in superposed)
+        return (f"{activation}: superposes only where r is within a factor {10 ** band:.2f} of 1, at every density "
+                "there; it has no boundary in density to set beside ReLU's.")
     if rows == 0:
         only = ", ".join(sorted(phases)) or "no phase"
         return f"{activation}: no superposition boundary to set beside ReLU's (phases found: {only})."
