@@ -275,6 +275,8 @@ class PhasePane(Pane):
         super().__init__()
         self._recent: list[list[str]] = []  # live phase grids of the last few reports
         self._step = -1
+        self._refined: dict | None = None  # a refinement level's whole refinement, once read
+        self._loading = False
 
     def widgets(self):
         self.grid = PhaseGrid(id="phase")
@@ -284,6 +286,8 @@ class PhasePane(Pane):
         if ctx.data.W is None:
             return
         cfg = ctx.data.config
+        if cfg.point_layout == "pairs" and not ctx.data.live and self._draw_refinement():
+            return
         phases, agreement = phase_cells(cfg, ctx.data.instances, ctx.data.W, ctx.data.losses)
         if ctx.data.live:
             phases = self._settled(phases, ctx.progress_step)
@@ -291,6 +295,42 @@ class PhasePane(Pane):
         _, _, agreement, _ = grid_layout(cfg, agreement)
         agreement = [1.0 if a is None else a for a in agreement]
         self.grid.update_grid(densities, importances, phases, agreement, seeds=cfg.seeds)
+
+    def _draw_refinement(self) -> bool:
+        """A saved level of a refinement: the whole refinement as one diagram with the boundary it
+        found (engine.sweeps.refine.refinement_view), read in a thread the first time; True once drawn."""
+        if self._refined is not None:
+            view = self._refined
+            if not view["phases"]:
+                return False
+            self.grid.update_grid(view["densities"], view["importances"], view["phases"], view["agreement"],
+                                  title=f"refinement: {view['points']} points", found=view["found"])
+            if self.container is not None:
+                self.container.border_subtitle = "× boundary found · every level of the refinement, nearest point"
+            return True
+        if not self._loading:
+            record = getattr(self.grid.screen, "record", None)
+            sweep = record.manifest.get("sweep") if record is not None else None
+            if isinstance(sweep, dict) and isinstance(sweep.get("id"), str):
+                self._loading = True
+                store = self.grid.app.store
+                self.grid.run_worker(lambda: self._load_refinement(store, sweep["id"]), thread=True, group="refine")
+        return False
+
+    def _load_refinement(self, store, refinement_id: str) -> None:
+        from engine.sweeps.refine import read_refinement, refinement_view
+
+        try:
+            index = read_refinement(store, refinement_id)
+            view = refinement_view(store, index) if index is not None else None
+        except Exception:  # a level unreadable: the pane keeps this level's own points
+            view = None
+        if view is not None:
+            self.grid.app.call_from_thread(self._refinement_loaded, view)
+
+    def _refinement_loaded(self, view: dict) -> None:
+        self._refined = view
+        self._draw_refinement()
 
     def _settled(self, phases: list[str], step: int) -> list[str | None]:
         """Live cells fill in one by one as their phase stops changing; the rest stay blank.

@@ -177,27 +177,47 @@ def test_a_refinement_runs_level_by_level_through_the_queue_after_its_client_lef
     assert [s["id"] for s in listed] == [refinement_id]
 
 
-async def test_the_app_draws_a_refinement_level_on_the_grid_of_its_points(tmp_path):
+async def test_the_app_draws_a_refinement_level_as_the_whole_refinement_with_its_boundary(tmp_path):
     from engine import run_experiment
+    from engine.store.runs import now_iso
+    from engine.sweeps.refine import plan_refinement, refinement_boundaries, write_index
     from supertui.app import SupertuiApp
 
-    config = PHASE.config("tiny").replace(densities=(0.05, 0.5, 0.5), relative_importances=(0.3, 0.3, 3.0),
-                                          point_layout="pairs", steps=60, compile=False, snapshots=2)
-    record = run_experiment(config, RunStore(tmp_path))
+    store = RunStore(tmp_path)
+    base = PHASE.config("tiny").replace(steps=150, compile=False, snapshots=2, lr=1e-2)
+    plan, first = plan_refinement(base, 1, 4)
+    index = {"id": "refine-test-relu", "created": now_iso(), "plan": plan, "runs": [], "ended": None}
+    record = run_experiment(first, store, extra={"sweep": {"id": index["id"], "axes": {"level": 0}}})
+    write_index(store, {**index, "runs": [record.id]})
+    lone = run_experiment(first.replace(densities=(0.05, 0.5, 0.5), relative_importances=(0.3, 0.3, 3.0)), store)
     app = SupertuiApp(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         app.open_run(record.id)
         await pilot.pause()
         view = app.screen
         await pilot.press(str(1 + list(PHASE.panes).index("phase")))
-        await pilot.pause()
         grid = view.query_one("#phase")
-        # 2 densities x 2 importances; (0.05, 3.0) was not trained
-        assert grid.trained_count == 3
-        assert grid.phase_at(0, 1) is None and grid.phase_at(1, 1) is not None
+        for _ in range(100):  # the refinement is read in a thread
+            await pilot.pause(0.05)
+            if grid.trained_count == 49:
+                break
+        # the refinement on its finest lattice, 7 x 7 here (4 x 4 halved once), each cell its nearest trained point
+        assert grid.trained_count == 49
+        found = [c for b in refinement_boundaries(store, {**index, "runs": [record.id]})[2] for c in b.crossings]
+        assert found and "×" in str(grid.render())  # the boundary it found, drawn over the diagram
         await pilot.press(str(1 + list(PHASE.panes).index("seeds")))  # no grid to draw: said, never a crash
         await pilot.pause()
-        assert isinstance(app.screen, type(view))
+        assert app.screen is view
+        await pilot.press("escape")
+        await pilot.pause()
+        # a run of paired points outside any refinement: its own points on the grid of their values
+        app.open_run(lone.id)
+        await pilot.pause()
+        await pilot.press(str(1 + list(PHASE.panes).index("phase")))
+        await pilot.pause()
+        grid = app.screen.query_one("#phase")
+        assert grid.trained_count == 3
+        assert grid.phase_at(0, 1) is None and grid.phase_at(1, 1) is not None
 
 
 async def test_f_on_a_phase_run_starts_a_refinement_of_its_settings(tmp_path):

@@ -345,3 +345,35 @@ def find_refinement(store: "RunStore", base: RunConfig, coarse: int, levels: int
         if not ended and going is None:
             going = index
     return going
+
+
+# --------------------------------------------------------------------------- the app's view
+
+VIEW_SIZE = 40  # the app draws a refinement on a grid this fine (or its lattice, if coarser)
+
+
+def refinement_view(store: "RunStore", index: dict, size: int = VIEW_SIZE) -> dict:
+    """A refinement as one phase diagram for a character grid: every cell of a size x size
+    log grid takes the phase (and seed agreement) of the nearest point the refinement trained,
+    and `found` lists (density, r) of every boundary point it found. Reads every level's arrays:
+    call it off the app's event loop."""
+    import numpy as np
+
+    lattice, known, boundaries = refinement_boundaries(store, index)
+    if not known:
+        return {"densities": [], "importances": [], "phases": [], "agreement": [], "found": [], "points": 0}
+    nodes = np.array(list(known), dtype=float)  # [N, 2] lattice indices
+    ticks = np.unique(np.round(np.linspace(0, lattice.size, min(size, lattice.size + 1))))  # [G]
+    ii, jj = np.meshgrid(ticks, ticks, indexing="ij")  # density-major, as the grid draws
+    cells = np.stack([ii.ravel(), jj.ravel()], 1)  # [G*G, 2]
+    nearest = np.concatenate([np.argmin(((chunk[:, None, :] - nodes[None, :, :]) ** 2).sum(-1), axis=1)
+                              for chunk in np.array_split(cells, max(1, len(cells) // 200))])  # [G*G]
+    outcomes = [known[tuple(int(v) for v in nodes[k])] for k in nearest]
+    s, r = lattice.coordinates(ticks, ticks)
+    from engine.science.phase import PHASES
+
+    return {"densities": [float(x) for x in s], "importances": [float(x) for x in r],
+            "phases": [o.phase for o in outcomes],
+            "agreement": [float(o.shares[PHASES.index(o.phase)]) if o.shares else 1.0 for o in outcomes],
+            "found": [(c.density, c.relative_importance) for b in boundaries for c in b.crossings],
+            "points": len(known)}

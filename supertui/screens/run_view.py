@@ -27,7 +27,7 @@ from supertui.exporting import export_in_background
 from supertui.live_runs import LiveRun
 from supertui.messages import LiveRunUpdated
 from supertui.panes import PANES, PaneContext
-from supertui.run_model import Selection, describe_instance, grid_layout
+from supertui.run_model import Selection, describe_instance
 from supertui.run_source import RunSource
 from supertui.screens.reference_path import ask_reference
 from supertui.widgets.heatmap import HeatMap
@@ -185,11 +185,10 @@ class RunViewScreen(Screen):
         self.source.close()
 
     def on_phase_grid_point_selected(self, message: PhaseGrid.PointSelected) -> None:
-        if self.config.point_layout == "pairs":  # a refinement level: the cell's point, if it trained one there
-            _, importances, _, point_at = grid_layout(self.config, [None] * len(self.config.densities))
-            point = point_at.get(message.density_index * len(importances) + message.importance_index)
-            if point is not None:
-                self._select(self.selection.at_point(self.config, point))
+        if self.config.point_layout == "pairs":  # a refinement level: its point nearest the cell (in log)
+            s, r = np.log10(self.config.densities), np.log10(self.config.relative_importances)
+            point = int(np.argmin((s - np.log10(message.density)) ** 2 + (r - np.log10(message.relative_importance)) ** 2))
+            self._select(self.selection.at_point(self.config, point))
             return
         self._select(Selection((message.density_index, message.importance_index), self.selection.seed))
 

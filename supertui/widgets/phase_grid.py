@@ -74,7 +74,9 @@ BOUNDARY_MARK = "•"
 ASCII_BOUNDARY = "*"
 TRIPLE_MARK = "●"
 ASCII_TRIPLE = "@"
-BOUNDARY, TRIPLE = 1, 2  # what a character of the marks array holds (0: nothing)
+FOUND_MARK = "×"  # a point of the boundary a refinement found (engine.science.boundary)
+ASCII_FOUND = "x"
+BOUNDARY, TRIPLE, FOUND = 1, 2, 3  # what a character of the marks array holds (0: nothing)
 SAMPLES_PER_BOX = 4  # points per box traced along a boundary polyline, so no box is skipped
 LEGEND_SWATCH_16 = 8  # LEGEND_SWATCH's grey in 16 colours
 Y_GUTTER = 6  # "  0.1 " tick labels of r
@@ -204,6 +206,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         self._phases: list[str | None] = []
         self._agreement = np.zeros(0)
         self._seeds_given: int | None = None
+        self._found: list[tuple[float, float]] = []
         self._seeds = 1  # as given, else inferred from the agreements
         self._cursor = (0, 0)  # (density index, importance index) into the full grid
         self._shown: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, int))
@@ -220,6 +223,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         *,
         title: str | None = None,
         seeds: int | None = None,
+        found: Sequence[tuple[float, float]] = (),
     ) -> None:
         """Phases flat in point order: point = density_index * R + r_index (engine.instances's order).
         None marks a point not trained yet; agreement (0..1 per point) defaults to 1. `seeds`, the
@@ -247,9 +251,11 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
             and np.array_equal(agree, self._agreement)
             and new_title == self._title
             and seeds == self._seeds_given
+            and list(found) == self._found
         )
         if same:
             return
+        self._found = list(found)  # (density, r) of each boundary point a refinement found
         self._densities, self._importances = d, r
         self._phases, self._agreement, self._title = list(phases), agree, new_title
         self._seeds_given = None if seeds is None else int(seeds)
@@ -371,6 +377,8 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         x_edges, y_edges = _log_edges(self._densities[cols]), _log_edges(self._importances[rows[::-1]])[::-1]
 
         marks = self._boundary_marks(x_edges, y_edges, cell_w, cell_h) if self.show_boundary else None
+        if self._found:
+            marks = self._found_marks(marks, x_edges, y_edges, cell_w, cell_h)
         lines = [self._title_line(D, R, len(cols), len(rows))]
         y_ticks = self._tick_positions(self._importances[rows], len(rows))
         for i, ri in enumerate(rows):
@@ -456,11 +464,24 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
             marks[triple] = TRIPLE
         return marks
 
+    def _found_marks(self, marks, x_edges: np.ndarray, y_edges: np.ndarray, cell_w: int, cell_h: int) -> np.ndarray:
+        """`marks` (or none) with FOUND on each character holding a boundary point found by a refinement."""
+        s_edges = 10 ** np.concatenate(
+            [np.linspace(a, b, cell_w + 1)[:-1] for a, b in zip(x_edges[:-1], x_edges[1:])] + [x_edges[-1:]])
+        r_edges = 10 ** np.concatenate(
+            [np.linspace(a, b, cell_h + 1)[:-1] for a, b in zip(y_edges[:-1], y_edges[1:])] + [y_edges[-1:]])
+        if marks is None:
+            marks = np.zeros((len(r_edges) - 1, len(s_edges) - 1), dtype=np.int8)
+        points = np.log10(np.asarray(self._found, dtype=float))  # [k, 2]
+        row, col, inside = _box_of(points[:, 0], points[:, 1], s_edges, r_edges)
+        marks[row[inside], col[inside]] = FOUND
+        return marks
+
     def mark_glyphs(self) -> dict[int, str]:
-        """The character of each kind of reference mark (BOUNDARY, TRIPLE) in this colour mode."""
+        """The character of each kind of reference mark (BOUNDARY, TRIPLE, FOUND) in this colour mode."""
         if self.ascii:
-            return {BOUNDARY: ASCII_BOUNDARY, TRIPLE: ASCII_TRIPLE}
-        return {BOUNDARY: BOUNDARY_MARK, TRIPLE: TRIPLE_MARK}
+            return {BOUNDARY: ASCII_BOUNDARY, TRIPLE: ASCII_TRIPLE, FOUND: ASCII_FOUND}
+        return {BOUNDARY: BOUNDARY_MARK, TRIPLE: TRIPLE_MARK, FOUND: FOUND_MARK}
 
     def _cell(self, line: Text, di: int, ri: int, marks: list[int] | None, cell_w: int, sub: int, cell_h: int) -> None:
         """Append one line of one grid cell to `line`."""
@@ -532,6 +553,9 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         items.append(Text(f"{mark}ReLU(b)" if compact else f"{mark} exact ReLU boundary ({state})"))
         if not compact:
             items.append(Text(f"{triple} its triple point"))
+        if self._found:
+            found = ASCII_FOUND if self.ascii else FOUND_MARK
+            items.append(Text(f"{found}found" if compact else f"{found} boundary the refinement found"))
         separator = " " if compact else "  "
         lines, current = [], Text()
         for item in items:
