@@ -246,8 +246,16 @@ def test_a_refinement_waits_for_its_level_and_ends_when_a_level_does_not_complet
     from engine.jobs.queue import JobQueue
     from engine.sweeps.refine import advance, read_refinement, start_refinement
 
+    from engine.store.runs import now_iso
+    from engine.sweeps.refine import plan_refinement, write_index
+
     store = RunStore(isolated_data_dir)
     base = PHASE.config("tiny").replace(compile=False)
+    # recorded but its level 0 not yet (its starter is between the two writes): nothing is planned from no run
+    plan, _ = plan_refinement(base, 2, 3)
+    empty = {"id": "refine-empty", "created": now_iso(), "plan": plan, "runs": [], "ended": None}
+    write_index(store, empty)
+    assert advance(store, empty) is None and read_refinement(store, "refine-empty")["ended"] is None
     refinement_id, run_id = start_refinement(store, base, 2, 3)
     index = read_refinement(store, refinement_id)
     assert index["runs"] == [run_id] and index["ended"] is None

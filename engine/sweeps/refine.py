@@ -148,15 +148,27 @@ def start_refinement(store: "RunStore", base: RunConfig, levels: int, coarse: in
     from engine.jobs.queue import JobQueue
     from engine.store.runs import now_iso
 
+    from engine.system.locks import try_lock
+
     plan, first = plan_refinement(base, levels, coarse)
     plan["extra"] = dict(extra or {})  # where each level runs (an executor), passed on to every level
     refinement_id = new_refinement_id(base.activation)
     index = {"id": refinement_id, "created": now_iso(), "plan": plan, "runs": [], "ended": None}
-    write_index(store, index)  # first, listing no run: a run never belongs to an unrecorded refinement
-    [run_id] = JobQueue(store).submit_all([first], [_level_extra(plan, refinement_id, 0)])
-    index["runs"] = [run_id]
-    write_index(store, index)
+    # Held until level 0 is recorded: a scheduler looking in between must not plan from no run.
+    with try_lock(lock_path(store, refinement_id)) or _no_lock(refinement_id):
+        write_index(store, index)  # first, listing no run: a run never belongs to an unrecorded refinement
+        [run_id] = JobQueue(store).submit_all([first], [_level_extra(plan, refinement_id, 0)])
+        index["runs"] = [run_id]
+        write_index(store, index)
     return refinement_id, run_id
+
+
+def lock_path(store: "RunStore", refinement_id: str):
+    return store.sweeps_dir / f".{refinement_id}.lock"
+
+
+def _no_lock(refinement_id: str):
+    raise StoreError(f"refinement {refinement_id}: its lock is held by another process")
 
 
 def _level_extra(plan: dict, refinement_id: str, level: int) -> dict:
@@ -186,7 +198,7 @@ def advance(store: "RunStore", index: dict) -> str | None:
 
     if not is_refinement(index) or index.get("ended"):
         return None
-    lock = try_lock(store.sweeps_dir / f".{index['id']}.lock")
+    lock = try_lock(lock_path(store, index["id"]))
     if lock is None:
         return None  # another process is advancing it
     with lock:
@@ -194,8 +206,8 @@ def advance(store: "RunStore", index: dict) -> str | None:
         if index.get("ended"):
             return None
         plan, records = index["plan"], load_records(store, index)
-        if any(r.status in LIVE_STATUSES for r in records):
-            return None
+        if not records or any(r.status in LIVE_STATUSES for r in records):
+            return None  # level 0 not recorded yet (its starter holds the lock), or a level still going
         failed = [r for r in records if r.status != "completed"]
         lattice = lattice_of(plan)
         level = len(records)
