@@ -202,13 +202,13 @@ def refined_boundaries_section(result: ReproduceResult, rel) -> list[str]:
     relu = refinements.get("relu", (None, None, []))[2]
     lines = ["", "### Refined phase boundaries", "",
              f"Each activation's diagram refined where its phases change: a {plan['coarse']}x{plan['coarse']} grid, "
-             f"then {plan['levels']} levels that train only the cells whose corners disagree, halving them "
+             f"then {plan['levels']} level{'' if plan['levels'] == 1 else 's'} that train only the cells whose corners disagree, halving them "
              "(SCIENCE.md 6.2). Error bars: the finest cell holding each boundary point.", "",
              f"![refined boundaries]({rel('boundaries:phase')})", ""]
     for activation, (index, known, boundaries) in refinements.items():
         phases = {outcome.phase for outcome in known.values()}
-        lines.append(f"- {shift_sentence(activation, boundaries, relu, phases)} "
-                     f"({len(known)} points, refinement `{index['id']}`)")
+        sentence = shift_sentence(activation, boundaries, relu, phases).rstrip(".")
+        lines.append(f"- {sentence} ({len(known)} points, refinement `{index['id']}`).")
     return lines
 
 
