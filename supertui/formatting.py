@@ -13,3 +13,19 @@ def format_seconds(seconds: float | None) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds}s"
+
+
+def format_headline(headline: dict | None, unknown: str = "–") -> str:
+    """A run's headline number (its summary's, engine.store.manifest.headline_of) in the
+    experiment's word or two: `D* 0.148`, `superposed 0.750`, `represented 10`; empty when the
+    run has none (saved before runs kept it, or not finished), `unknown` for a number it lost."""
+    if not headline:
+        return ""
+    value = headline["value"]
+    if value is None:
+        number = unknown
+    elif value == int(value) and abs(value) < 1e6:
+        number = str(int(value))  # a count: features represented
+    else:
+        number = f"{value:#.3g}"  # three significant digits kept: 1.00, 0.150
+    return " ".join(filter(None, [headline["name"], number]))
