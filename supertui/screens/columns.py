@@ -43,7 +43,7 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
     def _label(key: str) -> str:
         label = COLUMNS[key].label
         if key == "headline":
-            return f"{label}  (the experiment's number: D*, share superposed, …)"
+            return f"{label}  (each experiment's own number)"
         return f"{label}  (config field)" if key.startswith("config.") else label
 
     def on_mount(self) -> None:

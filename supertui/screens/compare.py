@@ -167,8 +167,8 @@ class CompareScreen(Screen):
         table = self.query_one("#diff", DataTable)
         table.clear(columns=True)
         table.add_column("field", key="field")
-        for i, record in enumerate(self.records):
-            table.add_column(Text(record.id, style="bold"), key=str(i))
+        for i, record in enumerate(self.records):  # its short name, as the runs table shows it
+            table.add_column(Text(record.name or record.id, style="bold"), key=str(i))
         for name, values in config_diff(self.records, self.all_fields):
             distinct = len(set(values)) > 1
             table.add_row(Text(name, style="bold" if distinct else "dim"), *[Text(v, style="yellow" if distinct else "") for v in values])
