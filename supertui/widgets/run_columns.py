@@ -106,7 +106,7 @@ COLUMNS: dict[str, Column] = {c.key: c for c in [
            sort=_loss, width=SPARK_WIDTH, give_way=45, default=True, style=lambda r: "cyan"),
     Column("loss", "final loss", lambda r: format_loss(r.final_loss), sort=_loss, number=True, give_way=0,
            default=True),
-    Column("headline", "headline", lambda r: format_headline(getattr(r, "headline", None)), sort=_headline_value, number=True, give_way=25),
+    Column("headline", "headline", lambda r: format_headline(getattr(r, "headline", None)), sort=_headline_value, number=True, give_way=15),
     Column("tags", "tags", lambda r: ", ".join(r.tags) + (" ✎" if r.note else ""),
            sort=lambda r: ",".join(r.tags), width=40, give_way=20, default=True),
     Column("note", "note", lambda r: r.note.splitlines()[0] if r.note else "", width=40, give_way=35),
