@@ -168,7 +168,9 @@ class CompareScreen(Screen):
             COMPARE_PANES[kind].update(self, items, target)
         status = Text(f"{len(self.records)} runs", style="bold")
         if target is not None:
-            status.append(f"   WᵀW at density {target:.3g} ({self.density_index % len(densities) + 1}/{len(densities)}), one colour scale   [ ] density")
+            where = f"WᵀW at density {target:.3g} ({self.density_index % len(densities) + 1}/{len(densities)})"
+            longer = f"   {where}, one colour scale   [ ] density"
+            status.append(longer if len(longer) + 40 <= self.size.width else f"   {where}, one scale")
         status.append("   a: all config fields" if not self.all_fields else "   a: differing fields only", style="dim")
         self.query_one("#compare-status", Static).update(status)
 
