@@ -34,3 +34,4 @@ NPZ_OVERHEAD_BYTES = 64 * MIB
 # -- Files of the data directory that index runs -------------------------------------------------
 INDEX_MAX_BYTES = 256 * MIB  # the listing cache: about 1 KiB a run
 SWEEP_INDEX_MAX_BYTES = 64 * MIB  # a sweep's plan and run ids: about 100 bytes a run
+COMPILE_NOTES_MAX_BYTES = 64 * 1024  # a compile-notes cache file holds four numbers

@@ -47,6 +47,14 @@ def reproduction_experiments() -> list[Experiment]:
 EXPERIMENTS = tuple(e.name for e in reproduction_experiments())
 
 
+def selected_experiments(names=EXPERIMENTS) -> list[Experiment]:
+    """The reproduced experiments among `names`, in registry order; ConfigError for another name."""
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown:
+        raise ConfigError("experiments", f"unknown experiment {unknown[0]!r} (accepted: {', '.join(EXPERIMENTS)})")
+    return [e for e in reproduction_experiments() if e.name in names]
+
+
 class ReproduceCancelled(SupertuiError):
     """should_stop() asked to stop: the current run is saved as cancelled; nothing is exported."""
 
@@ -63,18 +71,18 @@ def experiment_config(preset: str, activation: str, quality: str) -> RunConfig:
     return validate_config(get_experiment(preset).config(quality).replace(activation=activation))
 
 
-def experiment_configs(quality: str, activations=BLOG_ACTIVATIONS) -> list[RunConfig]:
+def experiment_configs(quality: str, activations=BLOG_ACTIVATIONS, experiments=EXPERIMENTS) -> list[RunConfig]:
     if quality not in QUALITIES:
         raise ConfigError("quality", f"unknown quality {quality!r} (accepted: {', '.join(QUALITIES)})")
-    return [experiment_config(p, a, quality) for p in EXPERIMENTS for a in activations]
+    return [experiment_config(e.name, a, quality) for e in selected_experiments(experiments) for a in activations]
 
 
-def variant_configs(quality: str, activations=BLOG_ACTIVATIONS) -> list[tuple[RunConfig, str]]:
+def variant_configs(quality: str, activations=BLOG_ACTIVATIONS, experiments=EXPERIMENTS) -> list[tuple[RunConfig, str]]:
     """The reference switches each reproduced experiment names (extras["variants"], e.g. the dims
     experiment's anthropic profile and SoLU instance axis): (config, variant name), trained beside
     the default runs so the report measures what each choice changes."""
     out = []
-    for experiment in reproduction_experiments():
+    for experiment in selected_experiments(experiments):
         for variant in experiment.extras.get("variants", {}).values():
             for activation in activations:
                 if activation in variant.activations:
@@ -178,6 +186,7 @@ class ReproduceResult:
     paths: dict[str, Path] = field(default_factory=dict)  # planned_paths, by key
     activations: tuple[str, ...] = BLOG_ACTIVATIONS
     quality: str = "quick"
+    experiments: tuple[str, ...] = EXPERIMENTS  # the experiments asked for, in registry order
     measured: dict[str, Measured] = field(default_factory=dict)  # by experiment name
     trained: list[str] = field(default_factory=list)  # run ids trained now
     queued: list[str] = field(default_factory=list)  # run ids this call submitted to the queue
@@ -225,13 +234,13 @@ def _name(experiment: str, kind: str) -> str:
     return experiment if kind == experiment else f"{experiment}_{kind}"
 
 
-def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS) -> dict[str, Path]:
+def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS, experiments=EXPERIMENTS) -> dict[str, Path]:
     """Every file reproduce writes, by a short key (so existing files are refused up front):
     "report", "input_batches", "<figure>:<experiment>:<activation>", "loss:<experiment>:<activation>",
     "compare:<experiment>"."""
     figs = Path(out_dir) / FIGURES_DIR
     paths = {"report": Path(out_dir) / REPORT, "input_batches": figs / "input_batches.png"}
-    for experiment in reproduction_experiments():
+    for experiment in selected_experiments(experiments):
         for activation in activations:
             for kind in experiment.figures:
                 paths[f"{kind}:{experiment.name}:{activation}"] = figs / f"{_name(experiment.name, kind)}_{activation}.png"
@@ -316,7 +325,7 @@ def _export_all(result: ReproduceResult, paths: dict[str, Path], reference, emit
         done += per_figure
 
     export("input_batches", figure_input_batches)
-    for experiment in reproduction_experiments():
+    for experiment in selected_experiments(result.experiments):
         runs = result.runs_of(experiment.name)
         for activation, record in runs.items():
             for kind in experiment.figures:
@@ -374,6 +383,7 @@ def reproduce(
     reference=None,
     detach: bool = False,
     variants: bool = True,
+    experiments=EXPERIMENTS,
 ) -> ReproduceResult:
     """Train or reuse every experiment, export every figure, measure every claim; write
     report.md when `report` renders one. `reference`: published curves (engine.science.reference_curves)
@@ -390,11 +400,12 @@ def reproduce(
     started = time.monotonic()
     out_dir = Path(out_dir)
     activations = tuple(activations)
+    experiments = tuple(e.name for e in selected_experiments(experiments))
     # The reference switches (variant name beside each config; None: the project's own choices).
-    jobs = [Job(c) for c in experiment_configs(quality, activations)]
-    jobs += [Job(c, v) for c, v in variant_configs(quality, activations)] if variants else []
+    jobs = [Job(c) for c in experiment_configs(quality, activations, experiments)]
+    jobs += [Job(c, v) for c, v in variant_configs(quality, activations, experiments)] if variants else []
     configs = [job.config for job in jobs]
-    paths = planned_paths(out_dir, activations)
+    paths = planned_paths(out_dir, activations, experiments)
     if report is None:
         paths.pop("report")
     # Files an earlier reproduce left when it stopped half way are its own: no --force needed.
@@ -413,7 +424,7 @@ def reproduce(
     total = sum(costs) + render_cost
     done = 0.0
     result = ReproduceResult(out_dir, paths.get("report"), [], {}, paths=paths, activations=activations, quality=quality,
-                             reference=list(reference or []))
+                             experiments=experiments, reference=list(reference or []))
 
     pending = _reuse_or_submit(store, jobs, saved, quality, result, fresh)
     if detach:

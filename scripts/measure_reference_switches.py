@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from engine.training.activations import BLOG_ACTIVATIONS  # noqa: E402
-from engine.science.convergence import run_dstar_history  # noqa: E402
+from engine.science.convergence import MOVING_THRESHOLD, calibrate_flag, dstar_near, run_dstar_history  # noqa: E402
+from engine.export.convergence import settling_step  # noqa: E402
 from engine.experiments.base import Table  # noqa: E402
 from engine.experiments.dims import VARIANTS, variant_effect, variant_table  # noqa: E402
 from engine.presets import preset_config  # noqa: E402
@@ -50,14 +51,31 @@ def markdown(table: Table) -> str:
     return "\n".join(lines)
 
 
-def find(store: RunStore, saved: list, config, train: bool):
+def find(store: RunStore, saved: list, config, missing: list):
+    """The saved run of `config`, or None after noting the config in `missing` (trained later,
+    through the queue, when --train asks)."""
     record = find_saved(store, config, saved)
-    if record is None and train:
-        from engine.jobs.runner import run_experiment
-
-        record = run_experiment(config, store, progress_interval=3600)
-        print(f"trained {record.id}", file=sys.stderr)
+    if record is None:
+        missing.append(config)
     return record
+
+
+def train_missing(store: RunStore, missing: list, extras: list | None = None) -> None:
+    """Queue the missing runs as one batch (the path every run takes: queue, worker, one lifecycle)
+    and wait for them; Ctrl+C cancels them."""
+    import signal
+    import threading
+
+    from engine.jobs.batch import follow_batch, submit_batch
+
+    ids = submit_batch(store, missing, extras)
+    print(f"queued {len(ids)} runs: {', '.join(ids)}", file=sys.stderr)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    records = follow_batch(store, ids, should_stop=stop.is_set)
+    failed = [r.id for r in records.values() if r.status != "completed"]
+    if failed:
+        print(f"not completed: {', '.join(failed)}", file=sys.stderr)
 
 
 def settings(args) -> dict:
@@ -74,13 +92,13 @@ def settings(args) -> dict:
     return out
 
 
-def runs_of(store: RunStore, saved: list, activations, change, train: bool, label: str, fields: dict) -> dict:
-    """{activation: the saved (or, with train, new) dims run of `change(config)`, config the paper
-    settings with `fields` replaced}."""
+def runs_of(store: RunStore, saved: list, activations, change, missing: list, label: str, fields: dict) -> dict:
+    """{activation: the saved dims run of `change(config)`, config the paper settings with
+    `fields` replaced}; the configs with no saved run go to `missing`."""
     out = {}
     for activation in activations:
         config = preset_config("dims", "paper", activation=activation).replace(**fields)
-        record = find(store, saved, change(config), train)
+        record = find(store, saved, change(config), missing)
         if record is not None:
             out[activation] = record
         else:
@@ -135,18 +153,7 @@ def per_density_table(variant, ours: dict, theirs: dict) -> Table:
 CONVERGENCE_STEPS = (3_000, 10_000, 30_000)  # issue 28, section 5
 
 
-def settling_step(history, threshold: float = 0.05) -> int | None:
-    """The earliest snapshot step from which D* stays within `threshold` of its final value at
-    every density (None: not even the last snapshot before the end)."""
-    final = history.dstar[-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        off = np.abs(history.dstar - final) / np.abs(final) > threshold  # [S, P]
-    bad = np.flatnonzero(off.any(axis=1))
-    first = 0 if not bad.size else int(bad[-1]) + 1
-    return int(history.steps[first]) if first < len(history.steps) else None
-
-
-def convergence_table(records: dict) -> Table:
+def convergence_table(records: dict, at: tuple = CONVERGENCE_STEPS) -> Table:
     """Per activation, D* at the sparsest density at 3k, 10k and 30k steps (nearest snapshot, where
     reached) and the step from which D* stays within 5 % of its final value at every density."""
     rows = []
@@ -154,17 +161,14 @@ def convergence_table(records: dict) -> Table:
         history = run_dstar_history(record)
         sparsest = int(np.argmin(history.density))
         cells = []
-        for target in CONVERGENCE_STEPS:
-            if target > history.last_step:
-                cells.append("–")
-                continue
-            i = int(np.argmin(np.abs(history.steps - target)))
-            cells.append(f"{history.dstar[i, sparsest]:.3f} (step {int(history.steps[i]):,})")
+        for target in at:
+            found = dstar_near(history, target)
+            cells.append("–" if found is None else f"{found[1][sparsest]:.3f} (step {found[0]:,})")
         settled = settling_step(history)
         rows.append([activation, *cells, "–" if settled is None else f"{settled:,} of {history.last_step:,}"])
     return Table("D* at the sparsest density against training step, and the step from which D* stays within 5% of "
                  "its final value at every density (the longest saved run per activation)",
-                 ["activation", *[f"D* at {s:,}" for s in CONVERGENCE_STEPS], "settled from step"], rows)
+                 ["activation", *[f"D* at {s:,}" for s in at], "settled from step"], rows)
 
 
 def longest_runs(saved: list, fields: dict) -> dict:
@@ -178,39 +182,137 @@ def longest_runs(saved: list, fields: dict) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--train", action="store_true", help="train the missing runs (slow)")
-    parser.add_argument("--steps", type=int, help="training steps instead of the paper's 10,000")
-    parser.add_argument("--batch-size", type=int, help="batch size instead of the paper's 1024")
-    parser.add_argument("--densities", type=int, help="this many densities 20**-linspace(0, 1, COUNT) instead of 20")
-    parser.add_argument("--convergence", action="store_true",
-                        help="only the convergence study: D* at 3k, 10k, 30k steps per activation, from the longest "
-                             "saved runs (train them with: supertui train dims --paper -a all --steps 30000 --detach)")
-    args = parser.parse_args()
-    store = RunStore(args.data_dir)
-    saved = store.list_runs()
-    fields = settings(args)
-    if args.convergence:
-        print(markdown(convergence_table(longest_runs(saved, {k: v for k, v in fields.items() if k != "steps"}))))
+def continued_pairs(saved: list, fields: dict) -> dict:
+    """Per activation, (the completed run at these settings, its longest completed continuation by
+    `train --resume`, or None)."""
+    out = {}
+    for activation in BLOG_ACTIVATIONS:
+        config = preset_config("dims", "paper", activation=activation).replace(**fields)
+        parents = [r for r in saved if r.status == "completed" and r.has_arrays and not r.manifest.get("parent")
+                   and _what(r.config) == _what(config) and r.config.steps == config.steps]
+        if not parents:
+            continue
+        parent = max(parents, key=lambda r: r.id)
+        children = [r for r in saved if r.status == "completed" and r.has_arrays
+                    and r.manifest.get("parent") == parent.id and r.config.steps > parent.config.steps]
+        out[activation] = (parent, max(children, key=lambda r: r.config.steps) if children else None)
+    return out
+
+
+def queue_continuations(store: RunStore, pairs: dict, target_steps: int) -> None:
+    """Continue every parent without a continuation to `target_steps`, through the queue, and wait."""
+    from engine.jobs.resume import resume_config, resume_extra
+
+    todo = [parent for parent, child in pairs.values() if child is None]
+    if not todo:
         return
+    configs = [resume_config(p, target_steps - p.config.steps) for p in todo]
+    extras = [resume_extra(p) for p in todo]
+    train_missing(store, configs, extras)
+
+
+def calibration_table(pairs: dict) -> tuple[Table, dict]:
+    """The flag at each run's end against how far D* moved when the run was continued."""
+    rows, total = [], {"hits": 0, "false_alarms": 0, "misses": 0, "quiet": 0}
+    for activation, (parent, child) in pairs.items():
+        if child is None:
+            continue
+        result = calibrate_flag(activation, run_dstar_history(parent), run_dstar_history(child))
+        counts = result.counts()
+        for key in total:
+            total[key] += counts[key]
+        flagged = result.flagged
+        after = np.nan_to_num(result.change_after, nan=0.0)
+        def spread(mask) -> str:
+            return "–" if not mask.any() else f"{after[mask].min():.1%}–{after[mask].max():.1%}"
+        rows.append([activation, f"{result.end:,} → {result.continued_to:,}", str(int(flagged.sum())),
+                     str(counts["hits"]), str(counts["false_alarms"]), spread(flagged),
+                     str(int((~flagged).sum())), str(counts["misses"]), spread(~flagged)])
+    title = (f"The still-moving flag at the end of training against D* when the run is continued: a flagged point "
+             f"is a false alarm when D* then moves by at most {MOVING_THRESHOLD:.0%}, an unflagged one a miss when "
+             "it moves by more")
+    header = ["activation", "steps", "flagged", "moved on", "false alarms", "flagged: moved", "unflagged", "misses",
+              "unflagged: moved"]
+    return Table(title, header, rows), total
+
+
+def print_rates(total: dict) -> None:
+    flagged = total["hits"] + total["false_alarms"]
+    unflagged = total["misses"] + total["quiet"]
+    if flagged:
+        print(f"false-alarm rate: {total['false_alarms']}/{flagged} = {total['false_alarms'] / flagged:.0%} of flagged points")
+    if unflagged:
+        print(f"miss rate: {total['misses']}/{unflagged} = {total['misses'] / unflagged:.0%} of unflagged points")
+
+
+def switch_tables(store: RunStore, fields: dict, train: bool) -> None:
+    saved = store.list_runs()
+    missing: list = []
+    ours = runs_of(store, saved, BLOG_ACTIVATIONS, lambda c: c, missing, "default", fields)
+    theirs = {v.name: runs_of(store, saved, v.activations, v.apply, missing, v.name, fields) for v in VARIANTS.values()}
+    if missing and train:
+        train_missing(store, missing)
+        return switch_tables(store, fields, train=False)
     base = preset_config("dims", "paper").replace(**fields)
     print(f"Settings: n={base.n}, m={base.m}, {len(base.densities)} densities, {base.steps:,} steps, batch "
           f"{base.batch_size}, lr {base.lr:g}, {base.seeds} seed" + (" (the paper settings)" if not fields else "")
           + "\n")
-    ours = runs_of(store, saved, BLOG_ACTIVATIONS, lambda c: c, args.train, "default", fields)
     for variant in VARIANTS.values():
-        theirs = runs_of(store, saved, variant.activations, variant.apply, args.train, variant.name, fields)
-        print(markdown(variant_table(variant, ours, theirs)), "\n")
-        print(markdown(per_density_table(variant, ours, theirs)), "\n")
-        if variant.name == "solu_instance_axis" and "solu" in theirs and "solu" in ours:
-            effect = variant_effect(ours, theirs)["solu"]
+        print(markdown(variant_table(variant, ours, theirs[variant.name])), "\n")
+        print(markdown(per_density_table(variant, ours, theirs[variant.name])), "\n")
+        if variant.name == "solu_instance_axis" and "solu" in theirs[variant.name] and "solu" in ours:
+            effect = variant_effect(ours, theirs[variant.name])["solu"]
             print(f"SoLU D* at density 1: feature axis {effect['densest'][0]:.3f}, instance axis "
                   f"{effect['densest'][1]:.3f}; the blog plots about {BLOG_SOLU_DENSE_DSTAR}\n")
     record = longest_sigmoid_history(saved)
     if record is not None:
         print(markdown(sigmoid_table(record)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--train", action="store_true",
+                        help="queue the missing runs and wait for them (slow); with --convergence or --calibrate, "
+                             "continue each paper dims run to 30,000 steps")
+    parser.add_argument("--steps", type=int, help="training steps instead of the paper's 10,000")
+    parser.add_argument("--batch-size", type=int, help="batch size instead of the paper's 1024")
+    parser.add_argument("--densities", type=int, help="this many densities 20**-linspace(0, 1, COUNT) instead of 20")
+    parser.add_argument("--convergence", action="store_true",
+                        help="the convergence study: D* at 3k, 10k, 30k steps per activation, from the longest saved "
+                             "runs (a paper run continued with `supertui train --resume RUN --steps 20000`)")
+    parser.add_argument("--continue-to", type=int, default=CONVERGENCE_STEPS[-1],
+                        help="with --train and --convergence or --calibrate: the step count to continue runs to "
+                             "(default: %(default)s)")
+    parser.add_argument("--at", type=int, nargs="+", default=list(CONVERGENCE_STEPS),
+                        help="with --convergence: the step counts D* is read at (default: %(default)s)")
+    parser.add_argument("--figure", type=Path, help="with --convergence: write its figure (PNG) here")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="the still-moving flag at 10,000 steps against how far D* moved by 30,000 (continued runs)")
+    args = parser.parse_args()
+    store = RunStore(args.data_dir)
+    fields = settings(args)
+    if args.convergence or args.calibrate:
+        if args.train:
+            queue_continuations(store, continued_pairs(store.list_runs(), fields), args.continue_to)
+        saved = store.list_runs()
+    if args.convergence:
+        records = longest_runs(saved, {k: v for k, v in fields.items() if k != "steps"})
+        print(markdown(convergence_table(records, tuple(args.at))), "\n")
+        if args.figure:
+            from engine.export.convergence import figure_convergence
+            from engine.export.style import render
+            from engine.system.files import atomic_write_bytes
+
+            histories = {a: run_dstar_history(r) for a, r in records.items()}
+            atomic_write_bytes(args.figure, render(figure_convergence(histories, args.at)))
+            print(f"wrote {args.figure}")
+    if args.calibrate:
+        table, total = calibration_table(continued_pairs(saved, fields))
+        print(markdown(table), "\n")
+        print_rates(total)
+    if not (args.convergence or args.calibrate):
+        switch_tables(store, fields, args.train)
 
 
 if __name__ == "__main__":

@@ -177,3 +177,16 @@ def test_an_out_folder_with_a_newline_is_refused_in_one_line(command, tmp_path, 
         refused_in_one_line([*command, "--out", out], capsys, "out: ")
         assert sorted(p.name for p in tmp_path.iterdir()) == [], out  # no folder made, nothing written
     assert [p.name for p in (isolated_data_dir / "runs").iterdir()] == [RUN]  # nothing queued
+
+
+def test_compile_notes_from_a_fifo_a_folder_an_endless_or_a_garbled_file_are_no_notes(tmp_path):
+    """The compile cache lives in a shared temp folder: its notes are read bounded and never block."""
+    from engine.training.compile_step import CompileNotes
+
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "folder.json").mkdir()
+    (tmp_path / "garbled.json").write_text('{"cold_seconds": [1], "eager_rate": -3, "warm_seconds": "inf"}')
+    for path in (tmp_path / "fifo.json", tmp_path / "folder.json", Path("/dev/zero"), tmp_path / "garbled.json"):
+        assert CompileNotes.read(path) == CompileNotes()
+    (tmp_path / "good.json").write_text('{"cold_seconds": 3.5, "compiled_rate": 900, "unknown": 1}')
+    assert CompileNotes.read(tmp_path / "good.json") == CompileNotes(cold_seconds=3.5, compiled_rate=900.0)

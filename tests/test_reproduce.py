@@ -149,6 +149,35 @@ def test_quick_and_paper_use_the_presets():
         experiment_configs("fast")
 
 
+def test_some_experiments_only_train_plan_and_report_only_those(tmp_path):
+    """`--experiments`: a CPU reproduces at paper settings what it can in an afternoon; the report
+    says what was left out, and no claim of a left-out experiment is judged."""
+    assert {c.preset for c in experiment_configs("paper", experiments=("sparsity", "correlated"))} == {
+        "sparsity", "correlated"}
+    assert variant_configs("quick", experiments=("sparsity",)) == []  # the reference switches are the dims experiment's
+    paths = planned_paths(tmp_path, experiments=("dims",))
+    assert paths and all(":" not in key or key.split(":")[1] == "dims" for key in paths)
+    with pytest.raises(ConfigError, match="experiments: .*'dimz'"):
+        experiment_configs("quick", experiments=("dimz",))
+
+    store = RunStore(tmp_path / "data")
+    result = reproduce(store, tmp_path / "out", quality="tiny", activations=("relu",), experiments=("sparsity",),
+                       report=render_report)
+    assert {preset for preset, _ in result.runs} == {"sparsity"} and set(result.measured) == {"sparsity"}
+    report = result.report.read_text()
+    assert "Left out of this reproduction (`--experiments`): phase, dims, correlated." in report
+    assert re.search(r"\bsparsity\.[a-z_]+", report)
+    assert not re.search(r"\b(phase|dims|correlated)\.[a-z_]+", report)
+
+
+def test_an_unknown_experiment_is_one_line_and_exit_2_with_nothing_written(tmp_path, capsys):
+    code = main(["--data-dir", str(tmp_path / "data"), "reproduce", "--experiments", "sparsity", "dimz",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "experiments" in err[0] and "dimz" in err[0] and "correlated" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow  # shares the all-activations reproduction (minutes); test_faults and the test below cover reproduce by default
 def test_relu_reference_check_counts_every_point(job):
     _, _, result, _ = job

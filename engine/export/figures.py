@@ -369,13 +369,16 @@ def figure_phase(record: RunRecord):
 # --------------------------------------------------------------------------- dimensions per feature
 
 
-def draw_sticky_lines(ax) -> None:
-    """Reference lines at the sticky fractions of D_i, labelled at the right edge."""
+def draw_sticky_lines(ax, labelled: bool = True) -> None:
+    """Reference lines at the sticky fractions of D_i, labelled at the right edge (unless a panel
+    to the right would be written over)."""
     from matplotlib.transforms import blended_transform_factory
 
     where = blended_transform_factory(ax.transAxes, ax.transData)
     for frac, label in STICKY_LABELS.items():
         ax.axhline(frac, color="#888888", linewidth=0.7, linestyle=(0, (2, 2)), zorder=0)
+        if not labelled:
+            continue
         offset = {2 / 5: "bottom", 3 / 8: "top"}.get(frac, "center")
         ax.text(1.01, frac, f"{label} {STICKY_FRACTIONS[frac]}", transform=where, fontsize=7, va=offset, color="#444444")
 

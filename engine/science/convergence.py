@@ -106,3 +106,50 @@ def run_dstar_history(record) -> DStarHistory:
     a = record.arrays
     last = int(record.manifest.get("steps_done") or (a.loss_steps[-1] if len(a.loss_steps) else 0))
     return dstar_history(a.instances, a.snapshot_steps, a.snapshots, a.W, a.final_loss, last)
+
+
+def dstar_near(history: DStarHistory, step: int) -> tuple[int, np.ndarray] | None:
+    """(the snapshot step nearest `step` in log(step), D* [P] there), or None past the run's end."""
+    if step > history.last_step or not len(history.steps):
+        return None
+    positive = np.maximum(history.steps, 1)
+    i = int(np.argmin(np.abs(np.log(positive) - np.log(step))))
+    return int(history.steps[i]), history.dstar[i]
+
+
+@dataclass(frozen=True)
+class FlagCalibration:
+    """How well the still-moving flag, raised at a run's end T, foretells D* moving on when the run
+    is continued (`train --resume`) to T'. A point "moved on" when |D*(T') − D*(T)| > threshold ·
+    D*(T'), the same test the flag applies to the half-decade before T."""
+
+    activation: str
+    flagged: np.ndarray  # [P] bool: the flag at T
+    change_before: np.ndarray  # [P] the flag's own number: relative change over the half-decade before T
+    change_after: np.ndarray  # [P] relative change from T to T'
+    end: int  # T
+    continued_to: int  # T'
+
+    @property
+    def moved_on(self) -> np.ndarray:
+        return np.nan_to_num(self.change_after, nan=0.0) > MOVING_THRESHOLD
+
+    def counts(self) -> dict[str, int]:
+        """Flagged points that moved on (hits) or not (false alarms); unflagged ones that did (misses)
+        or not."""
+        f, m = self.flagged, self.moved_on
+        return {"hits": int((f & m).sum()), "false_alarms": int((f & ~m).sum()),
+                "misses": int((~f & m).sum()), "quiet": int((~f & ~m).sum())}
+
+
+def calibrate_flag(activation: str, at_end: DStarHistory, continued: DStarHistory) -> FlagCalibration:
+    """The flag of a run (`at_end`, its history up to T) against the run continued from T
+    (`continued`, whose history holds the parent's snapshots and runs on to T'). Both histories
+    must be of the same grid points in the same order."""
+    if at_end.density.shape != continued.density.shape or not np.allclose(at_end.density, continued.density):
+        raise ValueError("the continued run is not of the same grid points")
+    before = at_end.dstar[-1]  # [P] D* at T
+    after = continued.dstar[-1]  # [P] D* at T'
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change_after = np.abs(after - before) / np.abs(after)
+    return FlagCalibration(activation, at_end.moving, at_end.change, change_after, at_end.last_step, continued.last_step)

@@ -95,8 +95,11 @@ class CompileNotes:
 
     @classmethod
     def read(cls, path: Path) -> "CompileNotes":
-        try:
-            data = json.loads(path.read_text())
+        from engine.bounds import COMPILE_NOTES_MAX_BYTES
+        from engine.system.input_files import read_bounded_json
+
+        try:  # a cache file may be a FIFO, a folder or endless like any file on disk: bounded, non-blocking
+            data = read_bounded_json(path, COMPILE_NOTES_MAX_BYTES)
             values = {k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None}
         except (OSError, ValueError, TypeError, AttributeError):
             return cls()

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
                    help=f"folder for report.md and figures/ (default: ./{DEFAULT_OUT})")
     p.add_argument("--quality", choices=("quick", "paper", "tiny"), default="quick",
                    help="quick (default), paper (the blog's settings; hours on a CPU), tiny (seconds, a smoke test)")
+    p.add_argument("--experiments", nargs="+", metavar="NAME",
+                   help="only these experiments (default: all: sparsity, phase, dims, correlated); e.g. the ones a "
+                        "CPU can train at paper settings in an afternoon")
     p.add_argument("--fresh", action="store_true", help="train everything again instead of reusing saved runs")
     p.add_argument("--force", action="store_true", help="overwrite an existing report and figures in --out")
     p.add_argument("--detach", action="store_true",
@@ -91,18 +94,21 @@ class _Display:
 
 
 def run(args) -> int:
-    from engine.reproduce import ReproduceCancelled, reproduce
+    from engine.reproduce import ReproduceCancelled, reproduce, selected_experiments
     from supertui.blog import dims_reference
     from supertui.cli.reproduce_report import render_report
 
     check_out_folder(args.out)  # before anything trains: a newline would split every path printed
+    if args.experiments:
+        selected_experiments(args.experiments)  # a wrong name is refused before the data directory is made
     store = open_store(args)
     stop = None
     try:
         with graceful_sigint(second_raises=True) as stop, _Display(live=sys.stdout.isatty()) as display:
             result = reproduce(store, Path(args.out), quality=args.quality, fresh=args.fresh, on_progress=display,
                                force=args.force, should_stop=stop.is_set, report=render_report,
-                               reference=dims_reference(), detach=args.detach)
+                               reference=dims_reference(), detach=args.detach,
+                               **({"experiments": tuple(args.experiments)} if args.experiments else {}))
     except ReproduceCancelled as exc:
         print(f"supertui: {exc}", file=sys.stderr)
         return 130 if stop.is_set() else 1

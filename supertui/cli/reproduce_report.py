@@ -98,6 +98,10 @@ def render_report(result: ReproduceResult) -> str:
         if runs:
             ids = ", ".join(f"`{r.id}`" for r in runs.values())
             lines.append(f"| {name} | {_describe(next(iter(runs.values())).config)} | {ids} |")
+    left_out = [name for name in EXPERIMENTS if name not in result.experiments]
+    if left_out:
+        lines += ["", f"Left out of this reproduction (`--experiments`): {', '.join(left_out)}. Their claims are not "
+                      "judged here."]
     variants = getattr(result, "variant_runs", {})
     if variants:
         lines += ["", "Reference switches trained beside them with the same settings (SCIENCE.md 9.3; their tables "
