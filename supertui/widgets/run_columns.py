@@ -3,7 +3,7 @@
 Each column says how to draw a run's cell, how to sort by it, how wide it may be and how readily
 it gives its room away. `fit_columns` keeps the columns a person chose in their order and, when
 they do not fit, drops the most dispensable ones first (the sparkline, the date, …): a number is
-never cut, text that must shorten ends in `…`. `c` on the runs screen (the column chooser) picks
+never cut, text that must shorten ends in `…`. `v` on the runs screen (the column chooser) picks
 the columns; the choice is kept between sessions (supertui.settings)."""
 
 from __future__ import annotations
