@@ -29,3 +29,26 @@ def format_headline(headline: dict | None, unknown: str = "–") -> str:
     else:
         number = f"{value:#.3g}"  # three significant digits kept: 1.00, 0.150
     return " ".join(filter(None, [headline["name"], number]))
+
+
+def format_uses(sample, short: bool = False) -> str:
+    """What a worker uses (engine.system.resources.ResourceSample): `cpu 98% · 312 MiB · gpu 87%
+    1.2 GiB`; short: `cpu 98% 312M gpu 87% 1.2G`; '' when nothing is known."""
+    if sample is None:
+        return ""
+    if not short:
+        return sample.describe()
+    from engine.system.resources import format_bytes
+
+    def compact(count: int) -> str:
+        number, unit = format_bytes(count).split()
+        return number + unit[0]  # 312 MiB -> 312M
+
+    parts = [] if sample.cpu_percent is None else [f"cpu {sample.cpu_percent:.0f}%"]
+    if sample.rss_bytes is not None:
+        parts.append(compact(sample.rss_bytes))
+    if sample.gpu_util_percent is not None:
+        parts.append(f"gpu {sample.gpu_util_percent:.0f}%")
+    if sample.gpu_memory_bytes is not None:
+        parts.append(("" if sample.gpu_util_percent is not None else "gpu ") + compact(sample.gpu_memory_bytes))
+    return " ".join(parts)

@@ -8,8 +8,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engine.system.resources import format_bytes
-from supertui.formatting import format_seconds
+from supertui.formatting import format_seconds, format_uses
 from supertui.live_runs import LiveRun
 
 STATUS_STYLES = {"queued": "dim", "running": "bold cyan"}
@@ -41,24 +40,7 @@ def progress_text(run: LiveRun, level: int = 0) -> str:
 
 def uses_text(run: LiveRun, level: int = 0) -> str:
     """`cpu 98% · 312 MiB · gpu 87% 1.2 GiB`; from level 1: `cpu 98% 312M gpu 87% 1.2G`."""
-    sample = run.resources
-    if sample is None:
-        return ""
-    if not level:
-        return sample.describe()
-    parts = [] if sample.cpu_percent is None else [f"cpu {sample.cpu_percent:.0f}%"]
-    if sample.rss_bytes is not None:
-        parts.append(_short_bytes(sample.rss_bytes))
-    if sample.gpu_util_percent is not None:
-        parts.append(f"gpu {sample.gpu_util_percent:.0f}%")
-    if sample.gpu_memory_bytes is not None:
-        parts.append(("" if sample.gpu_util_percent is not None else "gpu ") + _short_bytes(sample.gpu_memory_bytes))
-    return " ".join(parts)
-
-
-def _short_bytes(count: int) -> str:
-    number, unit = format_bytes(count).split()
-    return number + unit[0]  # 312 MiB -> 312M
+    return format_uses(run.resources, short=level > 0)
 
 
 def clip(text: str, width: int) -> str:
