@@ -234,3 +234,21 @@ def test_jobs_fits_a_terminal_of_80_columns_and_keeps_every_column_when_piped():
         assert lines[1].endswith("cpu 398% 3.0G gpu 87% 1.2G") and "#1 in queue" in lines[2]
         name = lines[1].split()[0]
         assert name == rows[0]["name"] or (name.endswith("…") and len(name) >= MIN_NAME)
+
+
+def test_runs_shows_each_runs_headline_number_last_and_in_json(tmp_path, capsys):
+    """Issue 25: `runs` lists the experiment's headline number saved when each run finished; a
+    run saved before runs kept it shows nothing there."""
+    from handmade import write_run
+
+    headline = {"label": "D* at density 0.1", "name": "D*", "value": 0.1484}
+    write_run(tmp_path, "with-headline", summary={"final_loss": 0.1, "headline": headline})
+    write_run(tmp_path, "older-run", summary={"final_loss": 0.2})
+    assert main(["runs", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-1] == "headline"
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert by_id["with-headline"].endswith("D* 0.148") and by_id["older-run"].endswith("0.2")
+    assert main(["runs", "--json", "--data-dir", str(tmp_path)]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["with-headline"]["headline"] == headline and rows["older-run"]["headline"] is None
