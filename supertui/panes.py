@@ -67,13 +67,25 @@ class PaneContext:
         return self.selection.instance(self.data.config)
 
 
+# A border title shows as "╭─ title ─╮": it has this many cells less than the pane's content width.
+TITLE_FRAME = 4
+
+
 class Pane:
     id = ""
     tab = ""  # its name on the one-pane-at-a-time tab line
     title = ""  # its border title
+    short_title = ""  # where `title` does not fit the pane's border: the same, shorter (fit_static_title)
 
     def __init__(self) -> None:
         self.container: Widget | None = None
+
+    def fit_static_title(self) -> None:
+        """A fixed title, or its short form where the pane is too narrow for it (panes whose
+        title changes with what they show fit it themselves: fit_title)."""
+        if self.short_title and self.container is not None and self.container.size.width:
+            room = self.container.size.width - TITLE_FRAME
+            self.set_title(self.title if len(self.title) <= room else self.short_title)
 
     def widgets(self) -> list[Widget]:
         raise NotImplementedError
@@ -220,6 +232,7 @@ class PointsPane(Pane):
     the cursor picks the instance the other panes show."""
 
     id, tab, title = "points", "points", "per grid point, lowest-loss seed (enter picks)"
+    short_title = "per point, lowest-loss seed"
 
     def widgets(self):
         self.table = DataTable(id="points", cursor_type="row", zebra_stripes=True)
@@ -270,6 +283,7 @@ class PointsPane(Pane):
 
 class PhasePane(Pane):
     id, tab, title = "phase", "phase grid", "phase of the winning seed (ReLU boundary drawn)"
+    short_title = "winning seed's phase · ReLU line"
 
     def __init__(self) -> None:
         super().__init__()
@@ -348,6 +362,7 @@ class SeedsPane(Pane):
     diagram, beside the best-of-seeds phase pane."""
 
     id, tab, title = "seeds", "seeds", "every seed: shares per phase (v: each seed alone)"
+    short_title = "every seed's phase (v: alone)"
 
     def widgets(self):
         self.grid = SeedGrid(id="seeds")
@@ -374,6 +389,7 @@ class DStarPane(Pane):
     densities D* still changed by more than 5% since (engine.science.convergence)."""
 
     id, tab, title = "dstar", "D* curve", "D* = m/‖W‖²_F against 1/(1-S), lowest-loss seed"
+    short_title = "D* vs 1/(1-S), lowest-loss seed"
 
     def __init__(self) -> None:
         super().__init__()
@@ -449,6 +465,7 @@ class PairsPane(Pane):
 
 class CosinePane(Pane):
     id, tab, title = "cosine", "partner cos", "partner cosine by density, lowest-loss seed"
+    short_title = "partner cosine, lowest-loss seed"
 
     def widgets(self):
         self.plot = PartnerCosinePlot(id="cosine")
@@ -527,6 +544,7 @@ class ComparePane:
     make: Callable[[str], Widget]  # widget id -> widget
     update: Callable  # (screen, items, target density) -> None
     steps_density: bool = False
+    short_title: str = ""  # where `title` does not fit the pane's border
 
 
 COMPARE_PANES: dict[str, ComparePane] = {
@@ -534,7 +552,8 @@ COMPARE_PANES: dict[str, ComparePane] = {
                         _compare_gram, steps_density=True),
     "phase": ComparePane("phase", False, "phase of the winning seed", lambda wid: PhaseGrid(id=wid), _compare_phase),
     "dstar": ComparePane("dstar", True, "D* against 1/(1-S), one colour per activation", lambda wid: DStarPlot(id=wid),
-                         _compare_dstar),
+                         _compare_dstar, short_title="D* vs 1/(1-S), by activation"),
     "cosine": ComparePane("cosine", True, "partner cosine by density, one colour per activation",
-                          lambda wid: PartnerCosinePlot(id=wid), _compare_cosine),
+                          lambda wid: PartnerCosinePlot(id=wid), _compare_cosine,
+                          short_title="partner cosine, by activation"),
 }

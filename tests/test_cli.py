@@ -210,3 +210,45 @@ def test_help_lists_every_command_with_its_summary(capsys):
     out = " ".join(capsys.readouterr().out.split())
     for name, summary in COMMANDS.items():
         assert f"{name} {' '.join(summary.split())}" in out
+
+
+def test_jobs_fits_a_terminal_of_80_columns_and_keeps_every_column_when_piped():
+    """`jobs`'s uses column was off-screen at 80 columns: on a terminal it shortens as the app's
+    queue does (uses in short, then no rate, then a long name ending in …); piped, it is whole."""
+    from engine.system.resources import ResourceSample
+    from supertui.cli.jobs import MIN_NAME, table_lines
+
+    rows = [{"id": "20260101-000000-dims-relu-abcdef12", "name": "dims-relu-n400m30-lr0.001-initxavier_batched",
+             "status": "running", "device": "cuda:0", "step": 12_000, "steps": 30_000, "steps_per_second": 1234.5,
+             "seconds_left": 4321.0, "queue_position": None},
+            {"id": "20260101-000001-phase-relu-abcdef13", "name": "phase-relu-40x40", "status": "queued",
+             "device": None, "step": 0, "steps": 10_000, "steps_per_second": None, "seconds_left": None,
+             "queue_position": 1}]
+    samples = {rows[0]["id"]: ResourceSample(398.0, 3 << 30, 87.0, (5 << 30) // 4)}
+    whole = table_lines(rows, samples, None)
+    assert whole[0].split() == ["run", "status", "device", "step", "rate", "left", "uses"]
+    assert rows[0]["name"] in whole[1] and "1,234 it/s" in whole[1] and whole[1].endswith("cpu 398% · 3.0 GiB · gpu 87% 1.2 GiB")
+    for width in (80, 100):
+        lines = table_lines(rows, samples, width)
+        assert all(len(line) <= width for line in lines), lines
+        assert lines[1].endswith("cpu 398% 3.0G gpu 87% 1.2G") and "#1 in queue" in lines[2]
+        name = lines[1].split()[0]
+        assert name == rows[0]["name"] or (name.endswith("…") and len(name) >= MIN_NAME)
+
+
+def test_runs_shows_each_runs_headline_number_last_and_in_json(tmp_path, capsys):
+    """Issue 25: `runs` lists the experiment's headline number saved when each run finished; a
+    run saved before runs kept it shows nothing there."""
+    from handmade import write_run
+
+    headline = {"label": "D* at density 0.1", "name": "D*", "value": 0.1484}
+    write_run(tmp_path, "with-headline", summary={"final_loss": 0.1, "headline": headline})
+    write_run(tmp_path, "older-run", summary={"final_loss": 0.2})
+    assert main(["runs", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-1] == "headline"
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert by_id["with-headline"].endswith("D* 0.148") and by_id["older-run"].endswith("0.2")
+    assert main(["runs", "--json", "--data-dir", str(tmp_path)]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["with-headline"]["headline"] == headline and rows["older-run"]["headline"] is None

@@ -225,3 +225,27 @@ def test_clipped_artists_sees_a_clipped_title():
     fig = new_figure(2.0, 2.0)
     fig.subplots().set_title("a title far wider than a two-inch figure can show at nine points")
     assert clipped_artists(fig) and "title far wider" in clipped_artists(fig)[0]
+
+
+def test_a_compare_figure_names_every_run_in_its_legend_however_long_its_label(tmp_path):
+    """Runs that differ in many fields get long labels: each is in the legend, whole, and the
+    legend stays inside the figure."""
+    from engine.export import compare_kind, figure_builder
+    from engine.export.style import clipped_artists
+    from engine.store.labels import difference_labels
+    from handmade import CONFIG, write_run
+
+    changes = [dict(lr=3e-4, batch_size=512, optimizer="adamw", weight_decay=0.01, schedule="cosine"),
+               dict(lr=3e-3, batch_size=128, optimizer="adamw", weight_decay=0.001),
+               dict(lr=1e-3, batch_size=256, init="xavier_batched", loss_reduction="mean"),
+               dict(lr=1e-2, batch_size=64, schedule="linear", importance_decay=0.9)]
+    for i, change in enumerate(changes):
+        write_run(tmp_path, f"run-{i}", CONFIG.replace(**change))
+    store = RunStore(tmp_path)
+    records = [store.load(f"run-{i}") for i in range(len(changes))]
+    labels = difference_labels(records)
+    assert len(set(labels)) == len(labels) and min(map(len, labels)) > 40
+    fig = figure_builder(compare_kind(records[0]), records)()
+    legend = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert all(label in legend for label in labels), (labels, legend)
+    assert clipped_artists(fig) == []

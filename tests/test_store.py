@@ -148,3 +148,50 @@ def test_a_listed_run_that_ends_after_the_listing_was_read_is_not_called_interru
     assert listed.saved_status == "running"
     writer.cancel_before_start()
     assert listed.status == "cancelled" and listed.saved_status == "cancelled"
+
+
+def test_a_finished_run_keeps_its_headline_number_in_its_summary_and_the_listing(store):
+    """Issue 25: the experiment's headline number is written when a run finishes, so lists of runs
+    show it without opening arrays; it is the number `show` computes from the arrays."""
+    from engine.experiments import experiment_for
+
+    saved = run_experiment(TINY, store)
+    label, value = experiment_for(TINY).headline(saved)
+    expected = {"label": label, "name": "D*", "value": pytest.approx(value)}
+    assert saved.headline == expected and label.startswith("D* at density")
+    first = {r.id: r for r in store.listing()}[saved.id]  # read from the manifest, then cached
+    index = json.loads((store.data_dir / "runs-index.json").read_text())
+    assert index["entries"][saved.id]["row"][-1] == first.headline
+    again = {r.id: r for r in RunStore(store.data_dir).listing()}[saved.id]  # from the cache
+    assert first.headline == again.headline == expected
+
+
+@pytest.mark.parametrize("headline, shown", [
+    ("D* 0.5", None),  # not a table
+    ({"label": "x", "name": "D*", "value": "[bold red]0.5"}, None),  # a value that is not a number
+    ({"label": "x", "name": "D*", "value": True}, None),
+    ({"label": 7, "name": ["D*"], "value": 0.5}, {"label": "", "name": "", "value": 0.5}),
+    ({"label": "x", "name": "[bold red]big[/]" * 100, "value": 10 ** 400},
+     {"label": "x", "name": "[bold red]big[/…", "value": None}),
+    ({"label": "x" * 10_000, "name": "esc\x1b[31m\u202e", "value": -1e300},
+     {"label": "x" * 119 + "…", "name": "esc\ufffd[31m\ufffd", "value": -1e300}),
+])
+def test_an_odd_headline_in_a_manifest_reads_as_plain_bounded_text_or_none(store, headline, shown):
+    """A run folder may hold anything: the run is listed all the same, its headline normalised
+    (text cut and cleaned of escapes, numbers finite or unknown) or left out, before and after
+    the index caches it."""
+    from handmade import write_run
+
+    write_run(store.data_dir, "odd-headline", summary={"final_loss": 0.1, "headline": headline})
+    for _ in range(2):  # read from the manifest, then from the index
+        listed = {r.id: r for r in RunStore(store.data_dir).listing()}
+        assert listed["odd-headline"].headline == shown
+    assert store.load("odd-headline").headline == shown
+
+
+def test_a_huge_integer_in_a_summary_reads_as_an_unknown_loss(store):
+    from handmade import write_run
+
+    write_run(store.data_dir, "huge-loss", summary={"final_loss": 10 ** 400, "loss_sparkline": [10 ** 400, 0.5]})
+    record = store.load("huge-loss")
+    assert record.final_loss is None and record.summary["loss_sparkline"] == [0.5]

@@ -322,6 +322,8 @@ class Experiment:
     # ignores the importance decay; only phase has relative importances).
     ignored_fields: tuple[str, ...] = ("relative_importances",)
     extras: dict[str, Any] = field(default_factory=dict)
+    # The headline's number in a word or two, for a column of runs ("D* 0.157"); headline() gives the whole phrase.
+    headline_name: str = "D*"
 
     def __post_init__(self) -> None:
         for pane in (*self.panes, self.compare_pane):

@@ -204,6 +204,7 @@ _quick = RunConfig(preset="correlated", n=4, m=2, densities=log_grid(0.5, 0.01, 
 CORRELATED = register(Correlated(
     name="correlated",
     title="Correlated features",
+    headline_name="anti cos",
     description="pairs present together, or exactly one of two: n=4, m=2, densities 0.5..0.01, both kinds",
     configs={
         "quick": _quick,

@@ -349,6 +349,7 @@ PHASE = register(Phase(
     name="phase",
     ignored_fields=("importance_decay",),
     title="Phase diagram",
+    headline_name="superposed",
     description="n=2, m=1, density 0.01..1 by relative importance of feature 2 0.1..10 (log), seeds per point",
     configs={
         "quick": _config(12, seeds=3, steps=4_000, lr=3e-3),

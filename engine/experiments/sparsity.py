@@ -192,6 +192,7 @@ class Sparsity(Experiment):
 SPARSITY = register(Sparsity(
     name="sparsity",
     title="Sparsity sweep",
+    headline_name="represented",
     description="n=10, m=5, importance 0.9**i, densities from 1 down to 0.001: WᵀW and neuron bars per density",
     configs={
         "quick": _quick,

@@ -28,7 +28,8 @@ from engine.system.input_files import read_bounded_bytes
 from engine.system.locks import is_folder_held, is_held
 from engine.store.names import listed_config, valid_name_or_default
 from engine.store.manifest import (
-    HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, is_safe_name, load_text, parse_manifest, read_ended_manifest,
+    HELD_STATUSES, LIVE_STATUSES, MANIFEST, STATUSES, headline_of, is_safe_name, load_text, parse_manifest,
+    read_ended_manifest,
 )
 
 
@@ -45,12 +46,12 @@ class RunFolders(Protocol):
 
 INDEX = "runs-index.json"
 INDEX_FORMAT = "supertui-run-index"
-INDEX_VERSION = 2  # 2: name, device, host and the listed config fields
+INDEX_VERSION = 3  # 2: name, device, host and the listed config fields; 3: the headline number
 
 
 # A cached row, as a list (smaller and quicker to parse than a table): the fields in this order.
 ROW_FIELDS = ("preset", "activation", "status", "created", "final_loss", "instances", "tags", "note", "error",
-              "sweep", "loss_sparkline", "name", "device", "host", "config")
+              "sweep", "loss_sparkline", "name", "device", "host", "config", "headline")
 
 
 @dataclass
@@ -75,6 +76,7 @@ class RunListing:
     device: str | None = None
     host: str | None = None
     config_fields: dict = field(default_factory=dict)
+    headline: dict | None = None  # {"label", "name", "value"} (manifest.headline_of), None before it finished
 
     @property
     def path(self) -> Path:
@@ -127,13 +129,14 @@ class RunListing:
     def to_row(self) -> list:
         return [self.preset, self.activation, self.saved_status, self.created, self.final_loss, self.instances,
                 self.tags, self.note, self.error, self.sweep, self._sparkline, self.name, self.device, self.host,
-                self.config_fields]
+                self.config_fields, self.headline]
 
     @classmethod
     def from_row(cls, run_id: str, runs_dir: str, row: list) -> "RunListing":
-        preset, activation, status, created, loss, instances, tags, note, error, sweep, spark, name, device, host, config = row
+        (preset, activation, status, created, loss, instances, tags, note, error, sweep, spark, name, device, host,
+         config, headline) = row
         return cls(run_id, runs_dir, preset, activation, status, created, loss, instances, tags, note, error, sweep,
-                   spark, name, device, host, config)
+                   spark, name, device, host, config, headline)
 
 
 def listing_from_manifest(run_id: str, runs_dir: str, manifest: dict[str, Any], config) -> RunListing:
@@ -145,7 +148,7 @@ def listing_from_manifest(run_id: str, runs_dir: str, manifest: dict[str, Any], 
         tags=list(manifest.get("tags", [])), note=manifest.get("note", ""), error=manifest.get("error"),
         sweep=manifest.get("sweep"), _sparkline=[round(v, 6) for v in summary.get("loss_sparkline") or []],
         name=valid_name_or_default(manifest.get("name"), config), device=manifest.get("device"),
-        host=manifest.get("host"), config_fields=listed_config(config),
+        host=manifest.get("host"), config_fields=listed_config(config), headline=headline_of(summary.get("headline")),
     )
 
 
@@ -154,7 +157,7 @@ def _row_is_sound(row: Any) -> bool:
     read again from its manifest."""
     if type(row) is not list or len(row) != len(ROW_FIELDS):
         return False
-    preset, activation, status, created, loss, instances, tags, note, error, sweep, _, name, device, host, config = row
+    preset, activation, status, created, loss, instances, tags, note, error, sweep, _, name, device, host, config, headline = row
     return (
         type(name) is str and is_safe_name(name) and (device is None or type(device) is str)
         and (host is None or type(host) is str) and type(config) is dict
@@ -164,6 +167,7 @@ def _row_is_sound(row: Any) -> bool:
         and (loss is None or type(loss) is float) and (instances is None or type(instances) is int)
         and type(tags) is list and all(type(t) is str for t in tags)
         and (sweep is None or type(sweep) is dict)
+        and (headline is None or headline_of(headline) == headline)
     )
 
 

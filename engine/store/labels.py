@@ -42,20 +42,49 @@ def short_id(run_id: str) -> str:
     return run_id.rsplit("-", 1)[-1] if "-" in run_id else run_id
 
 
-def difference_label(config, fields: list[str], run_id: str) -> str:
-    """One run's label from the differing `fields`: the activation bare, others as name=value."""
+def difference_label(config, fields: list[str], run_id: str, hidden: int | None = None) -> str:
+    """One run's label from the differing `fields`: the activation bare, others as name=value;
+    `hidden` differing fields left out are counted (by default those past MAX_FIELDS)."""
     data = config.to_dict()
     parts = [str(data[f]) if f == "activation" else f"{f}={format_value(data[f])}" for f in fields[:MAX_FIELDS]]
-    if len(fields) > MAX_FIELDS:
-        parts.append(f"+{len(fields) - MAX_FIELDS} more")
+    hidden = max(len(fields) - MAX_FIELDS, 0) if hidden is None else hidden
+    if hidden:
+        parts.append(f"+{hidden} more")
     return ", ".join(parts) if parts else f"run {short_id(run_id)}"
 
 
+def telling_fields(configs: list, fields: list[str]) -> list[str]:
+    """Of the differing `fields`, at most MAX_FIELDS (in config order) that tell the runs apart:
+    first each field that splits runs the fields taken so far leave together, then fields that
+    group the runs another way, then the rest in config order. A field that differs exactly where
+    a taken one does (`n` beside `preset`) gives its place to one that says more (`lr`)."""
+    dicts = [c.to_dict() for c in configs]
+
+    def grouping(names: list[str]) -> tuple[int, ...]:
+        """Which runs the fields `names` leave together: each run's first equal run."""
+        keys = [tuple(repr(d.get(n)) for n in names) for d in dicts]
+        return tuple(keys.index(key) for key in keys)
+
+    taken: list[str] = []
+    for name in fields:  # the fields that split: as few as tell every run apart
+        if len(taken) < MAX_FIELDS and len(set(grouping([*taken, name]))) > len(set(grouping(taken))):
+            taken.append(name)
+    seen = {grouping([name]) for name in taken}
+    for name in fields:  # then what else differs, a field per way of grouping the runs first
+        if len(taken) < MAX_FIELDS and name not in taken and grouping([name]) not in seen:
+            taken.append(name)
+            seen.add(grouping([name]))
+    taken += [name for name in fields if name not in taken][: MAX_FIELDS - len(taken)]
+    return [name for name in fields if name in taken]
+
+
 def difference_labels(records: list) -> list[str]:
-    """A label per run naming what differs between them; runs that share every field are told
-    apart by their id's tail, and duplicate labels get it too."""
-    fields = differing_fields([r.config for r in records])
-    labels = [difference_label(r.config, fields, r.id) for r in records]
+    """A label per run naming what differs between them, by the fields that tell them apart;
+    runs that share every field are told apart by their id's tail, and duplicate labels get it too."""
+    configs = [r.config for r in records]
+    fields = differing_fields(configs)
+    shown = telling_fields(configs, fields)
+    labels = [difference_label(r.config, shown, r.id, hidden=len(fields) - len(shown)) for r in records]
     return [f"{label} ({short_id(r.id)})" if fields and labels.count(label) > 1 else label
             for label, r in zip(labels, records)]
 

@@ -35,6 +35,9 @@ MAX_TEXT = TEXT_MAX_CHARS
 MAX_ITEMS = LIST_MAX_ITEMS
 # Names that become parts of file names (export) and of terminal lines: a plain word.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+# The headline number's words in a summary (see headline_of): a column's few words, a title's phrase.
+HEADLINE_NAME_MAX = 16
+HEADLINE_LABEL_MAX = 120
 
 
 def is_safe_name(text: object) -> bool:
@@ -65,7 +68,10 @@ def _number(value: Any) -> float | None:
     """A number; a non-finite one (NaN, inf: never written by supertui) reads as unknown."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ValueError(f"must be a number, got {_shown(value)}")
-    return float(value) if math.isfinite(value) else None
+    try:
+        return float(value) if math.isfinite(value) else None
+    except OverflowError:  # an integer of hundreds of digits: not finite as a float either
+        return None
 
 
 def _flag(value: Any) -> bool:
@@ -105,7 +111,7 @@ def _finite_numbers(value: Any) -> list[float]:
     """Numbers to draw: anything else (text, NaN, inf) is left out."""
     if not isinstance(value, list) or len(value) > MAX_ITEMS:
         raise ValueError("must be a list of numbers")
-    return [float(v) for v in value if type(v) in (int, float) and math.isfinite(v)]
+    return [float(v) for v in value if type(v) is float and math.isfinite(v) or type(v) is int and abs(v) < 2 ** 1000]
 
 
 def _summary(value: Any) -> dict:
@@ -117,7 +123,36 @@ def _summary(value: Any) -> dict:
                 summary[key] = check(summary[key])
             except ValueError as exc:
                 raise ValueError(f"{key} {exc}") from None
+    if "headline" in summary:
+        summary["headline"] = headline_of(summary["headline"])
     return summary
+
+
+def _plain_text(value: Any, most: int) -> str:
+    """Text fit for one cell: anything but printable characters (escapes, bidi overrides,
+    zero widths) becomes U+FFFD, and it is cut to `most` characters, ending in …."""
+    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in value[: most + 1])
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def headline_of(value: Any) -> dict[str, Any] | None:
+    """The summary's `headline` ({"label", "name", "value"}: the experiment's headline number,
+    written when the run finished) as it can be shown, or None. Never refused, since a run
+    reads well without it: text that is not text reads as empty, long text is cut, a number
+    that is not finite reads as unknown (None), and a value that is not a number drops it."""
+    if not isinstance(value, dict):
+        return None
+    number = value.get("value")
+    if number is not None and (type(number) not in (int, float)):
+        return None
+    try:
+        number = None if number is None or not math.isfinite(number) else float(number)
+    except OverflowError:  # an integer of hundreds of digits
+        number = None
+    label, name = value.get("label"), value.get("name")
+    return {"label": _plain_text(label, HEADLINE_LABEL_MAX) if isinstance(label, str) else "",
+            "name": _plain_text(name, HEADLINE_NAME_MAX) if isinstance(name, str) else "",
+            "value": number}
 
 
 def _passed_on(value: Any) -> dict:

@@ -198,6 +198,11 @@ class RunRecord:
         return self.summary.get("final_loss")
 
     @property
+    def headline(self) -> dict[str, Any] | None:
+        """The experiment's headline number saved when the run finished (manifest.headline_of)."""
+        return self.summary.get("headline")
+
+    @property
     def error(self) -> str | None:
         return self.manifest.get("error")
 
@@ -743,6 +748,16 @@ class RunStore:
         raise StoreError(f"runs: could not create a new run folder in {self.runs_dir}")
 
 
+@dataclass(frozen=True)
+class _FinishedRun:
+    """A run as its writer has it, read the way an experiment reads a saved run (SavedRun)."""
+
+    id: str
+    config: RunConfig
+    manifest: dict[str, Any]
+    arrays: "RunArrays"
+
+
 class RunWriter:
     """Writes one run as it trains, holding its lock: status running, checkpoints, then the end.
 
@@ -833,10 +848,16 @@ class RunWriter:
             **saved_state,
         )
 
-    def _record_result(self, result) -> None:
-        """The manifest fields that describe the arrays just saved."""
+    def _record_result(self, result, arrays: "RunArrays") -> None:
+        """The manifest fields that describe the arrays just saved; at the end, the experiment's
+        headline number too, so that lists of runs show it without opening their arrays."""
         from engine.store.arrays import run_summary
 
+        summary = run_summary(result)
+        if result.status != "checkpoint":
+            headline = self._headline(arrays)
+            if headline is not None:
+                summary["headline"] = headline
         self.manifest.update(
             device=result.device,
             compiled=result.compiled,
@@ -844,14 +865,31 @@ class RunWriter:
             steps_done=int(result.steps_done),
             elapsed_seconds=round(float(result.elapsed), 3),
             warnings=list(result.warnings),
-            summary=run_summary(result),
+            summary=summary,
         )
+
+    def _headline(self, arrays: "RunArrays") -> dict[str, Any] | None:
+        """{"label": its phrase, "name": a word or two, "value"}, None where the experiment has no
+        number to give (every instance diverged): the run is saved all the same."""
+        import math
+
+        from engine.experiments import experiment_for
+
+        experiment = experiment_for(self.config)
+        try:
+            label, value = experiment.headline(_FinishedRun(self.id, self.config, self.manifest, arrays))
+            value = float(value)
+        except (ValueError, ArithmeticError, IndexError, KeyError, TypeError):
+            return None
+        return {"label": str(label), "name": experiment.headline_name,
+                "value": value if math.isfinite(value) else None}
 
     def _write(self, result, status: str) -> None:
         if not self.path.is_dir():
             raise StoreError(f"run {self.id}: its folder was removed while it trained")
-        atomic_write_npz(self.path / ARRAYS, self._arrays(result).to_npz(), make_parents=False)
-        self._record_result(result)
+        arrays = self._arrays(result)
+        atomic_write_npz(self.path / ARRAYS, arrays.to_npz(), make_parents=False)
+        self._record_result(result, arrays)
         self.manifest["status"] = status
         if status != "running":
             self.manifest["finished"] = now_iso()
@@ -895,13 +933,14 @@ class RunWriter:
         reason = f"could not save the finished run: {describe_os_error(exc)}"
         slim = copy.copy(result)
         slim.snapshots, slim.snapshot_steps = result.snapshots[:0], result.snapshot_steps[:0]
+        arrays = self._arrays(slim)
         try:
-            atomic_write_npz(self.path / ARRAYS, self._arrays(slim).to_npz(), make_parents=False)
+            atomic_write_npz(self.path / ARRAYS, arrays.to_npz(), make_parents=False)
         except OSError:
             kept = "kept the last checkpoint" if (self.path / ARRAYS).exists() else "nothing was saved"
         else:
             kept = "kept its weights and losses, not its snapshots"
-            self._record_result(result)
+            self._record_result(result, arrays)
         self._final_manifest(status="failed", error=f"{reason} ({kept})")
 
     def fail(self, message: str) -> None:

@@ -4,11 +4,12 @@ were started (the app, `train`, another terminal): device, step, speed and time 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from typing import TYPE_CHECKING
 
 from supertui.cli.common import open_store, report_skipped, safe_text
-from supertui.formatting import format_seconds
+from supertui.formatting import format_seconds, format_uses
 
 if TYPE_CHECKING:
     from engine.store.runs import RunRecord
@@ -18,7 +19,7 @@ def register(subparsers) -> None:
     from supertui.cli import add_data_dir
 
     p = subparsers.add_parser("jobs", description=__doc__.splitlines()[0])
-    p.add_argument("--json", action="store_true", help="one JSON list (id, preset, activation, status, device, step, "
+    p.add_argument("--json", action="store_true", help="one JSON list (id, name, preset, activation, status, device, step, "
                                                       "steps, steps_per_second, seconds_left, queue_position)")
     add_data_dir(p)
     p.set_defaults(func=run)
@@ -36,6 +37,7 @@ def job_row(record: RunRecord, position: int | None, resources=None) -> dict:
     left = state.seconds_left if state is not None else None
     return {
         "id": record.id,
+        "name": record.name,  # the short name, accepted wherever an id is
         "preset": record.preset,
         "activation": record.activation,
         "status": record.status,
@@ -74,8 +76,45 @@ def sample_resources(records) -> dict:
     return {run_id: sampler.sample(*a) for run_id, a in args.items()}
 
 
-def uses(sample) -> str:
-    return sample.describe() if sample is not None else "-"
+HEADER = ("run", "status", "device", "step", "rate", "left", "uses")
+RIGHT = {"step", "rate", "left"}  # numbers, right-aligned
+MIN_NAME = 12
+
+
+def table_lines(rows: list[dict], samples: dict, width: int | None) -> list[str]:
+    """One line per run, its short name first (accepted wherever an id is; `--json` has the id).
+    Within `width` (a terminal's), as the app's queue does: uses in short, then no rate, then a
+    long name ending in …; piped, every column whole."""
+    def cells(row: dict, short: bool) -> dict[str, str]:
+        step = (f"{row['step']}/{row['steps']}" if row["status"] == "running" else "starting" if row["status"] == "claimed"
+                else f"#{row['queue_position']} in queue")
+        return {"run": safe_text(row["name"]), "status": row["status"], "device": safe_text(row["device"] or "-"),
+                "step": step, "rate": f"{row['steps_per_second']:,.0f} it/s" if row["steps_per_second"] else "-",
+                "left": format_seconds(row["seconds_left"]).replace("–", "-"),
+                "uses": format_uses(samples.get(row["id"]), short) or "-"}
+
+    def layout(columns: tuple[str, ...], table: list[dict]) -> tuple[dict[str, int], int]:
+        widths = {c: max([len(c), *(len(t[c]) for t in table)]) for c in columns}
+        return widths, sum(widths.values()) + 2 * (len(columns) - 1)
+
+    columns, table = HEADER, [cells(row, False) for row in rows]
+    widths, total = layout(columns, table)
+    if width is not None and total > width:
+        table = [cells(row, True) for row in rows]
+        widths, total = layout(columns, table)
+    if width is not None and total > width:
+        columns = tuple(c for c in HEADER if c != "rate")
+        widths, total = layout(columns, table)
+    if width is not None and total > width:
+        widths["run"] = max(MIN_NAME, widths["run"] - (total - width))
+        for t in table:
+            if len(t["run"]) > widths["run"]:
+                t["run"] = t["run"][: widths["run"] - 1] + "…"
+
+    def line(texts: dict[str, str]) -> str:
+        return "  ".join(texts[c].rjust(widths[c]) if c in RIGHT else texts[c].ljust(widths[c]) for c in columns).rstrip()
+
+    return [line({c: c for c in columns}), *(line(t) for t in table)]
 
 
 def run(args) -> int:
@@ -94,12 +133,6 @@ def run(args) -> int:
     if not rows:
         print("no queued or training runs")
         return 0
-    print(f"{'id':<42} {'status':<8} {'device':<16} {'step':>15} {'rate':>12} {'left':>7}  uses")
-    for row in rows:
-        step = (f"{row['step']}/{row['steps']}" if row["status"] == "running" else "starting" if row["status"] == "claimed"
-                else f"#{row['queue_position']} in queue")
-        rate = f"{row['steps_per_second']:,.0f} it/s" if row["steps_per_second"] else "-"
-        device = row["device"] or "-"
-        print(f"{safe_text(row['id']):<42} {row['status']:<8} {safe_text(device)[:16]:<16} {step:>15} {rate:>12} "
-              f"{format_seconds(row['seconds_left']).replace('–', '-'):>7}  {uses(samples.get(row['id']))}")
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    sys.stdout.write("\n".join(table_lines(rows, samples, width)) + "\n")
     return 0

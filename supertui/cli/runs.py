@@ -12,7 +12,9 @@ import math
 import sys
 
 from supertui.cli.common import open_store, report_skipped, safe_text
+from supertui.formatting import format_headline
 
+HEADLINE = "headline"
 COLUMNS = (("id", 0), ("name", 0), ("preset", 10), ("activation", 10), ("status", 11), ("created", 25), ("final loss", 10))
 
 
@@ -21,7 +23,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("runs", description="List saved runs, newest first.")
     p.add_argument("--json", action="store_true",
-                   help="one JSON list (id, preset, experiment, activation, status, created, final_loss)")
+                   help="one JSON list (id, preset, experiment, activation, status, created, final_loss, headline)")
     p.add_argument("--sweep", metavar="ID", help="only the runs of this sweep (id or unique prefix, see `supertui sweeps`)")
     add_data_dir(p)
     p.set_defaults(func=run)
@@ -41,6 +43,7 @@ def run_rows(store, only: set[str] | None = None) -> list[dict]:
             "instances": r.instances,
             "tags": r.tags,
             "sweep": r.sweep,
+            "headline": r.headline,  # {"label", "name", "value"}: the experiment's number, once it finished
         }
         for r in store.listing(on_error=report_skipped)
         if only is None or r.id in only
@@ -53,14 +56,20 @@ def format_loss(value) -> str:
 
 def table_lines(rows: list[dict]) -> list[str]:
     """Plain, aligned columns: the id column as wide as the longest id, then the short name the
-    app shows first (accepted wherever an id is)."""
+    app shows first (accepted wherever an id is); numbers right-aligned, the experiment's headline
+    number last where any run has one."""
+    columns = COLUMNS + ((HEADLINE, 0),) if any(row["headline"] for row in rows) else COLUMNS
     cells = [[safe_text(row["id"]), safe_text(row["name"] or "-"), safe_text(row["preset"]), safe_text(row["activation"]), safe_text(row["status"]),
-              safe_text(row["created"]), format_loss(row["final_loss"])] for row in rows]
-    widths = [max([len(name), minimum, *(len(c[i]) for c in cells)]) for i, (name, minimum) in enumerate(COLUMNS)]
-    header = "  ".join(name.ljust(w) for (name, _), w in zip(COLUMNS, widths)).rstrip()
+              safe_text(row["created"]), format_loss(row["final_loss"]), safe_text(format_headline(row["headline"], unknown="-"))][:len(columns)]
+             for row in rows]
+    widths = [max([len(name), minimum, *(len(c[i]) for c in cells)]) for i, (name, minimum) in enumerate(columns)]
+    numbers = len(columns) - len(COLUMNS) + 1  # the final loss and the headline
+    header = "  ".join([*(name.ljust(w) for (name, _), w in zip(columns[:-numbers], widths)),
+                        *(name.rjust(w) for (name, _), w in zip(columns[-numbers:], widths[-numbers:]))]).rstrip()
     lines = [header]
     for c in cells:
-        lines.append("  ".join([*(v.ljust(w) for v, w in zip(c[:-1], widths)), c[-1].rjust(widths[-1])]).rstrip())
+        lines.append("  ".join([*(v.ljust(w) for v, w in zip(c[:-numbers], widths)),
+                                *(v.rjust(w) for v, w in zip(c[-numbers:], widths[-numbers:]))]).rstrip())
     return lines
 
 

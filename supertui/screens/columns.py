@@ -42,6 +42,8 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
     @staticmethod
     def _label(key: str) -> str:
         label = COLUMNS[key].label
+        if key == "headline":
+            return f"{label}  (each experiment's own number)"
         return f"{label}  (config field)" if key.startswith("config.") else label
 
     def on_mount(self) -> None:

@@ -19,13 +19,15 @@ from engine.experiments import experiment_for
 from engine.store.labels import difference_labels, mean_loss_curve, overlay_colours, run_caption
 from engine.store.runs import RunRecord, StoreError
 from supertui.exporting import export_in_background
-from supertui.panes import COMPARE_PANES
+from supertui.panes import COMPARE_PANES, TITLE_FRAME
 from supertui.screens.reference_path import ask_reference
 from supertui.widgets.loss_plot import LossPlot
+from supertui.widgets.plot_base import fit_label
 from supertui.widgets.runs_table import format_loss
 
 ALWAYS_SHOWN = ("preset", "activation")
 PANE_MIN_WIDTH = 38
+PANE_BORDERS = 2  # a pane's width less its content's
 
 
 def pane_kind(record: RunRecord) -> str:
@@ -69,6 +71,7 @@ class CompareScreen(Screen):
         super().__init__()
         self.records = [r for r in records if r.has_arrays]
         self.skipped = [r.id for r in records if not r.has_arrays]
+        self.labels = difference_labels(self.records)  # what tells the runs apart: `lr=0.001`, not the id
         self.density_index = 0
         self.all_fields = False
 
@@ -98,15 +101,7 @@ class CompareScreen(Screen):
         self.sub_title = f"{len(self.records)} runs"
         if self.skipped:
             self.notify(f"no saved arrays yet, left out: {', '.join(self.skipped)}", severity="warning", markup=False)
-        labels = difference_labels(self.records)  # what tells the runs apart: `lr=0.001`, not the id
-        self.query_one("#pane-losses").border_title = "loss, mean over instances (log)"
-        self._draw_losses(labels)
-        for i, (record, label) in enumerate(zip(self.records, labels)):
-            pane = COMPARE_PANES[pane_kind(record)]
-            if pane.shared:
-                self.query_one(f"#pane-{pane.id}").border_title = pane.title
-            else:
-                self.query_one(f"#pane-{i}").border_title = run_caption(record.activation, label)
+        self._draw_losses(self.labels)
         self._size_panes()
         self.redraw()
         self._fill_diff()
@@ -138,6 +133,20 @@ class CompareScreen(Screen):
         width = max(PANE_MIN_WIDTH, self.size.width // len(panes))
         for pane in panes:
             pane.styles.width = width
+        self._title_panes(width - PANE_BORDERS - TITLE_FRAME)
+
+    def _title_panes(self, room: int) -> None:
+        """Each pane's border title in `room` cells: a shared pane's short title where its own
+        does not fit, a run's caption (its activation, what tells it apart) shortened with …."""
+        loss_title = "loss, mean over instances (log)"
+        self.query_one("#pane-losses").border_title = loss_title if len(loss_title) <= room else "mean loss (log)"
+        for i, (record, label) in enumerate(zip(self.records, self.labels)):
+            pane = COMPARE_PANES[pane_kind(record)]
+            if pane.shared:
+                title = pane.title if len(pane.title) <= room or not pane.short_title else pane.short_title
+                self.query_one(f"#pane-{pane.id}").border_title = title
+            else:
+                self.query_one(f"#pane-{i}").border_title = fit_label(run_caption(record.activation, label), room)
 
     def _densities(self) -> list[float]:
         """The densities [ ] step through: those of runs whose compare pane shows one density."""
@@ -159,7 +168,9 @@ class CompareScreen(Screen):
             COMPARE_PANES[kind].update(self, items, target)
         status = Text(f"{len(self.records)} runs", style="bold")
         if target is not None:
-            status.append(f"   WᵀW at density {target:.3g} ({self.density_index % len(densities) + 1}/{len(densities)}), one colour scale   [ ] density")
+            where = f"WᵀW at density {target:.3g} ({self.density_index % len(densities) + 1}/{len(densities)})"
+            longer = f"   {where}, one colour scale   [ ] density"
+            status.append(longer if len(longer) + 40 <= self.size.width else f"   {where}, one scale")
         status.append("   a: all config fields" if not self.all_fields else "   a: differing fields only", style="dim")
         self.query_one("#compare-status", Static).update(status)
 
@@ -167,8 +178,8 @@ class CompareScreen(Screen):
         table = self.query_one("#diff", DataTable)
         table.clear(columns=True)
         table.add_column("field", key="field")
-        for i, record in enumerate(self.records):
-            table.add_column(Text(record.id, style="bold"), key=str(i))
+        for i, record in enumerate(self.records):  # its short name, as the runs table shows it
+            table.add_column(Text(record.name or record.id, style="bold"), key=str(i))
         for name, values in config_diff(self.records, self.all_fields):
             distinct = len(set(values)) > 1
             table.add_row(Text(name, style="bold" if distinct else "dim"), *[Text(v, style="yellow" if distinct else "") for v in values])

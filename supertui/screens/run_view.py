@@ -109,6 +109,7 @@ class RunViewScreen(Screen):
         self.sub_title = f"{self.config.preset} · {self.config.activation}"
         for pane in self.panes:
             pane.set_title(pane.title)
+        self.call_after_refresh(self._fit_titles)  # once the panes have their widths
         if self.pane("loss") is not None:
             self.pane("loss").container.border_subtitle = self.pane("loss").HINT
         self.set_interval(REDRAW_INTERVAL, self._redraw_if_dirty)
@@ -180,6 +181,11 @@ class RunViewScreen(Screen):
 
     def on_resize(self) -> None:
         self._dirty = True  # the status line fits itself to the new width
+        self.call_after_refresh(self._fit_titles)
+
+    def _fit_titles(self) -> None:
+        for pane in self.panes:
+            pane.fit_static_title()
 
     def on_unmount(self) -> None:
         self.source.close()
@@ -313,6 +319,7 @@ class RunViewScreen(Screen):
         for i, pane in enumerate(self.panes):
             tabs.append(f" {i + 1} {pane.tab} ", style="reverse bold" if i == index else "dim")
         self.query_one("#pane-tabs", Static).update(tabs)
+        self.call_after_refresh(self._fit_titles)  # the pane shown now has its width
 
     def _loss_view(self, **change) -> None:
         loss = self.pane("loss")

@@ -347,8 +347,11 @@ class HeatMap(NoColorAware, Widget, can_focus=True):
             lines += self._ascii_rows(values, vmax, layout, cur_r, cur_c)
         else:
             lines += self._half_block_rows(values, vmax, layout, cur_r, cur_c)
-        lines.append(self._legend_line(vmax))
-        lines.append(Text(self.readout(), style="bold" if self.has_focus else ""))
+        lines.append(self._legend_line(vmax, width))
+        readout = self.readout()
+        if len(readout) > width > 0:  # a narrow pane (compare): the indices say which features
+            readout = readout[: readout.rindex("  (")]
+        lines.append(Text(readout, style="bold" if self.has_focus else ""))
         text = Text("\n", no_wrap=True, overflow="crop").join(lines)
         text.no_wrap = True
         text.overflow = "crop"
@@ -437,23 +440,38 @@ class HeatMap(NoColorAware, Widget, can_focus=True):
             lines.append(line)
         return lines
 
-    def _legend_line(self, vmax: float) -> Text:
+    def _legend_line(self, vmax: float, width: int = 0) -> Text:
+        """min, 0, max and the scale; in a pane too narrow for all of it (compare's), the scale
+        in short and the values unnamed (`██ -0.374  ██ 0  ██ +0.843  ±0.843`), never cut in the
+        middle of a number."""
         finite = self._matrix[np.isfinite(self._matrix)]
         if finite.size == 0:
             return Text("no finite values (diverged?)", style="bold red" if not self.ascii else "bold")
         lo, hi = float(finite.min()), float(finite.max())
+        line = self._full_legend(lo, hi, vmax)
+        if 0 < width < line.cell_len:
+            line = self._full_legend(lo, hi, vmax, short=True)
+        return line
+
+    def _full_legend(self, lo: float, hi: float, vmax: float, short: bool = False) -> Text:
         scale = f"scale ±{vmax:.3g}" + (" (shared)" if self._vmax_given is not None else "")
+        if short:
+            scale = f"±{vmax:.3g}"
         if self.ascii:
             return Text(
                 f"min {lo:+.3f} [{ascii_cell(lo, vmax)}]  0 [{ascii_cell(0.0, vmax)}]  max {hi:+.3f} "
-                f"[{ascii_cell(hi, vmax)}]  |v| {ASCII_RAMP} {scale}"
+                f"[{ascii_cell(hi, vmax)}]  " + (scale if short else f"|v| {ASCII_RAMP} {scale}")
             )
         system = color_system(self)
         line = Text()
         for label, value in (("min", lo), ("0", 0.0), ("max", hi)):
             line.append("██", Style(color=diverging_color(diverging_level(value, vmax), system)))
-            line.append(f" {label}" + ("" if label == "0" else f" {value:+.3f}") + "  ")
+            if short:  # `██ -0.374  ██ 0  ██ +0.843  ±0.843`
+                line.append(" 0  " if label == "0" else f" {value:+.3f}  ")
+            else:
+                line.append(f" {label}" + ("" if label == "0" else f" {value:+.3f}") + "  ")
         line.append(scale + " ", style="dim")
-        for t in np.linspace(-1, 1, 9):
-            line.append("█", Style(color=diverging_color(diverging_level(t * vmax, vmax), system)))
+        if not short:
+            for t in np.linspace(-1, 1, 9):
+                line.append("█", Style(color=diverging_color(diverging_level(t * vmax, vmax), system)))
         return line

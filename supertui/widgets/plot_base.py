@@ -11,13 +11,29 @@ from textual_plotext import PlotextPlot
 
 LEGEND_SAMPLE = "━━"
 SEPARATOR = "  "
+ELLIPSIS = "…"
 MIN_PLOT_ROWS = 6  # the axes keep at least this many rows; a legend that needs more is cut short
+
+
+def fit_label(label: str, width: int) -> str:
+    """A label in at most `width` cells, shortened with … before its last part where that is a
+    tail that tells runs apart (`lr=0.001, +4 more (e7da78a0)`: the id's tail stays)."""
+    if len(label) <= width:
+        return label
+    head, tail = label, ""
+    if label.endswith(")") and " (" in label:
+        head, tail = label[: label.rindex(" (")], label[label.rindex(" ("):]
+        if len(tail) > width // 2:
+            head, tail = label, ""
+    return head[: max(width - len(tail) - 1, 0)] + ELLIPSIS + tail
 
 
 def legend_lines(entries: list[tuple[str, str]], width: int, max_lines: int) -> list[Text]:
     """(label, colour) entries as `━━ label` items wrapped to `width`, at most `max_lines`
-    lines; the items that do not fit are counted at the end ("+3 more")."""
-    items = [Text.assemble((LEGEND_SAMPLE, Style(color=colour)), f" {label}") for label, colour in entries]
+    lines; a label too long for a line is shortened (fit_label), never wrapped, so it cannot
+    push the others out of sight; the items that do not fit are counted at the end ("+3 more")."""
+    room = max(width - len(LEGEND_SAMPLE) - 1, 1)
+    items = [Text.assemble((LEGEND_SAMPLE, Style(color=colour)), f" {fit_label(label, room)}") for label, colour in entries]
     rows: list[list[Text]] = [[]]
     for item in items:
         if rows[-1] and _row_width(rows[-1]) + len(SEPARATOR) + item.cell_len > width:

@@ -3,7 +3,7 @@
 Each column says how to draw a run's cell, how to sort by it, how wide it may be and how readily
 it gives its room away. `fit_columns` keeps the columns a person chose in their order and, when
 they do not fit, drops the most dispensable ones first (the sparkline, the date, …): a number is
-never cut, text that must shorten ends in `…`. `c` on the runs screen (the column chooser) picks
+never cut, text that must shorten ends in `…`. `v` on the runs screen (the column chooser) picks
 the columns; the choice is kept between sessions (supertui.settings)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Callable
 from rich.text import Text
 
 from engine.store.names import LISTED_CONFIG_FIELDS
+from supertui.formatting import format_headline
 from supertui.widgets.palette import activation_color
 from supertui.widgets.sparkline import sparkline_text
 
@@ -78,6 +79,11 @@ def _loss(record) -> float | None:
     return loss if isinstance(loss, (int, float)) and math.isfinite(loss) else None
 
 
+def _headline_value(record) -> float | None:
+    headline = getattr(record, "headline", None)  # None: saved before runs kept it, or not finished
+    return headline["value"] if headline else None
+
+
 def _config_column(key: str) -> Column:
     def value(record):
         return (getattr(record, "config_fields", None) or {}).get(key)
@@ -100,6 +106,7 @@ COLUMNS: dict[str, Column] = {c.key: c for c in [
            sort=_loss, width=SPARK_WIDTH, give_way=45, default=True, style=lambda r: "cyan"),
     Column("loss", "final loss", lambda r: format_loss(r.final_loss), sort=_loss, number=True, give_way=0,
            default=True),
+    Column("headline", "headline", lambda r: format_headline(getattr(r, "headline", None)), sort=_headline_value, number=True, give_way=15),
     Column("tags", "tags", lambda r: ", ".join(r.tags) + (" ✎" if r.note else ""),
            sort=lambda r: ",".join(r.tags), width=40, give_way=20, default=True),
     Column("note", "note", lambda r: r.note.splitlines()[0] if r.note else "", width=40, give_way=35),

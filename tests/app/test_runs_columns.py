@@ -121,3 +121,36 @@ async def test_a_run_has_a_short_name_shown_first_editable_and_accepted_as_an_id
         assert "my-phase" in cell_texts(table, "name")
     assert RunStore(saved_runs).resolve("my-phase") == "run-phase-relu"
     assert json.loads((saved_runs / "runs" / "run-phase-relu" / "manifest.json").read_text())["name"] == "my-phase"
+
+
+async def test_the_experiments_headline_number_is_a_column_to_choose_and_sort(saved_runs):
+    """Issue 25: `v` shows the headline number each run saved when it finished, in its
+    experiment's words; `s` sorts by it; a run saved before runs kept it shows a blank, and an
+    odd name from a run folder shows as the text it is, never as markup."""
+    from handmade import edit_manifest
+
+    runs = saved_runs / "runs"
+    saved = {p.name: json.loads((p / "manifest.json").read_text())["summary"]["headline"] for p in runs.iterdir()}
+    assert saved["run-phase-relu"]["name"] == "superposed" and saved["run-dims-relu"]["name"] == "D*"
+    edit_manifest(runs / "run-dims-gelu", lambda m: m["summary"].pop("headline"))  # an older run
+    edit_manifest(runs / "run-sparsity-gelu", lambda m: m["summary"]["headline"].update(name="[bold red]x"))
+    app = SupertuiApp(saved_runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(RunsTable)
+        assert "headline" not in table.shown  # not a default column
+        await pilot.press("v")
+        app.screen.query_one(ColumnList).highlighted = list(COLUMNS).index("headline")
+        await pilot.press("space", "enter")
+        await pilot.pause(0.3)
+        assert "headline" in table.shown
+        cells = {str(row.value): str(table.get_cell(row, "headline")) for row in table.rows}
+        value = saved["run-phase-relu"]["value"]
+        assert cells["run-phase-relu"] == f"superposed {value:#.3g}"
+        assert cells["run-dims-relu"].startswith("D* ") and cells["run-dims-gelu"] == ""
+        assert cells["run-sparsity-gelu"].startswith("[bold red]x ")
+        assert_numbers_whole(table)
+        while table.sort_column != "headline":
+            await pilot.press("s")
+        order = [r.id for r in table.visible_records()]
+        values = [saved[i]["value"] for i in order[:-1]]
+        assert values == sorted(values) and order[-1] == "run-dims-gelu"  # the blank one last

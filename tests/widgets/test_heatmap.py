@@ -133,7 +133,7 @@ async def test_a_ten_by_ten_gram_uses_the_pane(size, width):
 async def test_shared_vmax_is_honoured():
     G = np.array([[0.5, -0.25], [-0.25, 0.5]])
     own, shared = HeatMap(G), HeatMap(G, vmax=2.0)
-    async with WidgetHarness(own, shared).run_test(size=(60, 24)):
+    async with WidgetHarness(own, shared).run_test(size=(120, 24)):  # room for the whole legend
         assert own.vmax == pytest.approx(0.5) and shared.vmax == 2.0
         assert "scale ±2 (shared)" in plain(shared)
         assert "scale ±0.5" in plain(own)
@@ -143,6 +143,20 @@ async def test_shared_vmax_is_honoured():
         assert diverging(-0.25, 0.5) != diverging(-0.25, 2.0)
         shared.update_matrix(G, vmax=None)
         assert shared.vmax == pytest.approx(0.5)
+
+
+async def test_a_narrow_heatmap_shortens_its_legend_and_readout_instead_of_cutting_them():
+    """Compare's WᵀW panes are 36 cells wide: the legend lost its scale mid-word ("sc") and the
+    readout its feature pair mid-word; now they take a short form that fits."""
+    G = np.array([[0.5, -0.25], [-0.25, 0.5]])
+    narrow, wide = HeatMap(G, vmax=0.843), HeatMap(G, vmax=0.843)
+    async with WidgetHarness(narrow).run_test(size=(36, 24)):
+        lines = plain(narrow).splitlines()
+        width = narrow.content_size.width
+        assert all(len(line) <= width for line in lines), (width, lines)
+        assert lines[-2].strip() == "██ -0.250  ██ 0  ██ +0.500  ±0.843" and lines[-1].strip() == "W^TW[0,0] = +0.500"
+    async with WidgetHarness(wide).run_test(size=(120, 24)):
+        assert "scale ±0.843 (shared)" in plain(wide) and "(feature 0 × feature 0)" in plain(wide)
 
 
 async def test_no_color_switches_to_ascii_ramp(monkeypatch):

@@ -63,3 +63,17 @@ def test_a_long_legend_is_cut_short_and_says_how_many_are_left():
     shown = sum(line.plain.count("━━") for line in lines)
     assert lines[-1].plain.endswith(f"+{30 - shown} more")
     assert [line.plain for line in legend_lines(entries[:2], 40, 2)] == ["━━ curve 0  ━━ curve 1"]
+
+
+def test_long_labels_each_keep_one_line_so_every_run_is_named():
+    """Compare's overlaid losses showed only the first long label: it wrapped over the lines the
+    others needed. Each label now keeps one line, cut before the id tail that tells runs apart."""
+    from supertui.widgets.plot_base import fit_label, legend_lines
+
+    labels = [f"preset=dims, n=20, batch_size={b}, +8 more ({tail})" for b, tail in ((512, "cfe9ec14"), (512, "7c604e02"))]
+    labels += ["preset=correlated, n=4, batch_size=1024, +8 more"]
+    lines = legend_lines([(label, "#E69F00") for label in labels], width=36, max_lines=4)
+    assert len(lines) == 3 and all(line.cell_len <= 36 for line in lines)
+    assert lines[0].plain.endswith("… (cfe9ec14)") and lines[1].plain.endswith("… (7c604e02)")
+    assert lines[2].plain.startswith("━━ preset=correlated") and lines[2].plain.endswith("…")
+    assert fit_label("relu", 10) == "relu" and fit_label("x" * 30 + " (" + "y" * 30 + ")", 20) == "x" * 19 + "…"
