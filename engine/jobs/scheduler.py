@@ -236,6 +236,7 @@ class Scheduler:
     dispatched_at: float = 0.0
     reconciled_at: float = 0.0
     refined_at: float = 0.0
+    ended_refinements: set[str] = field(default_factory=set)  # never read again: an ended refinement stays ended
     doorbell: Doorbell | None = None
     queue_stamp: int | None = None
 
@@ -324,7 +325,7 @@ class Scheduler:
         without the client that started them."""
         from engine.sweeps.refine import advance_refinements
 
-        advance_refinements(self.store, self.log)
+        advance_refinements(self.store, self.log, self.ended_refinements)
 
     def busy(self) -> bool:
         return any(slot.worker is not None for slot in self.slots) or (self.ray is not None and self.ray.in_flight() > 0)

@@ -245,12 +245,18 @@ def read_refinement(store: "RunStore", refinement_id: str) -> dict | None:
     return data if is_refinement(data) and isinstance(data.get("runs"), list) else None
 
 
-def advance_refinements(store: "RunStore", log=None) -> None:
-    """advance() every unfinished refinement; one that cannot be read is logged and skipped."""
+def advance_refinements(store: "RunStore", log=None, ended: set[str] | None = None) -> None:
+    """advance() every unfinished refinement; one that cannot be read is logged and skipped.
+    `ended`: the ids of refinements known to have ended (an ended one never goes on), kept by the
+    caller across calls so that a long-lived scheduler does not read them again every look."""
     if not store.sweeps_dir.is_dir():
         return
     for path in sorted(store.sweeps_dir.glob(f"{PREFIX}*.json")):
+        if ended is not None and path.stem in ended:
+            continue
         index = read_refinement(store, path.stem)
+        if index is not None and index.get("ended") and ended is not None:
+            ended.add(path.stem)
         if index is None or index.get("ended"):
             continue
         try:
