@@ -208,6 +208,7 @@ async def test_the_app_draws_a_refinement_level_as_the_whole_refinement_with_its
         await pilot.press(str(1 + list(PHASE.panes).index("seeds")))  # no grid to draw: said, never a crash
         await pilot.pause()
         assert app.screen is view
+        assert "A refinement level: its points lie on no grid" in str(view.query_one("#seeds").render())
         await pilot.press("escape")
         await pilot.pause()
         # a run of paired points outside any refinement: its own points on the grid of their values

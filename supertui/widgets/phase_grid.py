@@ -212,6 +212,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
         self._shown: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, int))
         self._version = 0
         self._cache: tuple[tuple, Text] | None = None
+        self._empty_text = "no phase grid yet"  # what an empty grid says
 
     # ----- data -------------------------------------------------------------------------------
     def update_grid(
@@ -347,6 +348,13 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
     def watch_show_boundary(self) -> None:
         self.refresh()
 
+    def show_empty(self, text: str) -> None:
+        """No grid to draw, and `text` says why (plain text: never markup)."""
+        self._densities, self._importances = np.zeros(0), np.zeros(0)
+        self._empty_text = text
+        self._version += 1
+        self.refresh()
+
     # ----- rendering -------------------------------------------------------------------------
     def render(self) -> Text:
         key = (self._version, self.content_size.width, self.content_size.height, self.show_boundary, self.ascii, color_system(self))
@@ -357,7 +365,7 @@ class PhaseGrid(NoColorAware, Widget, can_focus=True):
     def _build(self, width: int, height: int) -> Text:
         D, R = len(self._densities), len(self._importances)
         if D == 0 or R == 0:
-            return Text((self._title + "\n" if self._title else "") + "no phase grid yet", style="dim")
+            return Text((self._title + "\n" if self._title else "") + self._empty_text, style="dim")
         # Full chrome (an axis-name line, a long legend) when every row fits; otherwise a compact
         # legend that also names the axes, so a small pane keeps as many rows as it can.
         legend = self._legend_lines(width, compact=False)
