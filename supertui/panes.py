@@ -375,8 +375,9 @@ class SeedsPane(Pane):
         if cfg.point_layout == "pairs":  # a refinement level: its points lie on no grid (export --sweep draws them)
             if self.container is not None:
                 self.container.border_subtitle = "a refinement level's points lie on no grid: see the phase pane"
-            self.grid.show_empty("A refinement level: its points lie on no grid, so its seeds are not drawn "
-                                 "here. The phase pane shows the whole refinement and its boundary.")
+            # one short line a sentence: the grid draws its lines as they are, unwrapped
+            self.grid.show_empty("A refinement level: its points lie on no grid,\nso its seeds are not drawn here.\n"
+                                 "The phase pane shows the whole refinement\nand the boundary it found.")
             return
         populations, singles = seed_cells(cfg, instances, ctx.data.W, ctx.data.losses)
         products = None
