@@ -28,6 +28,7 @@ from engine.errors import ConfigError, SupertuiError
 from engine.experiments import Claim, Evidence, Experiment, experiment_names, get_experiment
 from engine.experiments.base import QUALITIES, VARIANT_MARK, Table
 from engine.jobs.batch import BatchCancelled, RunProgress, follow_batch, submit_batch
+from engine.jobs.scheduler import serve_queue
 from engine.store.manifest import LIVE_STATUSES
 from engine.system.files import check_writable_folder
 from engine.store.runs import RunRecord, RunStore, atomic_write_bytes
@@ -259,20 +260,33 @@ def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS, experiments=EXPER
 REFINEMENTS = {"tiny": (3, 1), "quick": (6, 3), "paper": (8, 4)}
 
 
-def _refine_all(store: RunStore, result: ReproduceResult, quality: str, fresh: bool, emit, should_stop,
-                fraction: float) -> None:
-    """Refine the phase diagram of every activation (reusing a stored refinement of the same
-    settings), wait for the scheduler to train every level, and keep each one's boundaries."""
-    from engine.sweeps.refine import find_refinement, refinement_boundaries, start_refinement
-    from engine.sweeps.refine_follow import follow_refinements
+def _start_refinements(store: RunStore, activations, quality: str, fresh: bool) -> dict[str, str]:
+    """{activation: refinement id}: a stored refinement of the same settings (completed, else
+    still going), or a new one whose level 0 is queued now. Started with the other runs, so the
+    scheduler trains every level even if this client is gone (or detached)."""
+    from engine.sweeps.refine import find_refinement, start_refinement
 
     coarse, levels = REFINEMENTS[quality]
-    ids = {}
-    for activation in result.activations:
+    ids, queued = {}, []
+    for activation in activations:
         base = experiment_config("phase", activation, quality)
         index = None if fresh else find_refinement(store, base, coarse, levels)
-        ids[activation] = index["id"] if index else start_refinement(
-            store, base, levels, coarse, {"tags": ["reproduce", quality]})[0]
+        if index is None:
+            ids[activation], run_id = start_refinement(store, base, levels, coarse, {"tags": ["reproduce", quality]})
+            queued.append(run_id)
+        else:
+            ids[activation] = index["id"]
+    if queued:
+        serve_queue(store, queued)  # a scheduler, even when every other run was reused
+    return ids
+
+
+def _follow_refinements(store: RunStore, ids: dict[str, str], result: ReproduceResult, emit, should_stop,
+                        fraction: float) -> None:
+    """Wait for the scheduler to train every level of every refinement, and keep each one's
+    boundaries."""
+    from engine.sweeps.refine import refinement_boundaries
+    from engine.sweeps.refine_follow import follow_refinements
 
     def progress(indexes: dict) -> None:
         done = sum(1 for index in indexes.values() if index.get("ended"))
@@ -481,6 +495,7 @@ def reproduce(
                              experiments=experiments, reference=list(reference or []))
 
     pending = _reuse_or_submit(store, jobs, saved, quality, result, fresh)
+    refinements = _start_refinements(store, activations, quality, fresh) if refine else {}
     if detach:
         result.elapsed = time.monotonic() - started
         return result
@@ -491,7 +506,7 @@ def reproduce(
     _follow(store, pending, jobs, costs, total, done, emit, should_stop, result)
     done = sum(costs)
     if refine:
-        _refine_all(store, result, quality, fresh, emit, should_stop, done / total)
+        _follow_refinements(store, refinements, result, emit, should_stop, done / total)
 
     mark_unfinished(out_dir, list(paths.values()))
     done = _export_all(result, paths, reference, emit, should_stop, done, total, render_cost / figure_count, len(configs))
