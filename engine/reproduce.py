@@ -260,10 +260,12 @@ def planned_paths(out_dir: Path, activations=BLOG_ACTIVATIONS, experiments=EXPER
 REFINEMENTS = {"tiny": (3, 1), "quick": (6, 3), "paper": (8, 4)}
 
 
-def _start_refinements(store: RunStore, activations, quality: str, fresh: bool) -> dict[str, str]:
+def _start_refinements(store: RunStore, activations, quality: str, fresh: bool,
+                       result: ReproduceResult) -> dict[str, str]:
     """{activation: refinement id}: a stored refinement of the same settings (completed, else
-    still going), or a new one whose level 0 is queued now. Started with the other runs, so the
-    scheduler trains every level even if this client is gone (or detached)."""
+    still going), or a new one whose level 0 is queued now (its run id goes to result.queued).
+    Started with the other runs, so the scheduler trains every level even if this client is gone
+    (or detached)."""
     from engine.sweeps.refine import find_refinement, start_refinement
 
     coarse, levels = REFINEMENTS[quality]
@@ -278,6 +280,7 @@ def _start_refinements(store: RunStore, activations, quality: str, fresh: bool) 
             ids[activation] = index["id"]
     if queued:
         serve_queue(store, queued)  # a scheduler, even when every other run was reused
+    result.queued += queued
     return ids
 
 
@@ -495,7 +498,7 @@ def reproduce(
                              experiments=experiments, reference=list(reference or []))
 
     pending = _reuse_or_submit(store, jobs, saved, quality, result, fresh)
-    refinements = _start_refinements(store, activations, quality, fresh) if refine else {}
+    refinements = _start_refinements(store, activations, quality, fresh, result) if refine else {}
     if detach:
         result.elapsed = time.monotonic() - started
         return result
@@ -503,7 +506,14 @@ def reproduce(
     for index, job in enumerate(jobs, start=1):
         if (reused := result.kept(job)) is not None:
             emit(stage="reuse", fraction=done / total, job=index, jobs=len(jobs), label=f"{job.label} ({reused.id})")
-    _follow(store, pending, jobs, costs, total, done, emit, should_stop, result)
+    try:
+        _follow(store, pending, jobs, costs, total, done, emit, should_stop, result)
+    except ReproduceCancelled:
+        if refinements:  # stopping stops all of it: the refinements were queued with the batch
+            from engine.sweeps.refine_follow import cancel_refinements
+
+            cancel_refinements(store, list(refinements.values()))
+        raise
     done = sum(costs)
     if refine:
         _follow_refinements(store, refinements, result, emit, should_stop, done / total)

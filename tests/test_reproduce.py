@@ -248,7 +248,8 @@ def test_stopping_cancels_cleanly_and_keeps_the_run(tmp_path):
         reproduce(store, tmp_path / "out", quality="tiny", activations=("relu",), should_stop=lambda: True,
                   report=render_report)
     records = store.list_runs()  # every run was queued as one batch; stopping cancels them all, none trains
-    # relu's dims reference switch (the anthropic profile) is queued beside the four default runs
-    assert len(records) == len(EXPERIMENTS) + 1 and {r.status for r in records} == {"cancelled"}
+    # relu's dims reference switch (the anthropic profile) and level 0 of relu's phase refinement
+    # are queued beside the four default runs
+    assert len(records) == len(EXPERIMENTS) + 2 and {r.status for r in records} == {"cancelled"}
     assert all("reproduce" in r.tags for r in records)
     assert not (tmp_path / "out" / "report.md").exists()

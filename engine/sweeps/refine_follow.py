@@ -31,11 +31,9 @@ def follow_refinements(store: "RunStore", ids: list[str], should_stop=None, on_p
             raise StoreError(f"refinement {missing[0]}: its index can no longer be read")
         if all(index.get("ended") for index in indexes.values()):
             return indexes
-        live = [run_id for index in indexes.values() for run_id in index["runs"]
-                if (record := _load_or_none(store, run_id)) is not None and record.status in LIVE_STATUSES]
+        live = _live_runs(store, indexes.values())
         if should_stop is not None and should_stop():
-            JobQueue(store).cancel(live)
-            raise BatchCancelled(f"cancelled {len(live)} unfinished refinement run(s)")
+            raise BatchCancelled(f"cancelled {cancel_refinements(store, ids)} unfinished refinement run(s)")
         if time.monotonic() - served_at > 2.0:
             served_at = time.monotonic()
             serve_queue(store, live)
@@ -44,6 +42,26 @@ def follow_refinements(store: "RunStore", ids: list[str], should_stop=None, on_p
         if on_progress is not None:
             on_progress(indexes)
         time.sleep(FOLLOW_POLL)
+
+
+def cancel_refinements(store: "RunStore", ids: list[str], rounds: int = 3) -> int:
+    """Cancel every queued or training run of these refinements (a cancelled level ends its
+    refinement); how many. Looked at again after each cancel: a scheduler may have queued the next
+    level between the look and the cancel."""
+    cancelled = 0
+    for _ in range(rounds):
+        live = _live_runs(store, [index for i in ids if (index := read_refinement(store, i)) is not None])
+        if not live:
+            break
+        JobQueue(store).cancel(live)
+        cancelled += len(live)
+        time.sleep(0.2)
+    return cancelled
+
+
+def _live_runs(store: "RunStore", indexes) -> list[str]:
+    return [run_id for index in indexes for run_id in index["runs"]
+            if (record := _load_or_none(store, run_id)) is not None and record.status in LIVE_STATUSES]
 
 
 def _load_or_none(store: "RunStore", run_id: str):
