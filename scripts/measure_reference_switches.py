@@ -114,10 +114,15 @@ def _what(config) -> dict:
     return fields
 
 
+def completed_like(saved: list, config) -> list:
+    """The completed runs (arrays kept) of `config`'s experiment, whatever their step count."""
+    base = _what(config)
+    return [r for r in saved if r.status == "completed" and r.has_arrays and _what(r.config) == base]
+
+
 def longest_sigmoid_history(saved: list):
     """The completed paper-settings sigmoid dims run with the most steps (a resumed one goes further)."""
-    base = _what(preset_config("dims", "paper", activation="sigmoid"))
-    candidates = [r for r in saved if r.status == "completed" and r.has_arrays and _what(r.config) == base]
+    candidates = completed_like(saved, preset_config("dims", "paper", activation="sigmoid"))
     return max(candidates, key=lambda r: r.config.steps) if candidates else None
 
 
@@ -175,8 +180,7 @@ def longest_runs(saved: list, fields: dict) -> dict:
     """Per activation, the completed dims run with these settings (up to steps) with the most steps."""
     out = {}
     for activation in BLOG_ACTIVATIONS:
-        base = _what(preset_config("dims", "paper", activation=activation).replace(**fields))
-        candidates = [r for r in saved if r.status == "completed" and r.has_arrays and _what(r.config) == base]
+        candidates = completed_like(saved, preset_config("dims", "paper", activation=activation).replace(**fields))
         if candidates:
             out[activation] = max(candidates, key=lambda r: r.config.steps)
     return out
@@ -188,8 +192,8 @@ def continued_pairs(saved: list, fields: dict) -> dict:
     out = {}
     for activation in BLOG_ACTIVATIONS:
         config = preset_config("dims", "paper", activation=activation).replace(**fields)
-        parents = [r for r in saved if r.status == "completed" and r.has_arrays and not r.manifest.get("parent")
-                   and _what(r.config) == _what(config) and r.config.steps == config.steps]
+        parents = [r for r in completed_like(saved, config)
+                   if not r.manifest.get("parent") and r.config.steps == config.steps]
         if not parents:
             continue
         parent = max(parents, key=lambda r: r.id)

@@ -148,7 +148,7 @@ def listing_from_manifest(run_id: str, runs_dir: str, manifest: dict[str, Any], 
         tags=list(manifest.get("tags", [])), note=manifest.get("note", ""), error=manifest.get("error"),
         sweep=manifest.get("sweep"), _sparkline=[round(v, 6) for v in summary.get("loss_sparkline") or []],
         name=valid_name_or_default(manifest.get("name"), config), device=manifest.get("device"),
-        host=manifest.get("host"), config_fields=listed_config(config), headline=headline_of(summary.get("headline")),
+        host=manifest.get("host"), config_fields=listed_config(config), headline=summary.get("headline"),  # parsed: headline_of
     )
 
 

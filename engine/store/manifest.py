@@ -142,13 +142,10 @@ def headline_of(value: Any) -> dict[str, Any] | None:
     that is not finite reads as unknown (None), and a value that is not a number drops it."""
     if not isinstance(value, dict):
         return None
-    number = value.get("value")
-    if number is not None and (type(number) not in (int, float)):
-        return None
     try:
-        number = None if number is None or not math.isfinite(number) else float(number)
-    except OverflowError:  # an integer of hundreds of digits
-        number = None
+        number = None if value.get("value") is None else _number(value.get("value"))
+    except ValueError:
+        return None
     label, name = value.get("label"), value.get("name")
     return {"label": _plain_text(label, HEADLINE_LABEL_MAX) if isinstance(label, str) else "",
             "name": _plain_text(name, HEADLINE_NAME_MAX) if isinstance(name, str) else "",
