@@ -29,7 +29,7 @@ def queue_refinements(args, plan, executor_from_args) -> int:
     executor_from_args: `train`'s check of where the runs go (--executor ray), passed in."""
     from engine.experiments import validate_config
     from engine.jobs.scheduler import ensure_scheduler, parse_devices, save_devices
-    from engine.sweeps.refine import DEFAULT_COARSE, plan_refinement
+    from engine.sweeps.refine import DEFAULT_COARSE, plan_refinement, start_refinement
     from engine.training.device import host_memory_bytes
 
     refuse_other_layouts(args)
@@ -46,8 +46,6 @@ def queue_refinements(args, plan, executor_from_args) -> int:
     store.check_writable()
     if args.devices:
         save_devices(store, devices)
-    from engine.sweeps.refine import start_refinement
-
     started = []
     for base in bases:
         refinement_id, run_id = start_refinement(store, base, int(args.refine), int(coarse),
